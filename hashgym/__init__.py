@@ -1,0 +1,10 @@
+"""hashgym: learning to hash for image retrieval, as reinforcement learning.
+
+Importing the package registers the Gymnasium environments ``HierHash-v0`` and
+``CentralHash-v0`` (see :mod:`hashgym.envs`).
+"""
+
+from hashgym.bank import BankError, FeatureBank
+
+__version__ = "0.1.0"
+__all__ = ["BankError", "FeatureBank", "__version__"]
