@@ -34,6 +34,7 @@ memory-map the feature matrix instead of reading it; saves are atomic (temporary
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -319,8 +320,10 @@ class FeatureBank:
         return FeatureBank(**fields)
 
     def replace(self, **changes: Any) -> FeatureBank:
-        """A copy with some fields replaced (validated again)."""
-        return self.take(np.arange(self.n), **changes)
+        """A new bank sharing this one's arrays, with some fields replaced (validated again)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields.update(changes)
+        return FeatureBank(**fields)
 
     def summary(self) -> dict[str, Any]:
         """Sizes and provenance, as printed by ``hashgym bank info``."""

@@ -1,0 +1,77 @@
+"""Regenerate ``cifar100_mini.npz``, the small CIFAR-100 bank built into the package.
+
+It is derived from the shared 60,000-image bank (``cifar100_resnet18_features.npz``):
+
+* all 100 fine classes and 20 super-classes, both levels;
+* 70 database and 20 query images per fine class (9,000 images), drawn with seed 0 from the
+  shared bank's own database and query splits;
+* features reduced from 512 to 128 dimensions by PCA fitted on the shared bank's 50,000
+  database images only (query images never influence the projection), stored as float16.
+
+Usage::
+
+    python -m hashgym.data.build_mini_bank /path/to/cifar100_resnet18_features.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hashgym.bank import DATABASE, QUERY, FeatureBank
+
+logger = logging.getLogger(__name__)
+
+OUT = Path(__file__).with_name("cifar100_mini.npz")
+
+
+def build_mini_bank(
+    full: FeatureBank, n_database: int = 70, n_query: int = 20, dim: int = 128, seed: int = 0
+) -> FeatureBank:
+    """Subsample ``full`` per fine class and project its features by database-fitted PCA."""
+    rng = np.random.default_rng(seed)
+    database = full.split == DATABASE
+    x_db = np.asarray(full.features[database], dtype=np.float64)
+    mean = x_db.mean(axis=0)
+    # Principal directions of the database features: eigenvectors of their covariance.
+    cov = np.cov(x_db - mean, rowvar=False)
+    eigval, eigvec = np.linalg.eigh(cov)
+    order = np.argsort(eigval)[::-1][:dim]
+    components = eigvec[:, order]
+    explained = float(eigval[order].sum() / eigval.sum())
+    fine = full.labels[:, -1]
+    rows = []
+    for c in range(full.n_classes[-1]):
+        for part, k in ((DATABASE, n_database), (QUERY, n_query)):
+            pool = np.flatnonzero((fine == c) & (full.split == part))
+            rows.append(np.sort(rng.choice(pool, size=k, replace=False)))
+    keep = np.sort(np.concatenate(rows))
+    projected = (np.asarray(full.features[keep], dtype=np.float64) - mean) @ components
+    meta = {
+        "source": "cifar100_resnet18_features.npz (the shared 60,000-image bank)",
+        "derived": "hashgym.data.build_mini_bank",
+        "per_class": {"database": n_database, "query": n_query},
+        "pca": {"dim": dim, "fitted_on": "the 50,000 database images", "explained": round(explained, 4)},
+        "seed": seed,
+        "parent_meta": full.meta,
+    }
+    return full.take(keep, features=projected.astype(np.float16), meta=meta)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("full_bank", type=Path, help="the shared cifar100_resnet18_features.npz")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    mini = build_mini_bank(FeatureBank.load(args.full_bank))
+    mini.save(args.out)
+    logger.info("wrote %s (%d images, %d-d, %.1f MB)", args.out, mini.n, mini.dim,
+                args.out.stat().st_size / 1e6)
+
+
+if __name__ == "__main__":
+    main()
