@@ -4,6 +4,7 @@ Importing the package registers the Gymnasium environments ``HierHash-v0`` and
 ``CentralHash-v0`` (see :mod:`hashgym.envs`).
 """
 
+from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
 from hashgym.bank import BankError, FeatureBank
 
 __version__ = "0.1.0"
