@@ -389,11 +389,25 @@ class FeatureBank:
         path = Path(path)
         if not path.is_file():
             raise BankError(f"no bank at {path}")
+        if not zipfile.is_zipfile(path):
+            raise BankError(
+                f"cannot read bank {path}: the file is truncated or corrupted (not a complete "
+                f".npz archive)"
+            )
         try:
             with np.load(path, allow_pickle=False) as archive:
                 keys = set(archive.files)
                 arrays = {k: archive[k] for k in keys if not (mmap and k == "features")}
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        except ValueError as exc:
+            if "allow_pickle" in str(exc):
+                raise BankError(
+                    f"cannot read bank {path}: it holds pickled Python objects, which hashgym "
+                    f"never loads (allow_pickle=False)"
+                ) from exc
+            raise BankError(
+                f"cannot read bank {path}: the file is truncated or corrupted ({exc})"
+            ) from exc
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
             raise BankError(
                 f"cannot read bank {path}: the file is truncated or corrupted ({exc})"
             ) from exc

@@ -56,7 +56,7 @@ def build_mini_bank(
         "per_class": {"database": n_database, "query": n_query},
         "pca": {"dim": dim, "fitted_on": "the 50,000 database images", "explained": round(explained, 4)},
         "seed": seed,
-        "parent_meta": full.meta,
+        "parent_meta": {k: v for k, v in full.meta.items() if k != "source"},
     }
     return full.take(keep, features=projected.astype(np.float16), meta=meta)
 

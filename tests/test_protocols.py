@@ -1,0 +1,128 @@
+"""Protocol presets and resolve_bank: splits, seeding, recording, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
+from hashgym.data.build_mini_bank import build_mini_bank
+from hashgym.protocols import PROTOCOLS, apply_protocol, preset_names, resolve_bank
+from hashgym.synthetic import make_hierarchical_bank
+
+
+def test_preset_names_cover_every_source_and_protocol():
+    names = preset_names()
+    assert {"cifar100", "cifar100-trees-people", "cifar100-csq", "cifar100-mini",
+            "cifar100-mini-csq", "cifar100-mini-trees-people"} == set(names)
+    assert len(names) == 2 * len(PROTOCOLS)
+
+
+def test_unknown_preset_and_protocol():
+    with pytest.raises(BankError, match="unknown preset 'imagenet'; known presets: cifar100, "):
+        resolve_bank("imagenet")
+    with pytest.raises(BankError, match="unknown preset 'cifar100-mini-nope'"):
+        resolve_bank("cifar100-mini-nope")
+    with pytest.raises(BankError, match="unknown protocol 'random'; known: standard, trees-people, csq"):
+        apply_protocol(make_hierarchical_bank(), "random")
+
+
+def test_missing_shared_bank_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("HASHGYM_DATA", str(tmp_path))
+    with pytest.raises(BankError, match=r"preset 'cifar100-csq' needs the bank file .*set \$HASHGYM_DATA"):
+        resolve_bank("cifar100-csq")
+
+
+def test_default_is_builtin_mini_bank():
+    bank = resolve_bank()
+    assert (bank.n, bank.dim, bank.n_classes) == (9000, 128, (20, 100))
+    assert (len(bank.indices("query")), len(bank.indices("database"))) == (2000, 7000)
+    counts = np.bincount(bank.labels[bank.split == QUERY, 1], minlength=100)
+    assert (counts == 20).all()
+    assert bank.meta["protocol"]["name"] == "standard"
+    from importlib import resources
+    size = resources.files("hashgym.data").joinpath("cifar100_mini.npz").stat().st_size
+    assert size <= 5_000_000
+
+
+def test_bank_and_path_specs(tmp_path, hier_bank):
+    assert resolve_bank(hier_bank) is hier_bank
+    path = hier_bank.save(tmp_path / "b.npz")
+    assert resolve_bank(path).n == hier_bank.n
+    assert resolve_bank(str(path), protocol="csq").meta["protocol"]["name"] == "csq"
+
+
+def test_standard_protocol_trains_on_database(hier_bank):
+    out = apply_protocol(hier_bank.replace(train=hier_bank.split == DATABASE), "standard")
+    np.testing.assert_array_equal(out.indices("train"), out.indices("database"))
+    assert out.meta["protocol"] == {"name": "standard", "seed": 0, "query": 48, "database": 192,
+                                    "train": 192}
+
+
+def test_csq_protocol_is_stratified_disjoint_and_seeded():
+    bank = make_hierarchical_bank(branching=(2, 5), n_per_class=600, dim=4)
+    # 10 fine classes x 600 images = 6,000 images: one tenth of CIFAR-100's size.
+    out = apply_protocol(bank, "csq", seed=3)
+    fine = out.labels[:, 1]
+    query, train = out.split == QUERY, out.train_mask
+    assert not np.any(query & train)
+    assert np.all(out.split[train] == DATABASE)
+    # 1,000 / 5,000 scaled by 6,000 / 60,000 over 10 classes: 10 query and 50 train per class.
+    assert (np.bincount(fine[query]) == 10).all() and (np.bincount(fine[train]) == 50).all()
+    assert out.meta["protocol"] == {"name": "csq", "seed": 3, "query": 100, "database": 5900,
+                                    "train": 500}
+    again = apply_protocol(bank, "csq", seed=3)
+    np.testing.assert_array_equal(out.split, again.split)
+    np.testing.assert_array_equal(out.train, again.train)
+    other = apply_protocol(bank, "csq", seed=4)
+    assert not np.array_equal(out.split, other.split)
+
+
+def test_csq_protocol_needs_enough_images_per_class():
+    bank = FeatureBank(features=np.ones((6, 2), dtype=np.float32),
+                       labels=np.array([[0, 0], [0, 1], [1, 2], [1, 2], [0, 0], [1, 3]]),
+                       class_names=(("a", "b"), ("a0", "a1", "b0", "b1")),
+                       split=np.array([0, 0, 0, 1, 1, 0], dtype=np.int8))
+    with pytest.raises(BankError, match="protocol 'csq' needs 2 images of class 'a1', the bank has 1"):
+        apply_protocol(bank, "csq")
+
+
+def test_trees_people_needs_those_classes(hier_bank):
+    with pytest.raises(BankError, match="needs level-0 classes 'trees' and 'people'; this bank has no 'trees', 'people'"):
+        apply_protocol(hier_bank, "trees-people")
+
+
+def test_trees_people_on_mini_bank():
+    bank = resolve_bank("cifar100-mini-trees-people")
+    names = {bank.class_names[0][c] for c in np.unique(bank.labels[:, 0])}
+    assert names == {"trees", "people"}
+    assert (len(bank.indices("query")), len(bank.indices("database"))) == (200, 700)
+    assert len(np.unique(bank.labels[:, 1])) == 10
+
+
+def test_protocol_is_recorded_in_saved_bank(tmp_path):
+    bank = resolve_bank("cifar100-mini-csq", seed=7)
+    loaded = FeatureBank.load(bank.save(tmp_path / "csq.npz"))
+    assert loaded.meta["protocol"]["name"] == "csq" and loaded.meta["protocol"]["seed"] == 7
+    np.testing.assert_array_equal(loaded.train_mask, bank.train_mask)
+
+
+def test_shared_presets(shared_data, monkeypatch):
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    csq = resolve_bank("cifar100-csq")
+    assert (len(csq.indices("query")), len(csq.indices("train")), len(csq.indices("database"))) == (
+        1000, 5000, 59000)
+    tp = resolve_bank("cifar100-trees-people")
+    assert (len(tp.indices("query")), len(tp.indices("database"))) == (1000, 5000)
+
+
+def test_mini_bank_pca_ignores_query_images():
+    full = make_hierarchical_bank(branching=(2, 3), n_per_class=20, dim=16, seed=1)
+    features = np.array(full.features)
+    features[full.split == QUERY] *= 100.0
+    changed = full.replace(features=features)
+    a = build_mini_bank(full, n_database=5, n_query=2, dim=4)
+    b = build_mini_bank(changed, n_database=5, n_query=2, dim=4)
+    db = a.split == DATABASE
+    np.testing.assert_array_equal(a.features[db], b.features[db])
+    assert a.n == 6 * 7 and a.dim == 4 and a.meta["pca"]["fitted_on"] == "the 50,000 database images"
