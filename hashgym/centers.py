@@ -35,6 +35,7 @@ import functools
 import logging
 import math
 import operator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _prime_power(q: int) -> tuple[int, int] | None:
 
 
 def _poly_rem(a: list[int], b: list[int], p: int) -> list[int]:
-    """Remainder of ``a`` divided by the monic polynomial ``b`` over GF(p) (coefficients low→high)."""
+    """Remainder of ``a`` modulo the monic ``b`` over GF(p); coefficients low → high."""
     a = list(a)
     db = len(b) - 1
     for d in range(len(a) - 1, db - 1, -1):
@@ -110,7 +111,7 @@ def _poly_rem(a: list[int], b: list[int], p: int) -> list[int]:
     return [x % p for x in a[:db]]
 
 
-def _monic_polys(degree: int, p: int):
+def _monic_polys(degree: int, p: int) -> Iterator[list[int]]:
     """All monic polynomials of ``degree`` over GF(p), in increasing order of their lower digits."""
     for low in range(p**degree):
         yield [(low // p**i) % p for i in range(degree)] + [1]
@@ -129,11 +130,12 @@ def _irreducible(p: int, k: int) -> tuple[int, ...]:
             any(_poly_rem(f, g, p)) for d in range(1, k // 2 + 1) for g in _monic_polys(d, p)
         ):
             return tuple(f)
-    raise AssertionError(f"no irreducible polynomial of degree {k} over GF({p})")  # pragma: no cover
+    # Unreachable: irreducible polynomials of every degree exist over every prime field.
+    raise AssertionError(f"no irreducible polynomial of degree {k} over GF({p})")
 
 
 def _quadratic_character(p: int, k: int) -> np.ndarray:
-    """``chi[x]`` for every element ``x`` of GF(p^k): 0 at 0, +1 on nonzero squares, -1 otherwise."""
+    """``chi[x]`` for each ``x`` in GF(p^k): 0 at 0, +1 on nonzero squares, -1 otherwise."""
     q = p**k
     digits = (np.arange(q)[:, None] // p ** np.arange(k)[None, :]) % p  # [q, k]
     if k == 1:
@@ -246,6 +248,8 @@ def _recipe(n: int) -> tuple[str, int, int] | None:
 
 def has_hadamard(n: int) -> bool:
     """Whether :func:`hadamard` can build a Hadamard matrix of order ``n``."""
+    if isinstance(n, (bool, np.bool_)):
+        return False
     try:
         n = operator.index(n)
     except TypeError:
@@ -254,15 +258,15 @@ def has_hadamard(n: int) -> bool:
 
 
 def hadamard_construction(n: int) -> str:
-    """A short description of how :func:`hadamard` builds order ``n``, e.g. ``"Paley I (q=11) × 2^1"``.
+    """How :func:`hadamard` builds order ``n``, e.g. ``"Paley I (q=11) × 2^1"`` for 24.
 
     :raises ValueError: if no construction exists (see :func:`hadamard`).
     """
     kind, q, a = _checked_recipe(n)
-    base = {"sylvester": "Sylvester", "paley1": f"Paley I (q={q})", "paley2": f"Paley II (q={q})"}
     if kind == "sylvester":
         return f"Sylvester 2^{a}"
-    return base[kind] + (f" × 2^{a}" if a else "")
+    base = f"Paley I (q={q})" if kind == "paley1" else f"Paley II (q={q})"
+    return base + (f" × 2^{a}" if a else "")
 
 
 def _checked_recipe(n: int) -> tuple[str, int, int]:
@@ -392,7 +396,8 @@ def _random_centers(
                 break
         out[count : count + len(chosen)] = cand[chosen]
         count += len(chosen)
-    logger.debug("drew %d candidates for %d random hash centers of %d bits", drawn, n_classes, n_bits)
+    logger.debug("drew %d candidates for %d random hash centers of %d bits",
+                 drawn, n_classes, n_bits)
     return out
 
 
@@ -423,7 +428,7 @@ def hash_centers(
       existing centers.
 
     Distances between balanced codes are always even, so an odd ``min_distance`` acts as the next
-    even number.
+    even number; ``min_distance=0`` removes the constraint (random centers may then repeat).
 
     :param n_classes: the number of classes ``m`` (>= 1).
     :param n_bits: the code length ``K`` (>= 1).

@@ -91,6 +91,7 @@ def test_supported_orders_cover_multiples_of_four_below_92() -> None:
     assert [n for n in range(4, 200, 4) if not has_hadamard(n)] == [92, 116, 156, 172, 184, 188]
     assert not any(has_hadamard(n) for n in (0, -4, 3, 6, 10, 30))
     assert not has_hadamard("12")  # type: ignore[arg-type]
+    assert not has_hadamard(True)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -190,6 +191,21 @@ def test_tiny_code_lengths() -> None:
     np.testing.assert_array_equal(hash_centers(3, 1, min_distance=0), [[0], [0], [0]])
 
 
+def test_every_small_case_meets_its_bound_or_raises() -> None:
+    for k in range(1, 21):
+        for m in sorted({1, 2, k, k + 1, 2 * k, 2 * k + 1, 3 * k}):
+            try:
+                c = hash_centers(m, k, seed=k, max_tries=2000)
+            except CenterError as err:
+                assert f"n_classes={m}" in str(err) and f"n_bits={k}" in str(err)
+                assert m > 2 * k or not has_hadamard(k)
+                continue
+            assert c.shape == (m, k) and c.dtype == np.uint8
+            if m >= 2:
+                bound = k // 2 if has_hadamard(k) and m <= 2 * k else default_min_distance(k)
+                assert _pairwise(c).min() >= bound
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -254,6 +270,11 @@ def test_multilabel_tiny_case_by_hand(seed: int) -> None:
     )
 
 
+def test_multilabel_no_images() -> None:
+    out = multilabel_centers(np.zeros((0, 3), dtype=np.uint8), TINY_CENTERS)
+    assert out.shape == (0, 4) and out.dtype == np.uint8
+
+
 def test_tie_break_bits_are_fixed_and_seeded() -> None:
     a = tie_break_bits(64, seed=5)
     assert a.shape == (64,) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
@@ -280,12 +301,16 @@ def test_multilabel_matches_brute_force_mean_sign() -> None:
 @pytest.mark.parametrize(
     ("multi_hot", "centers", "error", "match"),
     [
-        (np.array([1, 0, 0]), TINY_CENTERS, CenterError, r"multi_hot must be \[N, n_classes\], got shape \(3,\)"),
-        (np.ones((2, 4)), TINY_CENTERS, CenterError, r"multi_hot has 4 columns but there are 3 centers"),
+        (np.array([1, 0, 0]), TINY_CENTERS, CenterError,
+         r"multi_hot must be \[N, n_classes\], got shape \(3,\)"),
+        (np.ones((2, 4)), TINY_CENTERS, CenterError,
+         r"multi_hot has 4 columns but there are 3 centers"),
         (np.array([[2, 0, 0]]), TINY_CENTERS, CenterError, r"multi_hot must contain only 0/1"),
         (TINY_LABELS, TINY_CENTERS * 3, CodeError, r"centers must contain only 0/1 or ±1"),
     ],
 )
-def test_multilabel_errors(multi_hot: np.ndarray, centers: np.ndarray, error: type, match: str) -> None:
+def test_multilabel_errors(
+    multi_hot: np.ndarray, centers: np.ndarray, error: type, match: str
+) -> None:
     with pytest.raises(error, match=match):
         multilabel_centers(multi_hot, centers)
