@@ -1,0 +1,731 @@
+"""CNN feature extraction: an :class:`~hashgym.datasets.ImageSet` in, a cached feature bank out.
+
+The hashing methods hashgym compares all start from fixed CNN features (DRLHIH and SCIHCGRL
+both hash the penultimate or fc7 activations of an ImageNet network; METHODS.md, "Common
+ground"). :func:`extract_features` computes such a bank with a torchvision backbone:
+
+* **Layer.** ResNet-family backbones give the penultimate layer (after global average
+  pooling: 512-d for resnet18/34, 2048-d for resnet50 and deeper). VGG backbones give fc7
+  (4096-d, after its ReLU).
+* **Weights.** ``weights="imagenet"`` uses torchvision's default ImageNet weights (downloaded
+  once; needs internet). A path loads a state dict with ``torch.load(..., weights_only=True)``
+  (the classifier head in it is ignored). ``None`` starts from a seeded random initialisation.
+* **Training.** ``train_epochs > 0`` trains (or fine-tunes) the backbone before extraction, on
+  the database images only, never on a query image: cross-entropy with label smoothing 0.1
+  on the finest level (binary cross-entropy on multi-hot labels), SGD with Nesterov momentum,
+  a one-cycle learning rate, random crops (padding of 1/8 of the side, 4 pixels at 32×32) and
+  horizontal flips. This is what works on a machine without internet; the shared CIFAR-100
+  bank was made the same way with 40 epochs.
+* **Input size.** Images are fed at their own size unless ``image_size`` says otherwise:
+  CIFAR's 32×32 images go through the standard ImageNet stem unchanged, as in the shared bank
+  (cheap; the final feature map is 1×1). ``image_size=224`` upsamples them instead, which suits
+  ImageNet weights better at ~49× the compute. Image files (NUS-WIDE) default to 224.
+  Pixels are normalised with the ImageNet channel means and deviations in every case.
+* **Determinism.** Everything is seeded (initialisation, sampling, augmentation); on CPU two
+  runs with the same inputs give identical features. On CUDA deterministic algorithms are
+  requested where torch has them (best effort).
+* **Cache.** The bank's file name holds a hash of every input: the images' content, labels and
+  split, backbone, weights identity (a file's SHA-256), epochs, seed, limit, input size and
+  training settings. With ``cache_dir`` (or ``out``) set, a second run with the same inputs
+  loads the saved bank instead of recomputing it.
+
+``torch`` and ``torchvision`` are imported inside the functions, so importing this module (as
+the ``hashgym`` CLI does at start-up) stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hashgym.atomic import atomic_write
+from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
+from hashgym.datasets import (
+    DatasetError,
+    ImageSet,
+    load_cifar100_npz,
+    load_nuswide_list,
+    load_torchvision_cifar,
+    stratified_sample,
+    stratified_split,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = [
+    "BACKBONES",
+    "FeatureError",
+    "extract_features",
+    "default_cache_dir",
+    "cache_file_name",
+    "add_arguments",
+    "run_from_args",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever the extraction recipe changes, so old cached banks are not reused.
+RECIPE_VERSION = 1
+
+_RESNETS = (
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
+)
+_VGGS = tuple(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))
+#: Supported backbone names (torchvision model names).
+BACKBONES: tuple[str, ...] = _RESNETS + _VGGS
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_LABEL_SMOOTHING = 0.1
+_MOMENTUM = 0.9
+_WEIGHT_DECAY = 5e-4
+
+
+class FeatureError(ValueError):
+    """Feature extraction cannot run as asked; the message names the argument or file."""
+
+
+def default_cache_dir() -> Path:
+    """Where the CLI keeps feature banks: ``$HASHGYM_CACHE`` or ``~/.cache/hashgym/features``."""
+    env = os.environ.get("HASHGYM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "hashgym" / "features"
+
+
+# ---------------------------------------------------------------------- backbone
+def _head_prefix(name: str) -> str:
+    return "fc." if name in _RESNETS else "classifier.6."
+
+
+def _build_backbone(
+    name: str, weights: str | Path | None, n_outputs: int
+) -> tuple[torch.nn.Module, torch.nn.Linear, int, str]:
+    """The feature body of ``name``, a fresh ``n_outputs``-way head, the feature size, weights id.
+
+    The body maps images to penultimate features (ResNets) or fc7 activations (VGG).
+    """
+    import torch
+    from torchvision.models import get_model, get_model_weights
+
+    if weights == "imagenet":
+        enum = get_model_weights(name).DEFAULT
+        try:
+            model = get_model(name, weights=enum)
+        except Exception as exc:  # URLError, OSError, RuntimeError from the hub
+            raise FeatureError(
+                f"cannot get ImageNet weights for {name} ({exc}); they are downloaded once and "
+                f"need internet. Offline, pass a weights file (weights=PATH) or train the "
+                f"backbone (train_epochs > 0)"
+            ) from exc
+        weights_id = str(enum)
+    else:
+        model = get_model(name, weights=None)
+        weights_id = "none"
+        if weights is not None:
+            weights_id = _load_weights_file(model, name, Path(weights))
+    if name in _RESNETS:
+        dim = int(model.fc.in_features)
+        model.fc = torch.nn.Identity()
+    else:
+        dim = int(model.classifier[6].in_features)
+        model.classifier = model.classifier[:6]  # fc6, ReLU, Dropout, fc7, ReLU, Dropout
+    head = torch.nn.Linear(dim, n_outputs)
+    return model, head, dim, weights_id
+
+
+def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
+    """Load a state dict (``weights_only=True``) into ``model``, ignoring its classifier head."""
+    import torch
+
+    if not path.is_file():
+        raise FeatureError(f"weights file missing: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
+        raise FeatureError(
+            f"cannot read weights file {path}: corrupted, or not a state dict that loads with "
+            f"weights_only=True ({exc})"
+        ) from exc
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise FeatureError(f"weights file {path} does not hold a state dict of tensors")
+    head = _head_prefix(name)
+    body = {k: v for k, v in state.items() if not k.startswith(head)}
+    try:
+        missing, unexpected = model.load_state_dict(body, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise FeatureError(f"weights file {path} does not fit backbone {name}: {exc}") from exc
+    missing = [k for k in missing if not k.startswith(head)]
+    if missing or unexpected:
+        raise FeatureError(
+            f"weights file {path} does not fit backbone {name}: missing keys {missing[:3]}, "
+            f"unexpected keys {list(unexpected)[:3]}"
+        )
+    return f"file-sha256:{digest}"
+
+
+# ---------------------------------------------------------------------- tensors
+def _to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """``uint8 [n, H, W, 3]`` → normalised ``float32 [n, 3, size, size]`` on ``device``."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(_IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(_IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop after zero padding of ``side // 8`` pixels, and random horizontal flips."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = x.shape
+    pad = max(1, h // 8)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).tolist()
+    flip = (torch.rand(n, generator=gen) < 0.5).tolist()
+    out = torch.empty_like(x)
+    for i in range(n):
+        crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = crop.flip(-1) if flip[i] else crop
+    return out
+
+
+def _train_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """One shuffled epoch over the training ``rows``, in batches (a last batch of 1 is dropped,
+    since batch normalisation cannot train on it).
+
+    This is the only way images reach the optimiser, which lets the tests check that no query
+    image is ever trained on.
+    """
+    order = rng.permutation(rows)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        if len(batch) >= 2:
+            yield batch
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch and request deterministic algorithms; restore the caller's state afterwards."""
+    import torch
+
+    devices = [device.index or 0] if device.type == "cuda" else []
+    prev = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[2], prev[3]
+
+
+# ---------------------------------------------------------------------- training
+@dataclasses.dataclass
+class _Job:
+    """Everything one extraction run needs, resolved and validated."""
+
+    images: ImageSet
+    backbone: str
+    weights: str | Path | None
+    epochs: int
+    seed: int
+    batch_size: int
+    size: int
+    lr: float
+    device: torch.device
+    progress: bool
+
+
+def _targets(images: ImageSet) -> tuple[np.ndarray, int, bool]:
+    """Training targets: finest-level classes, or multi-hot concepts; (targets, outputs, multi)."""
+    if images.labels.shape[1]:
+        return images.labels[:, -1].astype(np.int64), len(images.class_names[-1]), False
+    assert images.multi_hot is not None
+    return images.multi_hot.astype(np.float32), int(images.multi_hot.shape[1]), True
+
+
+def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
+    """Train ``body`` + ``head`` on the database images of ``job.images`` only."""
+    import torch
+    from tqdm.auto import tqdm
+
+    assert job.images.split is not None
+    rows = np.flatnonzero(job.images.split == DATABASE)
+    if len(rows) < 2:
+        raise FeatureError(f"training needs at least 2 database images, got {len(rows)}")
+    targets, _, multi = _targets(job.images)
+    loss_fn: torch.nn.Module = (
+        torch.nn.BCEWithLogitsLoss()
+        if multi
+        else torch.nn.CrossEntropyLoss(label_smoothing=_LABEL_SMOOTHING)
+    )
+    params = [*body.parameters(), *head.parameters()]
+    opt = torch.optim.SGD(
+        params, lr=job.lr, momentum=_MOMENTUM, nesterov=True, weight_decay=_WEIGHT_DECAY
+    )
+    rng = np.random.default_rng([job.seed, 3])
+    steps = job.epochs * sum(1 for _ in _batch_sizes(len(rows), job.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=job.lr, total_steps=max(1, steps))
+    gen = torch.Generator().manual_seed(job.seed)
+    body.train()
+    head.train()
+    bar = tqdm(total=steps, desc=f"training {job.backbone}", unit="batch", disable=not job.progress)
+    try:
+        for epoch in range(job.epochs):
+            seen, total_loss = 0, 0.0
+            for batch in _train_batches(rows, job.batch_size, rng):
+                x = _augment(_to_tensor(job.images.read(batch, job.size), job.size, job.device), gen)
+                y = torch.from_numpy(targets[batch]).to(job.device)
+                loss = loss_fn(head(body(x)), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                seen += len(batch)
+                total_loss += loss.item() * len(batch)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}")
+            logger.info("epoch %d/%d: training loss %.4f", epoch + 1, job.epochs,
+                        total_loss / max(seen, 1))
+    finally:
+        bar.close()
+
+
+def _batch_sizes(n: int, batch_size: int) -> Iterator[int]:
+    """Sizes of the batches :func:`_train_batches` yields for ``n`` rows."""
+    for start in range(0, n, batch_size):
+        if min(batch_size, n - start) >= 2:
+            yield min(batch_size, n - start)
+
+
+def _forward_all(
+    job: _Job, body: torch.nn.Module, head: torch.nn.Linear
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and head logits of every image, in order (evaluation mode, no gradients)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    body.eval()
+    head.eval()
+    n = len(job.images)
+    feats, logits = [], []
+    with torch.no_grad():
+        for start in tqdm(range(0, n, job.batch_size), desc=f"extracting {job.backbone}",
+                          unit="batch", disable=not job.progress):
+            rows = np.arange(start, min(start + job.batch_size, n))
+            f = body(_to_tensor(job.images.read(rows, job.size), job.size, job.device))
+            feats.append(f.float().cpu().numpy())
+            logits.append(head(f).float().cpu().numpy())
+    return np.concatenate(feats), np.concatenate(logits)
+
+
+def _query_top1(images: ImageSet, logits: np.ndarray) -> tuple[str, float]:
+    """The trained backbone's top-1 on the query images (for multi-hot: top concept is true)."""
+    assert images.split is not None
+    q = images.split == QUERY
+    pred = logits[q].argmax(axis=1)
+    if images.labels.shape[1]:
+        level = images.level_names[-1]
+        return f"query_top1_{level}", float(np.mean(pred == images.labels[q, -1]))
+    assert images.multi_hot is not None
+    return "query_top1_hit", float(np.mean(images.multi_hot[q][np.arange(len(pred)), pred] == 1))
+
+
+# ---------------------------------------------------------------------- the public function
+def _resolve_split(
+    images: ImageSet, split: str | os.PathLike[str] | np.ndarray | FeatureBank | None,
+    query_fraction: float, seed: int,
+) -> tuple[np.ndarray | None, str]:
+    """The split over the whole image set (``None``: drawn after limiting) and how it was made."""
+    if split is None:
+        if images.split is not None:
+            return images.split, "source"
+        return None, f"seeded stratified, query_fraction={query_fraction:.6g}"
+    if isinstance(split, (str, os.PathLike)):
+        try:
+            bank = FeatureBank.load(split)
+        except BankError as exc:
+            raise FeatureError(f"split: {exc}") from exc
+        how = f"from bank {split}"
+        split = bank
+    else:
+        how = "given"
+    if isinstance(split, FeatureBank):
+        how = how if how != "given" else "from bank"
+        split = split.split
+    arr = np.asarray(split)
+    if arr.shape != (len(images),) or not np.isin(arr, (DATABASE, QUERY)).all():
+        raise FeatureError(
+            f"split must be 0/1 for each of the {len(images)} images, got shape {arr.shape}"
+        )
+    return arr.astype(np.int8), how
+
+
+def _cache_key(job: _Job, limit: int | None, split_how: str, weights_id: str,
+               dtype: str) -> str:
+    record = {
+        "recipe": RECIPE_VERSION,
+        "images": job.images.content_hash(),
+        "backbone": job.backbone,
+        "weights": weights_id,
+        "epochs": job.epochs,
+        "seed": job.seed,
+        "limit": limit,
+        "split": split_how,
+        "size": job.size,
+        "dtype": dtype,
+        # only training depends on these
+        "lr": job.lr if job.epochs else None,
+        "batch_size": job.batch_size if job.epochs else None,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _weights_identity(weights: str | Path | None, backbone: str) -> str:
+    """The weights' identity for the cache key, without building the model."""
+    if weights is None:
+        return "none"
+    if weights == "imagenet":
+        from torchvision.models import get_model_weights
+
+        return str(get_model_weights(backbone).DEFAULT)
+    path = Path(weights)
+    if not path.is_file():
+        raise FeatureError(f"weights file missing: {path}")
+    return f"file-sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
+    """File name of a cached bank: source kind, backbone and the first 16 hex digits of the key."""
+    kind = re.sub(r"[^A-Za-z0-9_-]+", "-", image_set.source.split(":")[0] or "images")
+    return f"{kind}-{backbone}-{key[:16]}.npz"
+
+
+def _try_cached(path: Path, key: str) -> FeatureBank | None:
+    if not path.is_file():
+        return None
+    try:
+        bank = FeatureBank.load(path)
+    except BankError as exc:
+        logger.warning("ignoring unreadable cached bank %s: %s", path, exc)
+        return None
+    if bank.meta.get("cache_key") != key:
+        return None
+    logger.info("reusing cached feature bank %s (same inputs)", path)
+    return bank
+
+
+def extract_features(
+    image_set: ImageSet,
+    backbone: str = "resnet18",
+    weights: str | os.PathLike[str] | None = None,
+    train_epochs: int = 0,
+    split: str | os.PathLike[str] | np.ndarray | FeatureBank | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    image_size: int | None = None,
+    lr: float | None = None,
+    query_fraction: float = 1 / 6,
+    dtype: str = "float16",
+    save_weights: str | os.PathLike[str] | None = None,
+) -> FeatureBank:
+    """Compute (or load from the cache) the feature bank of ``image_set``.
+
+    See the module docstring for the recipe. The steps: resolve the split over the whole set;
+    keep ``limit`` images stratified by class and split (seeded); draw a seeded stratified
+    split if the set has none; train the backbone for ``train_epochs`` epochs on the database
+    images; extract features of every kept image; save the bank.
+
+    :param image_set: the images (see :mod:`hashgym.datasets`).
+    :param backbone: a torchvision model name from :data:`BACKBONES`.
+    :param weights: ``None`` (seeded random init), ``"imagenet"`` (torchvision's default
+        ImageNet weights, needs internet once) or the path of a state dict.
+    :param train_epochs: epochs of training on the database images before extraction (0: none).
+    :param split: ``None`` (the set's own split, else a seeded stratified one), a 0/1 array over
+        the whole set (1 = query), or a :class:`FeatureBank` / bank path to take the split from
+        (e.g. the shared CIFAR-100 bank, to reproduce its split).
+    :param seed: seed of sampling, splitting, initialisation, shuffling and augmentation.
+    :param batch_size: images per forward pass (and per training step).
+    :param device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when present.
+    :param cache_dir: folder of cached banks; the file name holds a hash of all inputs, and an
+        existing bank with the same inputs is loaded instead of recomputed.
+    :param limit: keep only this many images (stratified, seeded); ``None`` keeps all.
+    :param progress: show tqdm progress bars.
+    :param out: also write the bank here (reused as a cache too when its inputs match).
+    :param image_size: side length fed to the network; default: the images' own size (files: 224).
+    :param lr: peak learning rate of training; default 0.1 from scratch, 0.01 from given weights.
+    :param query_fraction: query share of a drawn split (default 1/6: 100 of 600 per CIFAR class).
+    :param dtype: ``"float16"`` or ``"float32"`` features in the bank.
+    :param save_weights: write the trained backbone's state dict here (torchvision layout, with
+        its trained head), loadable later with ``weights=``.
+    :return: the validated bank; ``meta`` records source, backbone, weights, epochs, seed,
+        limit, split, timing and, when trained, the backbone's top-1 on the query images.
+    :raises FeatureError: on a bad argument or weights file.
+    :raises DatasetError: on a limit out of range or an unreadable image.
+    """
+    import torch
+
+    if backbone not in BACKBONES:
+        raise FeatureError(f"unknown backbone {backbone!r}; expected one of {', '.join(BACKBONES)}")
+    if train_epochs < 0:
+        raise FeatureError(f"train_epochs must be >= 0, got {train_epochs}")
+    if batch_size < 1:
+        raise FeatureError(f"batch_size must be >= 1, got {batch_size}")
+    if dtype not in ("float16", "float32"):
+        raise FeatureError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+    if image_size is not None and image_size < 8:
+        raise FeatureError(f"image_size must be at least 8 pixels, got {image_size}")
+    if save_weights is not None and train_epochs == 0:
+        raise FeatureError("save_weights needs train_epochs > 0 (there is nothing trained to save)")
+    if weights is not None and weights != "imagenet":
+        weights = Path(weights)
+    try:
+        dev = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+    except RuntimeError as exc:
+        raise FeatureError(f"unknown device {device!r}: {exc}") from exc
+
+    full_split, split_how = _resolve_split(image_set, split, query_fraction, seed)
+    strata = image_set.strata()
+    rows = np.arange(len(image_set))
+    if limit is not None:
+        if full_split is not None:
+            strata = strata * 2 + full_split  # keep both the classes' and the splits' shares
+        rows = stratified_sample(strata, limit, seed)
+    images = image_set if limit is None else image_set.take(rows)
+    sub_split = full_split[rows] if full_split is not None else stratified_split(
+        images.strata(), query_fraction, seed)
+    for name, value in (("query", QUERY), ("database", DATABASE)):
+        if not np.any(sub_split == value):
+            raise FeatureError(f"the split leaves no {name} images (limit={limit})")
+    images = dataclasses.replace(images, split=sub_split)
+
+    size = image_size or (int(images.images.shape[1]) if images.images is not None else 224)
+    job = _Job(
+        images=images, backbone=backbone, weights=weights, epochs=int(train_epochs), seed=seed,
+        batch_size=batch_size, size=size,
+        lr=lr if lr is not None else (0.1 if weights is None else 0.01),
+        device=dev, progress=progress,
+    )
+    weights_id = _weights_identity(weights, backbone)
+    key = _cache_key(job, limit, split_how, weights_id, dtype)
+    cache_path = Path(cache_dir) / cache_file_name(images, backbone, key) if cache_dir else None
+    out_path = Path(out) if out is not None else None
+    if save_weights is None or Path(save_weights).is_file():
+        for candidate in (out_path, cache_path):
+            bank = _try_cached(candidate, key) if candidate is not None else None
+            if bank is not None:
+                for other in (out_path, cache_path):
+                    if other is not None and other != candidate:
+                        bank.save(other)
+                return bank
+
+    started = time.time()
+    _, n_outputs, _ = _targets(images)
+    with _seeded(seed, dev):
+        body, head, dim, weights_id = _build_backbone(backbone, weights, n_outputs)
+        body.to(dev)
+        head.to(dev)
+        if train_epochs:
+            _train(job, body, head)
+        elif weights is None:
+            logger.warning("extracting with randomly initialised %s weights (no training, no "
+                           "weights file): the features carry little class information", backbone)
+        feats, logits = _forward_all(job, body, head)
+    meta: dict[str, Any] = {
+        "source": images.source,
+        "backbone": backbone,
+        "layer": "penultimate (global average pool)" if backbone in _RESNETS else "fc7 (after ReLU)",
+        "weights": weights_id,
+        "epochs": int(train_epochs),
+        "seed": seed,
+        "limit": limit,
+        "split": split_how,
+        "input": f"{size}x{size}, ImageNet channel normalisation",
+        "device": str(dev),
+        "seconds": round(time.time() - started, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "torch": torch.__version__,
+        "recipe": RECIPE_VERSION,
+        "cache_key": key,
+    }
+    if train_epochs:
+        _, _, multi = _targets(images)
+        loss = ("binary cross-entropy on multi-hot" if multi else
+                f"cross-entropy on {images.level_names[-1]}, label smoothing {_LABEL_SMOOTHING}")
+        meta["training"] = (
+            f"{loss}; SGD nesterov m={_MOMENTUM} wd={_WEIGHT_DECAY}, OneCycle max_lr={job.lr}, "
+            f"batch {batch_size}, crop+flip; database images only"
+        )
+        name, value = _query_top1(images, logits)
+        meta[name] = round(value, 4)
+        logger.info("backbone %s: %s = %.4f", backbone, name, value)
+    if limit is not None:
+        meta["rows"] = rows.tolist()
+    if image_set.meta:
+        meta["source_meta"] = image_set.meta
+    bank = FeatureBank(
+        features=feats.astype(dtype),
+        labels=images.labels,
+        class_names=images.class_names,
+        split=images.split,
+        multi_hot=images.multi_hot,
+        concept_names=images.concept_names,
+        level_names=images.level_names,
+        meta=meta,
+    )
+    for target in (cache_path, out_path):
+        if target is not None:
+            bank.save(target)
+            logger.info("wrote feature bank %s", target)
+    if save_weights is not None:
+        _save_state(body, head, backbone, Path(save_weights))
+    return bank
+
+
+def _save_state(body: torch.nn.Module, head: torch.nn.Linear, backbone: str, path: Path) -> None:
+    """Write the trained network as one torchvision-layout state dict (atomically)."""
+    import torch
+
+    state = {k: v.detach().cpu() for k, v in body.state_dict().items()}
+    prefix = _head_prefix(backbone)
+    state.update({prefix + k: v.detach().cpu() for k, v in head.state_dict().items()})
+    with atomic_write(path) as fh:
+        torch.save(state, fh)
+    logger.info("wrote trained %s weights %s", backbone, path)
+
+
+# ---------------------------------------------------------------------- CLI
+SOURCES = ("cifar100-npz", "cifar100", "cifar10", "nuswide")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``hashgym features`` options to ``parser``."""
+    src = parser.add_argument_group("images")
+    src.add_argument("--source", choices=SOURCES, default="cifar100-npz",
+                     help="cifar100-npz: the shared cifar100.npz; cifar100/cifar10: torchvision's "
+                          "standard files; nuswide: a NUS-WIDE list file (default: %(default)s)")
+    src.add_argument("--images", metavar="PATH",
+                     help="the .npz file (cifar100-npz; default $HASHGYM_DATA/cifar100/"
+                          "cifar100.npz), the torchvision root folder, or the NUS-WIDE list file")
+    src.add_argument("--download", action="store_true",
+                     help="torchvision CIFAR: download the official archive if missing")
+    src.add_argument("--no-verify", action="store_true",
+                     help="torchvision CIFAR: skip the MD5 check (only for files you made yourself)")
+    src.add_argument("--image-root", metavar="DIR", help="nuswide: folder of the image files")
+    src.add_argument("--query-list", metavar="PATH", help="nuswide: list file of the query images")
+    src.add_argument("--concept-names", metavar="PATH",
+                     help="nuswide: file with one concept name per line")
+    net = parser.add_argument_group("backbone")
+    net.add_argument("--backbone", choices=BACKBONES, default="resnet18",
+                     help="torchvision backbone (default: %(default)s)")
+    net.add_argument("--weights", metavar="PATH|imagenet",
+                     help="'imagenet' (needs internet once) or a state-dict file; default: random "
+                          "initialisation")
+    net.add_argument("--epochs", type=int, default=0,
+                     help="train the backbone this many epochs on the database images first")
+    net.add_argument("--lr", type=float, help="peak learning rate (default 0.1, 0.01 from weights)")
+    net.add_argument("--image-size", type=int, help="input side length (default: native, files 224)")
+    net.add_argument("--save-weights", metavar="PATH", help="write the trained backbone here")
+    run = parser.add_argument_group("run")
+    run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
+    run.add_argument("--split-from", metavar="BANK", help="take the query/database split from a bank")
+    run.add_argument("--query-fraction", type=float, default=1 / 6,
+                     help="query share when a split is drawn (default: 1/6)")
+    run.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    run.add_argument("--batch-size", type=int, default=256, help="default: %(default)s")
+    run.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
+    run.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                     help="feature dtype in the bank (default: %(default)s)")
+    run.add_argument("--out", metavar="PATH", help="write the bank here")
+    run.add_argument("--cache-dir", metavar="DIR",
+                     help="folder of cached banks (default without --out: $HASHGYM_CACHE or "
+                          "~/.cache/hashgym/features)")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _load_source(args: argparse.Namespace) -> ImageSet:
+    if args.source == "cifar100-npz":
+        path = args.images
+        if path is None:
+            data = os.environ.get("HASHGYM_DATA")
+            if not data:
+                raise FeatureError("--images is required (or set HASHGYM_DATA to the data folder)")
+            path = Path(data) / "cifar100" / "cifar100.npz"
+        return load_cifar100_npz(path)
+    if args.images is None:
+        raise FeatureError(f"--images is required for --source {args.source}")
+    if args.source in ("cifar100", "cifar10"):
+        return load_torchvision_cifar(args.images, args.source, download=args.download,
+                                      verify=not args.no_verify)
+    if args.image_root is None:
+        raise FeatureError("--image-root is required for --source nuswide")
+    return load_nuswide_list(args.images, args.image_root, query_list=args.query_list,
+                             concept_names=args.concept_names)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym features`` from parsed arguments; print where the bank is and its summary.
+
+    :return: the exit status (0 on success, 2 on a bad argument or input).
+    """
+    try:
+        image_set = _load_source(args)
+        cache_dir = args.cache_dir or (None if args.out else default_cache_dir())
+        bank = extract_features(
+            image_set, backbone=args.backbone, weights=args.weights, train_epochs=args.epochs,
+            split=args.split_from, seed=args.seed, batch_size=args.batch_size, device=args.device,
+            cache_dir=cache_dir, limit=args.limit, progress=not args.no_progress, out=args.out,
+            image_size=args.image_size, lr=args.lr, query_fraction=args.query_fraction,
+            dtype=args.dtype, save_weights=args.save_weights,
+        )
+    except (FeatureError, DatasetError, BankError) as exc:
+        print(f"hashgym features: error: {exc}")
+        return 2
+    where = args.out or str(
+        Path(cache_dir) / cache_file_name(image_set, args.backbone, bank.meta["cache_key"]))
+    print(f"feature bank: {where}")
+    summary = bank.summary()
+    summary["meta"] = {k: v for k, v in summary["meta"].items() if k != "rows"}
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
