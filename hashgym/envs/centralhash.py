@@ -1,0 +1,300 @@
+"""``CentralHash-v0``: SCIHCGRL's sequential, center-rewarded hashing as a Gymnasium environment.
+
+The reward is defined here and only here: :func:`center_reward` (SCIHCGRL eqs. (4.1)–(4.2), the
+``1 − BCE`` against a hash center). Hash centers come from :mod:`hashgym.centers` (CSQ
+Algorithm 1 = SCIHCGRL Algorithm 1). :class:`CentralHashEnv` (one image at a time) and
+:class:`CentralHashVectorEnv` (a whole batch in numpy) are two views of one
+:class:`CentralHashCore`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from hashgym.bank import FeatureBank
+
+from hashgym.centers import hash_centers, multilabel_centers
+from hashgym.envs.core import (
+    CodingCore,
+    CodingEnv,
+    CodingVectorEnv,
+    HashEnvError,
+    _check_float,
+    _check_int,
+    _core_attribute,
+)
+
+__all__ = [
+    "ACTION_TYPES",
+    "CentralHashCore",
+    "CentralHashEnv",
+    "CentralHashVectorEnv",
+    "DEFAULT_EPSILON",
+    "center_reward",
+]
+
+ACTION_TYPES = ("binary", "probability")
+#: Probabilities are clipped to ``[ε, 1 − ε]`` before the logarithms of the BCE.
+DEFAULT_EPSILON = 1e-3
+
+
+def center_reward(probs: np.ndarray, centers: np.ndarray, epsilon: float) -> np.ndarray:
+    """SCIHCGRL eqs. (4.1)–(4.2) for a batch: ``1 − BCE(p, c)``, the BCE averaged over the bits.
+
+    ``BCE(p, c) = −[c · ln p + (1 − c) · ln(1 − p)]`` per bit, with the emitted probability
+    ``p`` clipped to ``[ε, 1 − ε]`` (a hard bit is ``p ∈ {0, 1}``: a matching bit then costs
+    ``−ln(1 − ε) ≈ ε`` and a wrong one ``−ln ε``) and ``c`` the center's 0/1 bit.
+
+    :param probs: ``[n, k]`` bit probabilities (or 0/1 bits).
+    :param centers: ``[n, k]`` 0/1 center bits.
+    :param epsilon: ``ε`` in ``(0, 0.5)``.
+    :return: ``[n]`` float64 rewards, at most ``1 + ln(1 − ε) ≈ 1``.
+    """
+    p = np.clip(probs, epsilon, 1.0 - epsilon)
+    q = np.where(centers == 1, p, 1.0 - p)
+    return 1.0 + np.log(q).mean(axis=1)
+
+
+class CentralHashCore(CodingCore):
+    """The batched state and rewards of ``CentralHash-v0`` (see :class:`CentralHashEnv`)."""
+
+    def __init__(
+        self,
+        bank: FeatureBank | str | None = None,
+        *,
+        num_envs: int = 1,
+        split: str = "train",
+        protocol: str | None = None,
+        protocol_seed: int = 0,
+        n_bits: int = 32,
+        bits_per_step: int | None = None,
+        action_type: str = "binary",
+        global_weight: float = 1.0,
+        epsilon: float = DEFAULT_EPSILON,
+        level: int | None = None,
+        multilabel: bool | None = None,
+        center_seed: int = 0,
+        min_distance: int | None = None,
+        window: int | None = None,
+    ) -> None:
+        if action_type not in ACTION_TYPES:
+            raise HashEnvError(
+                f"unknown action_type {action_type!r}; expected one of {', '.join(ACTION_TYPES)}"
+            )
+        self.action_type = action_type
+        bits_per_step = n_bits if bits_per_step is None else bits_per_step
+        super().__init__(
+            bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
+            n_bits=n_bits, bits_per_step=bits_per_step, window=window, num_envs=num_envs,
+        )
+        self.global_weight = _check_float(global_weight, "global_weight", 0.0)
+        self.epsilon = _check_float(epsilon, "epsilon", 0.0, 0.5)
+        if not 0.0 < self.epsilon < 0.5:
+            raise HashEnvError(f"epsilon must lie strictly between 0 and 0.5, got {self.epsilon}")
+        bank = self.bank
+        if multilabel is None:
+            multilabel = bank.n_levels == 0
+        self.multilabel = bool(multilabel)
+        center_seed = _check_int(center_seed, "center_seed", 0)
+        if self.multilabel:
+            if bank.multi_hot is None:
+                raise HashEnvError("multilabel=True needs a bank with multi_hot labels")
+            if level is not None:
+                raise HashEnvError("level applies to single-label banks; drop it or multilabel")
+            self.level = None
+            self.labels = bank.multi_hot[self.rows]
+            n_classes = bank.multi_hot.shape[1]
+            self.class_centers = hash_centers(n_classes, self.n_bits, seed=center_seed,
+                                              min_distance=min_distance)
+            self.image_centers = multilabel_centers(self.labels, self.class_centers, seed=center_seed)
+        else:
+            if bank.n_levels == 0:
+                raise HashEnvError("this bank has no hierarchy labels; use multilabel=True")
+            self.level = bank.n_levels - 1 if level is None else _check_int(level, "level", 0)
+            if self.level >= bank.n_levels:
+                raise HashEnvError(
+                    f"level={self.level} is beyond the bank's {bank.n_levels} hierarchy level(s) "
+                    f"(valid: 0..{bank.n_levels - 1})"
+                )
+            self.labels = bank.labels[self.rows, self.level].astype(np.int64)
+            self.class_centers = hash_centers(bank.n_classes[self.level], self.n_bits,
+                                              seed=center_seed, min_distance=min_distance)
+            self.image_centers = self.class_centers[self.labels]
+        n = self.num_envs
+        self.probs = np.zeros((n, self.n_bits))
+        self._episode_centers = self.image_centers[self.positions[:, 0]]
+        if action_type == "binary":
+            self.action_space = spaces.MultiBinary(self.bits_per_step)
+        else:
+            self.action_space = spaces.Box(0.0, 1.0, (self.bits_per_step,), np.float32)
+
+    def sample(self) -> np.ndarray:
+        return self.rng.integers(0, self.rows.size, (self.num_envs, 1))
+
+    def on_episode_start(self) -> None:
+        self._episode_centers = self.image_centers[self.positions[:, 0]]
+        self._episode_labels = self.labels[self.positions[:, 0]]
+        self._episode_index = self.rows[self.positions[:, 0]]
+        self.probs.fill(0.0)
+
+    def decode(self, actions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        arr = np.asarray(actions)
+        shape = (n, self.bits_per_step)
+        if arr.shape != shape:
+            raise HashEnvError(f"actions must have shape {shape} ({self.bits_per_step} "
+                               f"{self.action_type} values per env), got {arr.shape}")
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.uint8)
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise HashEnvError(f"actions must be numeric, got dtype {arr.dtype}")
+        probs = arr.astype(np.float64)
+        if self.action_type == "binary":
+            bad = (probs != 0) & (probs != 1)
+            if bad.any():
+                raise HashEnvError(f"action value {probs[bad][0]} is outside the action space "
+                                   f"MultiBinary({self.bits_per_step}): bits must be 0 or 1")
+            return arr.astype(np.uint8), probs
+        bad = ~((probs >= 0) & (probs <= 1))  # also catches NaN
+        if bad.any():
+            raise HashEnvError(f"action value {probs[bad][0]} is outside the action space "
+                               f"Box(0, 1, ({self.bits_per_step},)): probabilities lie in [0, 1]")
+        return (probs >= 0.5).astype(np.uint8), probs
+
+    def reward(self, slot: int, step_in_image: int, probs: np.ndarray | None) -> np.ndarray:
+        lo = step_in_image * self.bits_per_step
+        hi = lo + self.bits_per_step
+        self.probs[:, lo:hi] = probs
+        local = center_reward(probs, self._episode_centers[:, lo:hi], self.epsilon)
+        if self.step_count < self.episode_steps:
+            return local
+        if self.steps_per_image == 1:  # the chunk is the whole code
+            return local * (1.0 + self.global_weight)
+        return local + self.global_weight * center_reward(self.probs, self._episode_centers,
+                                                          self.epsilon)
+
+    def action_masks(self, n: int) -> np.ndarray:
+        if self.action_type != "binary":
+            raise HashEnvError("action masks exist for action_type='binary' only")
+        return np.ones((n, 2 * self.bits_per_step), dtype=bool)
+
+    def info(self) -> dict[str, np.ndarray]:
+        return {"hash_center": self._episode_centers, "label": self._episode_labels,
+                "index": self._episode_index}
+
+
+class _CentralHashAccess:
+    """CentralHash-specific attributes shared by the single and the vector environment."""
+
+    _core: CentralHashCore
+
+    action_type = _core_attribute("action_type", '``"binary"`` or ``"probability"``.')
+    class_centers = _core_attribute(
+        "class_centers", "Hash centers per class (or concept), ``[n_classes, n_bits]`` uint8."
+    )
+    image_centers = _core_attribute(
+        "image_centers", "The target center of every split image, ``[n_images, n_bits]`` uint8."
+    )
+
+
+_MANUAL = """
+    ## Description
+
+    SCIHCGRL (sequential and correlated hash codes with deep RL): an agent emits an image's
+    ``n_bits``-bit code and is rewarded by how close the code is to the image's **hash center**,
+    with ``1 − BCE`` (SCIHCGRL eqs. (4.1)–(4.2)). Centers follow CSQ Algorithm 1 (SCIHCGRL
+    Algorithm 1, :func:`hashgym.centers.hash_centers`): Hadamard rows for ``m <= K`` classes,
+    ``[H; −H]`` for ``m <= 2K``, else random balanced codes at a minimum distance; for
+    multi-label banks each image's center is the sign of the mean of its labels' centers
+    (:func:`hashgym.centers.multilabel_centers`). By default one step emits the whole code
+    (``bits_per_step = n_bits``), so the recurrence of the paper's RNN lives in the agent; with
+    smaller chunks the env provides it.
+
+    ## Action Space
+
+    * ``action_type="binary"``: ``MultiBinary(bits_per_step)``, the emitted bits.
+    * ``action_type="probability"``: ``Box(0, 1, (bits_per_step,), float32)``, bit
+      probabilities; the emitted bit is ``p >= 0.5`` and the reward is the BCE of ``p`` itself
+      (the paper's loss), so continuous-action algorithms plug in.
+
+    Values outside the space (a 2 in a binary action, a probability outside ``[0, 1]`` or NaN)
+    or a wrong shape raise :class:`HashEnvError`.
+
+    ## Observation Space
+
+    The same ``Dict`` as ``HierHash-v0``: ``features`` float32 ``[D]``, ``code`` float32
+    ``[n_bits]`` (or ``[window]``) with the bits emitted so far as ±1 and 0 elsewhere, ``t``
+    float32 ``[1]`` = steps taken / ``T``.
+
+    ## Rewards
+
+    With ``c`` the image's center and ``p`` the emitted probabilities (hard bits for binary
+    actions), clipped to ``[ε, 1 − ε]``, ``ε = epsilon = 1e-3`` by default:
+
+    * local reward at every step: ``1 − BCE(p_chunk, c_chunk)``, the BCE averaged over the
+      chunk's bits;
+    * at the last step, plus ``global_weight × (1 − BCE(p, c))`` over the whole code (SCIHCGRL
+      eq. (11), ``G = L_g + R_g``; ``global_weight = 1``).
+
+    For hard bits the BCE is affine in the Hamming distance ``h`` to the center:
+    ``1 − BCE = 1 − (h · ln(1/ε) + (k − h) · ln(1/(1 − ε))) / k`` over ``k`` bits, i.e. about
+    ``1 − 6.9 h / k`` at the default ``ε``. With the default single step the episode's return is
+    ``(1 + global_weight)(1 − BCE(p, c))``.
+
+    ## Starting State
+
+    Each episode codes one image drawn uniformly (with replacement) from the split with the
+    env's generator. ``reset(seed=s)`` reseeds it; ``reset(options={"indices": rows})`` pins the
+    next episodes' images (bank rows of the split, ``[num_envs]``). Centers do not depend on the
+    env's seed: they are fixed by ``center_seed`` (random centers only), like the CSQ baseline's.
+
+    ## Episode End
+
+    Every episode lasts exactly ``T = n_bits / bits_per_step`` steps (1 by default). The last
+    step returns ``terminated=True``; ``truncated`` is always ``False``. Stepping a single env
+    after the end raises :class:`HashEnvError`; call ``reset()``.
+
+    ## Arguments
+
+    * ``bank``, ``protocol``, ``protocol_seed``, ``split="train"``: as for ``HierHash-v0``.
+    * ``n_bits=32`` (SCIHCGRL reports 24, 32 and 48), ``bits_per_step=None`` (= ``n_bits``);
+      ``bits_per_step`` must divide ``n_bits``.
+    * ``action_type="binary"``: or ``"probability"``.
+    * ``global_weight=1.0``: weight of the global reward at the last step.
+    * ``epsilon=1e-3``: the clipping ``ε`` of the BCE, in ``(0, 0.5)``.
+    * ``level=None``: the label level whose classes get centers (default: the finest);
+      ``multilabel=None``: use the bank's multi-hot labels (default: when it has no levels).
+    * ``center_seed=0``, ``min_distance=None``: passed to
+      :func:`~hashgym.centers.hash_centers` (and the multi-label tie-breaking vector).
+    * ``window=None``: keep only the last ``window`` bits in the ``code`` observation.
+
+    Methods and attributes: ``class_centers``, ``image_centers`` (per split image),
+    ``encode(act, indices=None)`` (code any images with a policy without touching the episode
+    state; ``[n, n_bits]`` uint8), ``action_masks()`` (binary actions: all True, for
+    MaskablePPO), ``split_rows``, ``episode_steps``.
+
+    ## Vectorized environment
+
+    ``gymnasium.make_vec("CentralHash-v0", num_envs=n)`` builds :class:`CentralHashVectorEnv`:
+    all ``n`` episodes step at once in numpy; same-step autoreset
+    (``metadata["autoreset_mode"] = AutoresetMode.SAME_STEP``, with ``info["final_obs"]`` and
+    ``info["final_info"]`` on the final step). Infos at every step: ``hash_center``
+    (``[n, n_bits]`` uint8; an agent may use it for the paper's supervised global term, a pure
+    RL agent ignores it), ``label`` (class id, or the multi-hot row) and ``index`` (bank row).
+    For Stable-Baselines3, wrap it with :class:`hashgym.envs.sb3.SB3VecEnv`.
+
+    ## Version History
+
+    * v0: initial version.
+"""
+
+
+class CentralHashEnv(_CentralHashAccess, CodingEnv):
+    __doc__ = "``CentralHash-v0``: hash one image at a time.\n" + _MANUAL
+    core_class = CentralHashCore
+
+
+class CentralHashVectorEnv(_CentralHashAccess, CodingVectorEnv):
+    __doc__ = "``CentralHash-v0`` vectorized: hash ``num_envs`` images at once.\n" + _MANUAL
+    core_class = CentralHashCore

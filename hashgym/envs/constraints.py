@@ -1,0 +1,103 @@
+"""Triplet constraints ``(I, I+, I−)`` per hierarchy level, with sibling negatives (DRLHIH §3.2).
+
+At level ``l`` (METHODS.md, "HierHash-v0" → "Constraints"):
+
+* the positive ``I+`` is another image with the anchor's level-``l`` label;
+* the negative ``I−`` is a *sibling*: the same level-``(l−1)`` label, a different level-``l``
+  label (the paper's "palm vs oak"). At level 0, or with ``siblings=False``, it is any image of
+  another level-``l`` class. When the anchor's parent has no other child class among the images,
+  the negative falls back to any other level-``l`` class.
+
+Sampling is vectorised: images are sorted by (parent, class), so that a class and its parent are
+contiguous blocks, and an image "from the block minus a sub-block" is one random integer shifted
+past the sub-block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hashgym.envs.core import HashEnvError
+
+__all__ = ["ConstraintSampler", "default_n_constraints"]
+
+
+def default_n_constraints(level: int) -> int:
+    """The pool size by default: 4,000 triplets at level 0 and 1,000 below (DRLHIH §4.2, CIFAR's
+    best "(4K, 1K)" setting)."""
+    return 4000 if level == 0 else 1000
+
+
+class ConstraintSampler:
+    """Draws triplets of positions into ``labels`` (the images of one split).
+
+    :param labels: ``[n, L]`` integer labels of the images, level 0 the coarsest.
+    :param level: the level ``l`` the triplets are about.
+    :param siblings: draw negatives among siblings (same level-``l−1`` label) when ``l >= 1``.
+    :raises HashEnvError: if ``level`` is not a level of ``labels`` or no image can be an anchor.
+    """
+
+    def __init__(self, labels: np.ndarray, level: int, siblings: bool = True) -> None:
+        labels = np.asarray(labels)
+        n_levels = labels.shape[1] if labels.ndim == 2 else 0
+        if not 0 <= level < n_levels:
+            raise HashEnvError(
+                f"level={level} is beyond the bank's {n_levels} hierarchy level(s) "
+                f"(valid: 0..{n_levels - 1})"
+            )
+        n = labels.shape[0]
+        child = labels[:, level].astype(np.int64)
+        parent = (labels[:, level - 1].astype(np.int64) if level >= 1 and siblings
+                  else np.zeros(n, dtype=np.int64))
+        order = np.lexsort((child, parent))
+        sorted_child, sorted_parent = child[order], parent[order]
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        self.order = order
+        self.rank = rank
+        self.class_lo, self.class_hi = self._blocks(sorted_parent * (child.max() + 1) + sorted_child, rank)
+        self.parent_lo, self.parent_hi = self._blocks(sorted_parent, rank)
+        self.n = n
+        size = self.class_hi - self.class_lo
+        self.valid_anchors = np.flatnonzero((size >= 2) & (size < n))
+        if self.valid_anchors.size == 0:
+            raise HashEnvError(
+                f"no image can anchor a level-{level} triplet: it needs a class with two images "
+                f"and a second class"
+            )
+
+    @staticmethod
+    def _blocks(sorted_keys: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For every image, the [lo, hi) range of its key's block in sorted order."""
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], sorted_keys.size]
+        block = np.cumsum(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) - 1
+        return starts[block][rank], ends[block][rank]
+
+    def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A positive and a negative for every anchor (positions); anchors must be valid."""
+        anchors = np.asarray(anchors, dtype=np.int64)
+        c_lo, c_hi = self.class_lo[anchors], self.class_hi[anchors]
+        size = c_hi - c_lo
+        own = self.rank[anchors]
+        pos_rank = c_lo + rng.integers(0, size - 1)
+        pos_rank += pos_rank >= own
+        lo, hi = self.parent_lo[anchors], self.parent_hi[anchors]
+        no_sibling = (hi - lo) == size
+        lo = np.where(no_sibling, 0, lo)
+        hi = np.where(no_sibling, self.n, hi)
+        neg_rank = lo + rng.integers(0, (hi - lo) - size)
+        neg_rank += np.where(neg_rank >= c_lo, size, 0)
+        return self.order[pos_rank], self.order[neg_rank]
+
+    def pool(self, n_constraints: int, rng: np.random.Generator) -> np.ndarray:
+        """A pool of ``n_constraints`` triplets ``[n_constraints, 3]`` (anchor, positive, negative)."""
+        anchors = self.valid_anchors[rng.integers(0, self.valid_anchors.size, n_constraints)]
+        positives, negatives = self.sample(anchors, rng)
+        return np.stack([anchors, positives, negatives], axis=1)
+
+    def is_valid_anchor(self, positions: np.ndarray) -> np.ndarray:
+        """Whether each position can anchor a triplet (its class has another image and the
+        bank another class)."""
+        size = self.class_hi[positions] - self.class_lo[positions]
+        return (size >= 2) & (size < self.n)

@@ -1,0 +1,520 @@
+"""The batched coding episode that ``HierHash-v0`` and ``CentralHash-v0`` share.
+
+Hashing one image is an episode of ``T = n_bits / bits_per_step`` steps: at each step the agent
+emits ``bits_per_step`` bits of the image's code (METHODS.md, "HierHash-v0" → "Chunks"). This
+module holds everything about that episode that does not depend on the reward:
+
+* :class:`CodingCore` keeps ``num_envs`` episodes **in lockstep** in preallocated numpy arrays
+  (episodes have a fixed length and every sub-environment is reset together, so one scalar step
+  counter serves the whole batch). Subclasses add the images an episode codes, the rewards and
+  the infos; nothing here loops over sub-environments in Python.
+* :class:`CodingVectorEnv` turns a core into a :class:`gymnasium.vector.VectorEnv` with
+  same-step autoreset (:attr:`~gymnasium.vector.AutoresetMode.SAME_STEP`).
+* :class:`CodingEnv` turns a core with ``num_envs=1`` into a :class:`gymnasium.Env`.
+
+Because the single environment *is* the batched core with a batch of one, the two give identical
+observations and rewards for the same images and actions by construction.
+
+Observations (both environments)
+--------------------------------
+A ``Dict`` with ``features`` (the image's feature vector, float32 ``[D]``), ``code`` (the bits
+of the current image emitted so far as ±1, 0 where no bit has been emitted yet; with ``window=k``
+only the last ``k`` emitted bits, oldest first, right-aligned and zero-padded) and ``t`` (the
+fraction of the current image's steps already taken, ``[1]``).
+
+Returned arrays are never written to by the environment after they are returned: ``code`` and
+``t`` are fresh arrays at every step, and ``features`` is a fresh array for every image that is
+shared (not copied) by the observations of that image's steps. Callers may keep them, but must not
+modify them in place.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from hashgym.bank import FeatureBank
+from hashgym.protocols import resolve_bank
+
+__all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
+
+ObsDict = dict[str, np.ndarray]
+#: A policy for :meth:`CodingCore.encode`: a batch of observations to a batch of actions.
+ActFn = Callable[[ObsDict], np.ndarray]
+
+_FEATURE_CACHE: weakref.WeakKeyDictionary[FeatureBank, dict[str, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class HashEnvError(ValueError):
+    """A hashgym environment got a bad argument or action; the message names the problem."""
+
+
+def _split_features(bank: FeatureBank, split: str, rows: np.ndarray) -> np.ndarray:
+    """The split's features as one contiguous float32 matrix, shared by every env on ``bank``.
+
+    Converting once (float16 → float32) makes the per-episode gather a plain copy; the cache is
+    keyed on the bank object, so many single environments over one bank (e.g. inside a
+    :class:`gymnasium.vector.SyncVectorEnv`) hold one matrix, not one each.
+    """
+    per_bank = _FEATURE_CACHE.setdefault(bank, {})
+    if split not in per_bank:
+        feats = np.ascontiguousarray(np.asarray(bank.features[rows]), dtype=np.float32)
+        feats.setflags(write=False)
+        per_bank[split] = feats
+    return per_bank[split]
+
+
+def observation_space(dim: int, code_length: int) -> spaces.Dict:
+    """The observation space of both environments (see the module docstring).
+
+    :param dim: the feature dimension ``D``.
+    :param code_length: ``n_bits``, or ``window`` when a window is used.
+    """
+    return spaces.Dict(
+        {
+            "features": spaces.Box(-np.inf, np.inf, (dim,), np.float32),
+            "code": spaces.Box(-1.0, 1.0, (code_length,), np.float32),
+            "t": spaces.Box(0.0, 1.0, (1,), np.float32),
+        }
+    )
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise HashEnvError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise HashEnvError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_float(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise HashEnvError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise HashEnvError(f"{name} must be a finite number in {bounds}, got {value}")
+    return value
+
+
+class CodingCore:
+    """``num_envs`` coding episodes in lockstep over one feature bank (no autoreset).
+
+    An episode codes ``slots`` images one after the other (1, or 3 for HierHash's triplet mode),
+    each in ``steps_per_image = n_bits / bits_per_step`` steps. Subclasses implement
+    :meth:`reseed` (seeded state), :meth:`sample` (the images of new episodes), :meth:`decode`
+    (actions to bits), :meth:`reward` and :meth:`info`.
+
+    :param bank: a :class:`~hashgym.bank.FeatureBank`, a path or a preset name, resolved with
+        :func:`hashgym.protocols.resolve_bank` (``None``: the bank built into the package).
+    :param protocol: a protocol applied by :func:`~hashgym.protocols.resolve_bank`.
+    :param protocol_seed: the protocol's seed.
+    :param split: the images episodes draw from: ``"train"``, ``"database"`` or ``"query"``.
+    :param n_bits: the code length.
+    :param bits_per_step: bits emitted per step; must divide ``n_bits``.
+    :param window: keep only the last ``window`` emitted bits in the ``code`` observation.
+    :param num_envs: the batch size.
+    :param slots: images coded per episode.
+    """
+
+    slots: int = 1
+
+    def __init__(
+        self,
+        *,
+        bank: FeatureBank | str | None,
+        protocol: str | None,
+        protocol_seed: int,
+        split: str,
+        n_bits: int,
+        bits_per_step: int,
+        window: int | None,
+        num_envs: int,
+    ) -> None:
+        self.n_bits = _check_int(n_bits, "n_bits", 1)
+        self.bits_per_step = _check_int(bits_per_step, "bits_per_step", 1)
+        if self.n_bits % self.bits_per_step:
+            raise HashEnvError(
+                f"n_bits={self.n_bits} is not divisible by bits_per_step={self.bits_per_step}; "
+                f"every step emits the same number of bits"
+            )
+        self.window = None if window is None else _check_int(window, "window", 1)
+        if self.window is not None and self.window > self.n_bits:
+            raise HashEnvError(f"window={self.window} exceeds n_bits={self.n_bits}")
+        self.num_envs = _check_int(num_envs, "num_envs", 1)
+        if split not in ("train", "database", "query"):
+            raise HashEnvError(
+                f"unknown split {split!r}; expected 'train', 'database' or 'query'"
+            )
+        self.bank = resolve_bank(bank, protocol=protocol, seed=protocol_seed)
+        self.split = split
+        self.rows = self.bank.indices(split)
+        if self.rows.size == 0:
+            raise HashEnvError(f"split {split!r} of the bank is empty")
+        self.features = _split_features(self.bank, split, self.rows)
+        self.position_of_row = np.full(self.bank.n, -1, dtype=np.int64)
+        self.position_of_row[self.rows] = np.arange(self.rows.size)
+        self.steps_per_image = self.n_bits // self.bits_per_step
+        self.episode_steps = self.slots * self.steps_per_image
+        self.observation_space = observation_space(self.bank.dim, self.window or self.n_bits)
+        self.rng: np.random.Generator | None = None
+        self.action_space: spaces.Space = spaces.Discrete(2)  # set by subclasses
+        n = self.num_envs
+        self.step_count = 0
+        self.started = False
+        self.positions = np.zeros((n, self.slots), dtype=np.int64)
+        self.bits = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
+        self.signs = np.zeros((n, self.n_bits), dtype=np.float32)
+        self.slot_features = self.features[self.positions[:, 0]]
+
+    # ------------------------------------------------------------------ subclass hooks
+    def reseed(self, rng: np.random.Generator) -> None:
+        """Adopt ``rng`` and rebuild every seeded piece of state (pools, memories)."""
+        self.rng = rng
+
+    def sample(self) -> np.ndarray:
+        """Split positions ``[num_envs, >= slots]`` of the images of new episodes (column ``s`` is
+        the image coded in slot ``s``; further columns are images the reward reads)."""
+        raise NotImplementedError
+
+    def positions_from_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Split positions ``[num_envs, slots]`` for images given as bank rows (``reset`` option).
+
+        The default accepts ``[num_envs]`` or ``[num_envs, slots]`` rows of the env's split.
+        """
+        pos = self.rows_to_positions(rows, "indices")
+        if pos.shape == (self.num_envs,):
+            pos = pos[:, None]
+        if pos.shape != (self.num_envs, self.slots):
+            raise HashEnvError(
+                f"indices must have shape ({self.num_envs},) or ({self.num_envs}, {self.slots}), "
+                f"got {pos.shape}"
+            )
+        return pos
+
+    def decode(self, actions: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate a batch of ``n`` actions; return its bits ``[n, bits_per_step]`` uint8 and,
+        for probability actions, the probabilities (else ``None``)."""
+        raise NotImplementedError
+
+    def reward(self, slot: int, step_in_image: int, probs: np.ndarray | None) -> np.ndarray:
+        """Rewards ``[num_envs]`` float64 after the chunk at ``step_in_image`` of ``slot``."""
+        raise NotImplementedError
+
+    def on_episode_start(self) -> None:
+        """Called once the new episodes' positions are set."""
+
+    def on_episode_end(self) -> None:
+        """Called when the last step of the episodes has been taken."""
+
+    def info(self) -> dict[str, np.ndarray]:
+        """Per-environment infos, each an array with the batch on axis 0."""
+        return {"index": self.rows[self.positions[:, self.current_slot]]}
+
+    # ------------------------------------------------------------------ shared machinery
+    @property
+    def current_slot(self) -> int:
+        """The slot of the image the last observation shows."""
+        if self.step_count >= self.episode_steps:
+            return self.slots - 1
+        return self.step_count // self.steps_per_image
+
+    def rows_to_positions(self, rows: Any, name: str) -> np.ndarray:
+        """Bank rows to positions in the env's split, with a clear error for foreign rows."""
+        arr = np.asarray(rows)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise HashEnvError(f"{name} must be integer bank rows, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.bank.n):
+            raise HashEnvError(f"{name} must be bank rows in 0..{self.bank.n - 1}")
+        pos = self.position_of_row[arr]
+        if (pos < 0).any():
+            bad = int(arr[pos < 0].flat[0])
+            raise HashEnvError(
+                f"{name} must be rows of split {self.split!r}; row {bad} is not in it"
+            )
+        return pos
+
+    def start(self, rows: Any = None) -> None:
+        """Begin new episodes in every sub-environment, on sampled images or on ``rows``."""
+        if self.rng is None:
+            raise HashEnvError("call reset() before starting episodes")
+        self.positions = self.sample() if rows is None else self.positions_from_rows(rows)
+        self.bits.fill(0)
+        self.signs.fill(0)
+        self.step_count = 0
+        self.slot_features = self.features[self.positions[:, 0]]
+        self.started = True
+        self.on_episode_start()
+
+    def act(self, actions: Any) -> tuple[np.ndarray, bool]:
+        """Apply one batch of actions; return the rewards and whether the episodes ended."""
+        if not self.started or self.step_count >= self.episode_steps:
+            raise HashEnvError("the episode has ended (or never started); call reset() first")
+        chunk, probs = self.decode(actions, self.num_envs)
+        slot, tau = divmod(self.step_count, self.steps_per_image)
+        lo = tau * self.bits_per_step
+        hi = lo + self.bits_per_step
+        self.bits[:, slot, lo:hi] = chunk
+        self.signs[:, lo:hi] = chunk
+        self.signs[:, lo:hi] *= 2
+        self.signs[:, lo:hi] -= 1
+        self.step_count += 1
+        rewards = self.reward(slot, tau, probs)
+        done = self.step_count == self.episode_steps
+        if done:
+            self.on_episode_end()
+        elif tau == self.steps_per_image - 1:  # the next image of the episode begins
+            self.signs.fill(0)
+            self.slot_features = self.features[self.positions[:, slot + 1]]
+        return rewards, done
+
+    def code_observation(self, signs: np.ndarray, emitted: int) -> np.ndarray:
+        """The ``code`` observation (a fresh float32 array) from ±1/0 ``signs``."""
+        if self.window is None:
+            return signs.copy()
+        out = np.zeros((signs.shape[0], self.window), dtype=np.float32)
+        keep = min(self.window, emitted)
+        if keep:
+            out[:, self.window - keep :] = signs[:, emitted - keep : emitted]
+        return out
+
+    def observe(self) -> ObsDict:
+        """The current observations (see the module docstring for the aliasing guarantees)."""
+        if self.step_count >= self.episode_steps:
+            tau = self.steps_per_image
+        else:
+            tau = self.step_count % self.steps_per_image
+        return {
+            "features": self.slot_features,
+            "code": self.code_observation(self.signs, tau * self.bits_per_step),
+            "t": np.full((self.num_envs, 1), tau / self.steps_per_image, dtype=np.float32),
+        }
+
+    def action_masks(self, n: int) -> np.ndarray:
+        """All-valid action masks ``[n, ...]`` in the layout sb3-contrib's MaskablePPO expects."""
+        raise NotImplementedError
+
+    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096) -> np.ndarray:
+        """Code images with a policy, without touching the episode state: ``[n, n_bits]`` uint8.
+
+        Each image is coded in ``steps_per_image`` steps, exactly as in an episode (same
+        observations, same action decoding), but no reward is computed, no memory is updated and
+        no random number is drawn, so a deterministic policy gives deterministic codes. This is
+        how a trained agent encodes the query and database splits.
+
+        :param act: maps a batch of observations (the ``Dict`` layout, batch on axis 0) to a batch
+            of actions, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``. A
+            recurrent policy should start a new sequence where ``obs["t"] == 0``.
+        :param indices: bank rows to code (any split), in the order wanted; default: every image
+            of the env's split, in bank order.
+        :param batch_size: images coded per batch.
+        """
+        rows = self.rows if indices is None else np.asarray(indices)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise HashEnvError(f"indices must be a 1-D array of bank rows, got {rows.dtype} {rows.shape}")
+        if rows.size and (rows.min() < 0 or rows.max() >= self.bank.n):
+            raise HashEnvError(f"indices must be bank rows in 0..{self.bank.n - 1}")
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        out = np.zeros((rows.size, self.n_bits), dtype=np.uint8)
+        bps, steps = self.bits_per_step, self.steps_per_image
+        for start in range(0, rows.size, batch_size):
+            chunk_rows = rows[start : start + batch_size]
+            m = chunk_rows.size
+            pos = self.position_of_row[chunk_rows]
+            if (pos >= 0).all():
+                feats = self.features[pos]
+            else:
+                feats = np.asarray(self.bank.features[chunk_rows], dtype=np.float32)
+            signs = np.zeros((m, self.n_bits), dtype=np.float32)
+            for tau in range(steps):
+                obs = {
+                    "features": feats,
+                    "code": self.code_observation(signs, tau * bps),
+                    "t": np.full((m, 1), tau / steps, dtype=np.float32),
+                }
+                bits, _ = self.decode(act(obs), m)
+                out[start : start + m, tau * bps : (tau + 1) * bps] = bits
+                signs[:, tau * bps : (tau + 1) * bps] = bits.astype(np.float32) * 2 - 1
+        return out
+
+
+def _per_env_observations(obs: ObsDict, n: int) -> np.ndarray:
+    """A batch of observations as an object array of per-environment dicts (views)."""
+    keys = list(obs)
+    columns = [list(obs[k]) for k in keys]
+    out = np.empty(n, dtype=object)
+    out[:] = [dict(zip(keys, values)) for values in zip(*columns)]
+    return out
+
+
+def _core_attribute(name: str, doc: str) -> property:
+    """A read-only property that reads ``name`` from the environment's core."""
+    return property(lambda self: getattr(self._core, name), doc=doc)
+
+
+class _CoreAccess:
+    """Public attributes shared by the single and the vector environments (read from the core)."""
+
+    _core: CodingCore
+
+    bank = _core_attribute("bank", "The feature bank the environment reads.")
+    split = _core_attribute("split", "The split episodes draw their images from.")
+    split_rows = _core_attribute(
+        "rows", "Bank rows of the split in bank order: image ``i`` of per-image arrays."
+    )
+    n_bits = _core_attribute("n_bits", "Code length.")
+    bits_per_step = _core_attribute("bits_per_step", "Bits emitted per step.")
+    steps_per_image = _core_attribute("steps_per_image", "``T = n_bits / bits_per_step``.")
+    episode_steps = _core_attribute("episode_steps", "The exact length of every episode.")
+
+    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096) -> np.ndarray:
+        """See :meth:`CodingCore.encode`."""
+        return self._core.encode(act, indices, batch_size)
+
+
+class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
+    """A :class:`gymnasium.Env` over a :class:`CodingCore` with a batch of one."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    #: The core class a subclass steps (with a batch of one).
+    core_class: ClassVar[type[CodingCore]]
+
+    def __init__(
+        self, bank: FeatureBank | str | None = None, render_mode: str | None = None, **kwargs: Any
+    ) -> None:
+        if render_mode is not None:
+            raise HashEnvError(f"render_mode={render_mode!r} is not supported (no rendering)")
+        self._core = core = self.core_class(bank, num_envs=1, **kwargs)
+        self.observation_space = core.observation_space
+        self.action_space = core.action_space
+        self.render_mode = render_mode
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsDict, dict[str, Any]]:
+        """Start an episode; ``options={"indices": rows}`` pins its image(s) (bank rows)."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        rows = options.pop("indices", None)
+        if options:
+            raise HashEnvError(f"unknown reset options {sorted(options)}; expected 'indices'")
+        if seed is not None or self._core.rng is None:
+            self._core.reseed(self.np_random)
+        if rows is not None:
+            rows = np.asarray(rows)[None]
+        self._core.start(rows)
+        return self._observation(), self._unbatch(self._core.info())
+
+    def step(self, action: Any) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
+        """Emit one chunk of bits; see the class docstring for rewards and episode end."""
+        rewards, done = self._core.act(np.asarray(action)[None])
+        return self._observation(), float(rewards[0]), done, False, self._unbatch(self._core.info())
+
+    def action_masks(self) -> np.ndarray:
+        """All actions are always valid: an all-True mask (for sb3-contrib's MaskablePPO)."""
+        return self._core.action_masks(1)[0]
+
+    def _observation(self) -> ObsDict:
+        # Unlike the vector env, the single env copies ``features`` too: it costs little here.
+        return {key: value[0].copy() for key, value in self._core.observe().items()}
+
+    @staticmethod
+    def _unbatch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {key: np.array(value[0]) if value.ndim > 1 else value[0]
+                for key, value in batch.items()}
+
+
+class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
+    """A :class:`gymnasium.vector.VectorEnv` over a :class:`CodingCore`, same-step autoreset.
+
+    Every sub-environment starts together and episodes have a fixed length, so all of them end
+    at the same step. That step returns the first observation of the next episodes, and
+    ``info["final_obs"]`` (an object array of per-environment observation dicts) and
+    ``info["final_info"]`` (a dict of batched arrays) describe the episodes that ended, each with
+    its ``_final_obs`` / ``_final_info`` mask, following Gymnasium's
+    :attr:`~gymnasium.vector.AutoresetMode.SAME_STEP` convention. Same-step autoreset wastes no
+    step on resets (with next-step autoreset, one step in ``T + 1`` would be a no-op).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": [],
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+    }
+
+    #: The core class a subclass steps.
+    core_class: ClassVar[type[CodingCore]]
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        bank: FeatureBank | str | None = None,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if render_mode is not None:
+            raise HashEnvError(f"render_mode={render_mode!r} is not supported (no rendering)")
+        if max_episode_steps is not None:
+            raise HashEnvError("max_episode_steps is not supported: episodes have a fixed length")
+        self._core = core = self.core_class(bank, num_envs=num_envs, **kwargs)
+        self.num_envs = core.num_envs
+        self.render_mode = render_mode
+        self.single_observation_space = core.observation_space
+        self.observation_space = batch_space(core.observation_space, core.num_envs)
+        self.single_action_space = core.action_space
+        self.action_space = batch_space(core.action_space, core.num_envs)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsDict, dict[str, Any]]:
+        """Start new episodes everywhere; ``options={"indices": rows}`` pins their images."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        rows = options.pop("indices", None)
+        if options:
+            raise HashEnvError(f"unknown reset options {sorted(options)}; expected 'indices'")
+        if seed is not None or self._core.rng is None:
+            self._core.reseed(self.np_random)
+        self._core.start(rows)
+        return self._core.observe(), self._with_masks(self._core.info())
+
+    def step(
+        self, actions: Any
+    ) -> tuple[ObsDict, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Emit one chunk of bits in every sub-environment (same-step autoreset at episode end)."""
+        rewards, done = self._core.act(actions)
+        n = self.num_envs
+        terminated = np.full(n, done)
+        truncated = np.zeros(n, dtype=bool)
+        if not done:
+            return self._core.observe(), rewards, terminated, truncated, self._with_masks(
+                self._core.info()
+            )
+        final_obs = _per_env_observations(self._core.observe(), n)
+        final_info = self._with_masks(self._core.info())
+        self._core.start()
+        infos = self._with_masks(self._core.info())
+        infos["final_obs"], infos["_final_obs"] = final_obs, np.ones(n, dtype=bool)
+        infos["final_info"], infos["_final_info"] = final_info, np.ones(n, dtype=bool)
+        return self._core.observe(), rewards, terminated, truncated, infos
+
+    def action_masks(self) -> np.ndarray:
+        """All-True action masks for every sub-environment (for sb3-contrib's MaskablePPO)."""
+        return self._core.action_masks(self.num_envs)
+
+    def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Fresh copies of the batched infos, each with its all-True ``_key`` mask."""
+        out: dict[str, Any] = {}
+        for key, value in info.items():
+            out[key] = value.copy()
+            out[f"_{key}"] = np.ones(self.num_envs, dtype=bool)
+        return out
