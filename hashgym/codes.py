@@ -25,6 +25,8 @@ __all__ = [
     "hamming",
     "hamming_paired",
     "hamming_words",
+    "as_bits_pair",
+    "distance_dtype",
     "DEFAULT_CHUNK_BYTES",
 ]
 
@@ -70,6 +72,36 @@ def as_bits(codes: np.ndarray, n_bits: int | None = None, name: str = "codes") -
     return (arr == 1).astype(np.uint8)
 
 
+def as_bits_pair(
+    a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("a", "b")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two code sets with :func:`as_bits` and check that their codes have the same length.
+
+    :param a: first code set (0/1, ±1 or bool), ``[Na, n_bits]`` or ``[n_bits]``.
+    :param b: second code set, ``[Nb, n_bits]`` or ``[n_bits]``.
+    :param names: the two arguments' names, used in error messages.
+    :return: both sets as ``uint8`` 0/1 bits.
+    :raises CodeError: for invalid codes or codes of different lengths.
+    """
+    a_bits, b_bits = as_bits(a, name=names[0]), as_bits(b, name=names[1])
+    if a_bits.shape[1] != b_bits.shape[1]:
+        raise CodeError(
+            f"codes have different lengths: {names[0]} has {a_bits.shape[1]} bits, "
+            f"{names[1]} has {b_bits.shape[1]}"
+        )
+    return a_bits, b_bits
+
+
+def distance_dtype(n_bits: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds every Hamming distance ``0..n_bits``.
+
+    ``uint8`` up to 255 bits, which lets numpy's stable sort use its radix sort on distances.
+    """
+    if n_bits < 0:
+        raise CodeError(f"n_bits must be non-negative, got {n_bits}")
+    return np.dtype(np.uint8) if n_bits <= 255 else np.dtype(np.uint16)
+
+
 def to_signs(codes: np.ndarray, dtype: np.typing.DTypeLike = np.int8) -> np.ndarray:
     """Codes as ±1 (bit 1 → +1, bit 0 → −1)."""
     bits = as_bits(codes)
@@ -105,14 +137,21 @@ def pack_words(codes: np.ndarray) -> np.ndarray:
     return np.packbits(padded, axis=1).view(">u8").astype(np.uint64)
 
 
-def hamming_words(qw: np.ndarray, dw: np.ndarray) -> np.ndarray:
-    """Hamming distances between word-packed codes (:func:`pack_words`), ``[Nq, Nd]`` ``uint16``.
+def hamming_words(
+    qw: np.ndarray, dw: np.ndarray, dtype: np.typing.DTypeLike = np.uint16
+) -> np.ndarray:
+    """Hamming distances between word-packed codes (:func:`pack_words`), ``[Nq, Nd]``.
 
     No validation and no chunking: the building block for callers that manage memory themselves.
+
+    :param qw: ``[Nq, W]`` ``uint64`` words.
+    :param dw: ``[Nd, W]`` ``uint64`` words.
+    :param dtype: result dtype; ``uint16`` by default, ``uint8`` (see :func:`distance_dtype`) is
+        enough up to 255 bits and saves memory and a conversion.
     """
     if qw.shape[1] == 1:
-        return _popcount(qw[:, :1] ^ dw[:, 0][None, :]).astype(np.uint16)
-    out = np.zeros((qw.shape[0], dw.shape[0]), dtype=np.uint16)
+        return _popcount(qw[:, :1] ^ dw[:, 0][None, :]).astype(dtype, copy=False)
+    out = np.zeros((qw.shape[0], dw.shape[0]), dtype=dtype)
     for w in range(qw.shape[1]):
         out += _popcount(qw[:, w : w + 1] ^ dw[:, w][None, :])
     return out
@@ -128,11 +167,7 @@ def hamming(
 
     :raises CodeError: if the two sets have different code lengths or invalid values.
     """
-    a_bits, b_bits = as_bits(a, name="a"), as_bits(b, name="b")
-    if a_bits.shape[1] != b_bits.shape[1]:
-        raise CodeError(
-            f"codes have different lengths: a has {a_bits.shape[1]} bits, b has {b_bits.shape[1]}"
-        )
+    a_bits, b_bits = as_bits_pair(a, b)
     aw, bw = pack_words(a_bits), pack_words(b_bits)
     rows = max(1, chunk_bytes // max(1, 8 * bw.shape[0]))
     out = np.empty((aw.shape[0], bw.shape[0]), dtype=np.uint16)
