@@ -269,21 +269,43 @@ def _allocate(sizes: np.ndarray, total: int, rng: np.random.Generator) -> np.nda
     return np.minimum(counts, sizes)
 
 
-def stratified_sample(strata: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+def stratified_sample(
+    strata: np.ndarray, n: int, seed: int = 0, split: np.ndarray | None = None
+) -> np.ndarray:
     """Choose ``n`` rows keeping each stratum's share (seeded); returns sorted row indices.
 
     Each stratum (e.g. class) gets ``n * size / N`` rows, rounded by largest remainder with
     seeded tie-breaking, drawn uniformly at random inside the stratum.
 
+    With a ``split``, the query and database parts are first given their share of ``n`` (at
+    least one row each), then each part is sampled by stratum, so even a small sample of a
+    split set keeps both parts.
+
     :param strata: ``[N]`` integer stratum of every row (see :meth:`ImageSet.strata`).
-    :param n: rows to keep, ``1 <= n <= N``.
+    :param n: rows to keep, ``1 <= n <= N`` (``2 <= n`` with a split).
     :param seed: seed of the draw.
+    :param split: optional ``[N]`` 0/1 split to preserve.
     :raises DatasetError: when ``n`` is out of range.
     """
     strata = np.asarray(strata)
     total = len(strata)
     if not 1 <= n <= total:
         raise DatasetError(f"limit must be between 1 and the number of images ({total}), got {n}")
+    if split is not None:
+        split = np.asarray(split)
+        parts = [np.flatnonzero(split == QUERY), np.flatnonzero(split == DATABASE)]
+        if n < 2 or not all(len(p) for p in parts):
+            raise DatasetError(
+                f"a sample that keeps both query and database images needs a limit of at least "
+                f"2 and both parts non-empty; got limit {n}"
+            )
+        n_query = min(n - 1, len(parts[0]), max(1, round(n * len(parts[0]) / total)))
+        n_query = max(n_query, n - len(parts[1]))
+        chosen = [
+            part[stratified_sample(strata[part], k, seed)]
+            for part, k in zip(parts, (n_query, n - n_query))
+        ]
+        return np.sort(np.concatenate(chosen))
     rng = np.random.default_rng([seed, 1])
     keys, inverse = np.unique(strata, return_inverse=True)
     counts = _allocate(np.bincount(inverse, minlength=len(keys)), n, rng)

@@ -216,18 +216,23 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def _train_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """One shuffled epoch over the training ``rows``, in batches (a last batch of 1 is dropped,
-    since batch normalisation cannot train on it).
+def _n_batches(n: int, batch_size: int) -> int:
+    """Number of batches :func:`_train_batches` yields for ``n >= 2`` rows."""
+    return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
 
-    This is the only way images reach the optimiser, which lets the tests check that no query
-    image is ever trained on.
+
+def _train_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """One shuffled epoch over the training ``rows``, in batches.
+
+    A lone last row joins the batch before it, since batch normalisation cannot train on a
+    batch of one. This is the only way images reach the optimiser, which lets the tests check
+    that no query image is ever trained on.
     """
     order = rng.permutation(rows)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        if len(batch) >= 2:
-            yield batch
+    bounds = [min(i * batch_size, len(order)) for i in range(_n_batches(len(order), batch_size))]
+    bounds.append(len(order))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        yield order[start:stop]
 
 
 @contextlib.contextmanager
@@ -298,7 +303,7 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
         params, lr=job.lr, momentum=_MOMENTUM, nesterov=True, weight_decay=_WEIGHT_DECAY
     )
     rng = np.random.default_rng([job.seed, 3])
-    steps = job.epochs * sum(1 for _ in _batch_sizes(len(rows), job.batch_size))
+    steps = job.epochs * _n_batches(len(rows), job.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=job.lr, total_steps=max(1, steps))
     gen = torch.Generator().manual_seed(job.seed)
     body.train()
@@ -323,13 +328,6 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
                         total_loss / max(seen, 1))
     finally:
         bar.close()
-
-
-def _batch_sizes(n: int, batch_size: int) -> Iterator[int]:
-    """Sizes of the batches :func:`_train_batches` yields for ``n`` rows."""
-    for start in range(0, n, batch_size):
-        if min(batch_size, n - start) >= 2:
-            yield min(batch_size, n - start)
 
 
 def _forward_all(
@@ -526,12 +524,9 @@ def extract_features(
         raise FeatureError(f"unknown device {device!r}: {exc}") from exc
 
     full_split, split_how = _resolve_split(image_set, split, query_fraction, seed)
-    strata = image_set.strata()
     rows = np.arange(len(image_set))
     if limit is not None:
-        if full_split is not None:
-            strata = strata * 2 + full_split  # keep both the classes' and the splits' shares
-        rows = stratified_sample(strata, limit, seed)
+        rows = stratified_sample(image_set.strata(), limit, seed, split=full_split)
     images = image_set if limit is None else image_set.take(rows)
     sub_split = full_split[rows] if full_split is not None else stratified_split(
         images.strata(), query_fraction, seed)

@@ -19,16 +19,6 @@ from hashgym.datasets import (
     stratified_split,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    """The shared data folder (the one holding ``cifar100/``): ``$HASHGYM_DATA`` or ../shared/data."""
-    root = Path(os.environ.get("HASHGYM_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "cifar100" / "cifar100.npz").is_file():
-        pytest.skip(f"shared CIFAR-100 data not found under {root} (set HASHGYM_DATA)")
-    return root
 
 
 # ---------------------------------------------------------------------- shared npz
@@ -333,3 +323,19 @@ def test_stratified_split_errors() -> None:
         stratified_split(np.zeros(10), 1)
     with pytest.raises(DatasetError, match="needs at least 2 images, got 1"):
         stratified_split(np.zeros(1))
+
+
+def test_stratified_sample_keeps_both_split_parts() -> None:
+    strata = np.repeat(np.arange(100), 600)
+    split = np.zeros(len(strata), np.int8)
+    split[np.arange(len(strata)) % 6 == 0] = 1  # 100 queries per class
+    rows = stratified_sample(strata, 40, seed=0, split=split)
+    assert len(rows) == 40 and split[rows].sum() == 7  # round(40 / 6) queries
+    for part, count in ((1, 7), (0, 33)):  # inside each part, no class is drawn twice
+        assert len(np.unique(strata[rows][split[rows] == part])) == count
+    rows = stratified_sample(strata, 1200, seed=0, split=split)
+    assert np.bincount(strata[rows][split[rows] == 1]).tolist() == [2] * 100
+    with pytest.raises(DatasetError, match="needs a limit of at least 2"):
+        stratified_sample(strata, 1, split=split)
+    with pytest.raises(DatasetError, match="both parts non-empty"):
+        stratified_sample(np.zeros(4), 2, split=np.zeros(4))
