@@ -152,7 +152,7 @@ def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
 
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = _file_sha256(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
@@ -241,6 +241,8 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
     import torch
 
     devices = [device.index or 0] if device.type == "cuda" else []
+    if devices:  # cuBLAS needs this set before its first use to be deterministic
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     prev = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -424,7 +426,7 @@ def _weights_identity(weights: str | Path | None, backbone: str) -> str:
     path = Path(weights)
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    return f"file-sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return f"file-sha256:{_file_sha256(path)}"
 
 
 def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
@@ -433,7 +435,13 @@ def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
     return f"{kind}-{backbone}-{key[:16]}.npz"
 
 
-def _try_cached(path: Path, key: str) -> FeatureBank | None:
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank | None:
+    """The bank at ``path`` if it was made from the same inputs (and, when trained weights are
+    wanted, the weights file beside it is the one that run wrote)."""
     if not path.is_file():
         return None
     try:
@@ -442,6 +450,11 @@ def _try_cached(path: Path, key: str) -> FeatureBank | None:
         logger.warning("ignoring unreadable cached bank %s: %s", path, exc)
         return None
     if bank.meta.get("cache_key") != key:
+        return None
+    if save_weights is not None and (
+        not save_weights.is_file()
+        or bank.meta.get("saved_weights_sha256") != _file_sha256(save_weights)
+    ):
         return None
     logger.info("reusing cached feature bank %s (same inputs)", path)
     return bank
@@ -546,14 +559,14 @@ def extract_features(
     key = _cache_key(job, limit, split_how, weights_id, dtype)
     cache_path = Path(cache_dir) / cache_file_name(images, backbone, key) if cache_dir else None
     out_path = Path(out) if out is not None else None
-    if save_weights is None or Path(save_weights).is_file():
-        for candidate in (out_path, cache_path):
-            bank = _try_cached(candidate, key) if candidate is not None else None
-            if bank is not None:
-                for other in (out_path, cache_path):
-                    if other is not None and other != candidate:
-                        bank.save(other)
-                return bank
+    weights_out = Path(save_weights) if save_weights is not None else None
+    for candidate in (out_path, cache_path):
+        bank = _try_cached(candidate, key, weights_out) if candidate is not None else None
+        if bank is not None:
+            for other in (out_path, cache_path):
+                if other is not None and other != candidate:
+                    bank.save(other)
+            return bank
 
     started = time.time()
     _, n_outputs, _ = _targets(images)
@@ -595,6 +608,9 @@ def extract_features(
         name, value = _query_top1(images, logits)
         meta[name] = round(value, 4)
         logger.info("backbone %s: %s = %.4f", backbone, name, value)
+    if weights_out is not None:
+        _save_state(body, head, backbone, weights_out)
+        meta["saved_weights_sha256"] = _file_sha256(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()
     if image_set.meta:
@@ -613,8 +629,6 @@ def extract_features(
         if target is not None:
             bank.save(target)
             logger.info("wrote feature bank %s", target)
-    if save_weights is not None:
-        _save_state(body, head, backbone, Path(save_weights))
     return bank
 
 
@@ -676,6 +690,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--cache-dir", metavar="DIR",
                      help="folder of cached banks (default without --out: $HASHGYM_CACHE or "
                           "~/.cache/hashgym/features)")
+    run.add_argument("--threads", type=int,
+                     help="CPU threads torch may use (default: torch's own choice)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -704,6 +720,13 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     :return: the exit status (0 on success, 2 on a bad argument or input).
     """
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"hashgym features: error: --threads must be >= 1, got {args.threads}")
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         image_set = _load_source(args)
         cache_dir = args.cache_dir or (None if args.out else default_cache_dir())

@@ -339,3 +339,30 @@ def test_stratified_sample_keeps_both_split_parts() -> None:
         stratified_sample(strata, 1, split=split)
     with pytest.raises(DatasetError, match="both parts non-empty"):
         stratified_sample(np.zeros(4), 2, split=np.zeros(4))
+
+
+def test_torchvision_cifar_verified_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With verify=True, files whose checksum matches are read (checksums faked here)."""
+    import torchvision.datasets.utils as tv_utils
+
+    _fake_cifar_root(tmp_path, "cifar100")
+    checked: list[str] = []
+    monkeypatch.setattr(tv_utils, "check_integrity",
+                        lambda path, md5=None: checked.append(Path(path).name) or True)
+    s = load_torchvision_cifar(tmp_path, "cifar100")
+    assert len(s) == 9 and s.meta == {"verified": True}
+    assert sorted(set(checked)) == ["meta", "test", "train"]
+
+
+def test_torchvision_cifar_download_uses_official_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets.utils as tv_utils
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive",
+                        lambda url, root, filename=None, md5=None: calls.append((url, md5)))
+    with pytest.raises(DatasetError, match="cifar10 file missing"):
+        load_torchvision_cifar(tmp_path, "cifar10", download=True)
+    assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                      "c58f30108f718f92721af3b95e74349a")]

@@ -167,6 +167,21 @@ def test_trained_weights_round_trip(tiny: ImageSet, tmp_path: Path) -> None:
     np.testing.assert_array_equal(reloaded.split, trained.split)
 
 
+def test_cache_with_saved_weights(tiny: ImageSet, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = tmp_path / "w.pt"
+    kw = {"train_epochs": 1, "limit": 12, "cache_dir": tmp_path / "cache", "save_weights": weights}
+    first = extract_features(tiny, **kw, **FAST)
+    real_build = features._build_backbone
+    monkeypatch.setattr(features, "_build_backbone", _must_not_run)
+    extract_features(tiny, **kw, **FAST)  # bank and the weights it wrote are both there: reused
+    weights.write_bytes(b"not the weights that run wrote")
+    monkeypatch.setattr(features, "_build_backbone", real_build)
+    again = extract_features(tiny, **kw, **FAST)  # recomputed, weights written again
+    assert torch.load(weights, weights_only=True)["fc.weight"].shape == (4, 512)
+    np.testing.assert_array_equal(again.features, first.features)
+
+
 def test_weights_errors(tiny: ImageSet, tmp_path: Path) -> None:
     with pytest.raises(FeatureError, match="weights file missing: .*absent.pt"):
         extract_features(tiny, weights=tmp_path / "absent.pt", **FAST)
@@ -301,3 +316,37 @@ def test_split_from_the_shared_bank(shared_data: Path) -> None:
     np.testing.assert_array_equal(bank.split, shared_split[rows])
     assert bank.meta["split"] == f"from bank {shared}"
     assert bank.n_classes == (20, 100)
+
+
+def test_imagenet_weights_offline_error(tiny: ImageSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.models as tv_models
+
+    real = tv_models.get_model
+
+    def offline(name, weights=None, **kwargs):  # type: ignore[no-untyped-def]
+        if weights is not None:
+            raise OSError("Temporary failure in name resolution")
+        return real(name, weights=None, **kwargs)
+
+    monkeypatch.setattr(tv_models, "get_model", offline)
+    with pytest.raises(FeatureError, match="cannot get ImageNet weights for resnet18 .*need internet"):
+        extract_features(tiny, weights="imagenet", **FAST)
+
+
+def test_nuswide_files_end_to_end(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from hashgym.datasets import load_nuswide_list
+
+    rng = np.random.default_rng(9)
+    lines = []
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        hot = np.zeros(21, int)
+        hot[[i % 21, (i * 7) % 21]] = 1
+        lines.append(f"{i}.png " + " ".join(map(str, hot)))
+    (tmp_path / "all.txt").write_text("\n".join(lines))
+    s = load_nuswide_list(tmp_path / "all.txt", tmp_path)
+    bank = extract_features(s, train_epochs=1, image_size=32, **FAST)
+    assert bank.n == 12 and bank.multi_hot.shape == (12, 21) and bank.dim == 512
+    assert bank.meta["input"].startswith("32x32") and bank.meta["source"].startswith("nuswide-list:")
