@@ -1,0 +1,215 @@
+"""HierHash-v0: hand-computed DRLHIH rewards (eqs. (1), (4)–(5)), the code memory and the
+constraint pools."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import hashgym  # noqa: F401
+from hashgym.envs.constraints import ConstraintSampler
+from hashgym.envs.hierhash import level_reward, triplet_reward
+from hashgym.synthetic import make_hierarchical_bank
+
+BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
+TRAIN = BANK.indices("train")
+
+
+def _triplet_rows(level: int = 0) -> np.ndarray:
+    """One valid (anchor, positive, negative) as bank rows: sibling negative at level 1."""
+    labels = BANK.labels
+    a = TRAIN[0]
+    p = next(r for r in TRAIN[1:] if labels[r, level] == labels[a, level])
+    same_parent = labels[:, 0] == labels[a, 0] if level else np.ones(BANK.n, bool)
+    n = next(r for r in TRAIN if same_parent[r] and labels[r, level] != labels[a, level])
+    return np.array([a, p, n])
+
+
+def test_triplet_reward_by_hand() -> None:
+    anchor = np.array([[1, 1, 0, 0], [1, 1, 0, 0]])
+    positive = np.array([[1, 1, 1, 0], [0, 0, 1, 1]])  # H = 1, H = 4
+    negative = np.array([[0, 0, 1, 1], [1, 1, 0, 1]])  # H = 4, H = 1
+    r = triplet_reward(anchor, positive, negative, margin=2.0)
+    # row 0: -max(0, 2 + 1 - 4) = 0; row 1: -max(0, 2 + 4 - 1) = -5
+    np.testing.assert_array_equal(r, [0.0, -5.0])
+    # ±1 codes give the same distances
+    np.testing.assert_array_equal(triplet_reward(anchor * 2 - 1, positive * 2 - 1,
+                                                 negative * 2 - 1, 2.0), r)
+
+
+def test_level_reward_by_hand() -> None:
+    r = np.array([-2.0])
+    codes = [np.array([[1, 0, 1, 0]]), np.array([[1, 1, 1, 1]]), np.array([[0, 0, 0, 0]])]
+    prev = [np.array([[1, 0, 1, 1]]), np.array([[1, 1, 1, 1]]), np.array([[1, 1, 0, 0]])]
+    # mean distance (1 + 0 + 2) / 3 = 1; r_l = 0.9 * -2 + 0.1 * (-2 * 1)
+    np.testing.assert_allclose(level_reward(r, codes, prev, lam=2.0, rho=0.9), [-2.0])
+    np.testing.assert_allclose(level_reward(r, codes[:1], prev[:1], lam=1.0, rho=0.5), [-1.5])
+
+
+def _act_bits(bits: str, bits_per_step: int) -> list[int]:
+    return [int(bits[i : i + bits_per_step], 2) for i in range(0, len(bits), bits_per_step)]
+
+
+def test_triplet_mode_rewards_a_known_triplet() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", n_bits=4, bits_per_step=2,
+                   margin=2).unwrapped
+    rows = _triplet_rows()
+    _, info = env.reset(seed=0, options={"indices": rows})
+    assert info["triplet"].tolist() == rows.tolist()
+    # anchor 1100, positive 1101 (H = 1), negative 1111 (H = 2): r = -max(0, 2 + 1 - 2) = -1
+    actions = _act_bits("1100", 2) + _act_bits("1101", 2) + _act_bits("1111", 2)
+    rewards, indices = [], []
+    for a in actions:
+        obs, r, terminated, _, info = env.step(a)
+        rewards.append(r)
+        indices.append(int(info["index"]))
+    assert rewards == [0, 0, 0, 0, 0, -1.0] and terminated
+    assert indices == [rows[0], rows[1], rows[1], rows[2], rows[2], rows[2]]
+
+
+def test_triplet_mode_hides_the_role() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", n_bits=4, bits_per_step=2).unwrapped
+    rows = _triplet_rows()
+    obs, _ = env.reset(seed=0, options={"indices": rows})
+    seen = [obs]
+    for a in [3, 0, 1, 2, 0]:
+        obs, *_ = env.step(a)
+        seen.append(obs)
+    # the first step of every image looks the same apart from the features
+    for k in (0, 2, 4):
+        assert seen[k]["t"][0] == 0 and np.all(seen[k]["code"] == 0)
+    np.testing.assert_array_equal(seen[2]["features"], BANK.features[rows[1]])
+    np.testing.assert_array_equal(seen[4]["features"], BANK.features[rows[2]])
+
+
+def test_memory_mode_dense_reward_sums_to_terminal_reward() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, n_bits=4, bits_per_step=2, margin=2).unwrapped
+    rows = _triplet_rows()
+    env.reset(seed=0)
+    pos = env._core.position_of_row[rows]
+    env.memory[pos[1]] = [1, 1, 0, 1]  # positive's remembered code
+    env.memory[pos[2]] = [0, 0, 1, 1]  # negative's remembered code
+    env.reset(options={"indices": rows})
+    # anchor 11 then 00: prefix "11": -max(0, 1 + 0 - 2) = 0; full "1100": -max(0, 2 + 1 - 4) = 0
+    _, r1, *_ = env.step(3)
+    _, r2, done, *_ = env.step(0)
+    assert (r1, r2, done) == (0.0, 0.0, True)
+    assert env.memory[pos[0]].tolist() == [1, 1, 0, 0]  # written at episode end
+    # anchor 00 then 11: prefix "00": -max(0, 1 + 2 - 0) = -3; full "0011": -max(0, 2 + 3 - 0) = -5
+    env.reset(options={"indices": rows})
+    _, r1, *_ = env.step(0)
+    _, r2, *_ = env.step(3)
+    assert (r1, r2) == (-3.0, -2.0) and r1 + r2 == -5.0
+    assert env.memory[pos[0]].tolist() == [0, 0, 1, 1]
+
+
+def test_level_penalty_in_triplet_and_memory_mode() -> None:
+    rows = _triplet_rows(level=1)
+    prev = np.zeros((TRAIN.size, 4), np.uint8)
+    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", level=1, n_bits=4, bits_per_step=4,
+                   prev_codes=prev, margin=1, lam=1.0, rho=0.5).unwrapped
+    env.reset(seed=0, options={"indices": rows})
+    # codes 1000 / 1000 / 0111: r = -max(0, 1 + 0 - 4) = 0; distances to 0000: 1, 1, 3 -> mean 5/3
+    rewards = [env.step(a)[1] for a in (0b1000, 0b1000, 0b0111)]
+    np.testing.assert_allclose(rewards, [0, 0, 0.5 * 0 + 0.5 * -(5 / 3)])
+
+    env = gym.make("HierHash-v0", bank=BANK, level=1, n_bits=4, bits_per_step=2,
+                   prev_codes=prev, margin=0, lam=2.0, rho=0.5).unwrapped
+    env.reset(seed=0)
+    pos = env._core.position_of_row[rows]
+    env.memory[pos[1]] = [1, 1, 1, 1]
+    env.memory[pos[2]] = [1, 1, 1, 1]
+    env.reset(options={"indices": rows})
+    # prefix "10": r = -max(0, 0 + 1 - 1) = 0, dist 1 -> 0.5 * -2 = -1
+    # full "1011": r = 0, dist 3 -> -3; step rewards -1 then -2
+    rewards = [env.step(a)[1] for a in (0b10, 0b11)]
+    assert rewards == [-1.0, -2.0]
+
+
+def test_vector_env_shares_one_memory() -> None:
+    venv = gym.make_vec("HierHash-v0", num_envs=4, bank=BANK, n_bits=4, bits_per_step=4)
+    venv.reset(seed=0)
+    anchors = TRAIN[[0, 1, 2, 3]]
+    venv.reset(options={"indices": anchors})
+    venv.step(np.array([1, 2, 4, 8]))
+    memory = venv.unwrapped.memory
+    pos = venv.unwrapped._core.position_of_row[anchors]
+    assert memory[pos].tolist() == [[0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0]]
+
+
+def test_memory_and_pool_are_seeded() -> None:
+    def state(seed: int) -> tuple:
+        env = gym.make("HierHash-v0", bank=BANK).unwrapped
+        env.reset(seed=seed)
+        return env.memory.copy(), env.constraints.copy()
+
+    (m1, c1), (m2, c2), (m3, c3) = state(1), state(1), state(2)
+    assert np.array_equal(m1, m2) and np.array_equal(c1, c2)
+    assert not np.array_equal(m1, m3) and not np.array_equal(c1, c3)
+    assert 0.3 < m1.mean() < 0.7  # random bits
+
+
+@pytest.mark.parametrize(("level", "siblings"), [(0, True), (1, True), (1, False)])
+def test_constraint_pool_brute_force(level: int, siblings: bool) -> None:
+    labels = BANK.labels[TRAIN]
+    sampler = ConstraintSampler(labels, level, siblings)
+    pool = sampler.pool(3000, np.random.default_rng(0))
+    a, p, n = pool.T
+    assert np.all(a != p)
+    assert np.all(labels[a, level] == labels[p, level])
+    assert np.all(labels[a, level] != labels[n, level])
+    if level and siblings:
+        assert np.all(labels[a, level - 1] == labels[n, level - 1])  # palm vs oak
+    else:
+        other_parent = labels[a, 0] != labels[n, 0]
+        assert other_parent.any()
+    # every candidate negative is reachable: the pool covers all siblings of an anchor class
+    first = a[0]
+    seen = set(n[a == first].tolist()) | set(sampler.sample(np.full(400, first),
+                                                             np.random.default_rng(1))[1].tolist())
+    ok = labels[:, level] != labels[first, level]
+    if level and siblings:
+        ok &= labels[:, level - 1] == labels[first, level - 1]
+    assert seen == set(np.flatnonzero(ok).tolist())
+
+
+def test_sibling_fallback_when_parent_has_one_child() -> None:
+    labels = np.array([[0, 0], [0, 0], [1, 1], [1, 1], [1, 2]])
+    sampler = ConstraintSampler(labels, 1, siblings=True)
+    _, neg = sampler.sample(np.array([0, 0, 0, 0, 0, 0]), np.random.default_rng(0))
+    assert set(neg.tolist()) <= {2, 3, 4}  # no sibling of class 0: any other class
+
+
+def test_constraints_and_set_level() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, n_constraints=50).unwrapped
+    env.reset(seed=0)
+    assert env.constraints.shape == (50, 3) and np.isin(env.constraints, TRAIN).all()
+    assert env.margin == 3.0  # n_bits / 4
+    codes = np.random.default_rng(0).integers(0, 2, (TRAIN.size, 12))
+    env.set_level(1, prev_codes=codes)
+    assert env.level == 1 and np.array_equal(env.prev_codes, codes)
+    labels = BANK.labels
+    a, _, n = env.constraints.T
+    assert np.all(labels[a, 0] == labels[n, 0]) and np.all(labels[a, 1] != labels[n, 1])
+    env.reset()
+    assert env.step(0)[1] <= 0
+
+
+def test_action_bits_are_most_significant_first() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, n_bits=6, bits_per_step=3).unwrapped
+    env.reset(seed=0)
+    obs, *_ = env.step(6)  # 110
+    assert obs["code"].tolist() == [1, 1, -1, 0, 0, 0]
+    obs, *_ = env.step(1)  # 001
+    assert obs["code"].tolist() == [1, 1, -1, -1, -1, 1]
+
+
+def test_window_keeps_last_bits() -> None:
+    env = gym.make("HierHash-v0", bank=BANK, n_bits=6, bits_per_step=2, window=3).unwrapped
+    obs, _ = env.reset(seed=0)
+    assert obs["code"].tolist() == [0, 0, 0]
+    obs, *_ = env.step(0b10)
+    assert obs["code"].tolist() == [0, 1, -1]
+    obs, *_ = env.step(0b01)
+    assert obs["code"].tolist() == [-1, -1, 1]
