@@ -27,6 +27,8 @@ __all__ = [
     "hamming_words",
     "as_bits_pair",
     "distance_dtype",
+    "check_packed",
+    "packed_to_words",
     "DEFAULT_CHUNK_BYTES",
 ]
 
@@ -67,7 +69,7 @@ def as_bits(codes: np.ndarray, n_bits: int | None = None, name: str = "codes") -
         raise CodeError(f"{name} mix 0/1 and ±1 values; use one encoding")
     valid = (arr == 1) | ((arr == -1) if has_neg else (arr == 0))
     if not valid.all():
-        bad = arr[~valid].flat[0]
+        bad = arr[~valid].flat[0].item()
         raise CodeError(f"{name} must contain only 0/1 or ±1 values, found {bad!r}")
     return (arr == 1).astype(np.uint8)
 
@@ -122,6 +124,41 @@ def unpack(packed: np.ndarray, n_bits: int) -> np.ndarray:
         raise CodeError(f"packed codes have {packed.shape[1]} bytes per code, which cannot hold "
                         f"exactly {n_bits} bits")
     return np.unpackbits(packed, axis=1, count=n_bits)
+
+
+def check_packed(packed: np.ndarray, n_bits: int, name: str = "packed codes") -> np.ndarray:
+    """Validate packed codes of ``n_bits`` bits (:func:`pack`): a ``[N, ceil(n_bits / 8)]`` ``uint8``
+    array whose padding bits (past ``n_bits`` in the last byte) are zero.
+
+    Non-zero padding would silently add to Hamming distances, so it is an error.
+
+    :param packed: the packed codes.
+    :param n_bits: code length.
+    :param name: the argument's name, used in error messages.
+    :return: ``packed`` as a C-contiguous array.
+    :raises CodeError: for another dtype, shape or non-zero padding.
+    """
+    arr = np.asarray(packed)
+    n_bytes = -(-n_bits // 8)
+    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != n_bytes:
+        raise CodeError(
+            f"{name} must be a [N, {n_bytes}] uint8 array for {n_bits}-bit codes, "
+            f"got {arr.dtype} {arr.shape}"
+        )
+    pad = n_bytes * 8 - n_bits
+    if pad and arr.shape[0] and (arr[:, -1] & np.uint8((1 << pad) - 1)).any():
+        raise CodeError(f"{name} have non-zero padding bits past bit {n_bits}")
+    return np.ascontiguousarray(arr)
+
+
+def packed_to_words(packed: np.ndarray) -> np.ndarray:
+    """Packed bytes (:func:`pack`) to 64-bit words (:func:`pack_words`), without unpacking."""
+    packed = np.asarray(packed, dtype=np.uint8)
+    n, n_bytes = packed.shape
+    n_words = max(1, -(-n_bytes // 8))
+    padded = np.zeros((n, n_words * 8), dtype=np.uint8)
+    padded[:, :n_bytes] = packed
+    return padded.view(">u8").astype(np.uint64)
 
 
 def pack_words(codes: np.ndarray) -> np.ndarray:

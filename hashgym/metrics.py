@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
-from hashgym.codes import DEFAULT_CHUNK_BYTES, as_bits_pair, distance_dtype, hamming_words, pack_words
+from hashgym.codes import as_bits_pair, distance_dtype, hamming_words, pack_words
 from hashgym.ranking import chunk_rows, stable_order
 
 if TYPE_CHECKING:
@@ -110,6 +110,9 @@ __all__ = [
 RelevanceKind = Literal["label", "multilabel", "hierarchy"]
 _KINDS = ("label", "multilabel", "hierarchy")
 DEFAULT_METRICS: tuple[str, ...] = ("mAP@all", "P@r<=2", "R@r<=2", "P@100", "NDCG@100")
+METRIC_CHUNK_BYTES = 1 << 24
+"""Default memory budget of one query chunk: small chunks stay in cache (16 MiB measured about
+twice faster than 128 MiB for 50,000 database codes)."""
 
 
 class MetricError(ValueError):
@@ -712,7 +715,7 @@ def evaluate(
     relevance: RelevanceKind | None = None,
     min_grade: int | None = None,
     per_query: bool = False,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int = METRIC_CHUNK_BYTES,
     n_jobs: int = 1,
 ) -> dict[str, float] | dict[str, np.ndarray]:
     """Evaluate several metrics on one retrieval, ranking the database once per query.
@@ -777,7 +780,7 @@ def _single(
         raise MetricError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(Options.__annotations__)}")
     (values,) = _run(
         [metric], *codes, *labels, options.get("relevance"), options.get("min_grade"),
-        options.get("chunk_bytes", DEFAULT_CHUNK_BYTES), options.get("n_jobs", 1),
+        options.get("chunk_bytes", METRIC_CHUNK_BYTES), options.get("n_jobs", 1),
     )
     return (_mean(values), values) if options.get("per_query", False) else _mean(values)
 
@@ -925,7 +928,7 @@ def precision_recall_curve(
     skip_empty: bool = False,
     relevance: RelevanceKind | None = None,
     min_grade: int | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int = METRIC_CHUNK_BYTES,
     n_jobs: int = 1,
 ) -> PRCurve:
     """The usual hashing PR curve: precision and recall within Hamming radius ``ρ`` for ``ρ = 0..n_bits``.
@@ -964,7 +967,7 @@ def precision_at_k_curve(
     *,
     relevance: RelevanceKind | None = None,
     min_grade: int | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int = METRIC_CHUNK_BYTES,
     n_jobs: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean precision@K for each K of ``ks`` (by default 20 cut-offs spaced geometrically up to

@@ -1,0 +1,327 @@
+"""An exact Hamming-distance index over packed binary codes, backed by FAISS or numpy.
+
+:class:`CodeIndex` stores codes packed (``ceil(n_bits / 8)`` bytes each, :func:`hashgym.codes.pack`)
+and answers two queries with identical results on both backends:
+
+* ``search(queries, k)``: the ``k`` nearest codes, ordered by (distance, database id);
+* ``range_search(queries, radius)``: every code at distance ``<= radius`` (inclusive), in the
+  same order.
+
+Database ids are insertion order (0, 1, ...). Ties are always broken by the smaller id, as in
+the metrics' ranking (METHODS.md, "Metrics"), so the top ``k`` is unique.
+
+Backends
+    ``"faiss"`` (``faiss-cpu``): ``IndexBinaryFlat`` for exact k-NN; for range search an
+    ``IndexBinaryMultiHash`` with ``radius + 1`` hash tables of ``b = bits // (radius + 1)`` bits
+    each (built on first use for that radius and kept in step with later ``add`` calls). By the
+    pigeonhole principle two codes within distance ``radius`` agree exactly on at least one of the
+    ``radius + 1`` disjoint substrings, so looking up each table without bit flips finds all of
+    them and the search is exact. When the substrings would be shorter than
+    :data:`MIN_HASH_BITS` (large radii) the exhaustive ``IndexBinaryFlat.range_search`` is used
+    instead. FAISS's radius is strict (``< r``); this class passes ``radius + 1``.
+    FAISS needs a multiple of 8 bits: codes are zero padded, which leaves distances unchanged.
+
+    ``"numpy"``: chunked XOR + ``np.bitwise_count`` on 64-bit words and the stable radix ranking
+    of :mod:`hashgym.ranking`.
+
+    ``"auto"`` (default) picks ``"faiss"`` when it imports, else ``"numpy"``.
+
+File format (``hashgym-codeindex/1``): one ``.npz`` read with ``allow_pickle=False`` holding
+``format`` (str), ``n_bits`` (int64) and ``codes`` (``[N, ceil(n_bits / 8)]`` uint8, packed).
+The backend is not stored: a file saved with one loads with either. Saves are atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hashgym.atomic import atomic_write
+from hashgym.codes import (
+    DEFAULT_CHUNK_BYTES,
+    CodeError,
+    as_bits,
+    check_packed,
+    distance_dtype,
+    hamming_words,
+    pack,
+    packed_to_words,
+)
+from hashgym.ranking import chunk_rows, stable_order
+
+__all__ = ["CodeIndex", "CodeIndexError", "Backend", "FORMAT", "MIN_HASH_BITS", "faiss_available"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "hashgym-codeindex/1"
+MIN_HASH_BITS = 16
+"""Shortest substring (bits) for which range search uses FAISS multi-hash tables; below it the
+exhaustive flat range search is used (short substrings make huge buckets)."""
+Backend = Literal["auto", "faiss", "numpy"]
+
+
+class CodeIndexError(ValueError):
+    """A code index file or argument is invalid; the message names the problem."""
+
+
+def _import_faiss() -> Any | None:
+    try:
+        import faiss  # noqa: PLC0415  (optional dependency, imported on demand)
+    except ImportError:
+        return None
+    return faiss
+
+
+def faiss_available() -> bool:
+    """Whether ``faiss`` (``faiss-cpu``) can be imported."""
+    return _import_faiss() is not None
+
+
+def _sort_hits(
+    query_of_hit: np.ndarray, dist: np.ndarray, ids: np.ndarray, n_queries: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Range-search hits in (query, distance, id) order, as FAISS-style ``lims``, distances, ids."""
+    order = np.lexsort((ids, dist, query_of_hit))
+    lims = np.zeros(n_queries + 1, dtype=np.int64)
+    np.cumsum(np.bincount(query_of_hit, minlength=n_queries), out=lims[1:])
+    return lims, dist[order].astype(np.int32), ids[order].astype(np.int64)
+
+
+class CodeIndex:
+    """Exact k-NN and radius search in Hamming space over binary codes.
+
+    Example::
+
+        index = CodeIndex(n_bits=48)
+        index.add(db_codes)                      # 0/1, ±1 or bool, [N, 48]
+        dist, ids = index.search(query_codes, k=100)
+        lims, dist, ids = index.range_search(query_codes, radius=2)
+        index.save("codes.npz"); index = CodeIndex.load("codes.npz")
+
+    :param n_bits: code length (any positive number; not necessarily a multiple of 8).
+    :param backend: ``"auto"``, ``"faiss"`` or ``"numpy"`` (module docstring).
+    :param chunk_bytes: memory budget of one query chunk in the numpy backend.
+    :raises CodeIndexError: for a bad ``n_bits`` or ``backend``.
+    :raises ImportError: for ``backend="faiss"`` when faiss cannot be imported.
+    """
+
+    def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26) -> None:
+        if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or n_bits < 1:
+            raise CodeIndexError(f"n_bits must be a positive int, got {n_bits!r}")
+        if backend not in ("auto", "faiss", "numpy"):
+            raise CodeIndexError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
+        if chunk_bytes <= 0:
+            raise CodeIndexError(f"chunk_bytes must be positive, got {chunk_bytes}")
+        faiss = _import_faiss() if backend != "numpy" else None
+        if backend == "faiss" and faiss is None:
+            raise ImportError("backend='faiss' needs the faiss-cpu package; install it or use backend='numpy'")
+        self.n_bits = int(n_bits)
+        self.n_bytes = -(-self.n_bits // 8)
+        self.backend: Literal["faiss", "numpy"] = "faiss" if faiss is not None else "numpy"
+        self.chunk_bytes = int(chunk_bytes)
+        self._faiss = faiss
+        self._parts: list[np.ndarray] = []
+        self._packed: np.ndarray = np.zeros((0, self.n_bytes), dtype=np.uint8)
+        self._words: np.ndarray | None = None
+        self._flat: Any = None
+        self._hash: dict[int, Any] = {}
+        if faiss is not None:
+            self._flat = faiss.IndexBinaryFlat(self.n_bytes * 8)
+        logger.debug("CodeIndex(n_bits=%d) uses the %s backend", self.n_bits, self.backend)
+
+    # -- contents --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    def __repr__(self) -> str:
+        return f"CodeIndex(n_bits={self.n_bits}, backend={self.backend!r}, ntotal={self.ntotal})"
+
+    @property
+    def ntotal(self) -> int:
+        """Number of codes in the index."""
+        return int(self._packed.shape[0]) + sum(int(p.shape[0]) for p in self._parts)
+
+    @property
+    def packed(self) -> np.ndarray:
+        """All codes, packed, ``[ntotal, ceil(n_bits / 8)]`` ``uint8``, in id order (read-only view)."""
+        if self._parts:
+            self._packed = np.concatenate([self._packed, *self._parts])
+            self._parts = []
+        view = self._packed.view()
+        view.flags.writeable = False
+        return view
+
+    def add(self, codes: np.ndarray) -> None:
+        """Append codes (0/1, ±1 or bool, ``[N, n_bits]``); they get the next ids.
+
+        :raises CodeError: for invalid codes or another code length.
+        """
+        self.add_packed(pack(as_bits(codes, n_bits=self.n_bits, name="codes")))
+
+    def add_packed(self, packed: np.ndarray) -> None:
+        """Append packed codes (:func:`hashgym.codes.pack`), ``[N, ceil(n_bits / 8)]`` ``uint8``.
+
+        :raises CodeError: for another shape or dtype, or non-zero padding bits.
+        """
+        packed = check_packed(packed, self.n_bits, name="packed codes")
+        if packed.shape[0] == 0:
+            return
+        self._parts.append(packed.copy())
+        self._words = None
+        if self._flat is not None:
+            self._flat.add(packed)
+            for table in self._hash.values():
+                table.add(packed)
+
+    def reset(self) -> None:
+        """Remove every code."""
+        self._parts, self._packed, self._words = [], np.zeros((0, self.n_bytes), np.uint8), None
+        self._hash = {}
+        if self._flat is not None:
+            self._flat.reset()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _queries(self, queries: np.ndarray) -> np.ndarray:
+        return pack(as_bits(queries, n_bits=self.n_bits, name="queries"))
+
+    def _db_words(self) -> np.ndarray:
+        if self._words is None:
+            self._words = packed_to_words(self.packed)
+        return self._words
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest codes of each query, ordered by (distance, id).
+
+        :param queries: ``[Nq, n_bits]`` or ``[n_bits]`` codes (0/1, ±1 or bool).
+        :param k: number of neighbours; when the index holds fewer, rows are padded with
+            distance ``-1`` and id ``-1`` (FAISS's convention for the ids).
+        :return: ``(distances, ids)``, ``[Nq, k]`` ``int32`` and ``int64``.
+        :raises CodeIndexError: for a bad ``k``; ``CodeError`` for bad queries.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise CodeIndexError(f"k must be a positive int, got {k!r}")
+        q = self._queries(queries)
+        n_q, k = q.shape[0], int(k)
+        dist = np.full((n_q, k), -1, dtype=np.int32)
+        ids = np.full((n_q, k), -1, dtype=np.int64)
+        kk = min(k, self.ntotal)
+        if kk == 0:
+            return dist, ids
+        if self.backend == "faiss":
+            d, i = self._flat.search(q, kk)
+            # re-sort every row by (distance, id); FAISS's heap already keeps the smallest ids
+            # among ties, the sort makes the order within the list explicit
+            key = d.astype(np.int64) * (self.ntotal + 1) + i
+            order = np.argsort(key, axis=1, kind="stable")
+            dist[:, :kk] = np.take_along_axis(d, order, axis=1)
+            ids[:, :kk] = np.take_along_axis(i, order, axis=1)
+            return dist, ids
+        dw = self._db_words()
+        qw = packed_to_words(q)
+        rows = chunk_rows(dw.shape[0], 10, self.chunk_bytes)
+        dtype = distance_dtype(self.n_bits)
+        for start in range(0, n_q, rows):
+            sl = slice(start, min(start + rows, n_q))
+            chunk = hamming_words(qw[sl], dw, dtype=dtype)
+            top = stable_order(chunk, kk)
+            ids[sl, :kk] = top
+            dist[sl, :kk] = np.take_along_axis(chunk, top, axis=1)
+        return dist, ids
+
+    def range_search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All codes within Hamming distance ``radius`` (inclusive, ``<= radius``) of each query.
+
+        :param queries: ``[Nq, n_bits]`` or ``[n_bits]`` codes (0/1, ±1 or bool).
+        :param radius: non-negative int.
+        :return: ``(lims, distances, ids)`` as in FAISS: the hits of query ``i`` are
+            ``ids[lims[i]:lims[i + 1]]``, ordered by (distance, id); ``lims`` ``[Nq + 1]``
+            ``int64``, ``distances`` ``int32``, ``ids`` ``int64``.
+        :raises CodeIndexError: for a bad ``radius``; ``CodeError`` for bad queries.
+        """
+        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+            raise CodeIndexError(f"radius must be a non-negative int, got {radius!r}")
+        q = self._queries(queries)
+        n_q, radius = q.shape[0], int(radius)
+        if self.ntotal == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros(n_q + 1, dtype=np.int64), empty.astype(np.int32), empty
+        if self.backend == "faiss":
+            table = self._range_table(radius)
+            lims, d, i = table.range_search(q, radius + 1)  # FAISS's radius is strict
+            query_of_hit = np.repeat(np.arange(n_q), np.diff(lims.astype(np.int64)))
+            return _sort_hits(query_of_hit, d, i, n_q)
+        dw = self._db_words()
+        qw = packed_to_words(q)
+        rows = chunk_rows(dw.shape[0], 4, self.chunk_bytes)
+        dtype = distance_dtype(self.n_bits)
+        hit_q, hit_d, hit_i = [], [], []
+        for start in range(0, n_q, rows):
+            sl = slice(start, min(start + rows, n_q))
+            chunk = hamming_words(qw[sl], dw, dtype=dtype)
+            flat = np.flatnonzero(chunk <= radius)
+            row, col = np.divmod(flat, chunk.shape[1])
+            hit_q.append(row + start)
+            hit_d.append(chunk.ravel()[flat])
+            hit_i.append(col)
+        return _sort_hits(np.concatenate(hit_q), np.concatenate(hit_d), np.concatenate(hit_i), n_q)
+
+    def _range_table(self, radius: int) -> Any:
+        """The FAISS index that answers radius-``radius`` queries exactly (see the module docstring)."""
+        bits = self.n_bytes * 8
+        b = min(64, bits // (radius + 1))
+        if b < MIN_HASH_BITS:
+            return self._flat
+        if radius not in self._hash:
+            table = self._faiss.IndexBinaryMultiHash(bits, radius + 1, b)
+            table.nflip = 0
+            table.add(self.packed)
+            self._hash[radius] = table
+        return self._hash[radius]
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the codes to ``path`` (``.npz``, format ``hashgym-codeindex/1``), atomically."""
+        target = Path(path)
+        with atomic_write(target) as handle:
+            np.savez(handle, format=np.array(FORMAT), n_bits=np.array(self.n_bits, dtype=np.int64),
+                     codes=self.packed)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], backend: Backend = "auto") -> CodeIndex:
+        """Read an index written by :meth:`save` (never unpickles).
+
+        :param path: the ``.npz`` file.
+        :param backend: backend of the loaded index.
+        :raises CodeIndexError: for a missing, truncated, corrupted or foreign file.
+        """
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except FileNotFoundError:
+            raise CodeIndexError(f"code index file {source} does not exist") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise CodeIndexError(f"cannot read code index file {source}: {exc}") from exc
+        missing = {"format", "n_bits", "codes"} - set(arrays)
+        if missing:
+            raise CodeIndexError(f"{source} is not a code index file: missing {sorted(missing)}")
+        if str(arrays["format"]) != FORMAT:
+            raise CodeIndexError(f"{source} has format {str(arrays['format'])!r}, expected {FORMAT!r}")
+        n_bits = arrays["n_bits"]
+        if n_bits.shape != () or not np.issubdtype(n_bits.dtype, np.integer) or int(n_bits) < 1:
+            raise CodeIndexError(f"{source} has an invalid n_bits entry {n_bits!r}")
+        index = cls(int(n_bits), backend=backend)
+        try:
+            index.add_packed(arrays["codes"])
+        except CodeError as exc:
+            raise CodeIndexError(f"{source} holds invalid codes: {exc}") from exc
+        return index
