@@ -303,19 +303,19 @@ def stratified_sample(
         n_query = max(n_query, n - len(parts[1]))
         chosen = [
             part[stratified_sample(strata[part], k, seed)]
-            for part, k in zip(parts, (n_query, n - n_query))
+            for part, k in zip(parts, (n_query, n - n_query), strict=True)
         ]
         return np.sort(np.concatenate(chosen))
     rng = np.random.default_rng([seed, 1])
     keys, inverse = np.unique(strata, return_inverse=True)
     counts = _allocate(np.bincount(inverse, minlength=len(keys)), n, rng)
-    chosen = [
-        rng.permutation(np.flatnonzero(inverse == k))[:c] for k, c in enumerate(counts) if c
-    ]
+    chosen = [rng.permutation(np.flatnonzero(inverse == k))[:c] for k, c in enumerate(counts) if c]
     return np.sort(np.concatenate(chosen))
 
 
-def stratified_split(strata: np.ndarray, query_fraction: float = 1 / 6, seed: int = 0) -> np.ndarray:
+def stratified_split(
+    strata: np.ndarray, query_fraction: float = 1 / 6, seed: int = 0
+) -> np.ndarray:
     """A seeded query/database split that keeps each stratum's share of queries.
 
     With the default fraction, a full CIFAR-100 set (600 images per class) gets exactly 100
@@ -331,7 +331,9 @@ def stratified_split(strata: np.ndarray, query_fraction: float = 1 / 6, seed: in
     strata = np.asarray(strata)
     n = len(strata)
     if not 0 < query_fraction < 1:
-        raise DatasetError(f"query_fraction must lie strictly between 0 and 1, got {query_fraction}")
+        raise DatasetError(
+            f"query_fraction must lie strictly between 0 and 1, got {query_fraction}"
+        )
     if n < 2:
         raise DatasetError(f"a query/database split needs at least 2 images, got {n}")
     n_query = min(n - 1, max(1, round(n * query_fraction)))
@@ -369,7 +371,9 @@ def load_cifar100_npz(path: str | os.PathLike[str]) -> ImageSet:
     except DatasetError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError, EOFError
-        raise DatasetError(f"cannot read {path}: the file is truncated or corrupted ({exc})") from exc
+        raise DatasetError(
+            f"cannot read {path}: the file is truncated or corrupted ({exc})"
+        ) from exc
     labels = np.stack([arrays["coarse_labels"], arrays["fine_labels"]], axis=1).astype(np.int16)
     return ImageSet(
         labels=labels,
@@ -558,7 +562,9 @@ def _parse_list(path: Path, n_concepts: int | None) -> tuple[list[str], np.ndarr
     return rel_paths, np.asarray(rows, dtype=np.uint8)
 
 
-def _concept_names(names: Sequence[str] | str | os.PathLike[str] | None, count: int) -> tuple[str, ...]:
+def _concept_names(
+    names: Sequence[str] | str | os.PathLike[str] | None, count: int
+) -> tuple[str, ...]:
     if names is None:
         return tuple(f"concept{i:02d}" for i in range(count))
     if isinstance(names, (str, os.PathLike)):
@@ -568,7 +574,9 @@ def _concept_names(names: Sequence[str] | str | os.PathLike[str] | None, count: 
         names = [ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
     names = tuple(str(n) for n in names)
     if len(names) != count:
-        raise DatasetError(f"the list has {count} concepts but {len(names)} concept names were given")
+        raise DatasetError(
+            f"the list has {count} concepts but {len(names)} concept names were given"
+        )
     return names
 
 

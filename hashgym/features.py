@@ -1,8 +1,10 @@
 """CNN feature extraction: an :class:`~hashgym.datasets.ImageSet` in, a cached feature bank out.
 
-The hashing methods hashgym compares all start from fixed CNN features (DRLHIH and SCIHCGRL
-both hash the penultimate or fc7 activations of an ImageNet network; METHODS.md, "Common
-ground"). :func:`extract_features` computes such a bank with a torchvision backbone:
+The hashing methods hashgym compares all start from fixed CNN features (METHODS.md, "Common
+ground"): DRLHIH learns its image features with a ResNet, and SCIHCGRL's state
+``s = (fv, hv)`` takes ``fv`` from a fully connected layer of VGG-19 (its Fig. 3; read here
+as fc7, the last layer before the classifier). :func:`extract_features` computes such a bank
+with a torchvision backbone:
 
 * **Layer.** ResNet-family backbones give the penultimate layer (after global average
   pooling: 512-d for resnet18/34, 2048-d for resnet50 and deeper). VGG backbones give fc7
@@ -81,8 +83,15 @@ logger = logging.getLogger(__name__)
 RECIPE_VERSION = 1
 
 _RESNETS = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
 )
 _VGGS = tuple(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))
 #: Supported backbone names (torchvision model names).
@@ -192,7 +201,9 @@ def _to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tens
     x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
     mean = torch.tensor(_IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(_IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -221,7 +232,9 @@ def _n_batches(n: int, batch_size: int) -> int:
     return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
 
 
-def _train_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def _train_batches(
+    rows: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
     """One shuffled epoch over the training ``rows``, in batches.
 
     A lone last row joins the batch before it, since batch normalisation cannot train on a
@@ -231,7 +244,7 @@ def _train_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator) 
     order = rng.permutation(rows)
     bounds = [min(i * batch_size, len(order)) for i in range(_n_batches(len(order), batch_size))]
     bounds.append(len(order))
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         yield order[start:stop]
 
 
@@ -315,7 +328,9 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
         for epoch in range(job.epochs):
             seen, total_loss = 0, 0.0
             for batch in _train_batches(rows, job.batch_size, rng):
-                x = _augment(_to_tensor(job.images.read(batch, job.size), job.size, job.device), gen)
+                x = _augment(
+                    _to_tensor(job.images.read(batch, job.size), job.size, job.device), gen
+                )
                 y = torch.from_numpy(targets[batch]).to(job.device)
                 loss = loss_fn(head(body(x)), y)
                 opt.zero_grad(set_to_none=True)
@@ -326,8 +341,9 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
                 total_loss += loss.item() * len(batch)
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{total_loss / seen:.3f}")
-            logger.info("epoch %d/%d: training loss %.4f", epoch + 1, job.epochs,
-                        total_loss / max(seen, 1))
+            logger.info(
+                "epoch %d/%d: training loss %.4f", epoch + 1, job.epochs, total_loss / max(seen, 1)
+            )
     finally:
         bar.close()
 
@@ -344,8 +360,12 @@ def _forward_all(
     n = len(job.images)
     feats, logits = [], []
     with torch.no_grad():
-        for start in tqdm(range(0, n, job.batch_size), desc=f"extracting {job.backbone}",
-                          unit="batch", disable=not job.progress):
+        for start in tqdm(
+            range(0, n, job.batch_size),
+            desc=f"extracting {job.backbone}",
+            unit="batch",
+            disable=not job.progress,
+        ):
             rows = np.arange(start, min(start + job.batch_size, n))
             f = body(_to_tensor(job.images.read(rows, job.size), job.size, job.device))
             feats.append(f.float().cpu().numpy())
@@ -367,8 +387,10 @@ def _query_top1(images: ImageSet, logits: np.ndarray) -> tuple[str, float]:
 
 # ---------------------------------------------------------------------- the public function
 def _resolve_split(
-    images: ImageSet, split: str | os.PathLike[str] | np.ndarray | FeatureBank | None,
-    query_fraction: float, seed: int,
+    images: ImageSet,
+    split: str | os.PathLike[str] | np.ndarray | FeatureBank | None,
+    query_fraction: float,
+    seed: int,
 ) -> tuple[np.ndarray | None, str]:
     """The split over the whole image set (``None``: drawn after limiting) and how it was made."""
     if split is None:
@@ -395,8 +417,8 @@ def _resolve_split(
     return arr.astype(np.int8), how
 
 
-def _cache_key(job: _Job, limit: int | None, split_how: str, weights_id: str,
-               dtype: str) -> str:
+def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str:
+    """SHA-256 over every input of the bank (the split is part of the image content hash)."""
     record = {
         "recipe": RECIPE_VERSION,
         "images": job.images.content_hash(),
@@ -405,7 +427,6 @@ def _cache_key(job: _Job, limit: int | None, split_how: str, weights_id: str,
         "epochs": job.epochs,
         "seed": job.seed,
         "limit": limit,
-        "split": split_how,
         "size": job.size,
         "dtype": dtype,
         # only training depends on these
@@ -531,8 +552,11 @@ def extract_features(
     if weights is not None and weights != "imagenet":
         weights = Path(weights)
     try:
-        dev = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        dev = (
+            torch.device(device)
+            if device is not None
+            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
     except RuntimeError as exc:
         raise FeatureError(f"unknown device {device!r}: {exc}") from exc
 
@@ -541,8 +565,11 @@ def extract_features(
     if limit is not None:
         rows = stratified_sample(image_set.strata(), limit, seed, split=full_split)
     images = image_set if limit is None else image_set.take(rows)
-    sub_split = full_split[rows] if full_split is not None else stratified_split(
-        images.strata(), query_fraction, seed)
+    sub_split = (
+        full_split[rows]
+        if full_split is not None
+        else stratified_split(images.strata(), query_fraction, seed)
+    )
     for name, value in (("query", QUERY), ("database", DATABASE)):
         if not np.any(sub_split == value):
             raise FeatureError(f"the split leaves no {name} images (limit={limit})")
@@ -550,13 +577,19 @@ def extract_features(
 
     size = image_size or (int(images.images.shape[1]) if images.images is not None else 224)
     job = _Job(
-        images=images, backbone=backbone, weights=weights, epochs=int(train_epochs), seed=seed,
-        batch_size=batch_size, size=size,
+        images=images,
+        backbone=backbone,
+        weights=weights,
+        epochs=int(train_epochs),
+        seed=seed,
+        batch_size=batch_size,
+        size=size,
         lr=lr if lr is not None else (0.1 if weights is None else 0.01),
-        device=dev, progress=progress,
+        device=dev,
+        progress=progress,
     )
     weights_id = _weights_identity(weights, backbone)
-    key = _cache_key(job, limit, split_how, weights_id, dtype)
+    key = _cache_key(job, limit, weights_id, dtype)
     cache_path = Path(cache_dir) / cache_file_name(images, backbone, key) if cache_dir else None
     out_path = Path(out) if out is not None else None
     weights_out = Path(save_weights) if save_weights is not None else None
@@ -577,13 +610,18 @@ def extract_features(
         if train_epochs:
             _train(job, body, head)
         elif weights is None:
-            logger.warning("extracting with randomly initialised %s weights (no training, no "
-                           "weights file): the features carry little class information", backbone)
+            logger.warning(
+                "extracting with randomly initialised %s weights (no training, no "
+                "weights file): the features carry little class information",
+                backbone,
+            )
         feats, logits = _forward_all(job, body, head)
     meta: dict[str, Any] = {
         "source": images.source,
         "backbone": backbone,
-        "layer": "penultimate (global average pool)" if backbone in _RESNETS else "fc7 (after ReLU)",
+        "layer": "penultimate (global average pool)"
+        if backbone in _RESNETS
+        else "fc7 (after ReLU)",
         "weights": weights_id,
         "epochs": int(train_epochs),
         "seed": seed,
@@ -599,8 +637,11 @@ def extract_features(
     }
     if train_epochs:
         _, _, multi = _targets(images)
-        loss = ("binary cross-entropy on multi-hot" if multi else
-                f"cross-entropy on {images.level_names[-1]}, label smoothing {_LABEL_SMOOTHING}")
+        loss = (
+            "binary cross-entropy on multi-hot"
+            if multi
+            else f"cross-entropy on {images.level_names[-1]}, label smoothing {_LABEL_SMOOTHING}"
+        )
         meta["training"] = (
             f"{loss}; SGD nesterov m={_MOMENTUM} wd={_WEIGHT_DECAY}, OneCycle max_lr={job.lr}, "
             f"batch {batch_size}, crop+flip; database images only"
@@ -651,47 +692,88 @@ SOURCES = ("cifar100-npz", "cifar100", "cifar10", "nuswide")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``hashgym features`` options to ``parser``."""
     src = parser.add_argument_group("images")
-    src.add_argument("--source", choices=SOURCES, default="cifar100-npz",
-                     help="cifar100-npz: the shared cifar100.npz; cifar100/cifar10: torchvision's "
-                          "standard files; nuswide: a NUS-WIDE list file (default: %(default)s)")
-    src.add_argument("--images", metavar="PATH",
-                     help="the .npz file (cifar100-npz; default $HASHGYM_DATA/cifar100/"
-                          "cifar100.npz), the torchvision root folder, or the NUS-WIDE list file")
-    src.add_argument("--download", action="store_true",
-                     help="torchvision CIFAR: download the official archive if missing")
-    src.add_argument("--no-verify", action="store_true",
-                     help="torchvision CIFAR: skip the MD5 check (only for files you made yourself)")
+    src.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="cifar100-npz",
+        help="cifar100-npz: the shared cifar100.npz; cifar100/cifar10: torchvision's "
+        "standard files; nuswide: a NUS-WIDE list file (default: %(default)s)",
+    )
+    src.add_argument(
+        "--images",
+        metavar="PATH",
+        help="the .npz file (cifar100-npz; default $HASHGYM_DATA/cifar100/"
+        "cifar100.npz), the torchvision root folder, or the NUS-WIDE list file",
+    )
+    src.add_argument(
+        "--download",
+        action="store_true",
+        help="torchvision CIFAR: download the official archive if missing",
+    )
+    src.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="torchvision CIFAR: skip the MD5 check (only for files you made yourself)",
+    )
     src.add_argument("--image-root", metavar="DIR", help="nuswide: folder of the image files")
     src.add_argument("--query-list", metavar="PATH", help="nuswide: list file of the query images")
-    src.add_argument("--concept-names", metavar="PATH",
-                     help="nuswide: file with one concept name per line")
+    src.add_argument(
+        "--concept-names", metavar="PATH", help="nuswide: file with one concept name per line"
+    )
     net = parser.add_argument_group("backbone")
-    net.add_argument("--backbone", choices=BACKBONES, default="resnet18",
-                     help="torchvision backbone (default: %(default)s)")
-    net.add_argument("--weights", metavar="PATH|imagenet",
-                     help="'imagenet' (needs internet once) or a state-dict file; default: random "
-                          "initialisation")
-    net.add_argument("--epochs", type=int, default=0,
-                     help="train the backbone this many epochs on the database images first")
+    net.add_argument(
+        "--backbone",
+        choices=BACKBONES,
+        default="resnet18",
+        help="torchvision backbone (default: %(default)s)",
+    )
+    net.add_argument(
+        "--weights",
+        metavar="PATH|imagenet",
+        help="'imagenet' (needs internet once) or a state-dict file; default: random "
+        "initialisation",
+    )
+    net.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="train the backbone this many epochs on the database images first",
+    )
     net.add_argument("--lr", type=float, help="peak learning rate (default 0.1, 0.01 from weights)")
-    net.add_argument("--image-size", type=int, help="input side length (default: native, files 224)")
+    net.add_argument(
+        "--image-size", type=int, help="input side length (default: native, files 224)"
+    )
     net.add_argument("--save-weights", metavar="PATH", help="write the trained backbone here")
     run = parser.add_argument_group("run")
     run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
-    run.add_argument("--split-from", metavar="BANK", help="take the query/database split from a bank")
-    run.add_argument("--query-fraction", type=float, default=1 / 6,
-                     help="query share when a split is drawn (default: 1/6)")
+    run.add_argument(
+        "--split-from", metavar="BANK", help="take the query/database split from a bank"
+    )
+    run.add_argument(
+        "--query-fraction",
+        type=float,
+        default=1 / 6,
+        help="query share when a split is drawn (default: 1/6)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     run.add_argument("--batch-size", type=int, default=256, help="default: %(default)s")
     run.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
-    run.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                     help="feature dtype in the bank (default: %(default)s)")
+    run.add_argument(
+        "--dtype",
+        choices=("float16", "float32"),
+        default="float16",
+        help="feature dtype in the bank (default: %(default)s)",
+    )
     run.add_argument("--out", metavar="PATH", help="write the bank here")
-    run.add_argument("--cache-dir", metavar="DIR",
-                     help="folder of cached banks (default without --out: $HASHGYM_CACHE or "
-                          "~/.cache/hashgym/features)")
-    run.add_argument("--threads", type=int,
-                     help="CPU threads torch may use (default: torch's own choice)")
+    run.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="folder of cached banks (default without --out: $HASHGYM_CACHE or "
+        "~/.cache/hashgym/features)",
+    )
+    run.add_argument(
+        "--threads", type=int, help="CPU threads torch may use (default: torch's own choice)"
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -707,12 +789,14 @@ def _load_source(args: argparse.Namespace) -> ImageSet:
     if args.images is None:
         raise FeatureError(f"--images is required for --source {args.source}")
     if args.source in ("cifar100", "cifar10"):
-        return load_torchvision_cifar(args.images, args.source, download=args.download,
-                                      verify=not args.no_verify)
+        return load_torchvision_cifar(
+            args.images, args.source, download=args.download, verify=not args.no_verify
+        )
     if args.image_root is None:
         raise FeatureError("--image-root is required for --source nuswide")
-    return load_nuswide_list(args.images, args.image_root, query_list=args.query_list,
-                             concept_names=args.concept_names)
+    return load_nuswide_list(
+        args.images, args.image_root, query_list=args.query_list, concept_names=args.concept_names
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -731,17 +815,30 @@ def run_from_args(args: argparse.Namespace) -> int:
         image_set = _load_source(args)
         cache_dir = args.cache_dir or (None if args.out else default_cache_dir())
         bank = extract_features(
-            image_set, backbone=args.backbone, weights=args.weights, train_epochs=args.epochs,
-            split=args.split_from, seed=args.seed, batch_size=args.batch_size, device=args.device,
-            cache_dir=cache_dir, limit=args.limit, progress=not args.no_progress, out=args.out,
-            image_size=args.image_size, lr=args.lr, query_fraction=args.query_fraction,
-            dtype=args.dtype, save_weights=args.save_weights,
+            image_set,
+            backbone=args.backbone,
+            weights=args.weights,
+            train_epochs=args.epochs,
+            split=args.split_from,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            device=args.device,
+            cache_dir=cache_dir,
+            limit=args.limit,
+            progress=not args.no_progress,
+            out=args.out,
+            image_size=args.image_size,
+            lr=args.lr,
+            query_fraction=args.query_fraction,
+            dtype=args.dtype,
+            save_weights=args.save_weights,
         )
     except (FeatureError, DatasetError, BankError) as exc:
         print(f"hashgym features: error: {exc}")
         return 2
     where = args.out or str(
-        Path(cache_dir) / cache_file_name(image_set, args.backbone, bank.meta["cache_key"]))
+        Path(cache_dir) / cache_file_name(image_set, args.backbone, bank.meta["cache_key"])
+    )
     print(f"feature bank: {where}")
     summary = bank.summary()
     summary["meta"] = {k: v for k, v in summary["meta"].items() if k != "rows"}

@@ -20,7 +20,6 @@ from hashgym.datasets import (
 )
 
 
-
 # ---------------------------------------------------------------------- shared npz
 def _write_cifar_npz(path: Path, n: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -89,19 +88,30 @@ def _fake_cifar_root(root: Path, name: str) -> dict[str, np.ndarray]:
         test = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
         fine_tr, fine_te = [0, 1, 2, 3, 0, 2], [1, 3, 2]
         f2c = [0, 0, 1, 1]
-        _pickle(folder / "train", {"data": train, "fine_labels": fine_tr,
-                                   "coarse_labels": [f2c[f] for f in fine_tr]})
-        _pickle(folder / "test", {"data": test, "fine_labels": fine_te,
-                                  "coarse_labels": [f2c[f] for f in fine_te]})
-        _pickle(folder / "meta", {"fine_label_names": ["apple", "pear", "oak", "pine"],
-                                  "coarse_label_names": ["fruit", "trees"]})
+        _pickle(
+            folder / "train",
+            {"data": train, "fine_labels": fine_tr, "coarse_labels": [f2c[f] for f in fine_tr]},
+        )
+        _pickle(
+            folder / "test",
+            {"data": test, "fine_labels": fine_te, "coarse_labels": [f2c[f] for f in fine_te]},
+        )
+        _pickle(
+            folder / "meta",
+            {
+                "fine_label_names": ["apple", "pear", "oak", "pine"],
+                "coarse_label_names": ["fruit", "trees"],
+            },
+        )
         return {"train": train, "test": test}
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     batches = {}
     for i in range(1, 6):
         batches[f"data_batch_{i}"] = rng.integers(0, 256, size=(2, 3072), dtype=np.uint8)
-        _pickle(folder / f"data_batch_{i}", {"data": batches[f"data_batch_{i}"], "labels": [i % 3, 0]})
+        _pickle(
+            folder / f"data_batch_{i}", {"data": batches[f"data_batch_{i}"], "labels": [i % 3, 0]}
+        )
     batches["test_batch"] = rng.integers(0, 256, size=(2, 3072), dtype=np.uint8)
     _pickle(folder / "test_batch", {"data": batches["test_batch"], "labels": [1, 2]})
     _pickle(folder / "batches.meta", {"label_names": ["cat", "dog", "ship"]})
@@ -119,7 +129,9 @@ def test_torchvision_cifar100_unverified(tmp_path: Path) -> None:
     # CHW rows become HWC images: pixel (row 2, col 5) of channel 1 of the second test image
     img = raw["test"][1].reshape(3, 32, 32)
     assert s.images[7, 2, 5, 1] == img[1, 2, 5]
-    np.testing.assert_array_equal(s.images[0], raw["train"][0].reshape(3, 32, 32).transpose(1, 2, 0))
+    np.testing.assert_array_equal(
+        s.images[0], raw["train"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    )
 
 
 def test_torchvision_cifar10_one_level(tmp_path: Path) -> None:
@@ -160,8 +172,10 @@ def test_unverified_files_cannot_run_code(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_torchvision_cifar_malformed_batch(tmp_path: Path) -> None:
     _fake_cifar_root(tmp_path, "cifar100")
-    _pickle(tmp_path / "cifar-100-python" / "test", {"data": np.zeros((3, 10), np.uint8),
-                                                     "fine_labels": [0, 0, 0]})
+    _pickle(
+        tmp_path / "cifar-100-python" / "test",
+        {"data": np.zeros((3, 10), np.uint8), "fine_labels": [0, 0, 0]},
+    )
     with pytest.raises(DatasetError, match=r"'data' must be uint8 \[n, 3072\]"):
         load_torchvision_cifar(tmp_path, "cifar100", verify=False)
     _pickle(tmp_path / "cifar-100-python" / "test", {"data": np.zeros((3, 3072), np.uint8)})
@@ -205,8 +219,9 @@ def test_nuswide_query_list_and_names(tmp_path: Path) -> None:
     (tmp_path / "q.txt").write_text("\n".join(lines[3:]))
     names = tmp_path / "concepts.txt"
     names.write_text("\n".join(f"c{i}" for i in range(21)))
-    s = load_nuswide_list(tmp_path / "db.txt", root, query_list=tmp_path / "q.txt",
-                          concept_names=names)
+    s = load_nuswide_list(
+        tmp_path / "db.txt", root, query_list=tmp_path / "q.txt", concept_names=names
+    )
     assert s.split.tolist() == [0, 0, 0, 1, 1]
     assert s.concept_names[-1] == "c20"
     np.testing.assert_array_equal(s.multi_hot, hot)
@@ -262,8 +277,13 @@ def test_image_set_validation() -> None:
 def test_strata_multi_hot_rarest_concept() -> None:
     # concept frequencies: c0 = 3, c1 = 1, c2 = 2
     hot = np.array([[1, 0, 1], [1, 1, 0], [1, 0, 1], [0, 0, 0]], np.uint8)
-    s = ImageSet(labels=np.zeros((4, 0), np.int16), class_names=(), level_names=(),
-                 images=np.zeros((4, 2, 2, 3), np.uint8), multi_hot=hot)
+    s = ImageSet(
+        labels=np.zeros((4, 0), np.int16),
+        class_names=(),
+        level_names=(),
+        images=np.zeros((4, 2, 2, 3), np.uint8),
+        multi_hot=hot,
+    )
     assert s.strata().tolist() == [2, 1, 2, -1]
 
 
@@ -301,7 +321,9 @@ def test_stratified_sample_keeps_shares(seed: int) -> None:
 
 
 def test_stratified_sample_errors() -> None:
-    with pytest.raises(DatasetError, match=r"limit must be between 1 and the number of images \(4\), got 5"):
+    with pytest.raises(
+        DatasetError, match=r"limit must be between 1 and the number of images \(4\), got 5"
+    ):
         stratified_sample(np.zeros(4), 5)
     with pytest.raises(DatasetError, match="got 0"):
         stratified_sample(np.zeros(4), 0)
@@ -319,7 +341,9 @@ def test_stratified_split_cifar_proportions() -> None:
 
 
 def test_stratified_split_errors() -> None:
-    with pytest.raises(DatasetError, match="query_fraction must lie strictly between 0 and 1, got 1"):
+    with pytest.raises(
+        DatasetError, match="query_fraction must lie strictly between 0 and 1, got 1"
+    ):
         stratified_split(np.zeros(10), 1)
     with pytest.raises(DatasetError, match="needs at least 2 images, got 1"):
         stratified_split(np.zeros(1))
@@ -347,8 +371,9 @@ def test_torchvision_cifar_verified_path(tmp_path: Path, monkeypatch: pytest.Mon
 
     _fake_cifar_root(tmp_path, "cifar100")
     checked: list[str] = []
-    monkeypatch.setattr(tv_utils, "check_integrity",
-                        lambda path, md5=None: checked.append(Path(path).name) or True)
+    monkeypatch.setattr(
+        tv_utils, "check_integrity", lambda path, md5=None: checked.append(Path(path).name) or True
+    )
     s = load_torchvision_cifar(tmp_path, "cifar100")
     assert len(s) == 9 and s.meta == {"verified": True}
     assert sorted(set(checked)) == ["meta", "test", "train"]
@@ -360,9 +385,16 @@ def test_torchvision_cifar_download_uses_official_archive(
     import torchvision.datasets.utils as tv_utils
 
     calls: list[tuple] = []
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive",
-                        lambda url, root, filename=None, md5=None: calls.append((url, md5)))
+    monkeypatch.setattr(
+        tv_utils,
+        "download_and_extract_archive",
+        lambda url, root, filename=None, md5=None: calls.append((url, md5)),
+    )
     with pytest.raises(DatasetError, match="cifar10 file missing"):
         load_torchvision_cifar(tmp_path, "cifar10", download=True)
-    assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                      "c58f30108f718f92721af3b95e74349a")]
+    assert calls == [
+        (
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            "c58f30108f718f92721af3b95e74349a",
+        )
+    ]

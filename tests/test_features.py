@@ -63,8 +63,9 @@ def test_extraction_writes_a_valid_bank(tiny: ImageSet, tmp_path: Path) -> None:
     assert files[0].name == features.cache_file_name(tiny, "resnet18", meta["cache_key"])
 
 
-def test_same_inputs_reuse_the_cache(tiny: ImageSet, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_inputs_reuse_the_cache(
+    tiny: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = extract_features(tiny, train_epochs=1, cache_dir=tmp_path, limit=20, **FAST)
     built = []
     real_build = features._build_backbone
@@ -84,8 +85,9 @@ def test_same_inputs_reuse_the_cache(tiny: ImageSet, tmp_path: Path,
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
-def test_out_file_is_a_cache_too(tiny: ImageSet, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_file_is_a_cache_too(
+    tiny: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "bank.npz"
     extract_features(tiny, out=out, limit=12, **FAST)
     monkeypatch.setattr(features, "_build_backbone", _must_not_run)
@@ -99,8 +101,9 @@ def _must_not_run(*args: object, **kwargs: object) -> None:
 
 # ---------------------------------------------------------------------- training isolation
 @pytest.mark.parametrize("limit", [None, 20])
-def test_query_images_are_never_trained_on(tiny: ImageSet, monkeypatch: pytest.MonkeyPatch,
-                                           limit: int | None) -> None:
+def test_query_images_are_never_trained_on(
+    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch, limit: int | None
+) -> None:
     trained: list[int] = []
     real = features._train_batches
 
@@ -119,14 +122,18 @@ def test_query_images_are_never_trained_on(tiny: ImageSet, monkeypatch: pytest.M
     assert len(trained) == 2 * len(database)  # every database image, once per epoch
 
 
-def test_given_split_decides_what_is_trained(tiny: ImageSet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_split_decides_what_is_trained(
+    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     split = np.zeros(len(tiny), np.int8)
     split[::4] = 1  # 8 queries, 2 per fine class
     trained: list[int] = []
     real = features._train_batches
-    monkeypatch.setattr(features, "_train_batches",
-                        lambda rows, bs, rng: (trained.extend(b.tolist()) or b
-                                               for b in real(rows, bs, rng)))
+    monkeypatch.setattr(
+        features,
+        "_train_batches",
+        lambda rows, bs, rng: (trained.extend(b.tolist()) or b for b in real(rows, bs, rng)),
+    )
     bank = extract_features(tiny, train_epochs=1, split=split, **FAST)
     np.testing.assert_array_equal(bank.split, split)
     assert bank.meta["split"] == "given"
@@ -167,8 +174,9 @@ def test_trained_weights_round_trip(tiny: ImageSet, tmp_path: Path) -> None:
     np.testing.assert_array_equal(reloaded.split, trained.split)
 
 
-def test_cache_with_saved_weights(tiny: ImageSet, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_with_saved_weights(
+    tiny: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     weights = tmp_path / "w.pt"
     kw = {"train_epochs": 1, "limit": 12, "cache_dir": tmp_path / "cache", "save_weights": weights}
     first = extract_features(tiny, **kw, **FAST)
@@ -231,9 +239,15 @@ def test_multi_hot_training(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     hot = (rng.random((24, 21)) < 0.3).astype(np.uint8)
     hot[np.arange(24), np.arange(24) % 21] = 1
-    s = ImageSet(labels=np.zeros((24, 0), np.int16), class_names=(), level_names=(),
-                 images=rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8),
-                 multi_hot=hot, concept_names=tuple(f"c{i}" for i in range(21)), source="nus:t")
+    s = ImageSet(
+        labels=np.zeros((24, 0), np.int16),
+        class_names=(),
+        level_names=(),
+        images=rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8),
+        multi_hot=hot,
+        concept_names=tuple(f"c{i}" for i in range(21)),
+        source="nus:t",
+    )
     bank = extract_features(s, train_epochs=1, **FAST)
     np.testing.assert_array_equal(bank.multi_hot, hot)
     assert bank.n_levels == 0 and bank.concept_names[3] == "c3"
@@ -255,7 +269,9 @@ def test_image_size_upsamples(tiny: ImageSet) -> None:
 def test_argument_errors(tiny: ImageSet) -> None:
     with pytest.raises(FeatureError, match="unknown backbone 'resnet7'; expected one of resnet18"):
         extract_features(tiny, backbone="resnet7", **FAST)
-    with pytest.raises(DatasetError, match=r"limit must be between 1 and the number of images \(32\), got 33"):
+    with pytest.raises(
+        DatasetError, match=r"limit must be between 1 and the number of images \(32\), got 33"
+    ):
         extract_features(tiny, limit=33, **FAST)
     with pytest.raises(FeatureError, match="train_epochs must be >= 0, got -1"):
         extract_features(tiny, train_epochs=-1, **FAST)
@@ -263,7 +279,9 @@ def test_argument_errors(tiny: ImageSet) -> None:
         extract_features(tiny, batch_size=0, progress=False)
     with pytest.raises(FeatureError, match="save_weights needs train_epochs > 0"):
         extract_features(tiny, save_weights="w.pt", **FAST)
-    with pytest.raises(FeatureError, match=r"split must be 0/1 for each of the 32 images, got shape \(3,\)"):
+    with pytest.raises(
+        FeatureError, match=r"split must be 0/1 for each of the 32 images, got shape \(3,\)"
+    ):
         extract_features(tiny, split=np.zeros(3, np.int8), **FAST)
     with pytest.raises(FeatureError, match="the split leaves no query images"):
         extract_features(tiny, split=np.zeros(32, np.int8), **FAST)
@@ -284,13 +302,32 @@ def _cli(*argv: str) -> argparse.Namespace:
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny = _tiny()
-    np.savez(tmp_path / "c.npz", images=tiny.images, fine_labels=tiny.labels[:, 1],
-             coarse_labels=tiny.labels[:, 0], fine_names=np.array(tiny.class_names[1]),
-             coarse_names=np.array(tiny.class_names[0]))
+    np.savez(
+        tmp_path / "c.npz",
+        images=tiny.images,
+        fine_labels=tiny.labels[:, 1],
+        coarse_labels=tiny.labels[:, 0],
+        fine_names=np.array(tiny.class_names[1]),
+        coarse_names=np.array(tiny.class_names[0]),
+    )
     out = tmp_path / "bank.npz"
-    args = _cli("--source", "cifar100-npz", "--images", str(tmp_path / "c.npz"), "--epochs", "1",
-                "--limit", "24", "--out", str(out), "--batch-size", "16", "--device", "cpu",
-                "--no-progress")
+    args = _cli(
+        "--source",
+        "cifar100-npz",
+        "--images",
+        str(tmp_path / "c.npz"),
+        "--epochs",
+        "1",
+        "--limit",
+        "24",
+        "--out",
+        str(out),
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert features.run_from_args(args) == 0
     printed = capsys.readouterr().out
     assert f"feature bank: {out}" in printed and '"images": 24' in printed
@@ -329,7 +366,9 @@ def test_imagenet_weights_offline_error(tiny: ImageSet, monkeypatch: pytest.Monk
         return real(name, weights=None, **kwargs)
 
     monkeypatch.setattr(tv_models, "get_model", offline)
-    with pytest.raises(FeatureError, match="cannot get ImageNet weights for resnet18 .*need internet"):
+    with pytest.raises(
+        FeatureError, match="cannot get ImageNet weights for resnet18 .*need internet"
+    ):
         extract_features(tiny, weights="imagenet", **FAST)
 
 
@@ -341,7 +380,9 @@ def test_nuswide_files_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     lines = []
     for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
         hot = np.zeros(21, int)
         hot[[i % 21, (i * 7) % 21]] = 1
         lines.append(f"{i}.png " + " ".join(map(str, hot)))
@@ -349,4 +390,6 @@ def test_nuswide_files_end_to_end(tmp_path: Path) -> None:
     s = load_nuswide_list(tmp_path / "all.txt", tmp_path)
     bank = extract_features(s, train_epochs=1, image_size=32, **FAST)
     assert bank.n == 12 and bank.multi_hot.shape == (12, 21) and bank.dim == 512
-    assert bank.meta["input"].startswith("32x32") and bank.meta["source"].startswith("nuswide-list:")
+    assert bank.meta["input"].startswith("32x32") and bank.meta["source"].startswith(
+        "nuswide-list:"
+    )
