@@ -22,10 +22,12 @@ of the current image emitted so far as ±1, 0 where no bit has been emitted yet;
 only the last ``k`` emitted bits, oldest first, right-aligned and zero-padded) and ``t`` (the
 fraction of the current image's steps already taken, ``[1]``).
 
-Returned arrays are never written to by the environment after they are returned: ``code`` and
-``t`` are fresh arrays at every step, and ``features`` is a fresh array for every image that is
-shared (not copied) by the observations of that image's steps. Callers may keep them, but must not
-modify them in place.
+Returned arrays are never written to by the environment after they are returned. The single
+environment returns fresh copies at every step. The vector environment returns fresh ``code`` and
+``t`` arrays at every step, but its ``features`` batch is allocated once per image (per ``T``
+steps) and shared, not copied, by the observations of that image's steps — copying
+``num_envs × D`` floats every step would cost more than the rest of the step. Infos are fresh
+copies. Callers may keep everything returned, but must not modify the features in place.
 """
 
 from __future__ import annotations
