@@ -1,0 +1,128 @@
+"""The ``hashgym`` command.
+
+Subcommands::
+
+    hashgym bank info [PATH|NAME] [--protocol P] [--json]   sizes, levels and provenance of a bank
+    hashgym bank list                                      the preset names
+    hashgym bank split PATH|NAME --protocol P --out FILE    save a bank re-split by a protocol
+    hashgym features ...                                   extract CNN features into a bank
+
+Heavy libraries (torch, torchvision) are imported only by the subcommands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hashgym.bank import BankError, FeatureBank
+from hashgym.protocols import PROTOCOLS, preset_names, resolve_bank
+
+__all__ = ["main", "build_parser"]
+
+# Subcommands whose options live with their implementation: (module, help).
+_DELEGATED = {
+    "features": ("hashgym.features", "extract CNN features of an image set into a bank"),
+}
+
+
+def _shorten(value: Any, limit: int = 8) -> Any:
+    """Meta for display: lists longer than ``limit`` become ``"<N items>"``."""
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > limit:
+        return f"<{len(value)} items>"
+    return value
+
+
+def _format_summary(spec: str, bank: FeatureBank) -> str:
+    info = bank.summary()
+    levels = "; ".join(f"{lv['level']} {lv['name']}: {lv['classes']} classes" for lv in info["levels"])
+    lines = [
+        f"bank      {spec}",
+        f"images    {info['images']:,} (query {info['query']:,} / database {info['database']:,}"
+        f" / train {info['train']:,})",
+        f"features  {info['dim']}-d {info['dtype']} ({bank.features.nbytes / 1e6:.1f} MB)",
+        f"levels    {levels or 'none'}",
+    ]
+    if "concepts" in info:
+        lines.append(f"concepts  {info['concepts']} (multi-hot)")
+    lines.append(f"meta      {json.dumps(_shorten(info['meta']), sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def _bank_info(args: argparse.Namespace) -> int:
+    bank = resolve_bank(args.bank, protocol=args.protocol, seed=args.seed, mmap=True)
+    if args.json:
+        print(json.dumps(bank.summary(), indent=2, sort_keys=True))
+    else:
+        print(_format_summary(args.bank or "cifar100-mini (built in)", bank))
+    return 0
+
+
+def _bank_list(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        print(name)
+    return 0
+
+
+def _bank_split(args: argparse.Namespace) -> int:
+    bank = resolve_bank(args.bank, protocol=args.protocol, seed=args.seed)
+    path = bank.save(args.out)
+    print(f"wrote {path}")
+    print(_format_summary(str(path), bank))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hashgym`` argument parser (exposed for documentation tools and tests)."""
+    parser = argparse.ArgumentParser(prog="hashgym", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bank = sub.add_parser("bank", help="inspect and re-split feature banks")
+    bank_sub = bank.add_subparsers(dest="bank_command", required=True)
+    info = bank_sub.add_parser("info", help="print a bank's sizes, levels and provenance")
+    info.add_argument("bank", nargs="?", default=None,
+                      help="a .npz path or a preset name (default: the built-in cifar100-mini)")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    split = bank_sub.add_parser("split", help="save a bank re-split by a protocol")
+    split.add_argument("bank", help="a .npz path or a preset name")
+    split.add_argument("--out", required=True, help="the .npz file to write")
+    for p in (info, split):
+        p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                       required=p is split, help="apply this split protocol")
+        p.add_argument("--seed", type=int, default=0, help="the protocol's seed")
+    info.set_defaults(func=_bank_info)
+    split.set_defaults(func=_bank_split)
+    bank_sub.add_parser("list", help="list the preset names").set_defaults(func=_bank_list)
+
+    for name, (module_name, help_text) in _DELEGATED.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run_from_args)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hashgym`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    func: Callable[[argparse.Namespace], Any] = args.func
+    try:
+        return int(func(args) or 0)
+    except BankError as exc:
+        print(f"hashgym: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
