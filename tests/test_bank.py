@@ -238,30 +238,28 @@ def test_not_a_bank(tmp_path):
         FeatureBank.load(path)
 
 
+def _save_altered(path: Path, bank: FeatureBank, **overrides: np.ndarray) -> Path:
+    """Write ``bank``'s arrays with some replaced, bypassing validation (as a foreign tool might)."""
+    np.savez(path, **{**bank.to_arrays(), **overrides})
+    return path
+
+
 def test_pickled_arrays_are_never_loaded(tmp_path, hier_bank):
-    arrays = hier_bank.to_arrays()
-    arrays["meta"] = np.array([{"evil": 1}], dtype=object)
-    path = tmp_path / "pickled.npz"
-    np.savez(path, **arrays)
+    path = _save_altered(tmp_path / "p.npz", hier_bank, meta=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(BankError, match="holds pickled Python objects, which hashgym never loads"):
         FeatureBank.load(path)
 
 
 def test_bad_meta_json(tmp_path, hier_bank):
-    arrays = hier_bank.to_arrays()
-    arrays["meta"] = np.array("{not json")
-    path = tmp_path / "meta.npz"
-    np.savez(path, **arrays)
+    path = _save_altered(tmp_path / "m.npz", hier_bank, meta=np.array("{not json"))
     with pytest.raises(BankError, match="meta is not valid JSON"):
         FeatureBank.load(path)
 
 
 def test_validation_error_names_the_file(tmp_path, hier_bank):
-    arrays = hier_bank.to_arrays()
-    arrays["features"] = arrays["features"].copy()
-    arrays["features"][3, 3] = np.nan
-    path = tmp_path / "nan.npz"
-    np.savez(path, **arrays)
+    features = np.array(hier_bank.features)
+    features[3, 3] = np.nan
+    path = _save_altered(tmp_path / "nan.npz", hier_bank, features=features)
     with pytest.raises(BankError, match=r"nan\.npz: features contain non-finite values"):
         FeatureBank.load(path)
 
