@@ -351,6 +351,12 @@ def test_bank_with_labels_rejected(small_bank: FeatureBank) -> None:
 
 
 def test_method_specific_errors(small_bank: FeatureBank) -> None:
+    with pytest.raises(BaselineError, match="n_bits must be an integer >= 1, got 2.5"):
+        make_baseline("lsh", 2.5)  # type: ignore[arg-type]
+    with pytest.raises(BaselineError, match="seed must be an integer >= 0"):
+        make_baseline("sh", 4, seed=-1)
+    with pytest.raises(BaselineError, match="max_sweeps must be an integer >= 0"):
+        make_baseline("cnnh", 4, max_sweeps=-1)
     with pytest.raises(BaselineError, match="ITQ needs n_bits <= feature dimension"):
         make_baseline("itq", 17).fit(small_bank)
     with pytest.raises(BaselineError, match="level_weights must be 2 non-negative numbers"):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import os
 import zipfile
 from pathlib import Path
@@ -36,15 +35,20 @@ from hashgym.bank import BankError, FeatureBank
 from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 from hashgym.codes import as_bits
 
-__all__ = ["BaseHasher", "BaselineError", "FORMAT", "load_baseline", "check_features"]
+__all__ = ["BaseHasher", "BaselineError", "FORMAT", "load_baseline", "check_features", "check_int"]
 
 FORMAT = "hashgym-baseline/1"
-logger = logging.getLogger(__name__)
 _REGISTRY: dict[str, type[BaseHasher]] = {}
 
 
 class BaselineError(ValueError):
     """A baseline got bad parameters or input, or was used before fitting; the message says which."""
+
+
+def check_int(value: Any, name: str, minimum: int) -> None:
+    """Raise :class:`BaselineError` unless ``value`` is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise BaselineError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def check_features(x: Any, name: str = "features", dim: int | None = None) -> np.ndarray:
@@ -139,12 +143,11 @@ class BaseHasher:
 
     def _check_params(self) -> None:
         """Validate parameters; subclasses extend it. Raises :class:`BaselineError`."""
-        if isinstance(self.n_bits, bool) or not isinstance(self.n_bits, (int, np.integer)):
-            raise BaselineError(f"n_bits must be an integer, got {self.n_bits!r}")
-        if self.n_bits < 1:
+        if isinstance(self.n_bits, (int, np.integer)) and not isinstance(self.n_bits, bool) \
+                and self.n_bits < 1:
             raise BaselineError(f"n_bits must be at least 1, got {self.n_bits}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise BaselineError(f"seed must be an integer, got {self.seed!r}")
+        check_int(self.n_bits, "n_bits", 1)
+        check_int(self.seed, "seed", 0)
 
     # ------------------------------------------------------------------ fit / encode
     def fit(

@@ -31,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashgym.atomic import atomic_write
-from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError
+from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
 from hashgym.benchmarks.baselines.labels import LabelSet, similarity
 
 __all__ = ["DeepHasher", "HashHead", "pair_mask", "balanced_pair_weights"]
@@ -134,9 +134,9 @@ class DeepHasher(BaseHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_int(self.epochs, "epochs", 1)
-        _check_int(self.batch_size, "batch_size", 2)
-        _check_int(self.num_threads, "num_threads", 1)
+        check_int(self.epochs, "epochs", 1)
+        check_int(self.batch_size, "batch_size", 2)
+        check_int(self.num_threads, "num_threads", 1)
         if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in self.hidden):
             raise BaselineError(f"hidden must be positive layer widths, got {self.hidden!r}")
         for name in ("lr", "weight_decay"):
@@ -253,8 +253,3 @@ class DeepHasher(BaseHasher):
         with atomic_write(path) as handle:
             torch.save(payload, handle)
         return path
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BaselineError(f"{name} must be an integer >= {minimum}, got {value!r}")

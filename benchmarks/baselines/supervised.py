@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hashgym.benchmarks.baselines.base import BaselineError
+from hashgym.benchmarks.baselines.base import BaselineError, check_int
 from hashgym.benchmarks.baselines.deep import DeepHasher, balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import LabelSet, similarity, unique_rows
 from hashgym.centers import hash_centers, multilabel_centers
@@ -114,6 +114,10 @@ class CNNH(DeepHasher):
     def __init__(self, n_bits: int, *, max_sweeps: int = 10, **kwargs: object) -> None:
         self.max_sweeps = max_sweeps
         super().__init__(n_bits, **kwargs)  # type: ignore[arg-type]
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self.max_sweeps, "max_sweeps", 0)
 
     def _targets(self, labels: LabelSet, features: np.ndarray) -> dict[str, np.ndarray]:
         return {"h": cnnh_target_codes(labels.finest, self.n_bits, self.seed, self.max_sweeps)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError
+from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
 from hashgym.benchmarks.baselines.labels import LabelSet
 
 __all__ = ["LSH", "SpectralHashing", "ITQ", "principal_components"]
@@ -143,8 +143,7 @@ class ITQ(_LinearHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
-            raise BaselineError(f"n_iter must be a non-negative integer, got {self.n_iter!r}")
+        check_int(self.n_iter, "n_iter", 0)
 
     def _fit(self, features: np.ndarray, labels: LabelSet | None) -> None:
         if self.n_bits > features.shape[1]:
