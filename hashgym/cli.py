@@ -28,6 +28,7 @@ __all__ = ["main", "build_parser"]
 # Subcommands whose options live with their implementation: (module, help).
 _DELEGATED = {
     "features": ("hashgym.features", "extract CNN features of an image set into a bank"),
+    "bench": ("hashgym.benchmarks.cli", "run a benchmark protocol: tables, plots and a record"),
 }
 
 

@@ -1,0 +1,169 @@
+"""PNG plots of a benchmark run (matplotlib, Agg backend; written atomically).
+
+* ``pr_<bank>_<bits>bits.png``: precision–recall curves of Hamming-radius retrieval (radius
+  0..n_bits), one line per method, averaged over seeds at each radius.
+* ``precision_r2_<bank>.png``: precision within Hamming radius 2 against the code length, mean ±
+  std over seeds (read off the PR curve at radius 2, which is exactly ``P@r<=2``).
+* ``ndcg_<bank>_<bits>bits.png``: NDCG@k against k with graded relevance, mean over seeds.
+* ``training_<bank>_<bits>bits.png``: the RL agents' training curves (mean over seeds where
+  the seeds share their abscissa, else one line per seed); only drawn when an agent ran.
+
+Every value comes from the cells the runner saved; nothing is recomputed here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hashgym.atomic import atomic_write  # noqa: E402
+from hashgym.benchmarks.protocols import BenchProtocol, MethodSpec  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from hashgym.benchmarks.runner import CellResult
+
+__all__ = ["draw_all", "save_figure", "slug"]
+
+_RADIUS = 2
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a bank name or path."""
+    stem = Path(text).stem if ("/" in text or text.endswith(".npz")) else text
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "bank"
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save ``fig`` as PNG atomically and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+    return path
+
+
+def _select(results: Sequence[CellResult], bank: str, spec: MethodSpec,
+            bits: int | None = None) -> list[CellResult]:
+    return [r for r in results if r.cell.bank == bank and r.cell.method.key == spec.key
+            and (bits is None or r.cell.n_bits == bits)]
+
+
+def _mean_curve(cells: Sequence[CellResult], name: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.asarray(cells[0].data["curves"][name][x], dtype=np.float64)
+    ys = np.mean([c.data["curves"][name][y] for c in cells], axis=0)
+    return xs, ys
+
+
+def _pr_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, bits: int) -> Figure:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for spec in proto.methods:
+        cells = _select(results, bank, spec, bits)
+        if not cells:
+            continue
+        recall = np.mean([c.data["curves"]["pr"]["recall"] for c in cells], axis=0)
+        precision = np.mean([c.data["curves"]["pr"]["precision"] for c in cells], axis=0)
+        ax.plot(recall, precision, marker=".", label=spec.title)
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1),
+           title=f"{bank}, {bits} bits: PR (Hamming radius 0..{bits})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _radius_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for spec in proto.methods:
+        xs, means, stds = [], [], []
+        for bits in sorted(proto.bits):
+            cells = _select(results, bank, spec, bits)
+            if not cells:
+                continue
+            values = [c.data["curves"]["pr"]["precision"][min(_RADIUS, bits)] for c in cells]
+            xs.append(bits)
+            means.append(np.mean(values))
+            stds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+        if xs:
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=spec.title)
+    ax.set(xlabel="bits", ylabel=f"precision within Hamming radius {_RADIUS}",
+           xticks=sorted(proto.bits), ylim=(0, 1), title=f"{bank}: precision@r<={_RADIUS}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _ndcg_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, bits: int) -> Figure:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for spec in proto.methods:
+        cells = _select(results, bank, spec, bits)
+        if cells:
+            ks, values = _mean_curve(cells, "ndcg", "k", "value")
+            ax.plot(ks, values, marker="o", label=spec.title)
+    ax.set(xlabel="k", ylabel="NDCG@k (graded relevance)", xscale="log", ylim=(0, 1),
+           title=f"{bank}, {bits} bits: NDCG@k")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _training_plot(results: Sequence[CellResult], agents: Sequence[MethodSpec], bank: str,
+                   bits: int) -> Figure | None:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    labels: set[tuple[str, str]] = set()
+    for spec in agents:
+        curves: list[dict[str, Any]] = [c.data["curves"]["training"]
+                                        for c in _select(results, bank, spec, bits)
+                                        if c.data["curves"].get("training")]
+        if not curves:
+            continue
+        labels.add((curves[0]["xlabel"], curves[0]["ylabel"]))
+        if all(c["x"] == curves[0]["x"] for c in curves):
+            ax.plot(curves[0]["x"], np.mean([c["y"] for c in curves], axis=0), label=spec.title)
+        else:
+            for i, c in enumerate(curves):
+                ax.plot(c["x"], c["y"], alpha=0.6, label=spec.title if i == 0 else None)
+    if not labels:
+        plt.close(fig)
+        return None
+    xlabel = "; ".join(sorted({x for x, _ in labels}))
+    ylabel = "; ".join(sorted({y for _, y in labels}))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{bank}, {bits} bits: agents' training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def draw_all(out_dir: Path, proto: BenchProtocol, results: Sequence[CellResult]) -> list[Path]:
+    """Draw every plot of a run into ``out_dir``.
+
+    :param out_dir: the run's output folder.
+    :param proto: the protocol as run.
+    :param results: the finished cells.
+    :return: the files written.
+    """
+    files = []
+    agents = [spec for spec in proto.methods if spec.kind != "baseline"]
+    for bank in proto.banks:
+        name = slug(bank)
+        for bits in sorted(proto.bits):
+            files.append(save_figure(_pr_plot(results, proto, bank, bits),
+                                     out_dir / f"pr_{name}_{bits}bits.png"))
+            files.append(save_figure(_ndcg_plot(results, proto, bank, bits),
+                                     out_dir / f"ndcg_{name}_{bits}bits.png"))
+            fig = _training_plot(results, agents, bank, bits)
+            if fig is not None:
+                files.append(save_figure(fig, out_dir / f"training_{name}_{bits}bits.png"))
+        files.append(save_figure(_radius_plot(results, proto, bank),
+                                 out_dir / f"precision_r2_{name}.png"))
+    return files

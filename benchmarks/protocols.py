@@ -1,0 +1,280 @@
+"""Benchmark protocols: which banks, code lengths, metrics and methods make up one table.
+
+A :class:`BenchProtocol` is the complete recipe of one of the papers' comparisons (METHODS.md,
+"Protocols"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
+bank × method × code length × seed *cell* of it. The bank splits themselves are the bank presets
+of :mod:`hashgym.protocols` (``cifar100-trees-people``, ``cifar100-csq``, ...), always drawn with
+``split_seed`` (0), so every method and every seed sees the same queries and database; the
+method seed varies only the methods' own randomness.
+
+=============  ==========================================================================
+preset         what it reproduces
+=============  ==========================================================================
+``drlhih``     DRLHIH's Table 2: 12-bit codes (3 bits per step), ACG/DCG/NDCG@20 with graded
+               hierarchy relevance, on the ``trees`` + ``people`` subset of CIFAR-100 and on
+               all of it; LSH, SH, ITQ, DCH, SHDH and the DQN agent.
+``scihcgrl``   SCIHCGRL's CIFAR protocol (1,000 query / 5,000 train) applied to CIFAR-100;
+               24/32/48 bits, mAP@all and precision within Hamming radius 2 with fine-label
+               relevance; CNNH, DSH, NINH, HashNet, CSQ and the recurrent REINFORCE agent.
+``agents``     One environment (``HierHash-v0``), five Stable-Baselines3 algorithms: which
+               RL algorithm suits hashing best.
+``quick``      The bank built into the package, a few methods at two code lengths; a few
+               minutes on two CPU cores. The README's first command.
+=============  ==========================================================================
+
+Relevance: ``relevance="hierarchy"`` evaluates with every label level (graded relevance ``r`` =
+the number of agreeing levels for ACG/DCG/NDCG; binary relevance = the same finest class);
+``relevance="label"`` evaluates with the class ids of one level (``level``, default the finest).
+See :mod:`hashgym.metrics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "BenchError",
+    "MethodSpec",
+    "BenchProtocol",
+    "BENCH_PROTOCOLS",
+    "get_protocol",
+    "protocol_names",
+]
+
+
+class BenchError(ValueError):
+    """A benchmark got a bad protocol, method, bank or option; the message says which."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One row of a benchmark table: a method and its hyperparameters.
+
+    :param key: the row's identifier (unique in a protocol), used by ``--methods``, e.g.
+        ``"itq"`` or ``"dqn-hier"``.
+    :param kind: the adapter that runs it (a key of
+        :data:`hashgym.benchmarks.methods.METHOD_KINDS`): ``"baseline"``, ``"dqn"``, ``"sb3"``
+        or ``"reinforce"``.
+    :param params: the adapter's parameters (JSON-serialisable): for a baseline its name and
+        hyperparameters, for an agent the algorithm, environment and training budget.
+    :param label: the name printed in tables and plots.
+    """
+
+    key: str
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The display name (``label``, else ``key``)."""
+        return self.label or self.key
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for records and cell keys)."""
+        return {"key": self.key, "kind": self.kind, "params": dict(self.params), "label": self.title}
+
+
+@dataclass(frozen=True)
+class BenchProtocol:
+    """A benchmark protocol: banks × methods × code lengths × seeds, and how to score them.
+
+    :param name: the preset name.
+    :param description: one line for ``hashgym bench --list`` and the record.
+    :param banks: bank preset names or paths (:func:`hashgym.protocols.resolve_bank`); each
+        gets its own table.
+    :param bits: code lengths, one group of table columns each.
+    :param metrics: metric names of :func:`hashgym.metrics.evaluate`, in column order.
+    :param methods: the table rows.
+    :param relevance: ``"hierarchy"`` (all label levels; graded relevance) or ``"label"`` (the
+        class ids of ``level``).
+    :param level: the label level for ``relevance="label"``; ``-1`` is the finest.
+    :param seeds: how many seeds (``0 .. seeds-1``) by default.
+    :param split_seed: seed of the bank presets' split (fixed across method seeds).
+    :param ndcg_ks: cut-offs of the NDCG@k curve plotted per cell.
+    """
+
+    name: str
+    description: str
+    banks: tuple[str, ...]
+    bits: tuple[int, ...]
+    metrics: tuple[str, ...]
+    methods: tuple[MethodSpec, ...]
+    relevance: Literal["hierarchy", "label"] = "hierarchy"
+    level: int = -1
+    seeds: int = 3
+    split_seed: int = 0
+    ndcg_ks: tuple[int, ...] = (1, 5, 10, 20, 50, 100, 200)
+
+    def __post_init__(self) -> None:
+        if not self.banks:
+            raise BenchError(f"protocol {self.name!r} has no bank")
+        if not self.bits or any(
+            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.bits
+        ):
+            raise BenchError(f"protocol {self.name!r}: bits must be positive integers, got {self.bits!r}")
+        if not self.metrics:
+            raise BenchError(f"protocol {self.name!r} has no metric")
+        if not self.methods:
+            raise BenchError(f"protocol {self.name!r} has no method")
+        keys = [m.key for m in self.methods]
+        if len(set(keys)) != len(keys):
+            raise BenchError(f"protocol {self.name!r} has duplicate method keys: {keys}")
+        if self.relevance not in ("hierarchy", "label"):
+            raise BenchError(
+                f"protocol {self.name!r}: relevance must be 'hierarchy' or 'label', "
+                f"got {self.relevance!r}"
+            )
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise BenchError(f"protocol {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
+
+    def method(self, key: str) -> MethodSpec:
+        """The method with this key.
+
+        :raises BenchError: naming the protocol's methods, for an unknown key.
+        """
+        for spec in self.methods:
+            if spec.key == key:
+                return spec
+        raise BenchError(
+            f"protocol {self.name!r} has no method {key!r}; its methods: "
+            f"{', '.join(m.key for m in self.methods)}"
+        )
+
+    def select(
+        self,
+        *,
+        methods: Sequence[str] | None = None,
+        bits: Sequence[int] | None = None,
+        banks: Sequence[str] | None = None,
+        seeds: int | None = None,
+    ) -> BenchProtocol:
+        """A copy restricted to some methods / bits, or with other banks / seed count.
+
+        :param methods: method keys to keep, in the protocol's order.
+        :param bits: code lengths to run instead (any positive lengths).
+        :param banks: banks to run instead (preset names or paths).
+        :param seeds: number of seeds.
+        :raises BenchError: for an unknown method key or bad values.
+        """
+        changes: dict[str, Any] = {}
+        if methods is not None:
+            wanted = list(dict.fromkeys(methods))
+            for key in wanted:
+                self.method(key)
+            changes["methods"] = tuple(m for m in self.methods if m.key in wanted)
+        if bits is not None:
+            changes["bits"] = tuple(bits)
+        if banks is not None:
+            changes["banks"] = tuple(banks)
+        if seeds is not None:
+            changes["seeds"] = seeds
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for the run record)."""
+        out = dataclasses.asdict(self)
+        out["methods"] = [m.to_dict() for m in self.methods]
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the presets
+
+def _baseline(name: str, label: str, **params: Any) -> MethodSpec:
+    return MethodSpec(name, "baseline", {"name": name, **params}, label)
+
+
+_DRLHIH_BITS_PER_STEP = 3
+_DRLHIH_DQN = {
+    "bits_per_step": _DRLHIH_BITS_PER_STEP,
+    "total_timesteps": 200_000,
+    "num_envs": 256,
+}
+
+DRLHIH = BenchProtocol(
+    name="drlhih",
+    description="DRLHIH Table 2: CIFAR-100 trees+people and all of CIFAR-100, 12 bits "
+    "(3 per step), ACG/DCG/NDCG@20 with graded hierarchy relevance",
+    banks=("cifar100-trees-people", "cifar100"),
+    bits=(12,),
+    metrics=("ACG@20", "DCG@20", "NDCG@20"),
+    relevance="hierarchy",
+    methods=(
+        _baseline("lsh", "LSH"),
+        _baseline("sh", "SH"),
+        _baseline("itq", "ITQ"),
+        _baseline("dch", "DCH"),
+        _baseline("shdh", "SHDH"),
+    ),
+)
+
+SCIHCGRL = BenchProtocol(
+    name="scihcgrl",
+    description="SCIHCGRL's CIFAR protocol on CIFAR-100 (1,000 query / 5,000 train / the rest "
+    "as database): 24/32/48 bits, mAP@all and precision@r<=2, fine-label relevance",
+    banks=("cifar100-csq",),
+    bits=(24, 32, 48),
+    metrics=("mAP@all", "P@r<=2"),
+    relevance="label",
+    level=-1,
+    methods=(
+        _baseline("cnnh", "CNNH"),
+        _baseline("dsh", "DSH"),
+        _baseline("ninh", "NINH"),
+        _baseline("hashnet", "HashNet"),
+        _baseline("csq", "CSQ"),
+    ),
+)
+
+AGENTS = BenchProtocol(
+    name="agents",
+    description="HierHash-v0 (12 bits, 3 per step) on CIFAR-100 trained with DQN, QR-DQN, PPO, "
+    "A2C and RecurrentPPO: which RL algorithm suits hashing best",
+    banks=("cifar100",),
+    bits=(12,),
+    metrics=("mAP@all", "P@r<=2", "NDCG@20"),
+    relevance="hierarchy",
+    methods=(_baseline("lsh", "LSH (reference)"),),
+)
+
+QUICK = BenchProtocol(
+    name="quick",
+    description="the built-in cifar100-mini bank, LSH/ITQ/CSQ at 24 and 48 bits, one seed: "
+    "a few minutes on two CPU cores",
+    banks=("cifar100-mini",),
+    bits=(24, 48),
+    metrics=("mAP@all", "P@r<=2", "NDCG@20"),
+    relevance="hierarchy",
+    seeds=1,
+    methods=(
+        _baseline("lsh", "LSH"),
+        _baseline("itq", "ITQ"),
+        _baseline("csq", "CSQ", epochs=20),
+    ),
+)
+
+BENCH_PROTOCOLS: dict[str, BenchProtocol] = {p.name: p for p in (DRLHIH, SCIHCGRL, AGENTS, QUICK)}
+"""Every benchmark protocol preset by name."""
+
+
+def protocol_names() -> list[str]:
+    """The names :func:`get_protocol` accepts."""
+    return list(BENCH_PROTOCOLS)
+
+
+def get_protocol(protocol: str | BenchProtocol) -> BenchProtocol:
+    """A protocol preset by name (or the protocol itself).
+
+    :raises BenchError: for an unknown name, listing the known ones.
+    """
+    if isinstance(protocol, BenchProtocol):
+        return protocol
+    if protocol not in BENCH_PROTOCOLS:
+        raise BenchError(
+            f"unknown benchmark protocol {protocol!r}; known: {', '.join(BENCH_PROTOCOLS)}"
+        )
+    return BENCH_PROTOCOLS[protocol]

@@ -1,0 +1,504 @@
+"""Run a benchmark protocol: every bank × method × code length × seed cell, then the tables.
+
+:func:`run_benchmark` resolves the protocol's banks (:func:`hashgym.protocols.resolve_bank`),
+runs each cell through :func:`hashgym.benchmarks.methods.run_method`, scores the codes with
+:func:`hashgym.metrics.evaluate` (the metrics are never re-implemented here) and writes into
+``out``:
+
+=================  ========================================================================
+``results.csv``    one row per bank, method, bits, seed and metric: ``value``
+``table.md``       Markdown tables in the papers' layout: rows = methods, columns = bits ×
+                   metric, mean ± sample std over seeds, the best mean per column in bold
+``table.tex``      the same as LaTeX (booktabs)
+``*.png``          precision–recall curves, precision@r≤2 against bits, NDCG@k against k,
+                   the agents' training curves (:mod:`hashgym.benchmarks.plots`)
+``record.json``    versions, machine, protocol, seeds, bank metadata, wall time per cell
+``cells/``         one ``<key>.json`` (metrics, curves, timings) and ``<key>.npz`` (packed
+                   query and database codes) per finished cell
+=================  ========================================================================
+
+Resume
+    A cell's key is a hash of everything that decides its codes: the bank's contents (features,
+    labels and split, see :func:`bank_fingerprint`), the method's kind and parameters, the code
+    length and the seed. A cell is saved (atomically: codes first, then the JSON that marks it
+    finished) as soon as it finishes, and a rerun of the same command loads finished cells
+    instead of recomputing them. If only the evaluation changed (metrics, relevance), the saved
+    codes are re-scored without retraining.
+
+Reproducibility
+    The same seed gives the same codes and hence the same ``results.csv`` (the methods are
+    deterministic on the CPU; torch runs with ``threads`` threads). Wall times live only in
+    ``record.json`` and the cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
+from hashgym.benchmarks.methods import MethodOutput, run_method
+from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
+from hashgym.codes import pack, unpack
+from hashgym.metrics import evaluate, precision_recall_curve
+from hashgym.protocols import resolve_bank
+
+__all__ = [
+    "CELL_FORMAT",
+    "Cell",
+    "CellResult",
+    "BenchResult",
+    "bank_fingerprint",
+    "default_out_dir",
+    "run_benchmark",
+    "write_json",
+]
+
+logger = logging.getLogger(__name__)
+CELL_FORMAT = "hashgym-bench-cell/1"
+BankSpec = str | os.PathLike[str] | FeatureBank
+
+
+def default_out_dir(protocol: str) -> Path:
+    """``runs/bench/<protocol>`` under the current folder."""
+    return Path("runs") / "bench" / protocol
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented, key-sorted JSON, atomically."""
+    with atomic_write(path) as handle:
+        handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def bank_fingerprint(bank: FeatureBank) -> str:
+    """SHA-256 (hex, 16 digits) of a bank's features, labels, multi-hot labels and split.
+
+    Two banks with the same fingerprint give a method the same inputs, so a cell computed on one
+    is valid for the other.
+    """
+    digest = hashlib.sha256()
+    arrays = [bank.features, bank.labels, bank.split, bank.train_mask]
+    if bank.multi_hot is not None:
+        arrays.append(bank.multi_hot)
+    for arr in arrays:
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(memoryview(arr).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a method at one code length and seed on one bank.
+
+    :param bank: the bank's name in the results (preset name, path, or given name).
+    :param method: the method.
+    :param n_bits: code length.
+    :param seed: the method's seed.
+    """
+
+    bank: str
+    method: MethodSpec
+    n_bits: int
+    seed: int
+
+    def config(self, fingerprint: str) -> dict[str, Any]:
+        """Everything that decides this cell's codes (hashed into its key)."""
+        return {
+            "format": CELL_FORMAT,
+            "bank": fingerprint,
+            "kind": self.method.kind,
+            "params": json.loads(json.dumps(dict(self.method.params), sort_keys=True)),
+            "n_bits": self.n_bits,
+            "seed": self.seed,
+        }
+
+    def describe(self) -> str:
+        return f"{self.bank} {self.method.key} {self.n_bits} bits seed {self.seed}"
+
+
+def _key(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass
+class CellResult:
+    """A finished cell as saved in ``cells/<key>.json``.
+
+    :param cell: the cell.
+    :param key: its key (file stem under ``cells/``).
+    :param data: the saved JSON (``metrics``, ``curves``, ``timing``, ...).
+    :param resumed: ``True`` when loaded from an earlier run instead of computed now.
+    """
+
+    cell: Cell
+    key: str
+    data: dict[str, Any]
+    resumed: bool
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.data["metrics"]
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_benchmark` produced.
+
+    :param protocol: the protocol as run (after ``methods``/``bits``/``banks``/``seeds``).
+    :param out: the output folder.
+    :param cells: every cell's result, in run order.
+    :param rows: the rows of ``results.csv`` as dicts.
+    :param files: every file written (besides the cells).
+    :param computed: how many cells were computed in this run (the rest were resumed).
+    """
+
+    protocol: BenchProtocol
+    out: Path
+    cells: list[CellResult]
+    rows: list[dict[str, Any]]
+    files: list[Path]
+    computed: int
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation of one cell
+
+
+def _labels(bank: FeatureBank, protocol: BenchProtocol) -> tuple[np.ndarray, np.ndarray, str]:
+    """Query and database labels in the layout of the protocol's relevance."""
+    q, db = bank.indices("query"), bank.indices("database")
+    if bank.n_levels == 0:
+        if bank.multi_hot is None:
+            raise BenchError("the bank has neither hierarchy labels nor multi-hot labels")
+        return bank.multi_hot[q], bank.multi_hot[db], "multilabel"
+    if protocol.relevance == "hierarchy":
+        return bank.labels[q], bank.labels[db], "hierarchy"
+    if not -bank.n_levels <= protocol.level < bank.n_levels:
+        raise BenchError(
+            f"protocol {protocol.name!r} evaluates label level {protocol.level}, but the bank "
+            f"has {bank.n_levels} level(s)"
+        )
+    return bank.labels[q, protocol.level], bank.labels[db, protocol.level], "label"
+
+
+def evaluation_config(protocol: BenchProtocol) -> dict[str, Any]:
+    """The part of a protocol that decides a cell's scores (not its codes)."""
+    return {"metrics": list(protocol.metrics), "relevance": protocol.relevance,
+            "level": protocol.level, "ndcg_ks": list(protocol.ndcg_ks)}
+
+
+def score_cell(
+    query_codes: np.ndarray, db_codes: np.ndarray, bank: FeatureBank, protocol: BenchProtocol
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The protocol's metrics and the plotted curves of one cell's codes.
+
+    Curves: the precision–recall curve over Hamming radii 0..n_bits (the protocol's relevance),
+    and NDCG@k for ``protocol.ndcg_ks`` with graded relevance (all label levels; multi-hot
+    banks: shared labels).
+
+    :return: ``(metrics, curves)``.
+    """
+    ql, dl, relevance = _labels(bank, protocol)
+    metrics = evaluate(query_codes, db_codes, ql, dl, list(protocol.metrics), relevance=relevance)
+    pr = precision_recall_curve(query_codes, db_codes, ql, dl, relevance=relevance)
+    if bank.n_levels:
+        gq, gd, graded = bank.labels[bank.indices("query")], bank.labels[bank.indices("database")], "hierarchy"
+    else:
+        gq, gd, graded = ql, dl, relevance
+    ks = [k for k in protocol.ndcg_ks if k <= len(gd)] or [len(gd)]
+    ndcg = evaluate(query_codes, db_codes, gq, gd, [f"NDCG@{k}" for k in ks], relevance=graded)
+    curves = {
+        "pr": {"radius": pr.radius.tolist(), "precision": pr.precision.tolist(),
+               "recall": pr.recall.tolist()},
+        "ndcg": {"k": ks, "value": [ndcg[f"NDCG@{k}"] for k in ks]},
+    }
+    return {k: float(v) for k, v in metrics.items()}, curves
+
+
+# ----------------------------------------------------------------------------------------------
+# the cell store
+
+
+class CellStore:
+    """Finished cells under ``<out>/cells/``: ``<key>.npz`` codes and ``<key>.json`` results.
+
+    :param root: the ``cells`` folder.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def json_path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def codes_path(self, key: str) -> Path:
+        return self.root / f"{key}.npz"
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The saved cell, or ``None`` when it is missing or unreadable (then it is recomputed)."""
+        path = self.json_path(key)
+        if not path.is_file() or not self.codes_path(key).is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning("ignoring unreadable cell %s (%s); recomputing it", path, exc)
+            return None
+        if data.get("format") != CELL_FORMAT or data.get("key") != key:
+            logger.warning("ignoring cell %s of another format; recomputing it", path)
+            return None
+        return data
+
+    def load_codes(self, key: str, n_bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """The query and database codes of a saved cell (``uint8`` 0/1)."""
+        with np.load(self.codes_path(key), allow_pickle=False) as archive:
+            return unpack(archive["query"], n_bits), unpack(archive["database"], n_bits)
+
+    def save(self, key: str, data: dict[str, Any], output: MethodOutput) -> None:
+        """Save codes, then the JSON (whose presence marks the cell finished)."""
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, query=pack(output.query_codes), database=pack(output.db_codes),
+                            n_bits=np.int64(output.query_codes.shape[1]))
+        with atomic_write(self.codes_path(key)) as handle:
+            handle.write(buffer.getvalue())
+        write_json(self.json_path(key), data)
+
+
+# ----------------------------------------------------------------------------------------------
+# the runner
+
+
+def _resolve_banks(
+    protocol: BenchProtocol, banks: Sequence[BankSpec] | Mapping[str, BankSpec] | None
+) -> list[tuple[str, FeatureBank]]:
+    if banks is None:
+        named: list[tuple[str, BankSpec]] = [(b, b) for b in protocol.banks]
+    elif isinstance(banks, Mapping):
+        named = list(banks.items())
+    else:
+        named = []
+        for i, spec in enumerate(banks):
+            if isinstance(spec, FeatureBank):
+                named.append((str(spec.meta.get("name", f"bank{i}")), spec))
+            else:
+                named.append((os.fspath(spec), spec))
+    if not named:
+        raise BenchError("no bank to run on")
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        raise BenchError(f"bank names must be unique, got {names}")
+    return [(name, resolve_bank(spec, seed=protocol.split_seed)) for name, spec in named]
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("hashgym", "numpy", "torch", "stable-baselines3", "sb3-contrib", "gymnasium",
+                 "pandas", "matplotlib"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _machine(threads: int) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+    }
+    if "torch" in sys.modules:
+        import torch
+
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise BenchError(f"seeds must be at least 1, got {seeds}")
+        return list(range(int(seeds)))
+    values = list(seeds)  # type: ignore[arg-type]
+    if not values or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+                         for s in values):
+        raise BenchError(f"seeds must be a positive count or a list of non-negative ints, got {seeds!r}")
+    if len(set(values)) != len(values):
+        raise BenchError(f"seeds has duplicates: {values}")
+    return [int(s) for s in values]
+
+
+def run_benchmark(
+    protocol: str | BenchProtocol,
+    *,
+    banks: Sequence[BankSpec] | Mapping[str, BankSpec] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    methods: Sequence[str] | None = None,
+    bits: Sequence[int] | None = None,
+    threads: int = 1,
+    plots: bool = True,
+    progress: bool = True,
+    command: str | None = None,
+) -> BenchResult:
+    """Run (or resume) a benchmark protocol and write its results.
+
+    :param protocol: a preset name (:data:`~hashgym.benchmarks.protocols.BENCH_PROTOCOLS`) or a
+        :class:`~hashgym.benchmarks.protocols.BenchProtocol`.
+    :param banks: banks to run on instead of the protocol's: preset names, paths, banks, or a
+        ``{name: bank}`` mapping (the names label the results).
+    :param seeds: a number of seeds (``0 .. n-1``) or the seeds themselves; default the
+        protocol's.
+    :param out: output folder; default ``runs/bench/<protocol>``.
+    :param methods: method keys to run (default all of the protocol's).
+    :param bits: code lengths to run (default the protocol's).
+    :param threads: torch CPU threads (``torch.set_num_threads``).
+    :param plots: draw the PNG plots (needs matplotlib; skipped with a warning without it).
+    :param progress: show a progress bar.
+    :param command: the command line, for the record.
+    :raises BenchError: for an unknown protocol or method, bad seeds or bits.
+    """
+    proto = get_protocol(protocol).select(methods=methods, bits=bits)
+    seed_list = _check_seeds(proto.seeds if seeds is None else seeds)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise BenchError(f"threads must be a positive integer, got {threads!r}")
+    out_dir = Path(out) if out is not None else default_out_dir(proto.name)
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    import torch
+
+    torch.set_num_threads(threads)
+    resolved = _resolve_banks(proto, banks)
+    proto = proto.select(banks=[name for name, _ in resolved])
+    fingerprints = {name: bank_fingerprint(bank) for name, bank in resolved}
+    store = CellStore(out_dir / "cells")
+    cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in proto.methods
+             for n_bits in proto.bits for seed in seed_list]
+    bank_of = dict(resolved)
+    eval_config = evaluation_config(proto)
+
+    from tqdm.auto import tqdm
+
+    results: list[CellResult] = []
+    computed = 0
+    bar = tqdm(cells, desc=f"bench {proto.name}", unit="cell", disable=not progress)
+    for cell in bar:
+        bar.set_postfix_str(cell.describe())
+        config = cell.config(fingerprints[cell.bank])
+        key = _key(config)
+        bank = bank_of[cell.bank]
+        data = store.load(key)
+        if data is not None and data["evaluation"] == eval_config:
+            logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
+            results.append(CellResult(cell, key, data, resumed=True))
+            continue
+        if data is not None:
+            logger.info("cell %s: re-scoring the saved codes for the new evaluation", cell.describe())
+            query, database = store.load_codes(key, cell.n_bits)
+            start = time.perf_counter()
+            data["metrics"], curves = score_cell(query, database, bank, proto)
+            data["curves"].update(curves)
+            data["evaluation"] = eval_config
+            data["timing"]["eval_s"] = time.perf_counter() - start
+            write_json(store.json_path(key), data)
+            results.append(CellResult(cell, key, data, resumed=True))
+            continue
+        logger.info("cell %s: running", cell.describe())
+        start = time.perf_counter()
+        output = run_method(cell.method, bank, cell.n_bits, cell.seed)
+        eval_start = time.perf_counter()
+        metrics, curves = score_cell(output.query_codes, output.db_codes, bank, proto)
+        end = time.perf_counter()
+        curves["training"] = output.curve.to_dict() if output.curve is not None else None
+        data = {
+            "format": CELL_FORMAT,
+            "key": key,
+            "config": config,
+            "cell": {"bank": cell.bank, "method": cell.method.to_dict(), "bits": cell.n_bits,
+                     "seed": cell.seed},
+            "evaluation": eval_config,
+            "metrics": metrics,
+            "curves": curves,
+            "timing": {"fit_s": output.fit_seconds, "encode_s": output.encode_seconds,
+                       "eval_s": end - eval_start, "total_s": end - start},
+            "info": output.info,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        store.save(key, data, output)
+        computed += 1
+        results.append(CellResult(cell, key, data, resumed=False))
+        logger.info("cell %s: %s in %.1f s", cell.describe(),
+                    ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), end - start)
+    bar.close()
+
+    rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
+             "seed": r.cell.seed, "metric": metric, "value": r.metrics[metric]}
+            for r in results for metric in proto.metrics]
+    files = _write_outputs(out_dir, proto, results, rows, plots)
+    record = {
+        "protocol": proto.to_dict(),
+        "seeds": seed_list,
+        "command": command,
+        "started_at": started_at,
+        "wall_s": time.perf_counter() - started,
+        "cells_computed": computed,
+        "cells_resumed": len(results) - computed,
+        "versions": _versions(),
+        "machine": _machine(threads),
+        "banks": {name: {"fingerprint": fingerprints[name], "summary": bank.summary()}
+                  for name, bank in resolved},
+        "cells": [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
+                   "seed": r.cell.seed, "key": r.key, "resumed": r.resumed, **r.data["timing"]}
+                  for r in results],
+        "files": sorted(p.name for p in files),
+    }
+    record_path = out_dir / "record.json"
+    write_json(record_path, record)
+    files.append(record_path)
+    return BenchResult(proto, out_dir, results, rows, files, computed)
+
+
+def _write_outputs(
+    out_dir: Path, proto: BenchProtocol, results: list[CellResult], rows: list[dict[str, Any]],
+    plots: bool,
+) -> list[Path]:
+    from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
+
+    files = []
+    csv_path = out_dir / "results.csv"
+    with atomic_write(csv_path) as handle:
+        handle.write(results_csv(rows).encode())
+    files.append(csv_path)
+    summary = summarize(rows)
+    for name, text in (("table.md", markdown_tables(summary, proto)),
+                       ("table.tex", latex_tables(summary, proto))):
+        with atomic_write(out_dir / name) as handle:
+            handle.write(text.encode())
+        files.append(out_dir / name)
+    if plots:
+        try:
+            from hashgym.benchmarks.plots import draw_all
+        except ImportError as exc:
+            logger.warning("plots skipped: %s (pip install 'hashgym[plots]')", exc)
+        else:
+            files.extend(draw_all(out_dir, proto, results))
+    return files

@@ -1,0 +1,184 @@
+"""Result tables in the papers' layout: rows = methods, columns = code length × metric.
+
+Each cell of a table is the mean over seeds ``± the sample standard deviation`` (``ddof=1``;
+with a single seed only the mean is shown). The best mean of each column is in bold — every
+metric the protocols report is higher-is-better — compared at the printed precision, so ties
+are all bold. Methods keep the protocol's order; a bank gets one table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hashgym.benchmarks.protocols import BenchProtocol
+
+__all__ = ["CSV_COLUMNS", "Summary", "results_csv", "summarize", "markdown_tables", "latex_tables",
+           "format_value"]
+
+CSV_COLUMNS = ("bank", "method", "bits", "seed", "metric", "value")
+DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean and spread of one metric over seeds.
+
+    :param mean: the mean over seeds.
+    :param std: the sample standard deviation (``ddof=1``); ``nan`` for one seed.
+    :param n: the number of seeds.
+    """
+
+    mean: float
+    std: float
+    n: int
+
+
+def results_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """``results.csv``: a header and one line per row (values as Python's shortest repr)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([row[c] if c != "value" else repr(float(row[c])) for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int, str], Summary]:
+    """Mean ± std over seeds of every (bank, method, bits, metric).
+
+    :param rows: rows as in ``results.csv``.
+    :return: ``{(bank, method, bits, metric): Summary}``.
+    """
+    groups: dict[tuple[str, str, int, str], list[float]] = {}
+    for row in rows:
+        key = (str(row["bank"]), str(row["method"]), int(row["bits"]), str(row["metric"]))
+        groups.setdefault(key, []).append(float(row["value"]))
+    out = {}
+    for key, values in groups.items():
+        arr = np.asarray(values, dtype=np.float64)
+        std = float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
+        out[key] = Summary(float(arr.mean()), std, len(arr))
+    return out
+
+
+def format_value(summary: Summary, decimals: int = DECIMALS) -> tuple[str, str]:
+    """``(mean, std)`` as text; ``std`` is empty for a single seed."""
+    mean = f"{summary.mean:.{decimals}f}"
+    std = "" if math.isnan(summary.std) else f"{summary.std:.{decimals}f}"
+    return mean, std
+
+
+def _banks(summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol) -> list[str]:
+    present = {key[0] for key in summary}
+    ordered = [b for b in protocol.banks if b in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _grid(
+    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol, bank: str
+) -> tuple[list[tuple[int, str]], list[tuple[str, list[tuple[str, str, bool] | None]]]]:
+    """Columns ``(bits, metric)`` and rows ``(method label, [(mean, std, best) or None])``."""
+    columns = [(b, m) for b in sorted(protocol.bits) for m in protocol.metrics]
+    methods = [spec for spec in protocol.methods
+               if any((bank, spec.key, b, m) in summary for b, m in columns)]
+    best: dict[tuple[int, str], str] = {}
+    for b, m in columns:
+        means = [format_value(summary[(bank, s.key, b, m)])[0] for s in methods
+                 if (bank, s.key, b, m) in summary]
+        if means:
+            best[(b, m)] = max(means, key=float)
+    rows = []
+    for spec in methods:
+        cells: list[tuple[str, str, bool] | None] = []
+        for b, m in columns:
+            item = summary.get((bank, spec.key, b, m))
+            if item is None:
+                cells.append(None)
+                continue
+            mean, std = format_value(item)
+            cells.append((mean, std, float(mean) == float(best[(b, m)])))
+        rows.append((spec.title, cells))
+    return columns, rows
+
+
+def _texts(cells: list[tuple[str, str, bool] | None], missing: str, plus_minus: str,
+           bold: str) -> list[str]:
+    """The printed table cells: ``mean<plus_minus>std``, best ones through the ``bold`` format."""
+    texts = []
+    for item in cells:
+        if item is None:
+            texts.append(missing)
+            continue
+        mean, std, is_best = item
+        text = f"{mean}{plus_minus}{std}" if std else mean
+        texts.append(bold.format(text) if is_best else text)
+    return texts
+
+
+def _seed_note(summary: Mapping[tuple[str, str, int, str], Summary], bank: str) -> str:
+    counts = sorted({s.n for k, s in summary.items() if k[0] == bank})
+    text = "/".join(map(str, counts))
+    return f"mean ± sample std over {text} seeds" if counts != [1] else "one seed"
+
+
+def markdown_tables(
+    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol
+) -> str:
+    """``table.md``: one Markdown table per bank (best value per column in bold)."""
+    parts = [f"# Benchmark `{protocol.name}`", "", protocol.description, ""]
+    for bank in _banks(summary, protocol):
+        columns, rows = _grid(summary, protocol, bank)
+        parts += [f"## {bank}", "", f"{_seed_note(summary, bank)}; best value per column in bold.",
+                  ""]
+        header = ["Method"] + [f"{m} ({b} bits)" for b, m in columns]
+        parts.append("| " + " | ".join(header) + " |")
+        parts.append("|" + "---|" + "---:|" * len(columns))
+        for label, cells in rows:
+            texts = _texts(cells, missing="–", plus_minus=" ± ", bold="**{}**")
+            parts.append("| " + " | ".join([label, *texts]) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
+
+
+def _tex(text: str) -> str:
+    out = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return out.replace("<=", r"$\leq$").replace("≤", r"$\leq$")
+
+
+def latex_tables(
+    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol
+) -> str:
+    """``table.tex``: one booktabs ``table`` per bank, bits as grouped column headers."""
+    parts = [f"% hashgym benchmark {protocol.name}: {protocol.description}",
+             "% needs \\usepackage{booktabs}", ""]
+    metrics = list(protocol.metrics)
+    for bank in _banks(summary, protocol):
+        columns, rows = _grid(summary, protocol, bank)
+        bits = sorted(protocol.bits)
+        parts += [r"\begin{table}[t]", r"\centering",
+                  rf"\caption{{{_tex(protocol.name)} on {_tex(bank)}: "
+                  rf"{_tex(_seed_note(summary, bank))}.}}",
+                  r"\begin{tabular}{l" + "c" * len(columns) + "}", r"\toprule"]
+        group = [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{b} bits}}" for b in bits]
+        parts.append(" & ".join(["", *group]) + r" \\")
+        rules = [rf"\cmidrule(lr){{{2 + i * len(metrics)}-{1 + (i + 1) * len(metrics)}}}"
+                 for i in range(len(bits))]
+        parts.append(" ".join(rules))
+        parts.append(" & ".join(["Method", *[_tex(m) for _, m in columns]]) + r" \\")
+        parts.append(r"\midrule")
+        for label, cells in rows:
+            texts = _texts(cells, missing="--", plus_minus=r" $\pm$ ", bold=r"\textbf{{{}}}")
+            parts.append(" & ".join([_tex(label), *texts]) + r" \\")
+        parts += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(parts)

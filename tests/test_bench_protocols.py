@@ -1,0 +1,114 @@
+"""Benchmark protocol presets: every preset is well-formed, and bad selections fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from hashgym.benchmarks.baselines import BASELINES
+from hashgym.benchmarks.methods import METHOD_KINDS
+from hashgym.benchmarks.protocols import (
+    BENCH_PROTOCOLS,
+    BenchError,
+    BenchProtocol,
+    MethodSpec,
+    get_protocol,
+    protocol_names,
+)
+from hashgym.centers import hash_centers
+from hashgym.metrics import parse_metric
+from hashgym.protocols import preset_names
+
+
+@pytest.mark.parametrize("name", sorted(BENCH_PROTOCOLS))
+def test_preset_is_well_formed(name: str) -> None:
+    proto = get_protocol(name)
+    assert proto.name == name
+    assert set(proto.banks) <= set(preset_names())
+    for metric in proto.metrics:
+        parse_metric(metric)
+    assert len({m.key for m in proto.methods}) == len(proto.methods)
+    for spec in proto.methods:
+        assert spec.kind in METHOD_KINDS, f"{name}: {spec.key} has kind {spec.kind!r}"
+        if spec.kind == "baseline":
+            assert spec.params["name"] in BASELINES
+    assert proto.to_dict()["methods"][0]["key"] == proto.methods[0].key
+
+
+@pytest.mark.parametrize("name", sorted(BENCH_PROTOCOLS))
+def test_csq_centers_exist_for_every_bit_length(name: str) -> None:
+    # CSQ needs 100 CIFAR-100 centers at each length; too short codes cannot hold them apart.
+    proto = get_protocol(name)
+    if any(m.params.get("name") == "csq" for m in proto.methods):
+        for bits in proto.bits:
+            assert hash_centers(100, bits).shape == (100, bits)
+
+
+def test_presets_match_the_papers() -> None:
+    drlhih = get_protocol("drlhih")
+    assert drlhih.banks == ("cifar100-trees-people", "cifar100")
+    assert drlhih.bits == (12,)
+    assert drlhih.metrics == ("ACG@20", "DCG@20", "NDCG@20")
+    assert drlhih.relevance == "hierarchy"
+    assert {"lsh", "sh", "itq", "dch", "shdh"} <= {m.key for m in drlhih.methods}
+    scihcgrl = get_protocol("scihcgrl")
+    assert scihcgrl.banks == ("cifar100-csq",)
+    assert scihcgrl.bits == (24, 32, 48)
+    assert scihcgrl.metrics == ("mAP@all", "P@r<=2")
+    assert (scihcgrl.relevance, scihcgrl.level) == ("label", -1)
+    assert {"cnnh", "dsh", "ninh", "hashnet", "csq"} <= {m.key for m in scihcgrl.methods}
+    quick = get_protocol("quick")
+    assert quick.banks == ("cifar100-mini",)
+    assert quick.seeds == 1
+
+
+def test_unknown_protocol_lists_the_known_ones() -> None:
+    with pytest.raises(BenchError, match=r"unknown benchmark protocol 'nope'; known: drlhih, "):
+        get_protocol("nope")
+    assert protocol_names() == list(BENCH_PROTOCOLS)
+
+
+def test_select_restricts_and_checks_methods() -> None:
+    quick = get_protocol("quick")
+    sub = quick.select(methods=["itq", "lsh", "itq"], bits=[8], seeds=2)
+    assert [m.key for m in sub.methods] == ["lsh", "itq"]  # the protocol's order, no duplicates
+    assert sub.bits == (8,) and sub.seeds == 2
+    assert quick.bits != (8,)  # the preset itself is unchanged
+    with pytest.raises(BenchError, match=r"protocol 'quick' has no method 'nope'; its methods: lsh"):
+        quick.select(methods=["lsh", "nope"])
+
+
+def _proto(**changes: object) -> BenchProtocol:
+    base: dict[str, object] = dict(
+        name="t", description="test", banks=("b",), bits=(8,), metrics=("mAP@all",),
+        methods=(MethodSpec("lsh", "baseline", {"name": "lsh"}),),
+    )
+    base.update(changes)
+    return BenchProtocol(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"banks": ()}, "has no bank"),
+        ({"bits": ()}, "bits must be positive integers"),
+        ({"bits": (8, 0)}, "bits must be positive integers"),
+        ({"bits": (True,)}, "bits must be positive integers"),
+        ({"metrics": ()}, "has no metric"),
+        ({"methods": ()}, "has no method"),
+        ({"methods": (MethodSpec("a", "baseline"), MethodSpec("a", "baseline"))},
+         "duplicate method keys"),
+        ({"relevance": "multihot"}, "relevance must be 'hierarchy' or 'label'"),
+        ({"seeds": 0}, "seeds must be a positive integer"),
+    ],
+)
+def test_bad_protocol_definitions(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(BenchError, match=message):
+        _proto(**changes)
+
+
+def test_method_spec_title_and_dict() -> None:
+    spec = MethodSpec("itq", "baseline", {"name": "itq", "n_iter": 5})
+    assert spec.title == "itq"
+    assert MethodSpec("itq", "baseline", label="ITQ").title == "ITQ"
+    assert spec.to_dict() == {"key": "itq", "kind": "baseline",
+                              "params": {"name": "itq", "n_iter": 5}, "label": "itq"}

@@ -1,0 +1,292 @@
+"""The benchmark runner: output files, resume, interruption, determinism, tables, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hashgym.bank import FeatureBank
+from hashgym.benchmarks import methods as bench_methods
+from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
+from hashgym.benchmarks.runner import bank_fingerprint, run_benchmark
+from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
+from hashgym.cli import main
+from hashgym.codes import unpack
+from hashgym.metrics import evaluate
+from hashgym.synthetic import make_hierarchical_bank
+
+TINY = BenchProtocol(
+    name="tiny",
+    description="two fast methods on a synthetic bank",
+    banks=("synthetic",),
+    bits=(8, 12),
+    metrics=("mAP@all", "P@r<=2", "NDCG@5"),
+    relevance="hierarchy",
+    seeds=2,
+    ndcg_ks=(1, 5, 10),
+    methods=(
+        MethodSpec("lsh", "baseline", {"name": "lsh"}, "LSH"),
+        MethodSpec("itq", "baseline", {"name": "itq", "n_iter": 5}, "ITQ"),
+    ),
+)
+N_CELLS = 1 * 2 * 2 * 2  # banks × methods × bits × seeds
+
+
+@pytest.fixture(scope="module")
+def bank() -> FeatureBank:
+    return make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16, seed=0)
+
+
+def _run(bank: FeatureBank, out: Path, **kwargs: Any) -> Any:
+    kwargs.setdefault("plots", False)
+    return run_benchmark(TINY, banks={"synthetic": bank}, out=out, progress=False, **kwargs)
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, fail_on: int | None = None) -> list[int]:
+    """Count calls of the baseline adapter; optionally raise on call number ``fail_on``."""
+    calls: list[int] = []
+    original: Callable[..., Any] = bench_methods.METHOD_KINDS["baseline"]
+
+    def wrapped(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> Any:
+        calls.append(n_bits)
+        if fail_on is not None and len(calls) == fail_on:
+            raise RuntimeError("injected failure")
+        return original(bank, n_bits, seed, params)
+
+    monkeypatch.setitem(bench_methods.METHOD_KINDS, "baseline", wrapped)
+    return calls
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
+    result = _run(bank, tmp_path, plots=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    expected = {"results.csv", "table.md", "table.tex", "record.json", "cells",
+                "precision_r2_synthetic.png"}
+    expected |= {f"{kind}_synthetic_{b}bits.png" for kind in ("pr", "ndcg") for b in (8, 12)}
+    assert names == expected
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+    rows = _read_csv(tmp_path / "results.csv")
+    assert list(rows[0]) == ["bank", "method", "bits", "seed", "metric", "value"]
+    assert len(rows) == N_CELLS * 3
+    assert {(r["method"], r["bits"], r["seed"], r["metric"]) for r in rows} == {
+        (m, b, s, k) for m in ("lsh", "itq") for b in ("8", "12") for s in ("0", "1")
+        for k in TINY.metrics
+    }
+    assert result.computed == N_CELLS and len(result.cells) == N_CELLS
+
+    table = (tmp_path / "table.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| Method"))
+    assert header.strip("| ").split(" | ") == ["Method"] + [
+        f"{m} ({b} bits)" for b in (8, 12) for m in TINY.metrics]
+    assert any(line.startswith("| LSH |") for line in table.splitlines())
+    assert any(line.startswith("| ITQ |") for line in table.splitlines())
+    assert "mean ± sample std over 2 seeds" in table
+    tex = (tmp_path / "table.tex").read_text()
+    assert r"\multicolumn{3}{c}{8 bits}" in tex and r"\textbf{" in tex and "LSH &" in tex
+
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["protocol"]["name"] == "tiny"
+    assert record["seeds"] == [0, 1]
+    assert {"python", "numpy", "torch", "stable-baselines3", "gymnasium", "hashgym"} <= set(
+        record["versions"])
+    assert record["banks"]["synthetic"]["fingerprint"] == bank_fingerprint(bank)
+    assert record["banks"]["synthetic"]["summary"]["query"] == len(bank.indices("query"))
+    assert len(record["cells"]) == N_CELLS
+    assert all(c["total_s"] >= 0 and not c["resumed"] for c in record["cells"])
+    assert "cpu_count" in record["machine"]
+
+
+def test_saved_codes_reproduce_the_metrics(bank: FeatureBank, tmp_path: Path) -> None:
+    result = _run(bank, tmp_path)
+    q, db = bank.indices("query"), bank.indices("database")
+    for cell in result.cells:
+        with np.load(tmp_path / "cells" / f"{cell.key}.npz", allow_pickle=False) as archive:
+            query = unpack(archive["query"], cell.cell.n_bits)
+            database = unpack(archive["database"], cell.cell.n_bits)
+        assert query.shape == (len(q), cell.cell.n_bits) and database.shape[0] == len(db)
+        again = evaluate(query, database, bank.labels[q], bank.labels[db], list(TINY.metrics),
+                         relevance="hierarchy")
+        assert again == cell.metrics
+        curves = cell.data["curves"]
+        assert len(curves["pr"]["precision"]) == cell.cell.n_bits + 1
+        assert curves["ndcg"]["k"] == [1, 5, 10]
+        assert math.isclose(curves["ndcg"]["value"][1], cell.metrics["NDCG@5"])
+        # the PR curve at radius 2 is exactly precision within radius 2
+        assert math.isclose(curves["pr"]["precision"][2], cell.metrics["P@r<=2"])
+
+
+def test_second_run_resumes_without_recomputing(
+    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _run(bank, tmp_path)
+    calls = _counting(monkeypatch)
+    second = _run(bank, tmp_path)
+    assert calls == []
+    assert second.computed == 0
+    assert all(c.resumed for c in second.cells)
+    assert second.rows == first.rows
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["cells_resumed"] == N_CELLS and record["cells_computed"] == 0
+
+
+def test_interrupted_run_keeps_finished_cells_and_completes(
+    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _counting(monkeypatch, fail_on=2)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        _run(bank, tmp_path)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 1
+    assert not (tmp_path / "results.csv").exists()
+    monkeypatch.undo()
+    calls = _counting(monkeypatch)
+    result = _run(bank, tmp_path)
+    assert len(calls) == N_CELLS - 1
+    assert result.computed == N_CELLS - 1
+    assert len(_read_csv(tmp_path / "results.csv")) == N_CELLS * 3
+
+
+def test_same_seed_gives_identical_results(bank: FeatureBank, tmp_path: Path) -> None:
+    _run(bank, tmp_path / "a")
+    _run(bank, tmp_path / "b")
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+    assert (tmp_path / "a" / "table.md").read_text() == (tmp_path / "b" / "table.md").read_text()
+
+
+def test_other_seed_gives_other_codes(bank: FeatureBank, tmp_path: Path) -> None:
+    result = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                           bits=[12], seeds=[0, 1], progress=False, plots=False)
+    codes = [np.load(tmp_path / "cells" / f"{c.key}.npz")["database"] for c in result.cells]
+    assert not np.array_equal(codes[0], codes[1])
+
+
+def test_changed_evaluation_rescores_saved_codes(
+    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"], bits=[8],
+                  seeds=1, progress=False, plots=False)
+    calls = _counting(monkeypatch)
+    more = BenchProtocol(**{**TINY.__dict__, "metrics": ("mAP@all", "ACG@5")})
+    result = run_benchmark(more, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                           bits=[8], seeds=1, progress=False, plots=False)
+    assert calls == [] and result.computed == 0
+    assert set(result.cells[0].metrics) == {"mAP@all", "ACG@5"}
+
+
+def test_unreadable_cell_is_recomputed(bank: FeatureBank, tmp_path: Path) -> None:
+    first = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                          bits=[8], seeds=1, progress=False, plots=False)
+    (tmp_path / "cells" / f"{first.cells[0].key}.json").write_text("{truncated")
+    again = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                          bits=[8], seeds=1, progress=False, plots=False)
+    assert again.computed == 1 and again.rows == first.rows
+
+
+def test_different_bank_is_a_different_cell(bank: FeatureBank, tmp_path: Path) -> None:
+    other = make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16, seed=1)
+    assert bank_fingerprint(other) != bank_fingerprint(bank)
+    assert bank_fingerprint(make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16,
+                                                   seed=0)) == bank_fingerprint(bank)
+    run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"], bits=[8],
+                  seeds=1, progress=False, plots=False)
+    result = run_benchmark(TINY, banks={"synthetic": other}, out=tmp_path, methods=["lsh"],
+                           bits=[8], seeds=1, progress=False, plots=False)
+    assert result.computed == 1
+
+
+# ---------------------------------------------------------------------------------- tables
+
+def _rows(values: dict[str, list[float]]) -> list[dict[str, Any]]:
+    return [{"bank": "b", "method": m, "bits": 8, "seed": s, "metric": "mAP@all", "value": v}
+            for m, vs in values.items() for s, v in enumerate(vs)]
+
+
+def test_tables_bold_the_best_mean_and_show_the_std() -> None:
+    proto = BenchProtocol(name="t", description="d", banks=("b",), bits=(8,),
+                          metrics=("mAP@all",), methods=(
+                              MethodSpec("a", "baseline", label="A"),
+                              MethodSpec("c", "baseline", label="C")))
+    summary = summarize(_rows({"a": [0.1, 0.3], "c": [0.5, 0.6]}))
+    md = markdown_tables(summary, proto)
+    # a: mean 0.2, sample std sqrt(0.02) = 0.1414; c: mean 0.55, std sqrt(0.005) = 0.0707
+    assert "| A | 0.2000 ± 0.1414 |" in md
+    assert "| C | **0.5500 ± 0.0707** |" in md
+    tex = latex_tables(summary, proto)
+    assert r"C & \textbf{0.5500 $\pm$ 0.0707} \\" in tex
+    assert r"A & 0.2000 $\pm$ 0.1414 \\" in tex
+
+
+def test_tables_bold_every_tie_and_single_seed_has_no_std() -> None:
+    proto = BenchProtocol(name="t", description="d", banks=("b",), bits=(8,),
+                          metrics=("mAP@all",), methods=(
+                              MethodSpec("a", "baseline"), MethodSpec("c", "baseline"),
+                              MethodSpec("e", "baseline")))
+    md = markdown_tables(summarize(_rows({"a": [0.5], "c": [0.1], "e": [0.50001]})), proto)
+    assert "| a | **0.5000** |" in md and "| e | **0.5000** |" in md
+    assert "| c | 0.1000 |" in md
+    assert "one seed" in md
+
+
+def test_results_csv_round_trips_values() -> None:
+    text = results_csv(_rows({"a": [0.1 + 0.2]}))
+    assert text.splitlines() == ["bank,method,bits,seed,metric,value",
+                                 "b,a,8,0,mAP@all,0.30000000000000004"]
+
+
+# ---------------------------------------------------------------------------------- errors
+
+def test_unknown_protocol_and_method_errors(bank: FeatureBank, tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match=r"unknown benchmark protocol 'nope'; known: drlhih"):
+        run_benchmark("nope", out=tmp_path)
+    with pytest.raises(BenchError, match=r"protocol 'tiny' has no method 'sift'; its methods: lsh, itq"):
+        _run(bank, tmp_path, methods=["sift"])
+    with pytest.raises(BenchError, match="seeds must be at least 1"):
+        _run(bank, tmp_path, seeds=0)
+    with pytest.raises(BenchError, match="seeds has duplicates"):
+        _run(bank, tmp_path, seeds=[1, 1])
+    bad = BenchProtocol(**{**TINY.__dict__, "methods": (MethodSpec("x", "magic"),)})
+    with pytest.raises(BenchError, match=r"method 'x' has unknown kind 'magic'; known kinds: baseline"):
+        run_benchmark(bad, banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
+    assert not list((tmp_path / "cells").glob("*.json")) if (tmp_path / "cells").exists() else True
+
+
+def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["bench", "--protocol", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown benchmark protocol 'nope'; known: drlhih, scihcgrl, agents, quick" in (
+        capsys.readouterr().err)
+    assert main(["bench", "--protocol", "quick", "--methods", "lsh,sift", "--out", str(tmp_path)]) == 2
+    assert "has no method 'sift'" in capsys.readouterr().err
+    assert main(["bench", "--protocol", "quick", "--bits", "a,b", "--out", str(tmp_path)]) == 2
+    assert "--bits must be a comma-separated list of int" in capsys.readouterr().err
+    assert main(["bench"]) == 2
+    assert "--protocol is required" in capsys.readouterr().err
+    assert main(["bench", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "quick:" in listing and "scihcgrl:" in listing and "methods  lsh" in listing
+
+
+def test_cli_runs_a_protocol_on_a_bank_file(bank: FeatureBank, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = bank.save(tmp_path / "bank.npz")
+    out = tmp_path / "out"
+    code = main(["bench", "--protocol", "quick", "--bank", str(path), "--methods", "lsh",
+                 "--bits", "8", "--out", str(out), "--no-plots", "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| LSH |" in printed and "1 cells (1 computed, 0 resumed)" in printed
+    rows = _read_csv(out / "results.csv")
+    assert {r["bank"] for r in rows} == {str(path)} and {r["bits"] for r in rows} == {"8"}
