@@ -29,6 +29,8 @@ __all__ = ["main", "build_parser"]
 _DELEGATED = {
     "features": ("hashgym.features", "extract CNN features of an image set into a bank"),
     "bench": ("hashgym.benchmarks.cli", "run a benchmark protocol: tables, plots and a record"),
+    "train": ("hashgym.agents.cli", "train an agent (any SB3 algorithm, DRLHIH's levels) with resume"),
+    "encode": ("hashgym.agents.cli_encode", "code a bank's images with a trained agent (.npz)"),
 }
 
 

@@ -1,0 +1,161 @@
+"""``hashgym train`` (this module) and ``hashgym encode`` (:mod:`hashgym.agents.cli_encode`).
+
+::
+
+    hashgym train --env HierHash-v0 --algo dqn [--bank NAME|PATH] [--levels 0 1]
+                  [--timesteps N] [--seed S] [--out DIR] [--num-envs N]
+                  [--env-kwargs KEY=VALUE ...] [--algo-kwargs KEY=VALUE ...]
+                  [--checkpoint-every N] [--no-resume] [--no-progress] [--tensorboard | --no-tensorboard]
+    hashgym encode MODEL [--bank NAME|PATH] [--split all|query|database|train] --out codes.npz
+
+``hashgym train`` writes ``DIR/model.zip``, ``DIR/config.json``, ``DIR/logs/`` (CSV, and
+TensorBoard event files when ``tensorboard`` is installed: ``tensorboard --logdir DIR/logs``)
+and ``DIR/checkpoints/``. Killed half way, the same command run again continues from the last
+checkpoint (same level, same step count, same replay buffer). ``DIR`` defaults to
+``runs/<env>-<algo>-seed<S>``, so rerunning the same command finds it.
+
+``hashgym encode`` codes the images of a split (default: every image of the bank, in bank order)
+with the model's deterministic policy and writes them atomically to a ``.npz`` with the bank rows,
+their split and labels, and the bank's and the model's provenance
+(:func:`hashgym.agents.encode.save_codes`).
+
+``KEY=VALUE`` values are read as JSON when they parse (``n_bits=16``, ``rho=0.9``,
+``net_arch=[64,64]``), else as strings (``action_type=probability``).
+
+This module imports no torch or SB3 at import time (the ``hashgym`` command builds every
+subcommand's parser at start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "parse_key_values", "run_from_args"]
+
+logger = logging.getLogger(__name__)
+
+
+def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}`` (values as JSON when they parse).
+
+    :raises SystemExit: via ``argparse``-style error text for an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option} expects KEY=VALUE items, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hashgym train``."""
+    parser.add_argument("--env", default="HierHash-v0",
+                        help="environment id: HierHash-v0 (default) or CentralHash-v0")
+    parser.add_argument("--algo", default="dqn",
+                        help="algorithm: dqn, qrdqn, ppo, a2c, trpo, recurrentppo, maskableppo, "
+                             "ars, sac, td3, ddpg, tqc, reinforce (default dqn)")
+    parser.add_argument("--bank", default=None,
+                        help="bank: a preset name (cifar100, cifar100-mini, ...) or a .npz path "
+                             "(default: the built-in cifar100-mini)")
+    parser.add_argument("--protocol", default=None, help="a split protocol applied to the bank")
+    parser.add_argument("--levels", type=int, nargs="+", default=None,
+                        help="HierHash levels to train in order (default: every level of the "
+                             "bank, coarsest first: DRLHIH's hierarchical agent)")
+    parser.add_argument("--level-timesteps", type=int, nargs="+", default=None,
+                        help="steps per level instead of --timesteps (one number, or one per "
+                             "level)")
+    parser.add_argument("--n-constraints", type=int, nargs="+", default=None,
+                        help="HierHash constraint pool size (one, or one per level; default "
+                             "4000 at level 0, 1000 below)")
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="environment steps in total (default 100000)")
+    parser.add_argument("--num-envs", type=int, default=64, help="images stepped in parallel")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
+    parser.add_argument("--n-bits", type=int, default=None, help="code length (env default)")
+    parser.add_argument("--bits-per-step", type=int, default=None,
+                        help="bits per action (env default)")
+    parser.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE",
+                        help="more environment arguments")
+    parser.add_argument("--algo-kwargs", nargs="*", metavar="KEY=VALUE",
+                        help="algorithm arguments (override hashgym's defaults)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default runs/<env>-<algo>-seed<seed>)")
+    parser.add_argument("--checkpoint-every", type=int, default=None,
+                        help="steps between checkpoints (default: a tenth of the budget, at "
+                             "least 10000)")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start over even if --out holds a checkpoint")
+    parser.add_argument("--no-replay-buffer", action="store_true",
+                        help="leave the replay buffer out of checkpoints (smaller files; a "
+                             "resumed run refills it)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tb = parser.add_mutually_exclusive_group()
+    tb.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=None,
+                    help="write TensorBoard logs (needs the tensorboard package)")
+    tb.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                    help="CSV logs only")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the envs are numpy-batched and small "
+                             "networks gain little from more)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym train``; returns the exit status."""
+    try:
+        env_kwargs = parse_key_values(args.env_kwargs, "--env-kwargs")
+        algo_kwargs = parse_key_values(args.algo_kwargs, "--algo-kwargs")
+    except ValueError as exc:
+        print(f"hashgym train: error: {exc}", file=sys.stderr)
+        return 2
+    import torch
+
+    from hashgym.agents.train import TrainError, train
+    from hashgym.envs import HashEnvError
+
+    torch.set_num_threads(max(1, args.threads))
+    for key, value in (("bank", args.bank), ("protocol", args.protocol),
+                       ("n_bits", args.n_bits), ("bits_per_step", args.bits_per_step)):
+        if value is not None:
+            env_kwargs[key] = value
+    out = Path(args.out or f"runs/{args.env}-{args.algo}-seed{args.seed}")
+    timesteps = args.timesteps
+    if timesteps is None and args.level_timesteps is None:
+        timesteps = 100_000
+    n_constraints = args.n_constraints
+    if n_constraints is not None and len(n_constraints) == 1:
+        n_constraints = n_constraints[0]
+    level_timesteps = args.level_timesteps
+    if level_timesteps is not None and len(level_timesteps) == 1:
+        level_timesteps = level_timesteps[0]
+    started = time.perf_counter()
+    try:
+        result = train(
+            args.algo, args.env, env_kwargs, total_timesteps=timesteps, num_envs=args.num_envs,
+            seed=args.seed, algo_kwargs=algo_kwargs, levels=args.levels,
+            level_timesteps=level_timesteps, n_constraints=n_constraints, out=out,
+            checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
+            save_replay_buffer=not args.no_replay_buffer, progress_bar=not args.no_progress,
+            tensorboard=args.tensorboard, device=args.device,
+        )
+    except (TrainError, HashEnvError) as exc:
+        print(f"hashgym train: error: {exc}", file=sys.stderr)
+        return 2
+    if result.resumed_from is not None:
+        print(f"resumed from step {result.resumed_from:,}")
+    print(f"trained {args.algo} on {args.env}: {result.timesteps:,} steps in "
+          f"{time.perf_counter() - started:.1f} s")
+    print(f"model     {result.path}")
+    print(f"logs      {out / 'logs'}")
+    return 0

@@ -1,0 +1,67 @@
+"""``hashgym encode MODEL --out codes.npz``: code a bank's images with a trained agent.
+
+See :mod:`hashgym.agents.cli` for both agent subcommands. No torch or SB3 import at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["add_arguments", "run_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hashgym encode``."""
+    parser.add_argument("model", help="a model file written by hashgym train (model.zip)")
+    parser.add_argument("--bank", default=None,
+                        help="bank: preset name or .npz path (default: the model's bank)")
+    parser.add_argument("--protocol", default=None, help="a split protocol applied to the bank")
+    parser.add_argument("--split", default="all", choices=("all", "query", "database", "train"),
+                        help="images to code (default all, in bank order)")
+    parser.add_argument("--out", required=True, help="the .npz file to write")
+    parser.add_argument("--batch-size", type=int, default=8192, help="images per forward pass")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the envs are numpy-batched and small "
+                             "networks gain little from more)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym encode``; returns the exit status."""
+    from hashgym.agents.encode import EncodeError, encode, save_codes
+    from hashgym.agents.saving import ModelFileError, load_model
+    from hashgym.envs import HashEnvError
+    from hashgym.protocols import resolve_bank
+
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    started = time.perf_counter()
+    try:
+        model, info = load_model(args.model, device=args.device)
+        recorded = info.get("env_kwargs", {})
+        spec = args.bank if args.bank is not None else recorded.get("bank")
+        if isinstance(spec, dict):
+            raise EncodeError("the model was trained on an in-memory bank: pass --bank")
+        protocol = args.protocol if args.protocol is not None else (
+            recorded.get("protocol") if args.bank is None else None)
+        bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
+        rows = np.arange(bank.n) if args.split == "all" else bank.indices(args.split)
+        t0 = time.perf_counter()
+        codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size)
+        seconds = time.perf_counter() - t0
+        path = save_codes(args.out, codes, bank, rows, meta={"model": info,
+                                                            "model_path": str(args.model),
+                                                            "split": args.split})
+    except (EncodeError, ModelFileError, HashEnvError) as exc:
+        print(f"hashgym encode: error: {exc}", file=sys.stderr)
+        return 2
+    rate = len(rows) / max(seconds, 1e-9)
+    print(f"coded {len(rows):,} images ({args.split}) to {codes.shape[1]}-bit codes in "
+          f"{seconds:.2f} s ({rate:,.0f} images/s); wrote {path} "
+          f"[{time.perf_counter() - started:.1f} s in all]")
+    return 0

@@ -1,0 +1,229 @@
+"""A trained agent as a hash function: code every image of a bank split with its policy.
+
+:func:`encode` rolls out the agent's **deterministic** policy (greedy Q-values for DQN, the mode
+of the action distribution for policy-gradient agents, the 0.5 threshold of SCIHCGRL eq. (9) for
+the recurrent REINFORCE agent) through the environment's batched
+:meth:`~hashgym.envs.core.CodingCore.encode`: thousands of images per forward pass, ``T`` passes
+per batch, the same observations and action decoding as in training, no reward, no random draw.
+Recurrent policies (RecurrentPPO, the REINFORCE agent) get a fresh hidden state at the first step
+of every image (``obs["t"] == 0``) and carry it through the image's steps.
+
+:func:`save_codes` / :func:`load_codes` store codes as ``.npz`` (atomic write, no pickle) with
+the bank rows, the split of each row, the labels and a JSON ``meta`` (bank provenance and the
+model's description).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
+from hashgym.protocols import resolve_bank
+
+__all__ = ["EncodeError", "encode", "encode_with_env", "load_codes", "policy_act", "save_codes"]
+
+SPLITS = ("query", "database", "train", "all")
+#: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
+_SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type")
+
+
+class EncodeError(ValueError):
+    """Bad arguments to :func:`encode` or a malformed codes file; the message names the problem."""
+
+
+def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """The deterministic policy of ``model`` as ``act(obs_batch) -> actions`` for ``env.encode``.
+
+    The hidden state of a recurrent model restarts where ``obs["t"] == 0`` and is carried
+    between the steps of an image otherwise; non-recurrent models ignore it.
+
+    :param model: anything with SB3's ``predict(obs, state, episode_start, deterministic)``.
+    :param flatten: feed flat ``[features, code, t]`` rows (models trained through
+        :class:`~hashgym.agents.flatten.FlattenDictObs`); default: when the model's
+        observation space is a ``Box``.
+    """
+    if flatten is None:
+        flatten = isinstance(getattr(model, "observation_space", None), spaces.Box)
+    state: Any = None
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        nonlocal state
+        starts = obs["t"][:, 0] == 0
+        if starts.all():
+            state = None
+        if flatten:
+            from hashgym.agents.flatten import flatten_observation
+
+            inputs: Any = flatten_observation(obs)
+        else:
+            inputs = obs
+        actions, state = model.predict(inputs, state=state, episode_start=starts,
+                                       deterministic=True)
+        return actions
+
+    return act
+
+
+def encode_with_env(model: Any, venv: Any, indices: Any = None, batch_size: int = 8192) -> np.ndarray:
+    """Codes ``[n, n_bits]`` uint8 of ``indices`` (default: the env's split) with ``venv``'s encoder.
+
+    :param model: the agent.
+    :param venv: a hashgym vector env, or an SB3 vector env over one (wrappers are looked
+        through).
+    :param indices: bank rows, in the order wanted.
+    :param batch_size: images per batch.
+    """
+    from hashgym.agents.dqn import _native
+
+    env = venv if hasattr(venv, "encode") and not hasattr(venv, "venv") else _native(venv)
+    return env.encode(policy_act(model), indices=indices, batch_size=batch_size)
+
+
+def _infer_env(model: Any) -> tuple[str, dict[str, Any]]:
+    """The env id and shape kwargs a model without hashgym info was trained on, from its spaces."""
+    obs_space = getattr(model, "observation_space", None)
+    act_space = getattr(model, "action_space", None)
+    if isinstance(obs_space, spaces.Dict) and "code" in obs_space.spaces:
+        n_bits = int(obs_space["code"].shape[0])
+    else:
+        raise EncodeError(
+            "cannot tell which env this model was trained on: pass env_id= and env_kwargs= "
+            "(n_bits, bits_per_step, ...), or use a model trained by hashgym.agents.train"
+        )
+    if isinstance(act_space, spaces.Discrete):
+        bits = int(round(math.log2(int(act_space.n))))
+        return "HierHash-v0", {"n_bits": n_bits, "bits_per_step": bits}
+    if isinstance(act_space, spaces.MultiBinary):
+        return "CentralHash-v0", {"n_bits": n_bits, "bits_per_step": int(np.prod(act_space.n))}
+    if isinstance(act_space, spaces.Box):
+        return "CentralHash-v0", {"n_bits": n_bits, "bits_per_step": int(act_space.shape[0]),
+                                  "action_type": "probability"}
+    raise EncodeError(f"cannot infer the env of a model with action space {act_space}")
+
+
+def encode(
+    model: Any,
+    bank: FeatureBank | str | os.PathLike[str] | None = None,
+    split: str = "query",
+    *,
+    indices: Sequence[int] | np.ndarray | None = None,
+    batch_size: int = 8192,
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Code every image of a bank split with the agent's deterministic policy.
+
+    :param model: a trained model (from :func:`hashgym.agents.train.train`, any SB3 model, the
+        REINFORCE agent) or the path of a model file saved by hashgym.
+    :param bank: the bank (object, path or preset name); default: the bank the model was trained
+        on, when it was given by name or path.
+    :param split: ``"query"``, ``"database"``, ``"train"`` or ``"all"`` (every row, bank order).
+    :param indices: bank rows to code instead of a split, in the order wanted.
+    :param batch_size: images per forward pass.
+    :param env_id: the env the model acts in; default: recorded in the model (or inferred from
+        its spaces).
+    :param env_kwargs: the env's shape arguments (``n_bits``, ``bits_per_step``, ``window``,
+        ``action_type``); default: recorded in the model (or inferred).
+    :param device: torch device when ``model`` is a path.
+    :return: ``[n, n_bits]`` uint8 0/1 codes, rows in the split's bank order (or ``indices``'s).
+    """
+    info: dict[str, Any] = {}
+    if isinstance(model, (str, os.PathLike)):
+        from hashgym.agents.saving import load_model
+
+        model, info = load_model(model, device=device)
+    else:
+        info = dict(getattr(model, "hashgym_info", None) or {})
+    if split not in SPLITS:
+        raise EncodeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if env_id is None and "env_id" in info:
+        env_id = info["env_id"]
+        recorded = info.get("env_kwargs", {})
+        env_kwargs = {**{k: recorded[k] for k in _SHAPE_KWARGS if k in recorded},
+                      **(env_kwargs or {})}
+        if bank is None:
+            bank = recorded.get("bank")
+            if isinstance(bank, dict):
+                raise EncodeError("the model was trained on an in-memory bank: pass bank=")
+            for key in ("protocol", "protocol_seed"):
+                if key in recorded:
+                    env_kwargs.setdefault(key, recorded[key])
+    elif env_id is None:
+        env_id, inferred = _infer_env(model)
+        env_kwargs = {**inferred, **(env_kwargs or {})}
+    env_kwargs = dict(env_kwargs or {})
+    env_kwargs.pop("split", None)
+    bank_obj = resolve_bank(bank, protocol=env_kwargs.pop("protocol", None),
+                            seed=env_kwargs.pop("protocol_seed", 0))
+    env_split = "train" if split == "all" else split
+    env = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
+                       bank=bank_obj, split=env_split, **env_kwargs)
+    if indices is not None:
+        rows = np.asarray(indices)
+    elif split == "all":
+        rows = np.arange(bank_obj.n)
+    else:
+        rows = bank_obj.indices(split)
+    flatten = info.get("flatten_obs")
+    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size)
+
+
+def save_codes(
+    path: str | os.PathLike[str],
+    codes: np.ndarray,
+    bank: FeatureBank,
+    rows: np.ndarray,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write codes with their bank rows, splits, labels and provenance, atomically (``.npz``).
+
+    :param path: the file to write.
+    :param codes: ``[n, n_bits]`` 0/1 codes of ``rows``.
+    :param bank: the bank the rows index.
+    :param rows: the bank rows coded.
+    :param meta: extra JSON provenance (e.g. the model's description); the bank's ``meta`` is
+        stored under ``"bank"``.
+    """
+    from hashgym.codes import as_bits
+
+    codes = as_bits(codes, name="codes")
+    rows = np.asarray(rows, dtype=np.int64)
+    if codes.shape[0] != rows.shape[0]:
+        raise EncodeError(f"codes has {codes.shape[0]} rows but rows has {rows.shape[0]}")
+    arrays: dict[str, np.ndarray] = {
+        "codes": codes, "rows": rows, "split": bank.split[rows],
+        "labels": bank.labels[rows],
+        "meta": np.array(json.dumps({"bank": bank.meta, **(meta or {})}, sort_keys=True,
+                                    default=str)),
+    }
+    if bank.multi_hot is not None:
+        arrays["multi_hot"] = bank.multi_hot[rows]
+    target = Path(path)
+    with atomic_write(target) as handle:
+        np.savez(handle, **arrays)
+    return target
+
+
+def load_codes(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a file written by :func:`save_codes`: its arrays, and ``meta`` as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise EncodeError(f"codes file {path} does not exist")
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"codes", "rows", "meta"} - set(data.files)
+        if missing:
+            raise EncodeError(f"{path} is not a hashgym codes file (missing {sorted(missing)})")
+        out: dict[str, Any] = {key: data[key] for key in data.files}
+    out["meta"] = json.loads(str(out["meta"]))
+    return out

@@ -1,0 +1,314 @@
+"""Saving and loading trained agents without unpickling.
+
+A hashgym model file is Stable-Baselines3's ``.zip`` (so SB3 tools that trust the file can read
+it) with one extra member, ``hashgym.json``: the algorithm's registry name, the policy, every
+constructor argument as JSON (classes as ``"module:name"`` strings), the observation and action
+spaces, the env id and kwargs it was trained on and the run's progress. :func:`load_model`
+rebuilds the model from that JSON and reads the weights with ``torch.load(weights_only=True)``
+(:meth:`~stable_baselines3.common.base_class.BaseAlgorithm.set_parameters`); it never touches
+the cloudpickled entries SB3 also stores, so loading a file from elsewhere runs no code from it.
+Classes named in the JSON are imported only from hashgym, stable_baselines3, sb3_contrib and
+torch.
+
+Replay buffers are saved as ``.npz`` arrays (:func:`save_replay_buffer`), not SB3's pickle.
+Everything is written through :func:`hashgym.atomic.atomic_write`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from hashgym.atomic import atomic_write
+
+__all__ = [
+    "MODEL_INFO",
+    "ModelFileError",
+    "class_ref",
+    "load_model",
+    "load_replay_buffer",
+    "read_model_info",
+    "resolve_class",
+    "save_model",
+    "save_replay_buffer",
+    "space_from_json",
+    "space_to_json",
+    "to_json",
+    "from_json",
+]
+
+#: The zip member holding hashgym's description of the model.
+MODEL_INFO = "hashgym.json"
+_FORMAT = 1
+_TRUSTED_PREFIXES = ("hashgym.", "stable_baselines3.", "sb3_contrib.", "torch.")
+
+
+class ModelFileError(ValueError):
+    """A model, checkpoint or replay-buffer file is missing, malformed or not hashgym's."""
+
+
+# ---------------------------------------------------------------------- classes and JSON
+def class_ref(cls: type) -> str:
+    """``"module:qualname"`` of a class (how classes are written in ``hashgym.json``)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def resolve_class(ref: str) -> type:
+    """The class named by ``"module:qualname"``, imported only from trusted packages.
+
+    :raises ModelFileError: for a malformed name, an untrusted module or a missing class.
+    """
+    if not isinstance(ref, str) or ref.count(":") != 1:
+        raise ModelFileError(f"class reference must look like 'module:Name', got {ref!r}")
+    module_name, qualname = ref.split(":")
+    if not (module_name + ".").startswith(_TRUSTED_PREFIXES):
+        raise ModelFileError(
+            f"refusing to import {module_name!r}: model files may only name classes from "
+            f"{', '.join(p.rstrip('.') for p in _TRUSTED_PREFIXES)}"
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ModelFileError(f"cannot resolve class {ref!r}: {exc}") from exc
+    if not isinstance(obj, type):
+        raise ModelFileError(f"{ref!r} is not a class")
+    return obj
+
+
+def to_json(value: Any) -> Any:
+    """Arguments as JSON: classes become ``{"class": "module:name"}``, tuples lists."""
+    if isinstance(value, type):
+        return {"class": class_ref(value)}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ModelFileError(
+        f"cannot store {type(value).__name__} {value!r} in a model file: pass JSON values or "
+        f"classes as arguments (schedules and other callables are not supported)"
+    )
+
+
+def from_json(value: Any) -> Any:
+    """The inverse of :func:`to_json` (classes resolved with :func:`resolve_class`)."""
+    if isinstance(value, dict):
+        if set(value) == {"class"}:
+            return resolve_class(value["class"])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+def space_to_json(space: spaces.Space) -> dict[str, Any]:
+    """A Dict/Box/Discrete/MultiDiscrete/MultiBinary space as JSON."""
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(s) for k, s in space.spaces.items()}}
+    if isinstance(space, spaces.Box):
+        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(),
+                "shape": list(space.shape), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": to_json(space.n)}
+    raise ModelFileError(f"cannot store a {type(space).__name__} space in a model file")
+
+
+def space_from_json(data: dict[str, Any]) -> spaces.Space:
+    """The inverse of :func:`space_to_json`."""
+    kind = data.get("type")
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_json(s) for k, s in data["spaces"].items()})
+    if kind == "Box":
+        dtype = np.dtype(data["dtype"])
+        return spaces.Box(np.asarray(data["low"], dtype), np.asarray(data["high"], dtype),
+                          tuple(data["shape"]), dtype)
+    if kind == "Discrete":
+        return spaces.Discrete(data["n"], start=data.get("start", 0))
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(data["nvec"])
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(data["n"])
+    raise ModelFileError(f"unknown space type {kind!r} in model file")
+
+
+# ---------------------------------------------------------------------- models
+def _model_bytes(model: Any) -> bytes:
+    """``model.save`` into memory (falls back to a temporary file for path-only savers)."""
+    buffer = io.BytesIO()
+    try:
+        model.save(buffer)
+        return buffer.getvalue()
+    except (TypeError, AttributeError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="hashgym-save-") as tmp:
+        target = Path(tmp) / "model.zip"
+        model.save(str(target))
+        if not target.exists():  # a saver that appended the suffix itself
+            target = next(Path(tmp).iterdir())
+        return target.read_bytes()
+
+
+def save_model(model: Any, path: str | os.PathLike[str], info: dict[str, Any]) -> Path:
+    """Save ``model`` (SB3 ``.zip``) with ``info`` as its ``hashgym.json``, atomically.
+
+    :param model: an SB3 / sb3-contrib model, or any model with SB3's ``save``.
+    :param path: the file to write (``.zip`` is not appended).
+    :param info: JSON-able description: at least ``algo`` (registry name); :func:`load_model`
+        also reads ``policy``, ``algo_kwargs``, ``observation_space`` and ``action_space``.
+    :return: the path written.
+    """
+    data = _model_bytes(model)
+    payload = json.dumps({"format": _FORMAT, **to_json(info)}, indent=2, sort_keys=True)
+    buffer = io.BytesIO(data)
+    try:
+        with zipfile.ZipFile(buffer, mode="a") as archive:
+            archive.writestr(MODEL_INFO, payload)
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{type(model).__name__}.save did not write a zip file") from exc
+    target = Path(path)
+    with atomic_write(target) as handle:
+        handle.write(buffer.getvalue())
+    return target
+
+
+def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``hashgym.json`` of a model file.
+
+    :raises ModelFileError: if the file is missing, not a zip, or not written by hashgym.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if MODEL_INFO not in archive.namelist():
+                raise ModelFileError(
+                    f"{path} has no {MODEL_INFO}: it was not saved by hashgym (an SB3 zip from "
+                    f"elsewhere can be loaded with the algorithm's own .load if you trust it)"
+                )
+            info = json.loads(archive.read(MODEL_INFO))
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path} is not a model file (not a zip archive)") from exc
+    if not isinstance(info, dict) or info.get("format") != _FORMAT or "algo" not in info:
+        raise ModelFileError(f"{path}: unsupported {MODEL_INFO} (format {info.get('format')!r})")
+    return info
+
+
+def load_model(path: str | os.PathLike[str], device: str = "cpu",
+               for_training: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Load a model saved by :func:`save_model`; return ``(model, info)``.
+
+    SB3 / sb3-contrib models are rebuilt from ``hashgym.json`` and get their weights from the
+    zip's ``.pth`` members (``torch.load(weights_only=True)``); models of other classes (the
+    recurrent REINFORCE agent) are loaded with their own ``load``.
+
+    :param path: the model file.
+    :param device: torch device.
+    :param for_training: keep the saved replay-buffer size (else a one-transition buffer is
+        allocated: enough to predict, and no memory wasted).
+    """
+    from hashgym.agents.train import algorithm_class  # the registry (avoids an import cycle)
+
+    info = read_model_info(path)
+    cls = algorithm_class(info["algo"])
+    if not _is_sb3(cls) or not cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.")):
+        model = cls.load(str(path), device=device)  # hashgym's own agents load safely themselves
+        model.hashgym_info = info
+        return model, info
+    kwargs = dict(from_json(info.get("algo_kwargs", {})))
+    if not for_training and "buffer_size" in kwargs:
+        kwargs["buffer_size"] = 1
+    kwargs.pop("seed", None)
+    try:
+        model = cls(policy=info["policy"], env=None, device=device, _init_setup_model=False,
+                    **kwargs)
+        model.observation_space = space_from_json(info["observation_space"])
+        model.action_space = space_from_json(info["action_space"])
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: cannot rebuild the {info['algo']} model: {exc}") from exc
+    model.n_envs = 1
+    # a few _setup_model()s read the spaces through self.env (SAC's "auto" target entropy)
+    model.env = SimpleNamespace(observation_space=model.observation_space,
+                                action_space=model.action_space, num_envs=1)
+    try:
+        model._setup_model()
+    finally:
+        model.env = None
+    model.set_parameters(str(path), exact_match=True, device=device)
+    model.num_timesteps = int(info.get("num_timesteps", 0))
+    model.hashgym_info = info
+    return model, info
+
+
+def _is_sb3(cls: type) -> bool:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    return issubclass(cls, BaseAlgorithm)
+
+
+# ---------------------------------------------------------------------- replay buffers
+def save_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> Path:
+    """Save an SB3 (Dict)ReplayBuffer's filled part as ``.npz`` (no pickle), atomically."""
+    n = buffer.buffer_size if buffer.full else buffer.pos
+    arrays: dict[str, np.ndarray] = {
+        "pos": np.asarray(buffer.pos), "full": np.asarray(buffer.full),
+        "buffer_size": np.asarray(buffer.buffer_size), "n_envs": np.asarray(buffer.n_envs),
+    }
+    for name in ("actions", "rewards", "dones", "timeouts"):
+        arrays[name] = getattr(buffer, name)[:n]
+    for name in ("observations", "next_observations"):
+        value = getattr(buffer, name, None)
+        if isinstance(value, dict):
+            for key, arr in value.items():
+                arrays[f"{name}.{key}"] = arr[:n]
+        elif value is not None:
+            arrays[name] = value[:n]
+    target = Path(path)
+    with atomic_write(target) as handle:
+        np.savez(handle, **arrays)
+    return target
+
+
+def load_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> None:
+    """Fill ``buffer`` (already allocated with the same sizes) from :func:`save_replay_buffer`.
+
+    :raises ModelFileError: if the saved buffer does not fit ``buffer``.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        if int(data["buffer_size"]) != buffer.buffer_size or int(data["n_envs"]) != buffer.n_envs:
+            raise ModelFileError(
+                f"replay buffer {path} holds {int(data['buffer_size'])} x {int(data['n_envs'])} "
+                f"slots, the model's has {buffer.buffer_size} x {buffer.n_envs}"
+            )
+        for key in data.files:
+            if key in ("pos", "full", "buffer_size", "n_envs"):
+                continue
+            name, _, sub = key.partition(".")
+            target = getattr(buffer, name)
+            target = target[sub] if sub else target
+            values = data[key]
+            if values.shape[1:] != target.shape[1:]:
+                raise ModelFileError(f"replay buffer {path}: {key} has shape {values.shape}, "
+                                     f"expected (*, {', '.join(map(str, target.shape[1:]))})")
+            target[: len(values)] = values
+        buffer.pos = int(data["pos"])
+        buffer.full = bool(data["full"])
