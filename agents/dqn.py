@@ -328,7 +328,7 @@ def hierarchical_dqn(
         "dqn", "HierHash-v0",
         env_kwargs={"bank": bank, "n_bits": n_bits, "bits_per_step": bits_per_step,
                     "lam": lam, "rho": rho},
-        levels=levels, n_constraints=n_constraints, timesteps=timesteps_per_level,
+        levels=levels, n_constraints=n_constraints, level_timesteps=timesteps_per_level,
         num_envs=num_envs, seed=seed, out=out, progress_bar=progress_bar,
         algo_kwargs={"gamma": gamma, "exploration_final_eps": exploration_final_eps,
                      **dqn_kwargs},

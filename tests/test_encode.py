@@ -1,0 +1,143 @@
+"""encode(): the same codes as stepping the env by hand; codes files; safe model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from hashgym.agents.encode import EncodeError, encode, load_codes, save_codes
+from hashgym.agents.saving import (
+    MODEL_INFO,
+    ModelFileError,
+    load_model,
+    read_model_info,
+    resolve_class,
+    save_model,
+    space_from_json,
+    space_to_json,
+)
+from hashgym.agents.train import train
+from hashgym.envs.sb3 import make_sb3_vec_env
+from hashgym.synthetic import make_hierarchical_bank
+
+torch.set_num_threads(1)
+BANK = make_hierarchical_bank(seed=0)
+QUERY = BANK.indices("query")
+
+
+def _by_hand(model, env_id: str, env_kwargs: dict, recurrent: bool = False) -> np.ndarray:
+    """Code every query image by stepping the vector env with the deterministic policy."""
+    venv = gym.make_vec(env_id, num_envs=len(QUERY), bank=BANK, split="query", **env_kwargs)
+    obs, _ = venv.reset(seed=0, options={"indices": QUERY})
+    state, starts = None, np.ones(len(QUERY), dtype=bool)
+    for _ in range(venv.episode_steps):
+        actions, state = model.predict(obs, state=state, episode_start=starts,
+                                       deterministic=True)
+        starts = np.zeros(len(QUERY), dtype=bool)
+        obs, _, terminated, _, info = venv.step(actions)
+    assert terminated.all()
+    final = np.stack([o["code"] for o in info["final_obs"]])
+    return (final > 0).astype(np.uint8)
+
+
+def test_dqn_codes_match_stepping_the_env() -> None:
+    model = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=512, num_envs=16,
+                  levels=[0], algo_kwargs={"learning_starts": 64, "batch_size": 16}).model
+    codes = encode(model, BANK, "query", batch_size=7)  # batches that do not divide the split
+    np.testing.assert_array_equal(codes, _by_hand(model, "HierHash-v0", {}))
+    assert len(np.unique(codes, axis=0)) > 1
+
+
+def test_recurrent_codes_match_stepping_the_env() -> None:
+    env_kwargs = {"n_bits": 8, "bits_per_step": 2, "action_type": "probability"}
+    model = train("recurrentppo", "CentralHash-v0", {"bank": BANK, **env_kwargs},
+                  total_timesteps=256, num_envs=16,
+                  algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
+    codes = encode(model, BANK, "query")
+    np.testing.assert_array_equal(codes, _by_hand(model, "CentralHash-v0", env_kwargs))
+
+
+def test_plain_sb3_model_without_hashgym_info() -> None:
+    venv = make_sb3_vec_env("CentralHash-v0", num_envs=8, bank=BANK, n_bits=8)
+    model = PPO("MultiInputPolicy", venv, n_steps=4, batch_size=32, seed=0).learn(32)
+    codes = encode(model, BANK, "query")  # env inferred from the spaces
+    np.testing.assert_array_equal(codes, _by_hand(model, "CentralHash-v0", {"n_bits": 8}))
+    assert encode(model, BANK, indices=QUERY[:3]).shape == (3, 8)
+    assert encode(model, BANK, "all").shape == (BANK.n, 8)
+
+
+def test_codes_file_round_trip(tmp_path: Path) -> None:
+    codes = np.random.default_rng(0).integers(0, 2, (len(QUERY), 8)).astype(np.uint8)
+    path = save_codes(tmp_path / "c.npz", codes, BANK, QUERY, meta={"model": {"algo": "x"}})
+    saved = load_codes(path)
+    np.testing.assert_array_equal(saved["codes"], codes)
+    np.testing.assert_array_equal(saved["rows"], QUERY)
+    np.testing.assert_array_equal(saved["labels"], BANK.labels[QUERY])
+    assert (saved["split"] == 1).all() and saved["meta"]["model"] == {"algo": "x"}
+    with pytest.raises(EncodeError, match="codes has 48 rows but rows has 3"):
+        save_codes(tmp_path / "d.npz", codes, BANK, QUERY[:3])
+    with pytest.raises(EncodeError, match="does not exist"):
+        load_codes(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(EncodeError, match="not a hashgym codes file"):
+        load_codes(tmp_path / "other.npz")
+
+
+def test_encode_errors() -> None:
+    venv = make_sb3_vec_env("CentralHash-v0", num_envs=2, bank=BANK, n_bits=8)
+    model = PPO("MultiInputPolicy", venv, n_steps=4, batch_size=8)
+    with pytest.raises(EncodeError, match="unknown split 'val'"):
+        encode(model, BANK, "val")
+
+    class NoSpaces:
+        observation_space = gym.spaces.Box(0, 1, (3,))
+
+    with pytest.raises(EncodeError, match="cannot tell which env"):
+        encode(NoSpaces(), BANK)
+
+
+def test_space_json_round_trip() -> None:
+    for space in (gym.spaces.Discrete(8), gym.spaces.MultiBinary(5), gym.spaces.MultiDiscrete([2, 3]),
+                  gym.spaces.Box(0.0, 1.0, (4,), np.float32)):
+        assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
+    obs = make_sb3_vec_env("HierHash-v0", num_envs=1, bank=BANK).observation_space
+    assert space_from_json(space_to_json(obs)) == obs
+
+
+def test_model_files_load_without_unpickling(tmp_path: Path) -> None:
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        read_model_info(tmp_path / "junk.zip")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(tmp_path / "none.zip")
+    venv = make_sb3_vec_env("CentralHash-v0", num_envs=2, bank=BANK, n_bits=8)
+    model = PPO("MultiInputPolicy", venv, n_steps=4, batch_size=8)
+    model.save(tmp_path / "sb3.zip")
+    with pytest.raises(ModelFileError, match="no hashgym.json: it was not saved by hashgym"):
+        load_model(tmp_path / "sb3.zip")
+    # a hashgym.json naming a class outside the trusted packages is refused before any import
+    info = {"algo": "ppo", "policy": "MultiInputPolicy",
+            "algo_kwargs": {"policy_kwargs": {"features_extractor_class": {"class": "os:system"}}},
+            "observation_space": space_to_json(venv.observation_space),
+            "action_space": space_to_json(venv.action_space)}
+    save_model(model, tmp_path / "evil.zip", info)
+    with pytest.raises(ModelFileError, match="refusing to import 'os'"):
+        load_model(tmp_path / "evil.zip")
+    with pytest.raises(ModelFileError, match="must look like 'module:Name'"):
+        resolve_class("stable_baselines3.PPO")
+    with pytest.raises(ModelFileError, match="cannot resolve class"):
+        resolve_class("stable_baselines3:NoSuchThing")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(MODEL_INFO, json.dumps({"format": 99, "algo": "ppo"}))
+    (tmp_path / "future.zip").write_bytes(buffer.getvalue())
+    with pytest.raises(ModelFileError, match="unsupported hashgym.json"):
+        read_model_info(tmp_path / "future.zip")
