@@ -14,12 +14,25 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     (``make_baseline(name, n_bits, seed=seed, **hyperparams)``, fit on the train split). The deep
     heads report their per-epoch loss as the training curve.
 
+``agent``
+    an RL agent trained by :func:`hashgym.agents.train.train` (any Stable-Baselines3 /
+    sb3-contrib algorithm, DRLHIH's DQN with its level curriculum, SCIHCGRL's recurrent
+    REINFORCE) and coded by :func:`hashgym.agents.encode.encode` with its deterministic policy.
+    ``params``: ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
+    and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``,
+    ``num_envs``, ``algo_kwargs``, ``levels``, ``n_constraints``. A run that starts at a level
+    ``l >= 1`` without ``prev_codes`` (DRLHIH's "level-l only" variant) gets all-zero previous
+    codes and ``rho = 1``: the plain triplet reward of eq. (1) at that level, no refinement term
+    of eqs. (4)–(5). The training curve is the mean return of the last 100 episodes
+    (``model.ep_info_buffer``), sampled ``curve_points`` times.
+
 Each adapter's budget (epochs, timesteps) is part of its ``params``, so it is recorded with the
 cell and changes the cell's key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +52,7 @@ __all__ = [
     "METHOD_KINDS",
     "run_method",
     "run_baseline",
+    "run_agent",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,8 +149,92 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _reward_curve_callback(every: int) -> Any:
+    """An SB3 callback that samples the mean episode return every ``every`` steps."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RewardCurve(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.x: list[float] = []
+            self.y: list[float] = []
+            self.next = every
+
+        def _on_step(self) -> bool:
+            if self.model.num_timesteps >= self.next and self.model.ep_info_buffer:
+                self.x.append(float(self.model.num_timesteps))
+                self.y.append(float(np.mean([ep["r"] for ep in self.model.ep_info_buffer])))
+                self.next = self.model.num_timesteps + every
+            return True
+
+    return RewardCurve()
+
+
+_AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
+               "algo_kwargs", "levels", "n_constraints", "curve_points"}
+
+
+def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
+    """Train an RL agent on the bank's train split and code its query and database images.
+
+    :param bank: the bank, split by its protocol.
+    :param n_bits: code length (passed to the env).
+    :param seed: seeds the agent and its envs.
+    :param params: see the module docstring (``kind="agent"``).
+    :raises BenchError: for unknown or missing parameters.
+    """
+    from hashgym.agents.encode import encode
+    from hashgym.agents.train import train
+
+    unknown = set(params) - _AGENT_KEYS
+    if unknown:
+        raise BenchError(f"unknown agent parameter(s) {sorted(unknown)}; expected some of "
+                         f"{sorted(_AGENT_KEYS)}")
+    if "algo" not in params:
+        raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
+    if "total_timesteps" not in params and "level_timesteps" not in params:
+        raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
+                         "params['level_timesteps']")
+    env_id = params.get("env_id", "HierHash-v0")
+    env_kwargs: dict[str, Any] = {**params.get("env_kwargs", {}), "bank": bank, "n_bits": n_bits}
+    levels = params.get("levels")
+    if env_id == "HierHash-v0" and levels and levels[0] >= 1 and "prev_codes" not in env_kwargs:
+        env_kwargs["prev_codes"] = np.zeros((len(bank.indices("train")), n_bits), np.uint8)
+        env_kwargs.setdefault("rho", 1.0)
+    if params.get("total_timesteps") is not None:
+        budget = int(params["total_timesteps"])
+    elif isinstance(params["level_timesteps"], (list, tuple)):
+        budget = int(sum(params["level_timesteps"]))
+    else:
+        budget = int(params["level_timesteps"]) * len(levels or range(max(1, bank.n_levels)))
+    curve = _reward_curve_callback(max(1, int(budget) // int(params.get("curve_points", 50))))
+    result = train(
+        params["algo"], env_id, env_kwargs,
+        total_timesteps=params.get("total_timesteps"),
+        level_timesteps=params.get("level_timesteps"),
+        num_envs=int(params.get("num_envs", 64)),
+        seed=seed,
+        algo_kwargs=dict(params.get("algo_kwargs", {})),
+        levels=levels,
+        n_constraints=params.get("n_constraints"),
+        callback=curve,
+    )
+    start = time.perf_counter()
+    query = encode(result.model, bank, "query")
+    database = encode(result.model, bank, "database")
+    encode_seconds = time.perf_counter() - start
+    info = {k: result.info.get(k) for k in ("algo", "policy", "algo_kwargs", "levels",
+                                             "level_timesteps", "n_constraints", "num_envs")}
+    info["num_timesteps"] = result.timesteps
+    training = TrainingCurve(curve.x, curve.y, "environment steps", "mean episode return") \
+        if curve.x else None
+    return MethodOutput(query, database, training, result.wall_time, encode_seconds,
+                        json.loads(json.dumps(info, default=str)))
+
+
 METHOD_KINDS: dict[str, MethodRunner] = {
     "baseline": run_baseline,
+    "agent": run_agent,
 }
 """Every method adapter by ``MethodSpec.kind``."""
 

@@ -119,28 +119,28 @@ def _ndcg_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, b
 
 def _training_plot(results: Sequence[CellResult], agents: Sequence[MethodSpec], bank: str,
                    bits: int) -> Figure | None:
-    fig, ax = plt.subplots(figsize=(5, 4))
-    labels: set[tuple[str, str]] = set()
+    """One panel per agent: its rewards are on its own environment's scale."""
+    panels: list[tuple[MethodSpec, list[dict[str, Any]]]] = []
     for spec in agents:
-        curves: list[dict[str, Any]] = [c.data["curves"]["training"]
-                                        for c in _select(results, bank, spec, bits)
-                                        if c.data["curves"].get("training")]
-        if not curves:
-            continue
-        labels.add((curves[0]["xlabel"], curves[0]["ylabel"]))
-        if all(c["x"] == curves[0]["x"] for c in curves):
-            ax.plot(curves[0]["x"], np.mean([c["y"] for c in curves], axis=0), label=spec.title)
-        else:
-            for i, c in enumerate(curves):
-                ax.plot(c["x"], c["y"], alpha=0.6, label=spec.title if i == 0 else None)
-    if not labels:
-        plt.close(fig)
+        curves = [{**c.data["curves"]["training"], "seed": c.cell.seed}
+                  for c in _select(results, bank, spec, bits) if c.data["curves"].get("training")]
+        if curves:
+            panels.append((spec, curves))
+    if not panels:
         return None
-    xlabel = "; ".join(sorted({x for x, _ in labels}))
-    ylabel = "; ".join(sorted({y for _, y in labels}))
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{bank}, {bits} bits: agents' training")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (spec, curves) in zip(axes[0], panels):
+        if all(c["x"] == curves[0]["x"] for c in curves):
+            y = np.mean([c["y"] for c in curves], axis=0)
+            ax.plot(curves[0]["x"], y, label=f"mean of {len(curves)} seed(s)")
+        else:
+            for c in curves:
+                ax.plot(c["x"], c["y"], alpha=0.7, label=f"seed {c['seed']}")
+        ax.set(xlabel=curves[0]["xlabel"], ylabel=curves[0]["ylabel"], title=spec.title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"{bank}, {bits} bits: training curves")
+    fig.tight_layout()
     return fig
 
 

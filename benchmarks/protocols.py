@@ -188,12 +188,28 @@ def _baseline(name: str, label: str, **params: Any) -> MethodSpec:
     return MethodSpec(name, "baseline", {"name": name, **params}, label)
 
 
-_DRLHIH_BITS_PER_STEP = 3
-_DRLHIH_DQN = {
-    "bits_per_step": _DRLHIH_BITS_PER_STEP,
-    "total_timesteps": 200_000,
-    "num_envs": 256,
-}
+def _agent(key: str, label: str, algo: str, env_id: str = "HierHash-v0", **params: Any) -> MethodSpec:
+    return MethodSpec(key, "agent", {"algo": algo, "env_id": env_id, **params}, label)
+
+
+# DRLHIH §4.1: 12 bits, 3 bits per step, constraint pools of 4,000 (level 0) and 1,000 (level 1).
+_DRLHIH_ENV = {"bits_per_step": 3}
+_DRLHIH_POOLS = [4000, 1000]
+_DRLHIH_STEPS_PER_LEVEL = 200_000
+
+
+def _dqn_variants(steps_per_level: int, num_envs: int) -> tuple[MethodSpec, ...]:
+    """DRLHIH's three DQN rows: level 0 only, level 1 only, and the level curriculum."""
+    common = {"env_kwargs": _DRLHIH_ENV, "num_envs": num_envs, "n_constraints": _DRLHIH_POOLS}
+    return (
+        _agent("dqn-l0", "DQN (level 0 only)", "dqn", levels=[0],
+               level_timesteps=steps_per_level, **common),
+        _agent("dqn-l1", "DQN (level 1 only)", "dqn", levels=[1],
+               level_timesteps=steps_per_level, **common),
+        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1],
+               level_timesteps=steps_per_level, **common),
+    )
+
 
 DRLHIH = BenchProtocol(
     name="drlhih",
@@ -209,6 +225,7 @@ DRLHIH = BenchProtocol(
         _baseline("itq", "ITQ"),
         _baseline("dch", "DCH"),
         _baseline("shdh", "SHDH"),
+        *_dqn_variants(_DRLHIH_STEPS_PER_LEVEL, num_envs=64),
     ),
 )
 
@@ -227,6 +244,8 @@ SCIHCGRL = BenchProtocol(
         _baseline("ninh", "NINH"),
         _baseline("hashnet", "HashNet"),
         _baseline("csq", "CSQ"),
+        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
+               total_timesteps=300_000, num_envs=256),
     ),
 )
 
@@ -238,13 +257,22 @@ AGENTS = BenchProtocol(
     bits=(12,),
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
-    methods=(_baseline("lsh", "LSH (reference)"),),
+    methods=(
+        _baseline("lsh", "LSH (reference)"),
+        *(
+            _agent(algo, label, algo, levels=[0, 1], level_timesteps=_DRLHIH_STEPS_PER_LEVEL,
+                   num_envs=64, env_kwargs=_DRLHIH_ENV, n_constraints=_DRLHIH_POOLS)
+            for algo, label in (("dqn", "DQN"), ("qrdqn", "QR-DQN"), ("ppo", "PPO"),
+                                ("a2c", "A2C"), ("recurrentppo", "RecurrentPPO"))
+        ),
+    ),
 )
 
 QUICK = BenchProtocol(
     name="quick",
-    description="the built-in cifar100-mini bank, LSH/ITQ/CSQ at 24 and 48 bits, one seed: "
-    "a few minutes on two CPU cores",
+    description="the built-in cifar100-mini bank: LSH, ITQ, CSQ, the hierarchical DQN and "
+    "recurrent REINFORCE at 24 and 48 bits, one seed, small budgets; a few minutes on two CPU "
+    "cores",
     banks=("cifar100-mini",),
     bits=(24, 48),
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
@@ -254,6 +282,10 @@ QUICK = BenchProtocol(
         _baseline("lsh", "LSH"),
         _baseline("itq", "ITQ"),
         _baseline("csq", "CSQ", epochs=20),
+        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1], level_timesteps=50_000,
+               num_envs=64, env_kwargs=_DRLHIH_ENV),
+        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
+               total_timesteps=30_000, num_envs=256),
     ),
 )
 

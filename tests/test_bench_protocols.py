@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hashgym.benchmarks.baselines import BASELINES
-from hashgym.benchmarks.methods import METHOD_KINDS
+from hashgym.agents.train import ALGORITHMS
+from hashgym.benchmarks.methods import _AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.protocols import (
     BENCH_PROTOCOLS,
     BenchError,
@@ -31,6 +32,13 @@ def test_preset_is_well_formed(name: str) -> None:
         assert spec.kind in METHOD_KINDS, f"{name}: {spec.key} has kind {spec.kind!r}"
         if spec.kind == "baseline":
             assert spec.params["name"] in BASELINES
+        if spec.kind == "agent":
+            assert spec.params["algo"] in ALGORITHMS
+            assert set(spec.params) <= _AGENT_KEYS
+            assert "total_timesteps" in spec.params or "level_timesteps" in spec.params
+            step = spec.params.get("env_kwargs", {}).get("bits_per_step")
+            if spec.params.get("env_id", "HierHash-v0") == "HierHash-v0" and step:
+                assert all(bits % step == 0 for bits in proto.bits), (spec.key, proto.bits)
     assert proto.to_dict()["methods"][0]["key"] == proto.methods[0].key
 
 
@@ -49,16 +57,25 @@ def test_presets_match_the_papers() -> None:
     assert drlhih.bits == (12,)
     assert drlhih.metrics == ("ACG@20", "DCG@20", "NDCG@20")
     assert drlhih.relevance == "hierarchy"
-    assert {"lsh", "sh", "itq", "dch", "shdh"} <= {m.key for m in drlhih.methods}
+    assert {"lsh", "sh", "itq", "dch", "shdh", "dqn-l0", "dqn-l1", "dqn-hier"} == {
+        m.key for m in drlhih.methods}
+    assert [drlhih.method(k).params["levels"] for k in ("dqn-l0", "dqn-l1", "dqn-hier")] == [
+        [0], [1], [0, 1]]
     scihcgrl = get_protocol("scihcgrl")
     assert scihcgrl.banks == ("cifar100-csq",)
     assert scihcgrl.bits == (24, 32, 48)
     assert scihcgrl.metrics == ("mAP@all", "P@r<=2")
     assert (scihcgrl.relevance, scihcgrl.level) == ("label", -1)
-    assert {"cnnh", "dsh", "ninh", "hashnet", "csq"} <= {m.key for m in scihcgrl.methods}
+    assert {"cnnh", "dsh", "ninh", "hashnet", "csq", "reinforce"} == {
+        m.key for m in scihcgrl.methods}
+    assert scihcgrl.method("reinforce").params["env_id"] == "CentralHash-v0"
+    agents = get_protocol("agents")
+    assert {m.params.get("algo") for m in agents.methods if m.kind == "agent"} == {
+        "dqn", "qrdqn", "ppo", "a2c", "recurrentppo"}
     quick = get_protocol("quick")
     assert quick.banks == ("cifar100-mini",)
     assert quick.seeds == 1
+    assert {m.kind for m in quick.methods} == {"baseline", "agent"}
 
 
 def test_unknown_protocol_lists_the_known_ones() -> None:

@@ -259,7 +259,7 @@ def test_unknown_protocol_and_method_errors(bank: FeatureBank, tmp_path: Path) -
     with pytest.raises(BenchError, match="seeds has duplicates"):
         _run(bank, tmp_path, seeds=[1, 1])
     bad = BenchProtocol(**{**TINY.__dict__, "methods": (MethodSpec("x", "magic"),)})
-    with pytest.raises(BenchError, match=r"method 'x' has unknown kind 'magic'; known kinds: baseline"):
+    with pytest.raises(BenchError, match=r"method 'x' has unknown kind 'magic'; known kinds: baseline, agent"):
         run_benchmark(bad, banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     assert not list((tmp_path / "cells").glob("*.json")) if (tmp_path / "cells").exists() else True
 
@@ -290,3 +290,65 @@ def test_cli_runs_a_protocol_on_a_bank_file(bank: FeatureBank, tmp_path: Path,
     assert "| LSH |" in printed and "1 cells (1 computed, 0 resumed)" in printed
     rows = _read_csv(out / "results.csv")
     assert {r["bank"] for r in rows} == {str(path)} and {r["bits"] for r in rows} == {"8"}
+
+
+# ---------------------------------------------------------------------------------- agents
+
+AGENTS = BenchProtocol(
+    name="tiny-agents",
+    description="both agents with tiny budgets",
+    banks=("synthetic",),
+    bits=(6,),
+    metrics=("mAP@all", "NDCG@5"),
+    seeds=1,
+    ndcg_ks=(5,),
+    methods=(
+        MethodSpec("dqn-l1", "agent", {
+            "algo": "dqn", "levels": [1], "total_timesteps": 600, "num_envs": 8,
+            "env_kwargs": {"bits_per_step": 3}, "curve_points": 5,
+            "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}}),
+        MethodSpec("dqn-hier", "agent", {
+            "algo": "dqn", "levels": [0, 1], "level_timesteps": 300, "num_envs": 8,
+            "env_kwargs": {"bits_per_step": 3}, "n_constraints": [50, 50], "curve_points": 5,
+            "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}}),
+        MethodSpec("reinforce", "agent", {
+            "algo": "reinforce", "env_id": "CentralHash-v0", "total_timesteps": 600,
+            "num_envs": 16, "curve_points": 5}),
+    ),
+)
+
+
+def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
+    result = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "a",
+                           progress=False, plots=True)
+    assert result.computed == 3
+    for cell in result.cells:
+        curve = cell.data["curves"]["training"]
+        assert curve is not None and len(curve["x"]) >= 2
+        assert curve["x"] == sorted(curve["x"]) and curve["x"][-1] <= 600
+        assert cell.data["info"]["num_timesteps"] >= 600
+        with np.load(tmp_path / "a" / "cells" / f"{cell.key}.npz") as archive:
+            assert unpack(archive["query"], 6).shape == (len(bank.indices("query")), 6)
+    assert cell.data["info"]["algo"] == "reinforce"
+    assert result.cells[1].data["info"]["levels"] == [0, 1]
+    assert (tmp_path / "a" / "training_synthetic_6bits.png").is_file()
+    again = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "b",
+                          methods=["dqn-l1", "reinforce"], progress=False, plots=False)
+    first = {r["method"]: r for r in result.rows if r["metric"] == "mAP@all"}
+    assert all(r["value"] == first[r["method"]]["value"] for r in again.rows
+               if r["metric"] == "mAP@all")
+
+
+def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
+    def proto(params: dict[str, Any]) -> BenchProtocol:
+        return BenchProtocol(**{**AGENTS.__dict__, "methods": (MethodSpec("x", "agent", params),)})
+
+    with pytest.raises(BenchError, match=r"unknown agent parameter\(s\) \['epochs'\]"):
+        run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "epochs": 3}),
+                      banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
+    with pytest.raises(BenchError, match=r"needs a budget: params\['total_timesteps'\]"):
+        run_benchmark(proto({"algo": "dqn"}), banks={"synthetic": bank}, out=tmp_path,
+                      progress=False, plots=False)
+    with pytest.raises(BenchError, match=r"needs params\['algo'\]"):
+        run_benchmark(proto({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
+                      progress=False, plots=False)
