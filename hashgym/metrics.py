@@ -361,7 +361,7 @@ class _Chunk:
 
     def cumulative_histograms(self) -> tuple[np.ndarray, np.ndarray]:
         """Per query and radius 0..max distance: items retrieved and relevant items retrieved."""
-        n_levels = np.iinfo(self.dist.dtype).max + 1 if self.dist.size == 0 else int(self.dist.max()) + 1
+        n_levels = int(self.dist.max()) + 1
         offsets = (np.arange(self.n_rows, dtype=np.int64) * n_levels)[:, None]
         keys = (self.dist + offsets).ravel()
         size = self.n_rows * n_levels

@@ -390,6 +390,7 @@ def test_evaluate_keys_follow_the_given_names():
         (lambda: evaluate(Q, DB, QL, DL, ["mAP", "mAP"]), MetricError, "duplicate names"),
         (lambda: evaluate(Q, DB, QL, DL, n_jobs=0), MetricError, "n_jobs must be a positive int"),
         (lambda: precision_at_k_curve(Q, DB, QL, DL, []), MetricError, "ks is empty"),
+        (lambda: mean_average_precision(Q, DB, QL, DL, per_querry=True), MetricError, "unknown option\\(s\\) \\['per_querry'\\]"),
         (lambda: mean_average_precision(Q[:, :2], DB, QL, DL), CodeError, "query_codes has 2 bits, db_codes has 3"),
         (lambda: mean_average_precision(Q + 2, DB, QL, DL), CodeError, "only 0/1 or ±1"),
         (lambda: mean_average_precision(np.zeros((0, 3)), DB, QL[:0], DL), CodeError, "query_codes is empty"),
