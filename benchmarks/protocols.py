@@ -285,7 +285,7 @@ QUICK = BenchProtocol(
         _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1], level_timesteps=50_000,
                num_envs=64, env_kwargs=_DRLHIH_ENV),
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
-               total_timesteps=30_000, num_envs=256),
+               total_timesteps=50_000, num_envs=256),
     ),
 )
 
