@@ -352,3 +352,18 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
     with pytest.raises(BenchError, match=r"needs params\['algo'\]"):
         run_benchmark(proto({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
                       progress=False, plots=False)
+
+
+def test_without_matplotlib_plots_are_skipped_with_a_warning(
+    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    monkeypatch.delitem(sys.modules, "hashgym.benchmarks.plots", raising=False)
+    result = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                           bits=[8], seeds=1, progress=False, plots=True)
+    assert not list(tmp_path.glob("*.png"))
+    assert {p.name for p in result.files} == {"results.csv", "table.md", "table.tex", "record.json"}
+    assert "plots skipped" in caplog.text
