@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="recompute every cell even if an earlier run finished it")
     parser.add_argument("--list", action="store_true",
                         help="list the protocols with their banks, bits, metrics and methods")
 
@@ -92,6 +94,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             threads=args.threads,
             plots=not args.no_plots,
             progress=not args.no_progress,
+            resume=not args.no_resume,
             command=" ".join(["hashgym", *sys.argv[1:]]),
         )
     except (BenchError, BankError) as exc:

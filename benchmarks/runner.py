@@ -23,7 +23,9 @@ Resume
     length and the seed. A cell is saved (atomically: codes first, then the JSON that marks it
     finished) as soon as it finishes, and a rerun of the same command loads finished cells
     instead of recomputing them. If only the evaluation changed (metrics, relevance), the saved
-    codes are re-scored without retraining.
+    codes are re-scored without retraining. The key does not include the code's version: after
+    changing a method's implementation, run with ``resume=False`` (``--no-resume``) or another
+    output folder.
 
 Reproducibility
     The same seed gives the same codes and hence the same ``results.csv`` (the methods are
@@ -357,6 +359,7 @@ def run_benchmark(
     threads: int = 1,
     plots: bool = True,
     progress: bool = True,
+    resume: bool = True,
     command: str | None = None,
 ) -> BenchResult:
     """Run (or resume) a benchmark protocol and write its results.
@@ -373,6 +376,8 @@ def run_benchmark(
     :param threads: torch CPU threads (``torch.set_num_threads``).
     :param plots: draw the PNG plots (needs matplotlib; skipped with a warning without it).
     :param progress: show a progress bar.
+    :param resume: load finished cells of an earlier run from ``out/cells`` (``False``:
+        recompute and overwrite them).
     :param command: the command line, for the record.
     :raises BenchError: for an unknown protocol or method, bad seeds or bits.
     """
@@ -406,7 +411,7 @@ def run_benchmark(
         config = cell.config(fingerprints[cell.bank])
         key = _key(config)
         bank = bank_of[cell.bank]
-        data = store.load(key)
+        data = store.load(key) if resume else None
         if data is not None and data["evaluation"] == eval_config:
             logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
             results.append(CellResult(cell, key, data, resumed=True))

@@ -144,6 +144,16 @@ def test_second_run_resumes_without_recomputing(
     assert record["cells_resumed"] == N_CELLS and record["cells_computed"] == 0
 
 
+def test_no_resume_recomputes(bank: FeatureBank, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"], bits=[8],
+                  seeds=1, progress=False, plots=False)
+    calls = _counting(monkeypatch)
+    again = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
+                          bits=[8], seeds=1, progress=False, plots=False, resume=False)
+    assert calls == [8] and again.computed == 1
+
+
 def test_interrupted_run_keeps_finished_cells_and_completes(
     bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,6 +300,12 @@ def test_cli_runs_a_protocol_on_a_bank_file(bank: FeatureBank, tmp_path: Path,
     assert "| LSH |" in printed and "1 cells (1 computed, 0 resumed)" in printed
     rows = _read_csv(out / "results.csv")
     assert {r["bank"] for r in rows} == {str(path)} and {r["bits"] for r in rows} == {"8"}
+    args = ["bench", "--protocol", "quick", "--bank", str(path), "--methods", "lsh", "--bits", "8",
+            "--out", str(out), "--no-plots", "--no-progress"]
+    assert main(args) == 0
+    assert "1 cells (0 computed, 1 resumed)" in capsys.readouterr().out
+    assert main([*args, "--no-resume"]) == 0
+    assert "1 cells (1 computed, 0 resumed)" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------------- agents
