@@ -54,6 +54,9 @@ def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, n
     """
     if flatten is None:
         flatten = isinstance(getattr(model, "observation_space", None), spaces.Box)
+    fast = None if flatten else _greedy_q_act(model)
+    if fast is not None:
+        return fast
     state: Any = None
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -70,6 +73,43 @@ def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, n
         actions, state = model.predict(inputs, state=state, episode_start=starts,
                                        deterministic=True)
         return actions
+
+    return act
+
+
+def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
+    """The greedy policy of a DQN with :class:`~hashgym.agents.dqn.HashQFeatures`, projecting
+    each image's features once instead of at each of its ``T`` steps (``None`` for other models).
+
+    ``env.encode`` passes the same ``features`` array at every step of a batch of images, so the
+    projection ``h(I)`` is kept while that array object is (a reference is held, so its identity
+    cannot be reused). The result is ``argmax_a Q(s, a)`` computed by the model's own modules:
+    what ``model.predict(obs, deterministic=True)`` returns, about three times faster.
+    """
+    import torch
+    from stable_baselines3.dqn.policies import DQNPolicy
+
+    from hashgym.agents.dqn import HashQFeatures
+
+    policy = getattr(model, "policy", None)
+    if not isinstance(policy, DQNPolicy) or type(policy.q_net.features_extractor) is not HashQFeatures:
+        return None
+    q_net = policy.q_net
+    extractor = q_net.features_extractor
+    device = policy.device
+    cache: dict[str, Any] = {"features": None, "projected": None}
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        policy.set_training_mode(False)
+        with torch.inference_mode():
+            if obs["features"] is not cache["features"]:
+                cache["features"] = obs["features"]
+                cache["projected"] = extractor.project(
+                    torch.as_tensor(np.asarray(obs["features"], dtype=np.float32), device=device))
+            x = torch.cat([cache["projected"],
+                           torch.as_tensor(obs["code"], dtype=torch.float32, device=device),
+                           torch.as_tensor(obs["t"], dtype=torch.float32, device=device)], dim=1)
+            return q_net.q_net(x).argmax(dim=1).cpu().numpy()
 
     return act
 
