@@ -16,6 +16,7 @@ from gymnasium import spaces
 from hashgym.bank import FeatureBank
 
 from hashgym.centers import hash_centers, multilabel_centers
+from hashgym.codes import hamming_bits_paired
 from hashgym.envs.core import (
     CodingCore,
     CodingEnv,
@@ -33,6 +34,7 @@ __all__ = [
     "CentralHashVectorEnv",
     "DEFAULT_EPSILON",
     "center_reward",
+    "hard_center_reward",
 ]
 
 ACTION_TYPES = ("binary", "probability")
@@ -55,6 +57,23 @@ def center_reward(probs: np.ndarray, centers: np.ndarray, epsilon: float) -> np.
     p = np.clip(probs, epsilon, 1.0 - epsilon)
     q = np.where(centers == 1, p, 1.0 - p)
     return 1.0 + np.log(q).mean(axis=1)
+
+
+def hard_center_reward(distance: np.ndarray, k: int, epsilon: float) -> np.ndarray:
+    """:func:`center_reward` for hard 0/1 bits, from their Hamming distance ``h`` to the center.
+
+    A hard bit clipped to ``[ε, 1 − ε]`` costs ``−ln(1 − ε)`` when it matches the center and
+    ``−ln ε`` when not, so SCIHCGRL eqs. (4.1)–(4.2) reduce to
+    ``1 + (h · ln ε + (k − h) · ln(1 − ε)) / k`` (equal to :func:`center_reward` up to
+    floating-point rounding; no logarithm per bit).
+
+    :param distance: ``[n]`` Hamming distances between the emitted bits and the center's.
+    :param k: the number of bits compared.
+    :param epsilon: ``ε`` in ``(0, 0.5)``.
+    :return: ``[n]`` float64 rewards.
+    """
+    log_wrong, log_right = np.log(epsilon), np.log1p(-epsilon)
+    return 1.0 + (distance * (log_wrong - log_right) + k * log_right) / k
 
 
 class CentralHashCore(CodingCore):
@@ -124,6 +143,7 @@ class CentralHashCore(CodingCore):
             self.image_centers = self.class_centers[self.labels]
         n = self.num_envs
         self.probs = np.zeros((n, self.n_bits))
+        self._distance = np.zeros(n, dtype=np.int64)  # binary actions: distance to the center
         self._episode_centers = self.image_centers[self.positions[:, 0]]
         if action_type == "binary":
             self.action_space = spaces.MultiBinary(self.bits_per_step)
@@ -134,12 +154,16 @@ class CentralHashCore(CodingCore):
         return self.rng.integers(0, self.rows.size, (self.num_envs, 1))
 
     def on_episode_start(self) -> None:
-        self._episode_centers = self.image_centers[self.positions[:, 0]]
-        self._episode_labels = self.labels[self.positions[:, 0]]
-        self._episode_index = self.rows[self.positions[:, 0]]
-        self.probs.fill(0.0)
+        pos = self.positions[:, 0]
+        self._episode_centers = self.image_centers[pos]
+        self._episode_labels = self.labels[pos]
+        self._episode_index = self.rows[pos]
+        if self.action_type == "binary":
+            self._distance.fill(0)
+        else:
+            self.probs.fill(0.0)
 
-    def decode(self, actions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, actions: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         arr = np.asarray(actions)
         shape = (n, self.bits_per_step)
         if arr.shape != shape:
@@ -149,13 +173,17 @@ class CentralHashCore(CodingCore):
             arr = arr.astype(np.uint8)
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise HashEnvError(f"actions must be numeric, got dtype {arr.dtype}")
-        probs = arr.astype(np.float64)
         if self.action_type == "binary":
-            bad = (probs != 0) & (probs != 1)
-            if bad.any():
-                raise HashEnvError(f"action value {probs[bad][0]} is outside the action space "
-                                   f"MultiBinary({self.bits_per_step}): bits must be 0 or 1")
-            return arr.astype(np.uint8), probs
+            integer = np.issubdtype(arr.dtype, np.integer)
+            if not integer or arr.size and (arr.max() > 1 or arr.dtype.kind == "i" and arr.min() < 0):
+                bad = (arr != 0) & (arr != 1)  # also catches NaN
+                if bad.any():
+                    raise HashEnvError(f"action value {arr[bad][0]} is outside the action "
+                                       f"space MultiBinary({self.bits_per_step}): bits must be "
+                                       f"0 or 1")
+            arr = arr.astype(np.uint8, copy=False)
+            return arr, None  # hard bits: the reward needs only their distance to the center
+        probs = arr.astype(np.float64)
         bad = ~((probs >= 0) & (probs <= 1))  # also catches NaN
         if bad.any():
             raise HashEnvError(f"action value {probs[bad][0]} is outside the action space "
@@ -165,14 +193,24 @@ class CentralHashCore(CodingCore):
     def reward(self, slot: int, step_in_image: int, probs: np.ndarray | None) -> np.ndarray:
         lo = step_in_image * self.bits_per_step
         hi = lo + self.bits_per_step
-        self.probs[:, lo:hi] = probs
-        local = center_reward(probs, self._episode_centers[:, lo:hi], self.epsilon)
+        if probs is None:  # binary actions: hard bits, rewards from Hamming distances
+            h = hamming_bits_paired(self.bits[:, 0, lo:hi], self._episode_centers[:, lo:hi])
+            local = hard_center_reward(h, self.bits_per_step, self.epsilon)
+        else:
+            self.probs[:, lo:hi] = probs
+            local = center_reward(probs, self._episode_centers[:, lo:hi], self.epsilon)
         if self.step_count < self.episode_steps:
+            if probs is None:
+                self._distance += h
             return local
         if self.steps_per_image == 1:  # the chunk is the whole code
             return local * (1.0 + self.global_weight)
-        return local + self.global_weight * center_reward(self.probs, self._episode_centers,
-                                                          self.epsilon)
+        if probs is None:
+            self._distance += h
+            total = hard_center_reward(self._distance, self.n_bits, self.epsilon)
+        else:
+            total = center_reward(self.probs, self._episode_centers, self.epsilon)
+        return local + self.global_weight * total
 
     def action_masks(self, n: int) -> np.ndarray:
         if self.action_type != "binary":

@@ -22,12 +22,26 @@ of the current image emitted so far as ±1, 0 where no bit has been emitted yet;
 only the last ``k`` emitted bits, oldest first, right-aligned and zero-padded) and ``t`` (the
 fraction of the current image's steps already taken, ``[1]``).
 
-Returned arrays are never written to by the environment after they are returned. The single
-environment returns fresh copies at every step. The vector environment returns fresh ``code`` and
-``t`` arrays at every step, but its ``features`` batch is allocated once per image (per ``T``
-steps) and shared, not copied, by the observations of that image's steps — copying
-``num_envs × D`` floats every step would cost more than the rest of the step. Infos are fresh
-copies. Callers may keep everything returned, but must not modify the features in place.
+Aliasing of returned arrays
+---------------------------
+The single environment returns fresh copies at every step. The vector environment returns fresh
+``code`` and ``t`` arrays at every step, but its ``features`` batch is **one of two preallocated
+buffers** that alternate per image: when the episodes move to a new image (every ``T`` steps,
+or at ``reset()``) the features of the new images are gathered into the buffer the
+image-before-last used. Allocating and filling ``num_envs × D`` fresh floats at every image
+would cost more than the rest of the step (Gymnasium's ``SyncVectorEnv(copy=False)`` reuses its
+buffers the same way). Hence:
+
+* a ``features`` batch stays valid until the environment starts the image after the next one:
+  always through the next ``step()``, which is what one-step look-back consumers need (SB3
+  stores the previous observation when it receives the next one). Copy it to keep it longer;
+* ``info["final_obs"]`` (same-step autoreset) is a fresh object array of fresh per-environment
+  dicts, whose ``features`` are row views of the ended images' buffer (same lifetime), whose
+  ``code`` rows view a fresh array, and whose ``t`` rows view a shared **read-only** array of
+  ones (the final ``t`` is always 1);
+* infos are fresh copies.
+
+Callers must not modify ``features`` in place (the buffers are shared by many observations).
 """
 
 from __future__ import annotations
@@ -176,7 +190,15 @@ class CodingCore:
         self.positions = np.zeros((n, self.slots), dtype=np.int64)
         self.bits = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
         self.signs = np.zeros((n, self.n_bits), dtype=np.float32)
-        self.slot_features = self.features[self.positions[:, 0]]
+        # the double buffer of the features observation (see the module docstring)
+        self.feature_buffers = np.zeros((2, n, self.features.shape[1]), dtype=np.float32)
+        self.feature_buffer = 0
+        self.slot_features = self.feature_buffers[0]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickling copies views, so point the observation back into the feature buffers
+        self.__dict__.update(state)
+        self.slot_features = self.feature_buffers[self.feature_buffer]
 
     # ------------------------------------------------------------------ subclass hooks
     def reseed(self, rng: np.random.Generator) -> None:
@@ -253,7 +275,7 @@ class CodingCore:
         self.bits.fill(0)
         self.signs.fill(0)
         self.step_count = 0
-        self.slot_features = self.features[self.positions[:, 0]]
+        self.load_features(self.positions[:, 0])
         self.started = True
         self.on_episode_start()
 
@@ -276,8 +298,19 @@ class CodingCore:
             self.on_episode_end()
         elif tau == self.steps_per_image - 1:  # the next image of the episode begins
             self.signs.fill(0)
-            self.slot_features = self.features[self.positions[:, slot + 1]]
+            self.load_features(self.positions[:, slot + 1])
         return rewards, done
+
+    def load_features(self, positions: np.ndarray) -> None:
+        """Gather the features of the images at split ``positions`` into the other buffer.
+
+        ``positions`` are trusted (sampled or validated), so the gather skips bounds checks
+        (``mode="clip"``, which also lets :func:`numpy.take` write ``out`` unbuffered).
+        """
+        self.feature_buffer ^= 1
+        buf = self.feature_buffers[self.feature_buffer]
+        np.take(self.features, positions, axis=0, out=buf, mode="clip")
+        self.slot_features = buf
 
     def code_observation(self, signs: np.ndarray, emitted: int) -> np.ndarray:
         """The ``code`` observation (a fresh float32 array) from ±1/0 ``signs``."""
@@ -347,15 +380,6 @@ class CodingCore:
                 out[start : start + m, tau * bps : (tau + 1) * bps] = bits
                 signs[:, tau * bps : (tau + 1) * bps] = bits.astype(np.float32) * 2 - 1
         return out
-
-
-def _per_env_observations(obs: ObsDict, n: int) -> np.ndarray:
-    """A batch of observations as an object array of per-environment dicts (views)."""
-    keys = list(obs)
-    columns = [list(obs[k]) for k in keys]
-    out = np.empty(n, dtype=object)
-    out[:] = [dict(zip(keys, values)) for values in zip(*columns)]
-    return out
 
 
 def _core_attribute(name: str, doc: str) -> property:
@@ -468,6 +492,7 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
         if max_episode_steps is not None:
             raise HashEnvError("max_episode_steps is not supported: episodes have a fixed length")
         self._core = core = self.core_class(bank, num_envs=num_envs, **kwargs)
+        self._final_rows: tuple[list[list[np.ndarray]], list[np.ndarray]] | None = None
         self.num_envs = core.num_envs
         self.render_mode = render_mode
         self.single_observation_space = core.observation_space
@@ -501,7 +526,7 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
             return self._core.observe(), rewards, terminated, truncated, self._with_masks(
                 self._core.info()
             )
-        final_obs = _per_env_observations(self._core.observe(), n)
+        final_obs = self._final_observations()
         final_info = self._with_masks(self._core.info())
         self._core.start()
         infos = self._with_masks(self._core.info())
@@ -512,6 +537,31 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
     def action_masks(self) -> np.ndarray:
         """All-True action masks for every sub-environment (for sb3-contrib's MaskablePPO)."""
         return self._core.action_masks(self.num_envs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_final_rows"] = None  # views: rebuilt against the unpickled buffers
+        return state
+
+    def _final_observations(self) -> np.ndarray:
+        """The ended episodes' last observations as Gymnasium's object array of per-env dicts.
+
+        Called at the final step, before the next episodes start. The ``features`` and ``t``
+        row views are built once and reused (the feature buffers and the read-only final ``t``
+        never move), so each call only creates the dicts and the views of the fresh ``code``.
+        """
+        core = self._core
+        if self._final_rows is None:
+            ones = np.ones((self.num_envs, 1), dtype=np.float32)
+            ones.setflags(write=False)
+            self._final_rows = ([list(buf) for buf in core.feature_buffers], list(ones))
+        feature_rows, t_rows = self._final_rows
+        codes = core.code_observation(core.signs, core.steps_per_image * core.bits_per_step)
+        return np.fromiter(
+            ({"features": f, "code": c, "t": t}
+             for f, c, t in zip(feature_rows[core.feature_buffer], codes, t_rows)),
+            dtype=object, count=self.num_envs,
+        )
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, Any]:
         """Fresh copies of the batched infos, each with its all-True ``_key`` mask."""

@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from hashgym.bank import FeatureBank
 
-from hashgym.codes import as_bits, hamming_paired
+from hashgym.codes import as_bits, hamming_bits_paired, hamming_paired
 from hashgym.envs.constraints import ConstraintSampler, default_n_constraints
 from hashgym.envs.core import (
     CodingCore,
@@ -32,7 +32,9 @@ __all__ = [
     "HierHashVectorEnv",
     "MODES",
     "level_reward",
+    "level_value",
     "triplet_reward",
+    "triplet_value",
 ]
 
 MODES = ("memory", "triplet")
@@ -49,8 +51,21 @@ def triplet_reward(
     :param margin: ``β``, in bits.
     :return: ``[n]`` float64 rewards (``<= 0``).
     """
-    gap = margin + hamming_paired(anchor, positive) - hamming_paired(anchor, negative)
-    return -np.maximum(0.0, gap) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return triplet_value(hamming_paired(anchor, positive), hamming_paired(anchor, negative), margin)
+
+
+def triplet_value(d_pos: np.ndarray, d_neg: np.ndarray, margin: float) -> np.ndarray:
+    """DRLHIH eq. (1) from the distances: ``−max(0, β + d_pos − d_neg)``.
+
+    The one definition of the triplet reward: :func:`triplet_reward` and the environment (which
+    accumulates the distances chunk by chunk) both call it.
+
+    :param d_pos: ``[n]`` Hamming distances anchor–positive.
+    :param d_neg: ``[n]`` Hamming distances anchor–negative.
+    :param margin: ``β``, in bits.
+    :return: ``[n]`` float64 rewards (``<= 0``).
+    """
+    return -np.maximum(0.0, margin + (d_pos - d_neg)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def level_reward(
@@ -71,8 +86,23 @@ def level_reward(
     :param lam: ``λ >= 0``.
     :param rho: ``ρ`` in ``[0, 1]``.
     """
-    distance = sum(hamming_paired(c, p) for c, p in zip(codes, previous, strict=True)) / len(codes)
-    return rho * r + (1.0 - rho) * (-lam * distance)
+    distance = sum(hamming_paired(c, p) for c, p in zip(codes, previous, strict=True))
+    return level_value(r, distance, len(codes), lam, rho)
+
+
+def level_value(r: np.ndarray, distance: np.ndarray, n_images: int, lam: float, rho: float
+                ) -> np.ndarray:
+    """DRLHIH eqs. (4)–(5) from the distances: ``ρ · r − (1 − ρ) · λ · distance / n_images``.
+
+    The one definition of the level reward (see :func:`level_reward`).
+
+    :param r: ``[n]`` triplet rewards (eq. (1)).
+    :param distance: ``[n]`` summed Hamming distances ``H(b_l(I), b_{l−1}(I))`` over the images.
+    :param n_images: how many images ``distance`` sums over (the mean's denominator).
+    :param lam: ``λ >= 0``.
+    :param rho: ``ρ`` in ``[0, 1]``.
+    """
+    return rho * r + (1.0 - rho) * (-lam * (distance / n_images))
 
 
 class HierHashCore(CodingCore):
@@ -124,7 +154,10 @@ class HierHashCore(CodingCore):
         self._episode_prev = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
         self._episode_memory = np.zeros((n, 2, self.n_bits), dtype=np.uint8)
         self._value = np.zeros(n)
+        # memory mode: the prefix distances anchor-positive, anchor-negative, anchor-previous code
+        self._distances = np.zeros((3, n), dtype=np.int64)
         self.positions = np.zeros((n, 3), dtype=np.int64)  # (anchor, positive, negative)
+        self._triplet_rows = self.rows[self.positions]
         self.set_level(level, prev_codes)
         self._chunk_table = (
             (np.arange(2**self.bits_per_step)[:, None] >> np.arange(self.bits_per_step)[::-1]) & 1
@@ -135,8 +168,10 @@ class HierHashCore(CodingCore):
     def set_level(self, level: int, prev_codes: np.ndarray | None = None) -> None:
         """Switch to hierarchy ``level``; at ``level >= 1`` the previous level's codes are needed.
 
-        The constraint pool is redrawn (with the env's generator once seeded); the code memory
-        is kept. Takes effect from the next episode (call ``reset()``).
+        The constraint pool is redrawn (with the env's generator once seeded). When
+        ``prev_codes`` is given at ``level >= 1``, the code memory is set to them: they are the
+        latest codes the agent emitted for the split's images (METHODS.md, memory mode). Without
+        ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
         """
         level = _check_int(level, "level", 0)
         if level >= self.bank.n_levels:
@@ -157,6 +192,8 @@ class HierHashCore(CodingCore):
         )
         if prev_codes is not None:
             self.prev_codes = prev_codes
+            if level >= 1:
+                self.memory = self._previous.copy()
         if self.rng is not None:
             self.pool = self.sampler.pool(self.n_constraints, self.rng)
 
@@ -178,10 +215,14 @@ class HierHashCore(CodingCore):
 
     # ------------------------------------------------------------------ hooks
     def reseed(self, rng: np.random.Generator) -> None:
-        """Redraw the constraint pool and the random initial code memory from ``rng``."""
+        """Redraw the constraint pool from ``rng`` and reinitialise the code memory: random bits
+        from ``rng`` at level 0, the previous level's codes at ``level >= 1``."""
         super().reseed(rng)
         self.pool = self.sampler.pool(self.n_constraints, rng)
-        self.memory = rng.integers(0, 2, size=(self.rows.size, self.n_bits), dtype=np.uint8)
+        if self.level == 0:
+            self.memory = rng.integers(0, 2, size=(self.rows.size, self.n_bits), dtype=np.uint8)
+        else:
+            self.memory = self._previous.copy()
 
     def sample(self) -> np.ndarray:
         return self.pool[self.rng.integers(0, self.pool.shape[0], self.num_envs)]
@@ -208,33 +249,41 @@ class HierHashCore(CodingCore):
 
     def on_episode_start(self) -> None:
         if self.mode == "memory":
-            self._episode_memory[:, 0] = self.memory[self.positions[:, 1]]
-            self._episode_memory[:, 1] = self.memory[self.positions[:, 2]]
+            np.take(self.memory, self.positions[:, 1:3], axis=0, out=self._episode_memory,
+                    mode="clip")
             self._value.fill(0.0)
+            self._distances.fill(0)
         if self.level >= 1:
-            self._episode_prev[:] = self._previous[self.positions[:, : self.slots]]
+            np.take(self._previous, self.positions[:, : self.slots], axis=0,
+                    out=self._episode_prev, mode="clip")
+        self._triplet_rows = self.rows[self.positions]
 
     def reward(self, slot: int, step_in_image: int, probs: np.ndarray | None) -> np.ndarray:
+        # Distances on trusted bits (the env's own and the validated memory / prev_codes) use
+        # the unvalidated hamming_bits_paired; the formulas are triplet_value and level_value.
         if self.mode == "memory":
-            emitted = (step_in_image + 1) * self.bits_per_step
-            anchor = self.bits[:, 0, :emitted]
-            value = triplet_reward(
-                anchor, self._episode_memory[:, 0, :emitted], self._episode_memory[:, 1, :emitted],
-                self.margin * emitted / self.n_bits,
-            )
+            # the prefix distances grow by the new chunk's distances (Hamming adds over bits)
+            lo = step_in_image * self.bits_per_step
+            hi = lo + self.bits_per_step
+            chunk = self.bits[:, 0, lo:hi]
+            d = self._distances
+            d[0] += hamming_bits_paired(chunk, self._episode_memory[:, 0, lo:hi])
+            d[1] += hamming_bits_paired(chunk, self._episode_memory[:, 1, lo:hi])
+            value = triplet_value(d[0], d[1], self.margin * hi / self.n_bits)
             if self.level >= 1:
-                value = level_reward(value, [anchor], [self._episode_prev[:, 0, :emitted]],
-                                     self.lam, self.rho)
+                d[2] += hamming_bits_paired(chunk, self._episode_prev[:, 0, lo:hi])
+                value = level_value(value, d[2], 1, self.lam, self.rho)
             reward = value - self._value
             self._value = value
             return reward
         if self.step_count < self.episode_steps:
             return np.zeros(self.num_envs)
-        codes = [self.bits[:, s] for s in range(3)]
-        value = triplet_reward(codes[0], codes[1], codes[2], self.margin)
+        bits = self.bits
+        value = triplet_value(hamming_bits_paired(bits[:, 0], bits[:, 1]),
+                              hamming_bits_paired(bits[:, 0], bits[:, 2]), self.margin)
         if self.level >= 1:
-            value = level_reward(value, codes, [self._episode_prev[:, s] for s in range(3)],
-                                 self.lam, self.rho)
+            value = level_value(value, hamming_bits_paired(bits, self._episode_prev).sum(axis=1),
+                                3, self.lam, self.rho)
         return value
 
     def on_episode_end(self) -> None:
@@ -261,8 +310,8 @@ class HierHashCore(CodingCore):
         return np.ones((n, 2**self.bits_per_step), dtype=bool)
 
     def info(self) -> dict[str, np.ndarray]:
-        pos = self.positions
-        return {"index": self.rows[pos[:, self.current_slot]], "triplet": self.rows[pos]}
+        rows = self._triplet_rows  # the vector env copies infos
+        return {"index": rows[:, self.current_slot], "triplet": rows}
 
 
 class _HierHashAccess:
@@ -311,9 +360,11 @@ _MANUAL = """
 
     * ``mode="memory"`` (default, faster: ``T`` steps per episode): only the anchor is coded;
       ``b(I+)`` and ``b(I−)`` are read from a **code memory** holding the latest code the agent
-      emitted for every image of the split, initialised with seeded random bits and written when
-      an episode ends. All sub-environments of a vector env share it. The memory rows of the
-      positive and negative are read when the episode starts.
+      emitted for every image of the split, written when an episode ends. At level 0 it starts
+      as seeded random bits; at ``level >= 1`` it starts as ``prev_codes`` (the latest codes
+      the agent emitted for these images are the previous level's): ``set_level(l,
+      prev_codes)`` and ``reset(seed=...)`` both set it so. All sub-environments of a vector env
+      share it. The memory rows of the positive and negative are read when the episode starts.
     * ``mode="triplet"`` (the paper's meaning: ``3T`` steps): the anchor, then the positive, then
       the negative are coded with the same policy. The observation does not say which of the
       three is being coded (a hash function cannot depend on the image's role).
@@ -351,8 +402,9 @@ _MANUAL = """
     level ``l``, ``n_constraints`` triplets ``(I, I+, I−)`` of the split's images, drawn with the
     env's seed. ``I+`` shares ``I``'s level-``l`` label; ``I−`` is a sibling (same
     level-``(l−1)`` label, different level-``l`` label; at level 0, or when the parent has no
-    other child class, any other class). ``reset(seed=s)`` redraws the pool and the random
-    memory; ``reset()`` without a seed keeps them. ``reset(options={"indices": rows})`` pins the
+    other child class, any other class). ``reset(seed=s)`` redraws the pool and reinitialises the
+    memory (random bits at level 0, ``prev_codes`` at ``level >= 1``); ``reset()`` without a seed
+    keeps them. ``reset(options={"indices": rows})`` pins the
     next episodes' images (bank rows of the split): ``[num_envs]`` anchors (positive and negative
     drawn as for the pool) or ``[num_envs, 3]`` explicit triplets; later episodes sample again.
 
