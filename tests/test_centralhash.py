@@ -11,7 +11,7 @@ import pytest
 import hashgym  # noqa: F401
 from hashgym.centers import hash_centers, multilabel_centers
 from hashgym.codes import hamming
-from hashgym.envs.centralhash import center_reward
+from hashgym.envs.centralhash import center_reward, hard_center_reward
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
@@ -110,3 +110,37 @@ def test_multilabel_errors() -> None:
         gym.make("CentralHash-v0", bank=BANK, multilabel=True)
     with pytest.raises(ValueError, match="action masks exist for action_type='binary' only"):
         gym.make("CentralHash-v0", bank=BANK, action_type="probability").unwrapped.action_masks()
+
+
+def test_hard_center_reward_equals_the_bce_of_hard_bits() -> None:
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (50, 12)).astype(np.uint8)
+    centers = rng.integers(0, 2, (50, 12)).astype(np.uint8)
+    h = (bits != centers).sum(axis=1)
+    for eps in (EPS, 0.1):
+        np.testing.assert_allclose(hard_center_reward(h, 12, eps),
+                                   center_reward(bits.astype(float), centers, eps), atol=1e-12)
+    assert hard_center_reward(np.array([0]), 4, EPS)[0] == pytest.approx(1 + math.log(1 - EPS))
+
+
+@pytest.mark.parametrize("bits_per_step", [2, 8])
+def test_binary_vector_rewards_match_brute_force_bce(bits_per_step: int) -> None:
+    """Binary actions are rewarded from Hamming distances; recompute every step's local and
+    global reward with the BCE of eqs. (4.1)-(4.2) (center_reward) on the emitted bits."""
+    venv = gym.make_vec("CentralHash-v0", num_envs=12, bank=BANK, n_bits=8,
+                        bits_per_step=bits_per_step, global_weight=0.7)
+    _, info = venv.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(3):  # episodes
+        centers = info["hash_center"].astype(float)
+        emitted = []
+        for step in range(8 // bits_per_step):
+            chunk = rng.integers(0, 2, (12, bits_per_step)).astype(np.int8)
+            _, rewards, terminated, _, info = venv.step(chunk)
+            emitted.append(chunk)
+            lo = step * bits_per_step
+            expected = center_reward(chunk.astype(float), centers[:, lo:lo + bits_per_step], EPS)
+            if terminated.all():
+                expected = expected + 0.7 * center_reward(
+                    np.concatenate(emitted, 1).astype(float), centers, EPS)
+            np.testing.assert_allclose(rewards, expected, rtol=0, atol=1e-12)

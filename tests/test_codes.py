@@ -14,6 +14,7 @@ from hashgym.codes import (
     check_packed,
     distance_dtype,
     hamming,
+    hamming_bits_paired,
     hamming_paired,
     hamming_words,
     pack,
@@ -52,6 +53,9 @@ def test_forms_round_trip_and_distances_match_brute_force(case):
     np.testing.assert_array_equal(hamming(signs, 2 * b - 1, chunk_bytes=1), ref)
     np.testing.assert_array_equal(hamming_words(pack_words(a), pack_words(b), dtype=np.uint8), ref)
     np.testing.assert_array_equal(hamming_paired(a, a[::-1]), np.diag(brute_hamming(a, a[::-1])))
+    bits = as_bits(a)
+    np.testing.assert_array_equal(hamming_bits_paired(bits, bits[::-1]),
+                                  np.diag(brute_hamming(a, a[::-1])))
     # ranking: stable by distance, ties in database order
     expected = [sorted(range(n_b), key=lambda j: (ref[i, j], j)) for i in range(n_a)]
     np.testing.assert_array_equal(rank(a, b), expected)
@@ -114,3 +118,15 @@ def test_bad_codes_are_named(call, match):
 def test_rank_rejects_bad_k():
     with pytest.raises(ValueError, match="k must be a positive int or None"):
         rank(np.zeros((1, 3)), np.zeros((2, 3)), k=0)
+
+
+def test_hamming_bits_paired_by_hand_and_on_stacked_rows():
+    a = np.array([[1, 0, 1, 1], [0, 0, 0, 0]], np.uint8)
+    b = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], np.uint8)
+    out = hamming_bits_paired(a, b)
+    assert out.dtype == np.int64 and out.tolist() == [2, 4]
+    # any leading axes: the distance is over the last one (bool bits too)
+    stacked = hamming_bits_paired(np.stack([a, b]).astype(bool), np.stack([b, b]).astype(bool))
+    assert stacked.tolist() == [[2, 4], [0, 0]]
+    # 255 differing bits do not wrap around in uint8
+    assert hamming_bits_paired(np.ones((1, 300), np.uint8), np.zeros((1, 300), np.uint8)) == 300

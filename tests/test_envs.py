@@ -300,3 +300,42 @@ def test_bad_reset_options_raise() -> None:
         venv.reset(seed=0, options={"indices": BANK.indices("train")[:4].reshape(2, 2)})
     with pytest.raises(HashEnvError, match="not supported"):
         gym.make_vec("HierHash-v0", num_envs=2, max_episode_steps=3)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES)
+def test_feature_buffers_live_through_the_next_image(env_id: str, kwargs: dict) -> None:
+    """The documented aliasing (hashgym.envs.core): features stay valid until the image after the
+    next one starts; final_obs shows the ended images and its t is a read-only 1."""
+    venv = gym.make_vec(env_id, num_envs=3, **kwargs)
+    venv.action_space.seed(0)
+    obs, _ = venv.reset(seed=0)
+    steps_per_image = venv.unwrapped.steps_per_image
+    for _ in range(3 * venv.unwrapped.episode_steps):
+        kept = obs["features"].copy()
+        last = obs
+        obs, _, terminated, _, info = venv.step(venv.action_space.sample())
+        np.testing.assert_array_equal(last["features"], kept)  # still valid one image later
+        if terminated.all():
+            for i, final in enumerate(info["final_obs"]):
+                np.testing.assert_array_equal(final["features"], kept[i])
+                assert final["t"].tolist() == [1.0] and not final["t"].flags.writeable
+                assert set(final) == {"features", "code", "t"}
+            assert info["final_obs"][0] is not info["final_obs"][1]
+    assert steps_per_image >= 1
+
+
+@pytest.mark.parametrize("env_id", HASHGYM_IDS)
+def test_pickled_vector_env_rebuilds_its_final_observations(env_id: str) -> None:
+    kwargs = {"bank": BANK, "n_bits": 4, "bits_per_step": 4}
+    venv = gym.make_vec(env_id, num_envs=3, **kwargs)
+    venv.reset(seed=2)
+    act = np.stack([venv.single_action_space.sample()] * 3)
+    venv.step(act)  # builds the cached row views of the final observations
+    clone = pickle.loads(pickle.dumps(venv))
+    for _ in range(3):
+        a, b = venv.step(act), clone.step(act)
+        assert _equal(a, b)
+        for i in range(3):  # the clone's final features are its own ended images', not stale
+            np.testing.assert_array_equal(
+                b[4]["final_obs"][i]["features"],
+                clone.unwrapped.bank.features[b[4]["final_info"]["index"][i]].astype(np.float32))

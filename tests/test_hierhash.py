@@ -213,3 +213,57 @@ def test_window_keeps_last_bits() -> None:
     assert obs["code"].tolist() == [0, 1, -1]
     obs, *_ = env.step(0b01)
     assert obs["code"].tolist() == [-1, -1, 1]
+
+
+def test_memory_starts_as_prev_codes_at_level_one() -> None:
+    codes = np.random.default_rng(3).integers(0, 2, (TRAIN.size, 12)).astype(np.uint8)
+    # built at level 1: the seeded reset sets the memory to prev_codes, not to random bits
+    env = gym.make("HierHash-v0", bank=BANK, level=1, prev_codes=codes.astype(int) * 2 - 1).unwrapped
+    env.reset(seed=0)
+    np.testing.assert_array_equal(env.memory, codes)
+    env.step(5)
+    # moving a level-0 env on: set_level(1, prev_codes) replaces the random memory (a copy)
+    env = gym.make("HierHash-v0", bank=BANK).unwrapped
+    env.reset(seed=0)
+    assert not np.array_equal(env.memory, codes)
+    env.set_level(1, prev_codes=codes)
+    np.testing.assert_array_equal(env.memory, codes)
+    env.reset()
+    for _ in range(4):
+        env.step(7)  # the anchor's memory row becomes 111...; prev_codes stay as given
+    np.testing.assert_array_equal(env.prev_codes, codes)
+    written = env.memory.copy()
+    assert not np.array_equal(written, codes)
+    env.set_level(1)  # no prev_codes: the memory is kept
+    np.testing.assert_array_equal(env.memory, written)
+    env.set_level(0, prev_codes=codes)  # level 0: prev_codes are stored, the memory is kept
+    np.testing.assert_array_equal(env.memory, written)
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> None:
+    """The env accumulates prefix distances chunk by chunk; recompute every step's reward from
+    eq. (1) (and eqs. (4)-(5)) on the whole prefix with the public reward functions."""
+    rng = np.random.default_rng(level)
+    prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
+    kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7} if level else {}
+    venv = gym.make_vec("HierHash-v0", num_envs=16, bank=BANK, n_bits=6, bits_per_step=2,
+                        margin=2.5, level=level, **kwargs)
+    _, info = venv.reset(seed=level)
+    core = venv.unwrapped._core
+    for _ in range(4):  # episodes
+        pos = core.position_of_row[info["triplet"]]
+        memory = venv.unwrapped.memory.copy()
+        emitted = np.zeros((16, 0), np.uint8)
+        before = np.zeros(16)
+        for step in range(3):
+            actions = rng.integers(0, 4, 16)
+            _, rewards, _, _, info = venv.step(actions)
+            emitted = np.concatenate([emitted, (actions[:, None] >> np.array([1, 0])) & 1], 1)
+            k = emitted.shape[1]
+            value = triplet_reward(emitted, memory[pos[:, 1], :k], memory[pos[:, 2], :k],
+                                   2.5 * k / 6)
+            if level:
+                value = level_reward(value, [emitted], [prev[pos[:, 0], :k]], 0.5, 0.7)
+            np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
+            before = value

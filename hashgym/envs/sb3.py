@@ -89,10 +89,12 @@ class SB3VecEnv(VecEnv):
         infos = self._split_infos(info)
         if "final_obs" in info:
             final_obs, ended = info["final_obs"], info["_final_obs"]
-            time_limit = np.logical_and(truncated, np.logical_not(terminated))
-            for i in np.flatnonzero(ended):
-                infos[i]["terminal_observation"] = final_obs[i]
-                infos[i]["TimeLimit.truncated"] = bool(time_limit[i])
+            time_limit = np.logical_and(truncated, np.logical_not(terminated)).tolist()
+            # one pass of plain Python objects (hashgym's episodes all end together)
+            for i in range(self.num_envs) if ended.all() else np.flatnonzero(ended).tolist():
+                entry = infos[i]
+                entry["terminal_observation"] = final_obs[i]
+                entry["TimeLimit.truncated"] = time_limit[i]
         return obs, np.asarray(rewards, dtype=np.float32), dones, infos
 
     def _split_infos(self, info: dict[str, Any]) -> list[dict[str, Any]]:
