@@ -168,3 +168,22 @@ def test_replay_buffer_round_trip(tmp_path: Path) -> None:
                   levels=[0], algo_kwargs={**_REPLAY, "buffer_size": 500}).model.replay_buffer
     with pytest.raises(ModelFileError, match=r"holds 62 x 16 slots, the model.s has 31 x 16"):
         load_replay_buffer(small, tmp_path / "buffer.npz")
+
+
+def test_logs_and_tensorboard_flag(tmp_path: Path) -> None:
+    import importlib.util
+
+    result = train("ppo", "CentralHash-v0", {"bank": BANK, "n_bits": 8}, total_timesteps=128,
+                   num_envs=16, algo_kwargs=_ROLLOUT, out=tmp_path, tensorboard=False)
+    csv = tmp_path / "logs" / "from-000000000" / "progress.csv"
+    assert csv.exists() and "rollout/ep_rew_mean" in csv.read_text().splitlines()[0]
+    assert json.loads((tmp_path / "config.json").read_text())["algo"] == "ppo"
+    assert result.path.exists()
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(TrainError, match="needs the tensorboard package"):
+            train("ppo", "CentralHash-v0", {"bank": BANK, "n_bits": 8}, total_timesteps=8,
+                  num_envs=16, algo_kwargs=_ROLLOUT, out=tmp_path / "tb", tensorboard=True)
+    else:
+        train("ppo", "CentralHash-v0", {"bank": BANK, "n_bits": 8}, total_timesteps=128,
+              num_envs=16, algo_kwargs=_ROLLOUT, out=tmp_path / "tb", tensorboard=True)
+        assert list((tmp_path / "tb" / "logs").rglob("events.out.tfevents.*"))

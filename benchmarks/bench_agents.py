@@ -1,0 +1,167 @@
+"""The agents against their targets (not a test): DRLHIH's hierarchical DQN vs ITQ and its own
+single-level variants, the recurrent REINFORCE agent vs CSQ at equal wall time, and encoding
+throughput.
+
+Usage::
+
+    python -m hashgym.benchmarks.bench_agents [--steps 100000] [--reinforce-steps 200000]
+        [--quick]
+
+* **DRLHIH** (shared CIFAR-100 bank, standard split: 10,000 query / 50,000 database = train,
+  12 bits, 3 bits per step): NDCG@20 with graded relevance (``relevance="hierarchy"``, query vs
+  database) of ITQ and of three DQN agents with the same step budget: hierarchical (level 0 then
+  level 1, half the steps each, DRLHIH §3.2), level-0 only, and level-1 only (fine-class
+  constraints with any other class as negative, no refinement term: ``rho=1``).
+* **SCIHCGRL** (``cifar100-csq``: 1,000 query / 59,000 database / 5,000 train, 32 bits):
+  mAP@all of the REINFORCE agent and of a CSQ head trained for the same wall time (its epoch
+  count is set from the time of one epoch).
+* **Encoding**: images per second of the trained DQN agent over all 60,000 images with 1 and 2
+  torch threads.
+
+Prints the machine, versions, date, seeds, wall times and environment steps of every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+
+import numpy as np
+import sb3_contrib
+import stable_baselines3
+import torch
+
+import hashgym
+from hashgym.agents.encode import encode
+from hashgym.agents.train import train
+from hashgym.benchmarks.baselines import make_baseline
+from hashgym.metrics import evaluate
+from hashgym.protocols import resolve_bank
+
+
+def _header(args: argparse.Namespace) -> None:
+    print("# bench_agents")
+    print(f"date      {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"machine   {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs "
+          f"(shared), {platform.system()} {platform.release()}, load {os.getloadavg()[0]:.1f}")
+    print(f"versions  python {platform.python_version()}, hashgym {hashgym.__version__}, "
+          f"numpy {np.__version__}, torch {torch.__version__}, SB3 {stable_baselines3.__version__},"
+          f" sb3-contrib {sb3_contrib.__version__}")
+    print(f"settings  {vars(args)}")
+
+
+def _ndcg(bank, q_codes: np.ndarray, db_codes: np.ndarray) -> float:
+    q, db = bank.indices("query"), bank.indices("database")
+    return evaluate(q_codes, db_codes, bank.labels[q], bank.labels[db], metrics=["NDCG@20"],
+                    relevance="hierarchy", n_jobs=2)["NDCG@20"]
+
+
+def _map(bank, q_codes: np.ndarray, db_codes: np.ndarray) -> float:
+    q, db = bank.indices("query"), bank.indices("database")
+    return evaluate(q_codes, db_codes, bank.labels[q, -1], bank.labels[db, -1],
+                    metrics=["mAP@all"], relevance="label", n_jobs=2)["mAP@all"]
+
+
+def bench_drlhih(args: argparse.Namespace) -> object:
+    bank = resolve_bank("cifar100")
+    print("\n## DRLHIH: 12 bits, CIFAR-100 (10,000 query / 50,000 database = train), "
+          "NDCG@20, graded relevance (0-2 levels agree)")
+    print(f"{'method':<22} {'NDCG@20':>8} {'train s':>8} {'env steps':>10}")
+    start = time.perf_counter()
+    itq = make_baseline("itq", 12, seed=args.seed).fit(bank)
+    fit_s = time.perf_counter() - start
+    ndcg = _ndcg(bank, itq.encode(bank.view("query").features),
+                 itq.encode(bank.view("database").features))
+    print(f"{'ITQ':<22} {ndcg:>8.4f} {fit_s:>8.1f} {'-':>10}", flush=True)
+    n_train = len(bank.indices("train"))
+    variants = [
+        ("DQN hierarchical", dict(levels=[0, 1], level_timesteps=[args.steps // 2] * 2), {}),
+        ("DQN level 0 only", dict(levels=[0], level_timesteps=[args.steps]), {}),
+        ("DQN level 1 only", dict(levels=[1], level_timesteps=[args.steps]),
+         {"prev_codes": np.zeros((n_train, 12), np.uint8), "rho": 1.0,
+          "sibling_negatives": False}),
+    ]
+    hierarchical = None
+    for name, kwargs, env_kwargs in variants:
+        result = train("dqn", "HierHash-v0", {"bank": bank, **env_kwargs}, num_envs=64,
+                       seed=args.seed, **kwargs)
+        ndcg = _ndcg(bank, encode(result.model, bank, "query"),
+                     encode(result.model, bank, "database"))
+        print(f"{name:<22} {ndcg:>8.4f} {result.wall_time:>8.1f} {result.timesteps:>10,}",
+              flush=True)
+        hierarchical = hierarchical or result.model
+    return hierarchical
+
+
+def bench_scihcgrl(args: argparse.Namespace) -> None:
+    bank = resolve_bank("cifar100-csq")
+    print("\n## SCIHCGRL: 32 bits, cifar100-csq (1,000 query / 59,000 database / 5,000 train), "
+          "mAP@all (fine classes)")
+    print(f"{'method':<22} {'mAP@all':>8} {'train s':>8} {'env steps / epochs':>20}")
+    result = train("reinforce", "CentralHash-v0", {"bank": bank, "n_bits": 32},
+                   total_timesteps=args.reinforce_steps, num_envs=512, seed=args.seed)
+    rl_map = _map(bank, encode(result.model, bank, "query"), encode(result.model, bank, "database"))
+    print(f"{'REINFORCE (RNN)':<22} {rl_map:>8.4f} {result.wall_time:>8.1f} "
+          f"{result.timesteps:>20,}", flush=True)
+    start = time.perf_counter()
+    make_baseline("csq", 32, seed=args.seed, epochs=1).fit(bank)
+    epoch_s = time.perf_counter() - start
+    epochs = max(1, round(result.wall_time / epoch_s))
+    start = time.perf_counter()
+    csq = make_baseline("csq", 32, seed=args.seed, epochs=epochs).fit(bank)
+    csq_s = time.perf_counter() - start
+    csq_map = _map(bank, csq.encode(bank.view("query").features),
+                   csq.encode(bank.view("database").features))
+    print(f"{'CSQ (same wall time)':<22} {csq_map:>8.4f} {csq_s:>8.1f} {epochs:>13} epochs",
+          flush=True)
+
+
+def bench_encoding(model: object) -> None:
+    bank = resolve_bank("cifar100")
+    print("\n## Encoding: the hierarchical DQN agent over all 60,000 images (12 bits, 4 steps "
+          "per image), median of 3")
+    rows = np.arange(bank.n)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        encode(model, bank, indices=rows[:8192])  # warm-up
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            encode(model, bank, indices=rows, batch_size=8192)
+            times.append(time.perf_counter() - start)
+        seconds = float(np.median(times))
+        print(f"torch threads {threads}: {seconds:.2f} s, {bank.n / seconds:,.0f} images/s "
+              f"(target 50,000)", flush=True)
+    torch.set_num_threads(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000,
+                        help="env steps of each DQN variant (split over levels)")
+    parser.add_argument("--reinforce-steps", type=int, default=200_000,
+                        help="env steps of the REINFORCE agent")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.reinforce_steps = 4_000, 20_000
+    torch.set_num_threads(1)
+    _header(args)
+    start = time.perf_counter()
+    model = bench_drlhih(args)
+    bench_encoding(model)
+    try:
+        import hashgym.agents.reinforce  # noqa: F401
+    except ImportError as exc:
+        print(f"\n## SCIHCGRL: skipped, the REINFORCE agent is not available ({exc})")
+    else:
+        bench_scihcgrl(args)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
