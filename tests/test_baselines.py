@@ -21,7 +21,8 @@ from hashgym.benchmarks.baselines import (
     make_baseline,
     similarity,
 )
-from hashgym.benchmarks.baselines.labels import LabelError
+from hashgym.benchmarks.baselines.deep import balanced_pair_weights, pair_mask
+from hashgym.benchmarks.baselines.labels import LabelError, graded_similarity
 from hashgym.codes import hamming
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
@@ -98,7 +99,7 @@ def test_shdh_uses_every_level(small_bank: FeatureBank) -> None:
     x = small_bank.features
     hier = build("shdh", 16).fit(train.features, train.labels, label_kind="hierarchy")
     fine = build("shdh", 16).fit(train.features, train.labels[:, -1])
-    assert hier.level_weights_.tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert hier.level_weights_.tolist() == pytest.approx([0.5, 0.5])
     assert not np.array_equal(hier.encode(x), fine.encode(x))
 
 
@@ -186,6 +187,78 @@ def test_label_set_kinds() -> None:
         as_label_set(np.array([0, -1]))
     with pytest.raises(LabelError, match="unknown label_kind"):
         as_label_set(np.array([0, 1]), "graded")  # type: ignore[arg-type]
+
+
+def test_graded_similarity_hand_computed() -> None:
+    """Levels agreeing: images 0 and 1 share the leaf, 2 is their sibling, 3 is unrelated."""
+    levels = as_label_set(np.array([[0, 0], [0, 0], [0, 1], [1, 2]]), "hierarchy").indicators
+    levels = [ind.astype(np.float32) for ind in levels]
+    expected = np.array([[2, 2, 1, 0], [2, 2, 1, 0], [1, 1, 2, 0], [0, 0, 0, 2]])
+    np.testing.assert_array_equal(graded_similarity(levels, levels), expected)
+    tensors = [torch.as_tensor(ind) for ind in levels]
+    np.testing.assert_array_equal(graded_similarity(tensors, tensors).numpy(), expected)
+    np.testing.assert_array_equal(graded_similarity(levels[1:], levels[1:]),
+                                  similarity(levels[1], levels[1]).astype(int))
+    with pytest.raises(LabelError, match="same positive number of levels on both sides, got 2 "
+                                         "and 1"):
+        graded_similarity(levels, levels[:1])
+
+
+def test_balanced_pair_weights_binary_hand_computed() -> None:
+    """Labels [0, 0, 1, 2]: 2 similar and 10 dissimilar off-diagonal pairs, |S| = 12. HashNet
+    eq. (7) gives |S|/|S1| = 6 and |S|/|S0| = 1.2; halved (mean 1): 3 and 0.6."""
+    labels = np.array([0, 0, 1, 2])
+    s = torch.as_tensor((labels[:, None] == labels[None, :]).astype(np.float32))
+    w = balanced_pair_weights(s, pair_mask(4))
+    expected = np.full((4, 4), 0.6)
+    expected[0, 1] = expected[1, 0] = 3.0
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    assert w.dtype == torch.float32
+
+
+def test_balanced_pair_weights_graded_hand_computed() -> None:
+    """Grades of the batch above: 2 pairs of grade 2, 4 of grade 1, 6 of grade 0; each grade
+    gets |S| / 3 = 4 in total, i.e. weights 2, 1 and 2/3."""
+    grades = torch.tensor([[2, 2, 1, 0], [2, 2, 1, 0], [1, 1, 2, 0], [0, 0, 0, 2]])
+    w = balanced_pair_weights(grades, pair_mask(4)).numpy()
+    expected = np.array([[0, 2, 1, 2 / 3], [2, 0, 1, 2 / 3], [1, 1, 0, 2 / 3],
+                         [2 / 3, 2 / 3, 2 / 3, 0]])
+    np.testing.assert_allclose(w, expected, rtol=1e-6)
+    one_grade = balanced_pair_weights(torch.zeros(3, 3), pair_mask(3))  # no similar pair
+    np.testing.assert_array_equal(one_grade.numpy(), 1.0 - np.eye(3))
+    empty = balanced_pair_weights(grades, torch.zeros(4, 4, dtype=torch.bool))
+    assert not empty.any()
+
+
+def test_shdh_loss_brute_force() -> None:
+    """SHDH's loss equals a double loop over the pairs of a random batch (graded target, grade
+    weights, quantization term)."""
+    rng = np.random.default_rng(0)
+    hier = rng.integers(0, 2, size=(7, 1))
+    hier = np.concatenate([hier, hier * 2 + rng.integers(0, 2, size=(7, 1))], axis=1)
+    levels = as_label_set(hier, "hierarchy", n_classes=(2, 4)).indicators
+    model = make_baseline("shdh", 5, level_weights=(1.0, 3.0), lam=0.3, scale=0.7)
+    model.level_weights_ = model._weights(2)
+    u = torch.as_tensor(rng.uniform(-1, 1, size=(7, 5)), dtype=torch.float32)
+    batch = {f"y{l}": torch.as_tensor(ind, dtype=torch.float32) for l, ind in enumerate(levels)}
+    grade = (hier[:, None, :] == hier[None, :, :]).sum(axis=2)
+    pairs = [(i, j) for i in range(7) for j in range(7) if i != j]
+    counts = {g: sum(grade[i, j] == g for i, j in pairs) for g in set(grade[i, j] for i, j in pairs)}
+    total = 0.0
+    for i, j in pairs:
+        theta = 0.7 * float(u[i] @ u[j])
+        target = 0.25 * (hier[i, 0] == hier[j, 0]) + 0.75 * (hier[i, 1] == hier[j, 1])
+        weight = len(pairs) / (len(counts) * counts[grade[i, j]])
+        total += weight * (np.log1p(np.exp(theta)) - target * theta)
+    quant = float(((u.abs() - 1) ** 2).sum(dim=1).mean()) / 5
+    expected = total / len(pairs) + 0.3 * quant
+    assert float(model._loss(u, batch)) == pytest.approx(expected, rel=1e-5)
+    model.balanced = False  # unweighted: every pair counts once
+    unweighted = sum(np.log1p(np.exp(0.7 * float(u[i] @ u[j])))
+                     - (0.25 * (hier[i, 0] == hier[j, 0]) + 0.75 * (hier[i, 1] == hier[j, 1]))
+                     * 0.7 * float(u[i] @ u[j]) for i, j in pairs) / len(pairs)
+    assert float(model._loss(u, batch)) == pytest.approx(unweighted + 0.3 * quant, rel=1e-5)
 
 
 # ------------------------------------------------------------------ method references
@@ -361,6 +434,8 @@ def test_method_specific_errors(small_bank: FeatureBank) -> None:
         make_baseline("itq", 17).fit(small_bank)
     with pytest.raises(BaselineError, match="level_weights must be 2 non-negative numbers"):
         make_baseline("shdh", 4, level_weights=(1.0,), **TINY).fit(small_bank)
+    with pytest.raises(BaselineError, match="scale must be a finite positive number, got 0"):
+        make_baseline("shdh", 4, scale=0)
     with pytest.raises(BaselineError, match="epochs must be an integer >= 1"):
         make_baseline("dch", 4, epochs=0)
     with pytest.raises(BaselineError, match="lr must be a finite non-negative number"):

@@ -69,23 +69,31 @@ def pair_mask(n: int) -> torch.Tensor:
     return ~torch.eye(n, dtype=torch.bool)
 
 
-def balanced_pair_weights(s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Class-balancing pair weights of HashNet eq. (7) (also used by DCH), normalised to mean 1.
+def balanced_pair_weights(grades: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Class-balancing pair weights of HashNet eq. (7), for binary or graded similarity.
 
-    ``w_ij = |S| / |S₁|`` for similar pairs and ``|S| / |S₀|`` for dissimilar ones, counted over
-    the batch's off-diagonal pairs; so similar and dissimilar pairs contribute equally in total.
+    The masked pairs are grouped by their similarity grade ``g`` (0/1 similarity, or the number
+    of agreeing label levels of :func:`~.labels.graded_similarity`); every grade present in the
+    batch gets the same total weight: ``w_ij = |S| / (G · |S_g|)`` with ``|S|`` the masked pairs,
+    ``|S_g|`` those of grade ``g`` and ``G`` the number of grades present. The weights average 1
+    over the masked pairs and are 0 elsewhere. For 0/1 similarity with both kinds present this
+    is HashNet's ``|S| / |S₁|`` for similar and ``|S| / |S₀|`` for dissimilar pairs, halved (a
+    common factor); with one kind only, every weight is 1.
 
-    :param s: ``[B, B]`` 0/1 similarity (float).
+    :param grades: ``[B, B]`` similarity grades (small non-negative integers, any dtype).
     :param mask: ``[B, B]`` bool mask of the pairs that count.
+    :return: ``[B, B]`` float weights (dtype of ``grades`` when floating, else float32).
     """
-    m = mask.to(s.dtype)
-    total = m.sum()
-    n_sim = (s * m).sum()
-    n_dis = total - n_sim
-    w_sim = total / n_sim.clamp(min=1.0)
-    w_dis = total / n_dis.clamp(min=1.0)
-    w = (s * w_sim + (1 - s) * w_dis) * m
-    return w / w.sum().clamp(min=1e-12) * total
+    dtype = grades.dtype if grades.is_floating_point() else torch.float32
+    weights = torch.zeros(grades.shape, dtype=dtype, device=grades.device)
+    total = int(mask.sum())
+    if total == 0:
+        return weights
+    present = torch.unique(grades[mask])
+    for grade in present:
+        group = mask & (grades == grade)
+        weights[group] = total / (len(present) * float(group.sum()))
+    return weights
 
 
 class DeepHasher(BaseHasher):

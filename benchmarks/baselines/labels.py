@@ -14,17 +14,27 @@ alike (METHODS.md, "Metrics", relevance):
 
 * two images are **similar** at a level when their indicator rows share a 1, i.e. the same class
   (single label) or at least one common concept (multi-label): ``s_ij = [Y_i · Y_j > 0]``;
-* the **graded** similarity used by SHDH counts the levels at which they are similar.
+* the **graded** similarity used by SHDH counts the levels at which they are similar
+  (:func:`graded_similarity`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Literal, TypeVar, get_args
 
 import numpy as np
 
-__all__ = ["LabelKind", "LabelSet", "LabelError", "as_label_set", "similarity", "unique_rows"]
+__all__ = [
+    "LabelKind",
+    "LabelSet",
+    "LabelError",
+    "as_label_set",
+    "similarity",
+    "graded_similarity",
+    "unique_rows",
+]
 
 LabelKind = Literal["single", "hierarchy", "multi_hot"]
 LABEL_KINDS: tuple[str, ...] = get_args(LabelKind)
@@ -161,6 +171,28 @@ def similarity(a: ArrayT, b: ArrayT) -> ArrayT:
     :param b: ``[Nb, C]`` 0/1 indicators (float).
     """
     return (a @ b.T) > 0  # type: ignore[operator, attr-defined]
+
+
+def graded_similarity(a_levels: Sequence[ArrayT], b_levels: Sequence[ArrayT]) -> ArrayT:
+    """Graded similarity: the number of levels at which two images are similar, ``[Na, Nb]``.
+
+    ``r_ij = Σ_l [Y^l_a[i] · Y^l_b[j] > 0]``, from 0 (unrelated) to ``L`` (same leaf class); for
+    a hierarchy this is the ``relevance="hierarchy"`` grade of :mod:`hashgym.metrics`. Works on
+    numpy arrays (returns ``int64``) and torch tensors (returns ``int64``/``long``) alike.
+
+    :param a_levels: one ``[Na, C_l]`` 0/1 indicator matrix (float) per level.
+    :param b_levels: one ``[Nb, C_l]`` 0/1 indicator matrix (float) per level, same levels.
+    :raises LabelError: when the two sequences have different numbers of levels, or none.
+    """
+    if len(a_levels) != len(b_levels) or not len(a_levels):
+        raise LabelError(
+            f"graded_similarity needs the same positive number of levels on both sides, got "
+            f"{len(a_levels)} and {len(b_levels)}"
+        )
+    grades = similarity(a_levels[0], b_levels[0]) * 1  # bool -> integer, numpy and torch alike
+    for a, b in zip(a_levels[1:], b_levels[1:]):
+        grades = grades + similarity(a, b) * 1
+    return grades
 
 
 def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
