@@ -18,6 +18,7 @@ import datetime
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,33 @@ def _vector_rate(venv: gym.vector.VectorEnv, n_vector_steps: int, repeats: int) 
     return _median_rate(run, repeats)
 
 
+def _own_bytes(env: gym.Env) -> int:
+    """Bytes of the numpy arrays one single env holds for itself (not the shared bank features):
+    what each of a SyncVectorEnv's sub-envs adds."""
+    core = env.unwrapped._core
+    seen: set[int] = set()
+    total = 0
+    for holder in (core, getattr(core, "sampler", None)):
+        for value in vars(holder).values() if holder is not None else ():
+            if isinstance(value, np.ndarray) and value is not core.features:
+                base = value if value.base is None else value.base
+                if isinstance(base, np.ndarray) and id(base) not in seen:
+                    seen.add(id(base))
+                    total += base.nbytes
+    return total
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"load average {os.getloadavg()}"
+
+
+TARGET_RATE = 1_000_000
+TARGET_RATIO = 50.0
+
+
 def bench_vector(bank: FeatureBank, repeats: int, sizes: list[int], sync_limit: int) -> None:
     settings = [
         ("HierHash-v0", {}), ("HierHash-v0", {"mode": "triplet"}),
@@ -62,26 +90,45 @@ def bench_vector(bank: FeatureBank, repeats: int, sizes: list[int], sync_limit: 
     ]
     print("\n## Native vector env vs SyncVectorEnv (random actions, env steps/s, median)")
     print(f"{'env':<16} {'kwargs':<22} {'num_envs':>8} {'native':>12} {'sync':>10} {'ratio':>7}")
+    largest = max(sizes)
+    summary = []
+    sync_memory: dict[str, int] = {}
     for env_id, kwargs in settings:
         last_sync = float("nan")
         for n in sizes:
             native = gym.make_vec(env_id, num_envs=n, bank=bank, **kwargs)
             steps = max(8, 400_000 // n // 8 * 8) if n > 1 else 4000
             native_rate = _vector_rate(native, min(steps, 2000), repeats)
+            native.close()
             sync_rate, note = last_sync, "*"
             if n <= sync_limit:
                 note = ""
                 sync = gym.make_vec(env_id, num_envs=n, bank=bank, vectorization_mode="sync",
                                     **kwargs)
                 sync_rate = _vector_rate(sync, max(8, 40_000 // n // 8 * 8), repeats)
+                sync_memory[f"{env_id} {kwargs}"] = _own_bytes(sync.envs[0])
                 sync.close()
+                del sync
                 last_sync = sync_rate
             ratio = native_rate / sync_rate
             print(f"{env_id:<16} {str(kwargs):<22} {n:>8} {native_rate:>12,.0f} "
                   f"{sync_rate:>10,.0f}{note:1} {ratio:>7.1f}", flush=True)
-    print(f"* SyncVectorEnv not run above num_envs={sync_limit}: each of its single envs holds "
-          f"its own pool and code memory; its per-env rate is flat in num_envs (a Python loop), "
-          f"so the largest measured figure stands in")
+            if n == largest:
+                summary.append((env_id, kwargs, native_rate, ratio, note))
+    if largest > sync_limit:
+        print(f"* SyncVectorEnv not run above num_envs={sync_limit}: its per-env rate is flat in "
+              f"num_envs (a Python loop over single envs), so the figure at {sync_limit} stands "
+              f"in. Each single env holds its own per-split index arrays, pool, memory or centers:")
+        for name, own in sync_memory.items():
+            print(f"  {name}: {own / 2**20:.1f} MiB of arrays per single env, so a "
+                  f"SyncVectorEnv of {largest} would hold ~{own * largest / 2**30:.1f} GiB")
+    print(f"\n## Targets at num_envs={largest} (>= {TARGET_RATE:,} env steps/s and >= "
+          f"{TARGET_RATIO:.0f}x SyncVectorEnv)")
+    for env_id, kwargs, rate, ratio, note in summary:
+        verdict = ("met" if rate >= TARGET_RATE else "NOT met",
+                   "met" if ratio >= TARGET_RATIO else "NOT met")
+        print(f"{env_id:<16} {str(kwargs):<22} rate {verdict[0]:<7} ({rate:,.0f})  "
+              f"ratio {verdict[1]:<7} ({ratio:.0f}x{', vs extrapolated sync' if note else ''})")
 
 
 def bench_sb3(bank: FeatureBank, num_envs: int, timesteps: int, repeats: int) -> None:
@@ -137,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     print("# hashgym environment throughput")
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''}, "
-          f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()} at start "
-          f"(the CPUs are shared with other work)")
+          f"{os.cpu_count()} logical CPUs (shared with other work)")
+    print(f"uptime at start: {_uptime()}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, gymnasium "
           f"{gym.__version__}, stable-baselines3 {stable_baselines3.__version__}, sb3-contrib "
           f"{sb3_contrib.__version__}, torch {torch.__version__} (1 thread), hashgym "
@@ -149,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     bench_vector(bank, args.repeats, [int(s) for s in args.sizes.split(",")], args.sync_limit)
     if not args.skip_sb3:
         bench_sb3(bank, args.sb3_envs, args.sb3_timesteps, max(1, args.repeats // 2))
-    print(f"\nload average at end: {os.getloadavg()}")
+    print(f"\nuptime at end: {_uptime()}")
 
 
 if __name__ == "__main__":

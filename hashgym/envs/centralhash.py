@@ -321,6 +321,8 @@ _MANUAL = """
     (``[n, n_bits]`` uint8; an agent may use it for the paper's supervised global term, a pure
     RL agent ignores it), ``label`` (class id, or the multi-hot row) and ``index`` (bank row).
     For Stable-Baselines3, wrap it with :class:`hashgym.envs.sb3.SB3VecEnv`.
+    The ``features`` batch is one of two buffers reused image after image: it stays valid
+    through the next ``step()``; copy it to keep it longer (see :mod:`hashgym.envs.core`).
 
     ## Version History
 

@@ -450,6 +450,8 @@ _MANUAL = """
     and ``info["final_info"]``. Infos: ``index`` (bank row of the image being coded) and
     ``triplet`` (bank rows of anchor, positive, negative). For Stable-Baselines3, wrap it with
     :class:`hashgym.envs.sb3.SB3VecEnv`.
+    The ``features`` batch is one of two buffers reused image after image: it stays valid
+    through the next ``step()``; copy it to keep it longer (see :mod:`hashgym.envs.core`).
 
     ## Version History
 
