@@ -69,9 +69,10 @@ The agent steps the environment it is given through SB3's ``VecEnv`` API, so SB3
 (``VecMonitor`` for ``rollout/ep_rew_mean``) and callbacks see every step. It must be a
 ``CentralHash-v0`` vector env under :class:`hashgym.envs.sb3.SB3VecEnv`
 (:func:`hashgym.envs.sb3.make_sb3_vec_env`; a native Gymnasium vector env or an env id are wrapped
-for you): its same-step autoreset guarantees that the infos returned with an observation describe
-that observation's image, which is where the agent reads the hash center. Per-image
-environments under ``DummyVecEnv`` report the ended episode's infos instead and are refused.
+for you). Like SB3's own vector envs, it reports the ended episode's infos at a terminal step and
+the new episode's in ``reset_infos``; the agent reads each observation's hash center from the
+infos that describe that observation's image (``reset_infos[i]`` after an episode ended, the
+step's infos otherwise). Other vector envs are refused.
 
 Saving and loading
 ------------------
@@ -645,6 +646,11 @@ class RecurrentReinforce(BaseAlgorithm):
         return ["policy", "policy.optimizer"], []
 
     # ------------------------------------------------------------------ rollout + update
+    def _next_infos(self, infos: Sequence[dict[str, Any]], done: np.ndarray) -> list[dict[str, Any]]:
+        """The infos of the images the next observations show: a new episode's where one ended."""
+        reset_infos = self._adapter.reset_infos
+        return [reset_infos[i] if ended else info for i, (ended, info) in enumerate(zip(done, infos))]
+
     def _centers_from_infos(self, infos: Sequence[dict[str, Any]]) -> np.ndarray | None:
         if not self._has_centers or not infos or "hash_center" not in infos[0]:
             return None
@@ -706,7 +712,7 @@ class RecurrentReinforce(BaseAlgorithm):
                 bit_errors.append((emitted != centers).float().mean(dim=1).detach())
             self._last_obs = new_obs
             self._last_episode_starts = done
-            self._last_centers = self._centers_from_infos(infos)
+            self._last_centers = self._centers_from_infos(self._next_infos(infos, done))
             self._steps_into_episode = (self._steps_into_episode + 1) % self._steps_per_image
         callback.update_locals(locals())
         callback.on_rollout_end()

@@ -107,3 +107,25 @@ def test_ppo_through_the_adapter_beats_a_random_policy() -> None:
     # random bits: about 2 * (1 - 6.9 / 2) = -4.9; the centers' own bits: about 2
     assert random_mean < -3.5
     assert trained_mean > random_mean + 3.0
+
+
+def test_terminal_step_infos_describe_the_ended_episode():
+    """SB3's convention (as DummyVecEnv's): infos at a done step belong to the episode that ended;
+    the new episode's infos are in ``reset_infos``."""
+    venv = make_sb3_vec_env("CentralHash-v0", num_envs=4, monitor=False, n_bits=32)
+    native = venv.vector_env
+    venv.seed(0)
+    venv.reset()
+    coded = [info["index"] for info in venv.reset_infos]
+    for _ in range(3):
+        _, _, dones, infos = venv.step(np.ones((4, 32), dtype=np.int8))
+        assert dones.all()
+        assert [info["index"] for info in infos] == coded
+        assert all("terminal_observation" in info for info in infos)
+        fine = native.bank.labels[coded, -1]
+        np.testing.assert_array_equal([info["label"] for info in infos], fine)
+        np.testing.assert_array_equal([info["hash_center"] for info in infos],
+                                      native.class_centers[fine])
+        following = [info["index"] for info in venv.reset_infos]
+        assert following != coded
+        coded = following

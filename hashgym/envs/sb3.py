@@ -43,9 +43,11 @@ class SB3VecEnv(VecEnv):
     * ``reset()`` uses the seed given by ``seed()`` (SB3 passes ``seed + i`` per sub-env; the
       native env takes the first) and the options of ``set_options()``.
     * ``step_wait()`` returns rewards as float32, ``dones = terminated | truncated`` and one info
-      dict per sub-env holding the native env's per-env infos (``info_keys``), plus, where an
-      episode ended, ``terminal_observation`` (its final observation) and
-      ``TimeLimit.truncated`` (``truncated and not terminated``), as SB3 expects.
+      dict per sub-env holding the native env's per-env infos (``info_keys``). Where an episode
+      ended, as with SB3's own ``DummyVecEnv``, that dict describes the **ended** episode (the
+      native ``final_info``) plus ``terminal_observation`` (its final observation) and
+      ``TimeLimit.truncated`` (``truncated and not terminated``); the infos of the episode that
+      the returned observation starts are in ``reset_infos[i]``.
     * Observations are passed through as they are (see :mod:`hashgym.envs.core` on aliasing).
 
     :param vector_env: the native vector env (e.g. ``gymnasium.make_vec("HierHash-v0", 1024)``).
@@ -89,10 +91,12 @@ class SB3VecEnv(VecEnv):
         infos = self._split_infos(info)
         if "final_obs" in info:
             final_obs, ended = info["final_obs"], info["_final_obs"]
+            final_infos = self._split_infos(info.get("final_info", {}))
             time_limit = np.logical_and(truncated, np.logical_not(terminated)).tolist()
             # one pass of plain Python objects (hashgym's episodes all end together)
             for i in range(self.num_envs) if ended.all() else np.flatnonzero(ended).tolist():
-                entry = infos[i]
+                self.reset_infos[i] = infos[i]
+                entry = infos[i] = final_infos[i]
                 entry["terminal_observation"] = final_obs[i]
                 entry["TimeLimit.truncated"] = time_limit[i]
         return obs, np.asarray(rewards, dtype=np.float32), dones, infos
