@@ -50,6 +50,7 @@ __all__ = [
     "MethodOutput",
     "MethodRunner",
     "METHOD_KINDS",
+    "resolved_params",
     "run_method",
     "run_baseline",
     "run_agent",
@@ -107,15 +108,8 @@ MethodRunner = Callable[[FeatureBank, int, int, Mapping[str, Any]], MethodOutput
 """An adapter: ``(bank, n_bits, seed, params) -> MethodOutput``."""
 
 
-def run_baseline(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
-    """Fit a baseline on the bank's train split and code its query and database images.
-
-    :param bank: the bank, split by its protocol.
-    :param n_bits: code length.
-    :param seed: the baseline's seed.
-    :param params: ``{"name": baseline name, **hyperparameters}``.
-    :raises BenchError: without a ``name``; the baseline's own errors for bad hyperparameters.
-    """
+def _make_baseline(n_bits: int, seed: int, params: Mapping[str, Any]) -> Any:
+    """The unfitted baseline estimator that ``params`` (``{"name": ..., **hyper}``) describe."""
     from hashgym.benchmarks.baselines import make_baseline
 
     hyper = dict(params)
@@ -125,7 +119,32 @@ def run_baseline(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str,
     for key, value in hyper.items():  # JSON turns tuples into lists; the baselines want tuples
         if isinstance(value, list):
             hyper[key] = tuple(value)
-    model = make_baseline(name, n_bits, seed=seed, **hyper)
+    return make_baseline(name, n_bits, seed=seed, **hyper)
+
+
+def resolved_params(spec: MethodSpec, n_bits: int, seed: int) -> dict[str, Any]:
+    """Every hyperparameter a method will run with, defaults included (part of a cell's key).
+
+    For baselines these are the estimator's ``get_params()``, so a changed default in the
+    library invalidates cached cells. Agents' defaults live in their trainers' code and are
+    covered by the hashgym version in the key.
+    """
+    if spec.kind != "baseline":
+        return {}
+    model = _make_baseline(n_bits, seed, spec.params)
+    return {k: _jsonable(v) for k, v in model.get_params().items()}
+
+
+def run_baseline(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
+    """Fit a baseline on the bank's train split and code its query and database images.
+
+    :param bank: the bank, split by its protocol.
+    :param n_bits: code length.
+    :param seed: the baseline's seed.
+    :param params: ``{"name": baseline name, **hyperparameters}``.
+    :raises BenchError: without a ``name``; the baseline's own errors for bad hyperparameters.
+    """
+    model = _make_baseline(n_bits, seed, params)
     start = time.perf_counter()
     model.fit(bank, split="train")
     fit_seconds = time.perf_counter() - start

@@ -23,9 +23,10 @@ Resume
     length and the seed. A cell is saved (atomically: codes first, then the JSON that marks it
     finished) as soon as it finishes, and a rerun of the same command loads finished cells
     instead of recomputing them. If only the evaluation changed (metrics, relevance), the saved
-    codes are re-scored without retraining. The key does not include the code's version: after
-    changing a method's implementation, run with ``resume=False`` (``--no-resume``) or another
-    output folder.
+    codes are re-scored without retraining. The key includes every resolved hyperparameter of a
+    baseline (so a changed library default is a new cell) and the hashgym version; after
+    changing a method's implementation without a version bump, run with ``resume=False``
+    (``--no-resume``) or another output folder.
 
 Reproducibility
     The same seed gives the same codes and hence the same ``results.csv`` (the methods are
@@ -51,9 +52,10 @@ from typing import Any
 
 import numpy as np
 
+import hashgym
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.benchmarks.methods import MethodOutput, run_method
+from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
@@ -125,6 +127,8 @@ class Cell:
             "bank": fingerprint,
             "kind": self.method.kind,
             "params": json.loads(json.dumps(dict(self.method.params), sort_keys=True)),
+            "resolved": resolved_params(self.method, self.n_bits, self.seed),
+            "hashgym": hashgym.__version__,
             "n_bits": self.n_bits,
             "seed": self.seed,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -152,6 +153,22 @@ def test_no_resume_recomputes(bank: FeatureBank, tmp_path: Path,
     again = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
                           bits=[8], seeds=1, progress=False, plots=False, resume=False)
     assert calls == [8] and again.computed == 1
+
+
+def test_changed_library_default_is_a_new_cell(bank: FeatureBank, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from hashgym.benchmarks.baselines import BASELINES
+
+    defaults = BASELINES["itq"].__init__.__kwdefaults__
+    monkeypatch.setitem(defaults, "n_iter", 3)
+    plain_itq = dataclasses.replace(TINY, methods=(MethodSpec("itq", "baseline", {"name": "itq"}),))
+    options = dict(banks={"synthetic": bank}, out=tmp_path, bits=[8], seeds=1, progress=False,
+                   plots=False)
+    run_benchmark(plain_itq, **options)
+    calls = _counting(monkeypatch)
+    assert run_benchmark(plain_itq, **options).computed == 0
+    monkeypatch.setitem(defaults, "n_iter", 4)  # the library's default changes
+    assert run_benchmark(plain_itq, **options).computed == 1 and calls == [8]
 
 
 def test_interrupted_run_keeps_finished_cells_and_completes(
