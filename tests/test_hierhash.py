@@ -230,7 +230,7 @@ def test_memory_starts_as_prev_codes_at_level_one() -> None:
     np.testing.assert_array_equal(env.memory, codes)
     env.reset()
     for _ in range(4):
-        env.step(7)  # the anchor's memory row becomes 111...; prev_codes stay as given
+        env.step(7)  # the coded image's memory row becomes 111...; prev_codes stay as given
     np.testing.assert_array_equal(env.prev_codes, codes)
     written = env.memory.copy()
     assert not np.array_equal(written, codes)
@@ -251,8 +251,13 @@ def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> Non
                         margin=2.5, level=level, **kwargs)
     _, info = venv.reset(seed=level)
     core = venv.unwrapped._core
+    roles_seen = set()
     for _ in range(4):  # episodes
-        pos = core.position_of_row[info["triplet"]]
+        a, p, n = core.position_of_row[info["triplet"]].T
+        role = info["role"]
+        roles_seen |= set(role.tolist())
+        coded = np.choose(role, [a, p, n])
+        np.testing.assert_array_equal(core.position_of_row[info["index"]], coded)
         memory = venv.unwrapped.memory.copy()
         emitted = np.zeros((16, 0), np.uint8)
         before = np.zeros(16)
@@ -261,9 +266,67 @@ def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> Non
             _, rewards, _, _, info = venv.step(actions)
             emitted = np.concatenate([emitted, (actions[:, None] >> np.array([1, 0])) & 1], 1)
             k = emitted.shape[1]
-            value = triplet_reward(emitted, memory[pos[:, 1], :k], memory[pos[:, 2], :k],
-                                   2.5 * k / 6)
+            # the coded image's emitted bits stand in for its role, the memory for the others
+            codes = [memory[a, :k].copy(), memory[p, :k].copy(), memory[n, :k].copy()]
+            for j, r in enumerate(role):
+                codes[r][j] = emitted[j]
+            value = triplet_reward(*codes, 2.5 * k / 6)
             if level:
-                value = level_reward(value, [emitted], [prev[pos[:, 0], :k]], 0.5, 0.7)
+                value = level_reward(value, [emitted], [prev[coded, :k]], 0.5, 0.7)
             np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
             before = value
+        # the episode's end wrote each coded image's code to the memory (images coded by two
+        # sub-environments at once keep one of the two codes)
+        once = np.isin(coded, np.flatnonzero(np.bincount(coded) == 1))
+        np.testing.assert_array_equal(venv.unwrapped.memory[coded[once]], emitted[once])
+    assert roles_seen == {0, 1, 2}
+
+
+def test_memory_roles_by_hand() -> None:
+    """Every remembered code is 0000; the coded image emits 11 then 11 (margin 2, 4 bits)."""
+    venv = gym.make_vec("HierHash-v0", num_envs=24, bank=BANK, n_bits=4, bits_per_step=2,
+                        margin=2)
+    venv.reset(seed=0)
+    venv.unwrapped.memory[:] = 0
+    _, info = venv.reset()
+    role = info["role"]
+    _, r1, *_ = venv.step(np.full(24, 3))
+    _, r2, done, _, _ = venv.step(np.full(24, 3))
+    assert done.all() and set(role.tolist()) == {0, 1, 2}
+    # anchor:   d_pos = H(b, m+) = |b|, d_neg = H(b, m-) = |b|: -max(0, 1 + 2 - 2) = -1, then
+    #           -max(0, 2 + 4 - 4) = -2
+    # positive: d_pos = H(m, b) = |b|, d_neg = H(m, m-) = 0: -max(0, 1 + 2 - 0) = -3, then -6
+    # negative: d_pos = H(m, m+) = 0, d_neg = H(m, b) = |b|: -max(0, 1 + 0 - 2) = 0, then 0
+    expected = {0: (-1.0, -1.0), 1: (-3.0, -3.0), 2: (0.0, 0.0)}
+    assert [(r1[j], r2[j]) for j in range(24)] == [expected[r] for r in role.tolist()]
+
+
+def test_memory_roles_keep_every_pool_image_coded() -> None:
+    """With ``"all"`` every image of the pool gets coded; with ``"anchor"`` the positives and
+    negatives that anchor no triplet keep their random initial codes."""
+    written = {}
+    for roles in ("all", "anchor"):
+        venv = gym.make_vec("HierHash-v0", num_envs=32, bank=BANK, n_bits=4, bits_per_step=4,
+                            n_constraints=20, memory_roles=roles)
+        venv.reset(seed=0)
+        venv.unwrapped.memory[:] = 0
+        assert venv.unwrapped.memory_roles == roles
+        for _ in range(30):
+            venv.step(np.full(32, 15))  # every coded image remembers 1111
+        pool = venv.unwrapped._core.pool
+        memory = venv.unwrapped.memory
+        written[roles] = np.isin(np.arange(TRAIN.size), np.flatnonzero(memory.any(axis=1)))
+        if roles == "anchor":
+            never = ~np.isin(pool[:, 1:], pool[:, 0])
+            assert never.any() and not written[roles][pool[:, 1:][never]].any()
+            assert written[roles][pool[:, 0]].all()
+    assert written["all"][np.unique(venv.unwrapped._core.pool)].all()
+
+
+def test_memory_roles_errors_and_anchor_only() -> None:
+    with pytest.raises(Exception, match="unknown memory_roles 'both'"):
+        gym.make("HierHash-v0", bank=BANK, memory_roles="both")
+    venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, memory_roles="anchor")
+    _, info = venv.reset(seed=0)
+    assert (info["role"] == 0).all()
+    np.testing.assert_array_equal(info["index"], info["triplet"][:, 0])
