@@ -96,6 +96,7 @@ def test_hierarchical_dqn_front_end(tmp_path) -> None:
                               timesteps_per_level=(64, 32), num_envs=8, out=str(tmp_path),
                               learning_starts=16, buffer_size=500, batch_size=8)
     assert result.info["n_constraints"] == [50, 20] and result.info["levels"] == [0, 1]
+    assert result.model.get_env().get_attr("memory_roles")[0] == "all"
     assert result.model.get_env().get_attr("constraints")[0].shape == (20, 3)
     assert result.info["algo_kwargs"]["gamma"] == 1.0
     assert encode(result.path, BANK, "query").shape == (len(BANK.indices("query")), 6)
