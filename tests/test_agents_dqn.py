@@ -7,7 +7,13 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures, LevelCurriculum, hierarchical_dqn
+from hashgym.agents.dqn import (
+    DQN_DEFAULTS,
+    TRIPLETS_PER_IMAGE,
+    HashQFeatures,
+    LevelCurriculum,
+    hierarchical_dqn,
+)
 from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.train import train
 from hashgym.envs.core import observation_space
@@ -96,7 +102,17 @@ def test_hierarchical_dqn_front_end(tmp_path) -> None:
                               timesteps_per_level=(64, 32), num_envs=8, out=str(tmp_path),
                               learning_starts=16, buffer_size=500, batch_size=8)
     assert result.info["n_constraints"] == [50, 20] and result.info["levels"] == [0, 1]
-    assert result.model.get_env().get_attr("memory_roles")[0] == "all"
+    assert result.model.get_env().get_attr("memory_roles")[0] == "anchor"
     assert result.model.get_env().get_attr("constraints")[0].shape == (20, 3)
     assert result.info["algo_kwargs"]["gamma"] == 1.0
     assert encode(result.path, BANK, "query").shape == (len(BANK.indices("query")), 6)
+    # default pools: TRIPLETS_PER_IMAGE per training image at every level
+    default = hierarchical_dqn(BANK, n_bits=6, bits_per_step=2, timesteps_per_level=0,
+                               num_envs=2, memory_roles="all", sibling_negatives=True)
+    n_train = len(BANK.indices("train"))
+    assert default.info["n_constraints"] == [TRIPLETS_PER_IMAGE * n_train] * 2
+    env = default.model.get_env()
+    assert env.get_attr("memory_roles")[0] == "all" and env.get_attr("level")[0] == 1
+    labels = BANK.labels
+    a, _, n = env.get_attr("constraints")[0].T
+    assert np.all(labels[a, 0] == labels[n, 0])  # sibling negatives when asked for
