@@ -16,7 +16,7 @@ import argparse
 import torch
 from stable_baselines3 import DQN
 
-from hashgym.agents.dqn import DQN_DEFAULTS
+from hashgym.agents.dqn import DQN_DEFAULTS, TRIPLETS_PER_IMAGE
 from hashgym.agents.encode import policy_act
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.metrics import evaluate
@@ -31,7 +31,12 @@ torch.set_num_threads(1)
 
 bank = resolve_bank(args.bank)
 q, db = bank.indices("query"), bank.indices("database")
-venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=())
+# the settings hierarchical_dqn() uses (see its docstring): large pools, anchor-only coding,
+# any other class as the level-1 negative; the paper's are n_constraints=4000 (1000 at level 1),
+# memory_roles="all", sibling_negatives=True
+venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=(),
+                        n_constraints=TRIPLETS_PER_IMAGE * len(bank.indices("train")),
+                        memory_roles="anchor", sibling_negatives=False)
 native = venv.unwrapped.vector_env  # the hashgym vector env under SB3's wrappers
 hyper = {**DQN_DEFAULTS, "learning_starts": min(1000, args.total_timesteps // 2)}
 model = DQN("MultiInputPolicy", venv, seed=0, **hyper)
