@@ -4,7 +4,7 @@ throughput.
 
 Usage::
 
-    python -m hashgym.benchmarks.bench_agents [--steps 100000] [--reinforce-steps 200000]
+    python -m hashgym.benchmarks.bench_agents [--steps 100000] [--reinforce-steps 307200]
         [--quick]
 
 * **DRLHIH** (shared CIFAR-100 bank, standard split: 10,000 query / 50,000 database = train,
@@ -102,7 +102,7 @@ def bench_scihcgrl(args: argparse.Namespace) -> None:
           "mAP@all (fine classes)")
     print(f"{'method':<22} {'mAP@all':>8} {'train s':>8} {'env steps / epochs':>20}")
     result = train("reinforce", "CentralHash-v0", {"bank": bank, "n_bits": 32},
-                   total_timesteps=args.reinforce_steps, num_envs=512, seed=args.seed)
+                   total_timesteps=args.reinforce_steps, num_envs=256, seed=args.seed)
     rl_map = _map(bank, encode(result.model, bank, "query"), encode(result.model, bank, "database"))
     print(f"{'REINFORCE (RNN)':<22} {rl_map:>8.4f} {result.wall_time:>8.1f} "
           f"{result.timesteps:>20,}", flush=True)
@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000,
                         help="env steps of each DQN variant (split over levels)")
-    parser.add_argument("--reinforce-steps", type=int, default=200_000,
+    parser.add_argument("--reinforce-steps", type=int, default=307_200,
                         help="env steps of the REINFORCE agent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
