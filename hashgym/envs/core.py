@@ -406,6 +406,17 @@ class _CoreAccess:
         """See :meth:`CodingCore.encode`."""
         return self._core.encode(act, indices, batch_size)
 
+    def _pinned_rows(self, seed: int | None, options: dict[str, Any] | None) -> Any:
+        """After ``super().reset(seed=seed)``: check the reset options, reseed the core when a
+        seed was given (or on first use) and return the pinned bank rows (``None`` if none)."""
+        options = dict(options or {})
+        rows = options.pop("indices", None)
+        if options:
+            raise HashEnvError(f"unknown reset options {sorted(options)}; expected 'indices'")
+        if seed is not None or self._core.rng is None:
+            self._core.reseed(self.np_random)  # type: ignore[attr-defined]
+        return rows
+
 
 class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
     """A :class:`gymnasium.Env` over a :class:`CodingCore` with a batch of one."""
@@ -429,12 +440,7 @@ class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
     ) -> tuple[ObsDict, dict[str, Any]]:
         """Start an episode; ``options={"indices": rows}`` pins its image(s) (bank rows)."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        rows = options.pop("indices", None)
-        if options:
-            raise HashEnvError(f"unknown reset options {sorted(options)}; expected 'indices'")
-        if seed is not None or self._core.rng is None:
-            self._core.reseed(self.np_random)
+        rows = self._pinned_rows(seed, options)
         if rows is not None:
             rows = np.asarray(rows)[None]
         self._core.start(rows)
@@ -505,13 +511,7 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
     ) -> tuple[ObsDict, dict[str, Any]]:
         """Start new episodes everywhere; ``options={"indices": rows}`` pins their images."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        rows = options.pop("indices", None)
-        if options:
-            raise HashEnvError(f"unknown reset options {sorted(options)}; expected 'indices'")
-        if seed is not None or self._core.rng is None:
-            self._core.reseed(self.np_random)
-        self._core.start(rows)
+        self._core.start(self._pinned_rows(seed, options))
         return self._core.observe(), self._with_masks(self._core.info())
 
     def step(
