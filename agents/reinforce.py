@@ -202,6 +202,7 @@ from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from torch import nn
 
+from hashgym.agents.saving import space_from_json, space_to_json
 from hashgym.envs.sb3 import SB3VecEnv, make_sb3_vec_env
 
 __all__ = ["BASELINES", "HEADS", "IterationHeads", "RecurrentHashPolicy", "RecurrentReinforce", "ReinforceError"]
@@ -540,33 +541,6 @@ def _native_adapter(env: VecEnv) -> SB3VecEnv:
     return inner
 
 
-def _space_spec(space: spaces.Space) -> dict[str, Any]:
-    """A JSON description of the spaces this algorithm accepts (rebuilt by :func:`_space_from_spec`)."""
-    if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {k: _space_spec(v) for k, v in space.spaces.items()}}
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": [int(s) for s in space.shape]}
-    if isinstance(space, spaces.Box):
-        low, high = np.unique(space.low), np.unique(space.high)
-        if low.size != 1 or high.size != 1:
-            raise ReinforceError(f"cannot describe a Box with non-uniform bounds: {space}")
-        return {"type": "Box", "shape": [int(s) for s in space.shape], "low": float(low[0]),
-                "high": float(high[0]), "dtype": str(space.dtype)}
-    raise ReinforceError(f"cannot describe space {space}")
-
-
-def _space_from_spec(spec: dict[str, Any]) -> spaces.Space:
-    kind = spec.get("type")
-    if kind == "Dict":
-        return spaces.Dict({k: _space_from_spec(v) for k, v in spec["spaces"].items()})
-    if kind == "MultiBinary":
-        n = spec["n"]
-        return spaces.MultiBinary(n[0] if len(n) == 1 else n)
-    if kind == "Box":
-        return spaces.Box(spec["low"], spec["high"], tuple(spec["shape"]), np.dtype(spec["dtype"]))
-    raise ReinforceError(f"unknown space description {spec!r} in the model file")
-
-
 def _check_number(value: Any, name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ReinforceError(f"{name} must be a number, got {value!r}")
@@ -779,8 +753,8 @@ class RecurrentReinforce(BaseAlgorithm):
         self.set_random_seed(self.seed)
         _check_observation_space(self.observation_space)
         _action_type(self.action_space)
-        self._observation_space_spec = _space_spec(self.observation_space)
-        self._action_space_spec = _space_spec(self.action_space)
+        self._observation_space_spec = space_to_json(self.observation_space)
+        self._action_space_spec = space_to_json(self.action_space)
         kwargs = dict(self.policy_kwargs)
         kwargs["value_head"] = self.baseline == "value"
         self.policy = self.policy_class(  # type: ignore[assignment]
@@ -1057,8 +1031,8 @@ class RecurrentReinforce(BaseAlgorithm):
             if not isinstance(data.get(key), dict):
                 raise ReinforceError(f"{path} is not a RecurrentReinforce model (no {key})")
         objects: dict[str, Any] = {
-            "observation_space": _space_from_spec(data["_observation_space_spec"]),
-            "action_space": _space_from_spec(data["_action_space_spec"]),
+            "observation_space": space_from_json(data["_observation_space_spec"]),
+            "action_space": space_from_json(data["_action_space_spec"]),
             "policy_class": RecurrentHashPolicy,
         }
         if isinstance(data.get("policy_class"), dict):

@@ -68,6 +68,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hashgym.agents.saving import space_to_json
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.protocols import resolve_bank
@@ -411,8 +412,8 @@ def train(
 
     info = to_json(info)  # fail early on arguments that cannot be recorded
     model = _build(cls, policy, first_env, from_json(kwargs), seed, device, verbose)
-    info["observation_space"] = _space_json(model.observation_space)
-    info["action_space"] = _space_json(model.action_space)
+    info["observation_space"] = space_to_json(model.observation_space)
+    info["action_space"] = space_to_json(model.action_space)
 
     run = _Run(Path(out), info, checkpoint_every or max(10_000, sum(steps) // 10),
                save_replay_buffer) if out is not None else None
@@ -449,12 +450,6 @@ def train(
         path = run.save_final(model)
     wall = time.perf_counter() - started
     return TrainResult(model, info, path, wall, int(model.num_timesteps), resumed_from)
-
-
-def _space_json(space: spaces.Space) -> dict[str, Any]:
-    from hashgym.agents.saving import space_to_json
-
-    return space_to_json(space)
 
 
 def _build(cls: type, policy: str | None, venv: Any, kwargs: dict[str, Any], seed: int,
