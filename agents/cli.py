@@ -91,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="algorithm arguments (override hashgym's defaults)")
     parser.add_argument("--out", default=None,
                         help="output folder (default runs/<env>-<algo>-seed<seed>)")
+    parser.add_argument("--memory-refresh", type=int, default=None, metavar="STEPS",
+                        help="HierHash-v0 memory mode: rewrite the code memory with the agent's "
+                             "greedy codes every STEPS environment steps (default: never)")
     parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="steps between checkpoints (default: a tenth of the budget, at "
                              "least 10000)")
@@ -147,7 +150,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             level_timesteps=level_timesteps, n_constraints=n_constraints, out=out,
             checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
             save_replay_buffer=not args.no_replay_buffer, progress_bar=not args.no_progress,
-            tensorboard=args.tensorboard, device=args.device,
+            tensorboard=args.tensorboard, device=args.device, memory_refresh=args.memory_refresh,
         )
     except (TrainError, HashEnvError) as exc:
         print(f"hashgym train: error: {exc}", file=sys.stderr)

@@ -291,6 +291,7 @@ def train(
     progress_bar: bool = False,
     tensorboard: bool | None = None,
     callback: Any = None,
+    memory_refresh: int | None = None,
     device: str = "cpu",
     verbose: int = 0,
 ) -> TrainResult:
@@ -321,6 +322,10 @@ def train(
     :param tensorboard: write TensorBoard logs under ``out/logs`` (``None``: when the
         ``tensorboard`` package is installed).
     :param callback: an SB3 callback (or list) called during training.
+    :param memory_refresh: ``HierHash-v0`` in memory mode only: every this many environment
+        steps, set the code memory to the agent's greedy codes of every training image
+        (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
+        episodes end, as METHODS.md specifies).
     :param device: torch device.
     :param verbose: SB3's verbosity.
     :raises TrainError: for an unknown algorithm, one that does not fit the env's action space,
@@ -368,6 +373,14 @@ def train(
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
     if any(s < 0 for s in steps):
         raise TrainError(f"step budgets must be >= 0, got {steps}")
+    if memory_refresh is not None:
+        if not hier or env_kwargs.get("mode", "memory") != "memory":
+            raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
+                             "rewrites the env's code memory)")
+        if isinstance(memory_refresh, bool) or not isinstance(memory_refresh, int) \
+                or memory_refresh < 1:
+            raise TrainError(f"memory_refresh must be a positive number of environment steps, "
+                             f"got {memory_refresh!r}")
 
     def make_env(level: int | None, prev_codes: np.ndarray | None, env_seed: int) -> Any:
         from hashgym.envs.sb3 import make_sb3_vec_env
@@ -403,6 +416,7 @@ def train(
         "level_timesteps": steps,
         "n_constraints": pools if hier else None,
         "num_envs": num_envs,
+        "memory_refresh": memory_refresh,
         "seed": seed,
         "flatten_obs": spec.flatten_obs,
         "observation_space": None,
@@ -435,6 +449,10 @@ def train(
     if state is None:
         state = LevelState(prev_codes=initial_prev)
     callbacks = [c for c in ([callback] if not isinstance(callback, list) else callback) if c]
+    if memory_refresh is not None:
+        from hashgym.agents.memory import MemoryRefresh
+
+        callbacks.insert(0, MemoryRefresh(memory_refresh))  # the caller's callbacks see its result
     if run is not None:
         callbacks.append(run.callback(curriculum))
     from stable_baselines3.common.callbacks import CallbackList

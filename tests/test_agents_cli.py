@@ -59,6 +59,7 @@ def test_killed_run_resumes_at_its_level_and_step(tmp_path: Path, bank_path: Pat
     cmd = [sys.executable, "-m", "hashgym.cli", "train", "--env", "HierHash-v0", "--algo", "dqn",
            "--bank", str(bank_path), "--levels", "0", "1", "--level-timesteps", "128", "1000000",
            "--num-envs", "16", "--checkpoint-every", "128", "--out", str(out), "--no-progress",
+           "--memory-refresh", "64",
            "--algo-kwargs", "learning_starts=32", "buffer_size=2000", "batch_size=16"]
     first = _run_until(cmd, out, lambda s: s["level_index"] == 1 and s["num_timesteps"] >= 256)
     assert first["level_index"] == 1 and not first["final"]
@@ -86,6 +87,8 @@ def test_train_then_encode(tmp_path: Path, bank_path: Path, capsys: pytest.Captu
     np.testing.assert_array_equal(saved["rows"], bank.indices("query"))
     assert saved["codes"].shape == (len(bank.indices("query")), 8)
     assert saved["meta"]["model"]["algo"] == "ppo" and saved["meta"]["split"] == "query"
+    config = json.loads((out / "config.json").read_text())
+    assert config["memory_refresh"] is None
     # the same command again finds the finished run and trains no further
     assert main(["train", "--env", "CentralHash-v0", "--algo", "ppo", "--bank", str(bank_path),
                  "--timesteps", "256", "--num-envs", "16", "--out", str(out), "--no-progress",
@@ -102,5 +105,9 @@ def test_cli_errors(tmp_path: Path, bank_path: Path, capsys: pytest.CaptureFixtu
     assert "action_type='probability'" in capsys.readouterr().err
     assert main(["train", "--env-kwargs", "n_bits", "--out", str(tmp_path / "z")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", "--env", "CentralHash-v0", "--algo", "ppo", "--bank", str(bank_path),
+                 "--memory-refresh", "100", "--timesteps", "10", "--out", str(tmp_path / "m"),
+                 "--env-kwargs", "n_bits=8"]) == 2
+    assert "memory_refresh applies to HierHash-v0 in memory mode only" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
