@@ -4,14 +4,19 @@ throughput.
 
 Usage::
 
-    python -m hashgym.benchmarks.bench_agents [--steps 100000] [--reinforce-steps 307200]
+    python -m hashgym.benchmarks.bench_agents [--steps 800000] [--reinforce-steps 307200]
         [--quick]
 
 * **DRLHIH** (shared CIFAR-100 bank, standard split: 10,000 query / 50,000 database = train,
   12 bits, 3 bits per step): NDCG@20 with graded relevance (``relevance="hierarchy"``, query vs
   database) of ITQ and of three DQN agents with the same step budget: hierarchical (level 0 then
   level 1, half the steps each, DRLHIH §3.2), level-0 only, and level-1 only (fine-class
-  constraints with any other class as negative, no refinement term: ``rho=1``).
+  constraints, no refinement term: ``rho=1``). The three use hashgym's recipe
+  (:func:`hashgym.agents.dqn.hierarchical_dqn`'s defaults: 30 triplets per training image and
+  level, anchor-only coding, any other class as the negative, 256 images per vector step, the
+  code memory refreshed with the greedy codes every 2,048 steps); a fourth row trains the
+  hierarchical agent in the paper's setting (pools of 4,000 / 1,000 triplets, sibling
+  negatives, the env's default coding, 64 images per step, no refresh) for comparison.
 * **SCIHCGRL** (``cifar100-csq``: 1,000 query / 59,000 database / 5,000 train, 32 bits):
   mAP@all of the REINFORCE agent and of a CSQ head trained for the same wall time (its epoch
   count is set from the time of one epoch).
@@ -35,6 +40,7 @@ import stable_baselines3
 import torch
 
 import hashgym
+from hashgym.agents.dqn import TRIPLETS_PER_IMAGE
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
@@ -77,17 +83,21 @@ def bench_drlhih(args: argparse.Namespace) -> object:
                  itq.encode(bank.view("database").features))
     print(f"{'ITQ':<22} {ndcg:>8.4f} {fit_s:>8.1f} {'-':>10}", flush=True)
     n_train = len(bank.indices("train"))
+    recipe = {"num_envs": 256, "memory_refresh": 2048, "n_constraints": TRIPLETS_PER_IMAGE * n_train}
+    recipe_env = {"memory_roles": "anchor", "sibling_negatives": False}
+    half = [args.steps // 2] * 2
     variants = [
-        ("DQN hierarchical", dict(levels=[0, 1], level_timesteps=[args.steps // 2] * 2), {}),
-        ("DQN level 0 only", dict(levels=[0], level_timesteps=[args.steps]), {}),
-        ("DQN level 1 only", dict(levels=[1], level_timesteps=[args.steps]),
-         {"prev_codes": np.zeros((n_train, 12), np.uint8), "rho": 1.0,
-          "sibling_negatives": False}),
+        ("DQN hierarchical", dict(levels=[0, 1], level_timesteps=half, **recipe), recipe_env),
+        ("DQN level 0 only", dict(levels=[0], level_timesteps=[args.steps], **recipe), recipe_env),
+        ("DQN level 1 only", dict(levels=[1], level_timesteps=[args.steps], **recipe),
+         {**recipe_env, "prev_codes": np.zeros((n_train, 12), np.uint8), "rho": 1.0}),
+        ("DQN hier, paper setup", dict(levels=[0, 1], level_timesteps=half, num_envs=64,
+                                        n_constraints=[4000, 1000]), {}),
     ]
     hierarchical = None
     for name, kwargs, env_kwargs in variants:
-        result = train("dqn", "HierHash-v0", {"bank": bank, **env_kwargs}, num_envs=64,
-                       seed=args.seed, **kwargs)
+        result = train("dqn", "HierHash-v0", {"bank": bank, **env_kwargs}, seed=args.seed,
+                       **kwargs)
         ndcg = _ndcg(bank, encode(result.model, bank, "query"),
                      encode(result.model, bank, "database"))
         print(f"{name:<22} {ndcg:>8.4f} {result.wall_time:>8.1f} {result.timesteps:>10,}",
@@ -140,7 +150,7 @@ def bench_encoding(model: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100_000,
+    parser.add_argument("--steps", type=int, default=800_000,
                         help="env steps of each DQN variant (split over levels)")
     parser.add_argument("--reinforce-steps", type=int, default=307_200,
                         help="env steps of the REINFORCE agent")

@@ -20,7 +20,9 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     REINFORCE) and coded by :func:`hashgym.agents.encode.encode` with its deterministic policy.
     ``params``: ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
     and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``,
-    ``num_envs``, ``algo_kwargs``, ``levels``, ``n_constraints``. A run that starts at a level
+    ``num_envs``, ``algo_kwargs``, ``levels``, ``n_constraints`` (or ``triplets_per_image``: the
+    pool size per level as a multiple of the bank's training images), ``memory_refresh`` (see
+    :class:`hashgym.agents.memory.MemoryRefresh`). A run that starts at a level
     ``l >= 1`` without ``prev_codes`` (DRLHIH's "level-l only" variant) gets all-zero previous
     codes and ``rho = 1``: the plain triplet reward of eq. (1) at that level, no refinement term
     of eqs. (4)–(5). The training curve is the mean return of the last 100 episodes
@@ -190,7 +192,8 @@ def _reward_curve_callback(every: int) -> Any:
 
 
 _AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
-               "algo_kwargs", "levels", "n_constraints", "curve_points"}
+               "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
+               "curve_points"}
 
 
 def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
@@ -214,7 +217,12 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     if "total_timesteps" not in params and "level_timesteps" not in params:
         raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
                          "params['level_timesteps']")
+    if "n_constraints" in params and "triplets_per_image" in params:
+        raise BenchError("give n_constraints or triplets_per_image, not both")
     env_id = params.get("env_id", "HierHash-v0")
+    n_constraints = params.get("n_constraints")
+    if params.get("triplets_per_image") is not None:
+        n_constraints = int(params["triplets_per_image"]) * len(bank.indices("train"))
     env_kwargs: dict[str, Any] = {**params.get("env_kwargs", {}), "bank": bank, "n_bits": n_bits}
     levels = params.get("levels")
     if env_id == "HierHash-v0" and levels and levels[0] >= 1 and "prev_codes" not in env_kwargs:
@@ -235,7 +243,8 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
         seed=seed,
         algo_kwargs=dict(params.get("algo_kwargs", {})),
         levels=levels,
-        n_constraints=params.get("n_constraints"),
+        n_constraints=n_constraints,
+        memory_refresh=params.get("memory_refresh"),
         callback=curve,
     )
     start = time.perf_counter()
@@ -243,7 +252,8 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     database = encode(result.model, bank, "database")
     encode_seconds = time.perf_counter() - start
     info = {k: result.info.get(k) for k in ("algo", "policy", "algo_kwargs", "levels",
-                                             "level_timesteps", "n_constraints", "num_envs")}
+                                             "level_timesteps", "n_constraints", "num_envs",
+                                             "memory_refresh")}
     info["num_timesteps"] = result.timesteps
     training = TrainingCurve(curve.x, curve.y, "environment steps", "mean episode return") \
         if curve.x else None

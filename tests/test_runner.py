@@ -342,7 +342,8 @@ AGENTS = BenchProtocol(
             "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}}),
         MethodSpec("dqn-hier", "agent", {
             "algo": "dqn", "levels": [0, 1], "level_timesteps": 300, "num_envs": 8,
-            "env_kwargs": {"bits_per_step": 3}, "n_constraints": [50, 50], "curve_points": 5,
+            "env_kwargs": {"bits_per_step": 3}, "triplets_per_image": 2, "memory_refresh": 64,
+            "curve_points": 5,
             "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}}),
         MethodSpec("reinforce", "agent", {
             "algo": "reinforce", "env_id": "CentralHash-v0", "total_timesteps": 600,
@@ -363,7 +364,9 @@ def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
         with np.load(tmp_path / "a" / "cells" / f"{cell.key}.npz") as archive:
             assert unpack(archive["query"], 6).shape == (len(bank.indices("query")), 6)
     assert cell.data["info"]["algo"] == "reinforce"
-    assert result.cells[1].data["info"]["levels"] == [0, 1]
+    hier = result.cells[1].data["info"]
+    assert hier["levels"] == [0, 1] and hier["memory_refresh"] == 64
+    assert hier["n_constraints"] == [2 * len(bank.indices("train"))] * 2
     assert (tmp_path / "a" / "training_synthetic_6bits.png").is_file()
     again = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "b",
                           methods=["dqn-l1", "reinforce"], progress=False, plots=False)
@@ -382,6 +385,10 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
     with pytest.raises(BenchError, match=r"needs a budget: params\['total_timesteps'\]"):
         run_benchmark(proto({"algo": "dqn"}), banks={"synthetic": bank}, out=tmp_path,
                       progress=False, plots=False)
+    with pytest.raises(BenchError, match="give n_constraints or triplets_per_image, not both"):
+        run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "n_constraints": 50,
+                             "triplets_per_image": 2}),
+                      banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match=r"needs params\['algo'\]"):
         run_benchmark(proto({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
                       progress=False, plots=False)
