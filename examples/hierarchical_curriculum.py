@@ -18,6 +18,7 @@ from stable_baselines3 import DQN
 
 from hashgym.agents.dqn import DQN_DEFAULTS, TRIPLETS_PER_IMAGE
 from hashgym.agents.encode import policy_act
+from hashgym.agents.memory import MemoryRefresh
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
@@ -25,15 +26,15 @@ from hashgym.protocols import resolve_bank
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--total-timesteps", type=int, default=60_000, help="steps per level")
 parser.add_argument("--bank", default="cifar100-mini")
-parser.add_argument("--num-envs", type=int, default=64)
+parser.add_argument("--num-envs", type=int, default=256)
 args = parser.parse_args()
 torch.set_num_threads(1)
 
 bank = resolve_bank(args.bank)
 q, db = bank.indices("query"), bank.indices("database")
 # the settings hierarchical_dqn() uses (see its docstring): large pools, anchor-only coding,
-# any other class as the level-1 negative; the paper's are n_constraints=4000 (1000 at level 1),
-# memory_roles="all", sibling_negatives=True
+# any other class as the level-1 negative, 256 images per step and a memory refresh; the paper's
+# are n_constraints=4000 (1000 at level 1), memory_roles="all", sibling_negatives=True
 venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=(),
                         n_constraints=TRIPLETS_PER_IMAGE * len(bank.indices("train")),
                         memory_roles="anchor", sibling_negatives=False)
@@ -47,7 +48,8 @@ for level in range(bank.n_levels):
         native.set_level(level, prev_codes)            # refine them at the next level
         model.replay_buffer.reset()                    # old rewards belong to the old level
         model._last_obs = None                         # start fresh episodes at this level
-    model.learn(args.total_timesteps, reset_num_timesteps=False)
+    # every 2,048 steps the code memory the reward reads becomes the agent's current greedy codes
+    model.learn(args.total_timesteps, reset_num_timesteps=False, callback=MemoryRefresh(2048))
     codes_q = native.encode(policy_act(model), indices=q)
     codes_db = native.encode(policy_act(model), indices=db)
     ndcg = evaluate(codes_q, codes_db, bank.labels[q], bank.labels[db], metrics=["NDCG@20"],
