@@ -106,12 +106,16 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
+from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
+
 __all__ = [
     "DQN_DEFAULTS",
     "TRIPLETS_PER_IMAGE",
     "HashQFeatures",
     "LevelCurriculum",
     "LevelState",
+    "RECIPE_ENV",
+    "RECIPE_TRAIN",
     "hierarchical_dqn",
 ]
 
@@ -184,9 +188,6 @@ DQN_DEFAULTS: dict[str, Any] = {
 }
 
 
-#: Constraint-pool size per training image that :func:`hierarchical_dqn` uses by default (200,000
-#: triplets on the built-in bank's 7,000 training images learned best: see the module docstring).
-TRIPLETS_PER_IMAGE = 30
 
 
 @dataclass
@@ -345,15 +346,15 @@ def hierarchical_dqn(
     bits_per_step: int = 3,
     levels: Sequence[int] | None = None,
     n_constraints: Sequence[int] | int | None = None,
-    memory_roles: str = "anchor",
-    sibling_negatives: bool = False,
+    memory_roles: str = RECIPE_ENV["memory_roles"],
+    sibling_negatives: bool = RECIPE_ENV["sibling_negatives"],
     timesteps_per_level: Sequence[int] | int = 300_000,
     lam: float = 1.0,
     rho: float = 0.9,
     gamma: float = 1.0,
     exploration_final_eps: float = 0.05,
-    num_envs: int = 256,
-    memory_refresh: int | None = 2048,
+    num_envs: int = RECIPE_TRAIN["num_envs"],
+    memory_refresh: int | None = RECIPE_TRAIN["memory_refresh"],
     seed: int = 0,
     out: str | None = None,
     progress_bar: bool = False,

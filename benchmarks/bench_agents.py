@@ -40,7 +40,7 @@ import stable_baselines3
 import torch
 
 import hashgym
-from hashgym.agents.dqn import TRIPLETS_PER_IMAGE
+from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
@@ -83,8 +83,8 @@ def bench_drlhih(args: argparse.Namespace) -> object:
                  itq.encode(bank.view("database").features))
     print(f"{'ITQ':<22} {ndcg:>8.4f} {fit_s:>8.1f} {'-':>10}", flush=True)
     n_train = len(bank.indices("train"))
-    recipe = {"num_envs": 256, "memory_refresh": 2048, "n_constraints": TRIPLETS_PER_IMAGE * n_train}
-    recipe_env = {"memory_roles": "anchor", "sibling_negatives": False}
+    recipe = {**RECIPE_TRAIN, "n_constraints": TRIPLETS_PER_IMAGE * n_train}
+    recipe_env = RECIPE_ENV
     half = [args.steps // 2] * 2
     variants = [
         ("DQN hierarchical", dict(levels=[0, 1], level_timesteps=half, **recipe), recipe_env),

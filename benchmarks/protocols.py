@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
+
 __all__ = [
     "BenchError",
     "MethodSpec",
@@ -197,9 +199,9 @@ def _agent(key: str, label: str, algo: str, env_id: str = "HierHash-v0", **param
 # on a 50,000-image training split (agents/dqn.py, agents/memory.py): 30 triplets per training
 # image and level, anchor-only coding, any other class as the negative, 256 images per vector
 # step, and the code memory refreshed with the greedy codes every 2,048 steps.
-_DRLHIH_ENV = {"bits_per_step": 3, "memory_roles": "anchor", "sibling_negatives": False}
-_DRLHIH_RECIPE = {"env_kwargs": _DRLHIH_ENV, "num_envs": 256, "triplets_per_image": 30,
-                  "memory_refresh": 2048}
+_DRLHIH_ENV = {"bits_per_step": 3, **RECIPE_ENV}
+_DRLHIH_RECIPE = {"env_kwargs": _DRLHIH_ENV, "triplets_per_image": TRIPLETS_PER_IMAGE,
+                  **RECIPE_TRAIN}
 _DRLHIH_STEPS_PER_LEVEL = 400_000
 
 
