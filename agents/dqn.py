@@ -81,8 +81,10 @@ level 0, 12 bits, one seed, NDCG@20 as above; chance ≈ 0.02, ITQ 0.30)
       twice the gradient steps slower still.
     * **Level 1 does not add fine-class structure yet.** 400k + 400k steps give 0.147 (ρ = 0.9)
       and 0.141 (ρ = 1) against 0.141 for level 0 alone after its 400k; sibling negatives at
-      level 1 erode level 0 even with the refresh (0.084 with ρ = 0.9, 0.122 with ρ = 0.5);
-      level 1 alone (fine-class triplets from scratch) 0.098 after 400k.
+      level 1 erode level 0 even with the refresh (0.084 with ρ = 0.9, 0.122 with ρ = 0.5), and
+      so does a mixture (``sibling_negatives=0.5``: 0.119, ``0.25``: 0.130); a longer level 1
+      does not help (400k + 1.2M: 0.141). Level 1 alone (fine-class triplets from scratch) keeps
+      climbing slowly: 0.098–0.112 after 400k, 0.131 after 800k, 0.153 after 1.6M.
     * Did not help: a projection of 256 instead of 64 (0.086 at 300k), learning rate 5·10⁻⁴ with
       ε ending at 0.01 (0.090 at 400k).
     The agent thus learns the super-class structure (NDCG@20 about half of ITQ's) but not the

@@ -9,6 +9,7 @@ import pytest
 
 import hashgym  # noqa: F401
 from hashgym.envs.constraints import ConstraintSampler
+from hashgym.envs.core import HashEnvError
 from hashgym.envs.hierhash import level_reward, triplet_reward
 from hashgym.synthetic import make_hierarchical_bank
 
@@ -172,6 +173,41 @@ def test_constraint_pool_brute_force(level: int, siblings: bool) -> None:
     if level and siblings:
         ok &= labels[:, level - 1] == labels[first, level - 1]
     assert seen == set(np.flatnonzero(ok).tolist())
+
+
+def test_sibling_fraction_mixes_sibling_and_other_negatives() -> None:
+    labels = BANK.labels[TRAIN]
+    pools = {f: ConstraintSampler(labels, 1, f).pool(20_000, np.random.default_rng(0))
+             for f in (0.0, 0.5, 1.0)}
+
+    def same_parent(pool: np.ndarray) -> float:
+        a, _, n = pool.T
+        assert np.all(labels[a, 1] != labels[n, 1]) and np.all(labels[a, 1] == labels[pool[:, 1], 1])
+        return float(np.mean(labels[a, 0] == labels[n, 0]))
+
+    base, half, full = (same_parent(pools[f]) for f in (0.0, 0.5, 1.0))
+    assert full == 1.0
+    # half the triplets draw a sibling, the other half any other class (a sibling with the
+    # share ``base``): the mixture's expected share of same-parent negatives
+    assert abs(half - (0.5 + 0.5 * base)) < 0.02
+    # the bools keep their pools exactly (no extra random draw)
+    np.testing.assert_array_equal(
+        pools[1.0], ConstraintSampler(labels, 1, True).pool(20_000, np.random.default_rng(0)))
+    np.testing.assert_array_equal(
+        pools[0.0], ConstraintSampler(labels, 1, False).pool(20_000, np.random.default_rng(0)))
+    # level 0 has no parent: any fraction gives the same pool
+    np.testing.assert_array_equal(
+        ConstraintSampler(labels, 0, 0.3).pool(500, np.random.default_rng(0)),
+        ConstraintSampler(labels, 0, True).pool(500, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, "yes", None])
+def test_sibling_negatives_must_be_bool_or_fraction(bad) -> None:
+    with pytest.raises(HashEnvError, match=r"sibling_negatives must be True, False or a fraction "
+                                           r"in \[0, 1\], got"):
+        gym.make("HierHash-v0", bank=BANK, sibling_negatives=bad)
+    with pytest.raises(HashEnvError, match="sibling_negatives must be"):
+        ConstraintSampler(BANK.labels[TRAIN], 1, bad)
 
 
 def test_sibling_fallback_when_parent_has_one_child() -> None:

@@ -5,8 +5,10 @@ At level ``l`` (METHODS.md, "HierHash-v0" → "Constraints"):
 * the positive ``I+`` is another image with the anchor's level-``l`` label;
 * the negative ``I−`` is a *sibling*: the same level-``(l−1)`` label, a different level-``l``
   label (the paper's "palm vs oak"). At level 0, or with ``siblings=False``, it is any image of
-  another level-``l`` class. When the anchor's parent has no other child class among the images,
-  the negative falls back to any other level-``l`` class.
+  another level-``l`` class. With ``siblings`` a fraction ``f`` in ``(0, 1)``, each triplet's
+  negative is a sibling with probability ``f`` and any other class otherwise. When the anchor's
+  parent has no other child class among the images, the negative falls back to any other
+  level-``l`` class.
 
 Sampling is vectorised: images are sorted by (parent, class), so that a class and its parent are
 contiguous blocks, and an image "from the block minus a sub-block" is one random integer shifted
@@ -19,7 +21,21 @@ import numpy as np
 
 from hashgym.envs.core import HashEnvError
 
-__all__ = ["ConstraintSampler", "default_n_constraints"]
+__all__ = ["ConstraintSampler", "default_n_constraints", "sibling_fraction"]
+
+
+def sibling_fraction(siblings: bool | float) -> float:
+    """``sibling_negatives`` as the fraction of sibling negatives: ``True`` 1, ``False`` 0.
+
+    :raises HashEnvError: for anything but a bool or a number in ``[0, 1]``.
+    """
+    if isinstance(siblings, (bool, np.bool_)):
+        return float(siblings)
+    if isinstance(siblings, (int, float, np.integer, np.floating)) and 0.0 <= float(siblings) <= 1.0:
+        return float(siblings)
+    raise HashEnvError(
+        f"sibling_negatives must be True, False or a fraction in [0, 1], got {siblings!r}"
+    )
 
 
 def default_n_constraints(level: int) -> int:
@@ -33,11 +49,14 @@ class ConstraintSampler:
 
     :param labels: ``[n, L]`` integer labels of the images, level 0 the coarsest.
     :param level: the level ``l`` the triplets are about.
-    :param siblings: draw negatives among siblings (same level-``l−1`` label) when ``l >= 1``.
-    :raises HashEnvError: if ``level`` is not a level of ``labels`` or no image can be an anchor.
+    :param siblings: draw negatives among siblings (same level-``l−1`` label) when ``l >= 1``:
+        ``True`` (always), ``False`` (never) or the fraction of triplets whose negative is a
+        sibling.
+    :raises HashEnvError: if ``level`` is not a level of ``labels``, no image can be an anchor,
+        or ``siblings`` is not a bool or a fraction in ``[0, 1]``.
     """
 
-    def __init__(self, labels: np.ndarray, level: int, siblings: bool = True) -> None:
+    def __init__(self, labels: np.ndarray, level: int, siblings: bool | float = True) -> None:
         labels = np.asarray(labels)
         n_levels = labels.shape[1] if labels.ndim == 2 else 0
         if not 0 <= level < n_levels:
@@ -45,10 +64,14 @@ class ConstraintSampler:
                 f"level={level} is beyond the bank's {n_levels} hierarchy level(s) "
                 f"(valid: 0..{n_levels - 1})"
             )
+        fraction = sibling_fraction(siblings)
         n = labels.shape[0]
         child = labels[:, level].astype(np.int64)
-        parent = (labels[:, level - 1].astype(np.int64) if level >= 1 and siblings
+        parent = (labels[:, level - 1].astype(np.int64) if level >= 1 and fraction > 0
                   else np.zeros(n, dtype=np.int64))
+        #: the fraction of triplets drawn with a sibling negative (only between 0 and 1 does
+        #: sampling draw the extra coin, so pools of ``True`` / ``False`` are as before)
+        self.sibling_fraction = fraction if level >= 1 else 0.0
         order = np.lexsort((child, parent))
         sorted_child, sorted_parent = child[order], parent[order]
         rank = np.empty(n, dtype=np.int64)
@@ -84,6 +107,8 @@ class ConstraintSampler:
         pos_rank += pos_rank >= own
         lo, hi = self.parent_lo[anchors], self.parent_hi[anchors]
         no_sibling = (hi - lo) == size
+        if 0.0 < self.sibling_fraction < 1.0:
+            no_sibling |= rng.random(anchors.size) >= self.sibling_fraction
         lo = np.where(no_sibling, 0, lo)
         hi = np.where(no_sibling, self.n, hi)
         neg_rank = lo + rng.integers(0, (hi - lo) - size)

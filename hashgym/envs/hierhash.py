@@ -15,7 +15,7 @@ from gymnasium import spaces
 from hashgym.bank import FeatureBank
 
 from hashgym.codes import as_bits, hamming_bits_paired, hamming_paired
-from hashgym.envs.constraints import ConstraintSampler, default_n_constraints
+from hashgym.envs.constraints import ConstraintSampler, default_n_constraints, sibling_fraction
 from hashgym.envs.core import (
     CodingCore,
     CodingEnv,
@@ -157,7 +157,7 @@ class HierHashCore(CodingCore):
         level: int = 0,
         prev_codes: np.ndarray | None = None,
         n_constraints: int | None = None,
-        sibling_negatives: bool = True,
+        sibling_negatives: bool | float = True,
         margin: float | None = None,
         lam: float = 1.0,
         rho: float = 0.9,
@@ -183,7 +183,8 @@ class HierHashCore(CodingCore):
         self.margin = self.n_bits / 4 if margin is None else _check_float(margin, "margin", 0.0)
         self.lam = _check_float(lam, "lam", 0.0)
         self.rho = _check_float(rho, "rho", 0.0, 1.0)
-        self.sibling_negatives = bool(sibling_negatives)
+        self.sibling_negatives = sibling_negatives
+        sibling_fraction(sibling_negatives)  # fail now, not at the first level change
         self.labels = self.bank.labels[self.rows]
         self._n_constraints_arg = n_constraints
         self.memory = np.zeros((self.rows.size, self.n_bits), dtype=np.uint8)
@@ -504,7 +505,9 @@ _MANUAL = """
       images, ``[n_images, n_bits]`` 0/1 or ±1 in bank order (also a settable attribute).
     * ``n_constraints=None``: the pool size; default 4,000 at level 0 and 1,000 below (the
       paper's best CIFAR setting "(4K, 1K)").
-    * ``sibling_negatives=True``: sibling negatives at ``level >= 1`` (else any other class).
+    * ``sibling_negatives=True``: sibling negatives at ``level >= 1`` (``False``: any other
+      class; a fraction in ``[0, 1]``: that share of the triplets gets a sibling negative, the
+      rest any other class).
     * ``margin=None``: ``β`` in bits; default ``n_bits / 4`` (3 bits at 12 bits: the paper does
       not give ``β``; a quarter of the code leaves room for ranking without saturating).
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5) (DRLHIH §4.1 defaults).
