@@ -43,7 +43,8 @@ class MemoryRefresh(BaseCallback):
 
     def __init__(self, every: int, batch_size: int = 8192, verbose: int = 0) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive number of environment steps, got {every!r}")
+            raise ValueError(
+                f"the refresh period must be a positive number of environment steps, got {every!r}")
         super().__init__(verbose)
         self.every = every
         self.batch_size = batch_size

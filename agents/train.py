@@ -373,14 +373,17 @@ def train(
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
     if any(s < 0 for s in steps):
         raise TrainError(f"step budgets must be >= 0, got {steps}")
+    refresher = None
     if memory_refresh is not None:
         if not hier or env_kwargs.get("mode", "memory") != "memory":
             raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
                              "rewrites the env's code memory)")
-        if isinstance(memory_refresh, bool) or not isinstance(memory_refresh, int) \
-                or memory_refresh < 1:
-            raise TrainError(f"memory_refresh must be a positive number of environment steps, "
-                             f"got {memory_refresh!r}")
+        from hashgym.agents.memory import MemoryRefresh
+
+        try:
+            refresher = MemoryRefresh(memory_refresh)
+        except ValueError as exc:
+            raise TrainError(f"memory_refresh: {exc}") from exc
 
     def make_env(level: int | None, prev_codes: np.ndarray | None, env_seed: int) -> Any:
         from hashgym.envs.sb3 import make_sb3_vec_env
@@ -449,10 +452,8 @@ def train(
     if state is None:
         state = LevelState(prev_codes=initial_prev)
     callbacks = [c for c in ([callback] if not isinstance(callback, list) else callback) if c]
-    if memory_refresh is not None:
-        from hashgym.agents.memory import MemoryRefresh
-
-        callbacks.insert(0, MemoryRefresh(memory_refresh))  # the caller's callbacks see its result
+    if refresher is not None:
+        callbacks.insert(0, refresher)  # the caller's callbacks see the refreshed memory
     if run is not None:
         callbacks.append(run.callback(curriculum))
     from stable_baselines3.common.callbacks import CallbackList

@@ -72,7 +72,7 @@ def test_refresh_counts_and_callback_direct_use() -> None:
 
 @pytest.mark.parametrize("every", [0, -5, 2.5, True, "10"])
 def test_callback_rejects_bad_periods(every) -> None:
-    with pytest.raises(ValueError, match="every must be a positive number of environment steps"):
+    with pytest.raises(ValueError, match="the refresh period must be a positive number of environment steps"):
         MemoryRefresh(every)
 
 
@@ -88,8 +88,9 @@ def test_callback_needs_memory_mode() -> None:
 @pytest.mark.parametrize(("env_id", "env_kwargs", "refresh", "match"), [
     ("HierHash-v0", {"mode": "triplet"}, 10, "memory mode only"),
     ("CentralHash-v0", {"n_bits": 8}, 10, "memory mode only"),
-    ("HierHash-v0", {}, 0, "must be a positive number of environment steps, got 0"),
-    ("HierHash-v0", {}, 1.5, "must be a positive number of environment steps, got 1.5"),
+    ("HierHash-v0", {}, 0, "memory_refresh: the refresh period must be a positive number of "
+                           "environment steps, got 0"),
+    ("HierHash-v0", {}, 1.5, "memory_refresh: .* got 1.5"),
 ])
 def test_train_rejects_bad_refresh(env_id: str, env_kwargs: dict, refresh, match: str) -> None:
     with pytest.raises(TrainError, match=match):
