@@ -370,8 +370,9 @@ def hierarchical_dqn(
     and the memory refresh default to what learned best (module docstring):
     :data:`TRIPLETS_PER_IMAGE` triplets per training image and level, anchor-only coding, any
     other class as the level-``l`` negative, 256 images per vector step, the code memory
-    rewritten with the greedy codes every 2,048 steps (NDCG@20 0.147 on the 50,000-image shared
-    bank in 400k + 400k steps, against 0.05 without the refresh; ITQ 0.30). The paper's setting
+    rewritten with the greedy codes every 2,048 steps (NDCG@20 0.158 ± 0.010 over three seeds on
+    the 50,000-image shared bank in 400k + 400k steps, against 0.043 without the refresh; ITQ
+    0.307; ``benchmarks/results/drlhih``). The paper's setting
     is ``n_constraints=(4000, 1000), memory_roles="all", sibling_negatives=True,
     memory_refresh=None`` (NDCG@20 0.053 with 150k + 150k steps on the built-in bank, at chance
     on the shared one).

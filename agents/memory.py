@@ -13,8 +13,10 @@ network plays for the Q-values, played here for the codes the reward reads. Betw
 env keeps updating the memory at the end of each episode, as METHODS.md specifies. With a
 refresh every 1,600 steps the same run reaches NDCG@20 0.125; with 256 images per vector step and
 a refresh every 2,048 steps, 0.141 (see ``benchmarks/results/bench_agents.txt`` for the current
-numbers). A refresh costs one encoding pass over the training images (about 0.35 s for 50,000
-images on one core).
+numbers). A refresh costs one encoding pass over the training images: about 0.35 s for 50,000
+images on one core with DQN (its greedy fast path in :mod:`hashgym.agents.encode`), about 1 s
+with PPO, 3 s with QR-DQN and 9 s with RecurrentPPO (through ``model.predict``), which then
+dominates their training time at a refresh every 2,048 steps.
 
 The callback looks the env up at every refresh, so it follows
 :class:`~hashgym.agents.dqn.LevelCurriculum` from level to level; it works with any algorithm
