@@ -10,11 +10,14 @@ import pytest
 import hashgym  # noqa: F401
 from hashgym.envs.constraints import ConstraintSampler
 from hashgym.envs.core import HashEnvError
-from hashgym.envs.hierhash import level_reward, triplet_reward
+from hashgym.envs.hierhash import PAPER_SETTINGS, level_reward, triplet_reward
 from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
 TRAIN = BANK.indices("train")
+#: The paper's environment (these tests check METHODS.md's semantics; the defaults are tested in
+#: test_hierhash_learnable.py)
+PAPER = dict(PAPER_SETTINGS)
 
 
 def _triplet_rows(level: int = 0) -> np.ndarray:
@@ -53,7 +56,7 @@ def _act_bits(bits: str, bits_per_step: int) -> list[int]:
 
 
 def test_triplet_mode_rewards_a_known_triplet() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", n_bits=4, bits_per_step=2,
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", n_bits=4, bits_per_step=2,
                    margin=2).unwrapped
     rows = _triplet_rows()
     _, info = env.reset(seed=0, options={"indices": rows})
@@ -70,7 +73,7 @@ def test_triplet_mode_rewards_a_known_triplet() -> None:
 
 
 def test_triplet_mode_hides_the_role() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", n_bits=4, bits_per_step=2).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", n_bits=4, bits_per_step=2).unwrapped
     rows = _triplet_rows()
     obs, _ = env.reset(seed=0, options={"indices": rows})
     seen = [obs]
@@ -85,7 +88,7 @@ def test_triplet_mode_hides_the_role() -> None:
 
 
 def test_memory_mode_dense_reward_sums_to_terminal_reward() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, n_bits=4, bits_per_step=2, margin=2).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, n_bits=4, bits_per_step=2, margin=2).unwrapped
     rows = _triplet_rows()
     env.reset(seed=0)
     pos = env._core.position_of_row[rows]
@@ -108,14 +111,14 @@ def test_memory_mode_dense_reward_sums_to_terminal_reward() -> None:
 def test_level_penalty_in_triplet_and_memory_mode() -> None:
     rows = _triplet_rows(level=1)
     prev = np.zeros((TRAIN.size, 4), np.uint8)
-    env = gym.make("HierHash-v0", bank=BANK, mode="triplet", level=1, n_bits=4, bits_per_step=4,
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", level=1, n_bits=4, bits_per_step=4,
                    prev_codes=prev, margin=1, lam=1.0, rho=0.5).unwrapped
     env.reset(seed=0, options={"indices": rows})
     # codes 1000 / 1000 / 0111: r = -max(0, 1 + 0 - 4) = 0; distances to 0000: 1, 1, 3 -> mean 5/3
     rewards = [env.step(a)[1] for a in (0b1000, 0b1000, 0b0111)]
     np.testing.assert_allclose(rewards, [0, 0, 0.5 * 0 + 0.5 * -(5 / 3)])
 
-    env = gym.make("HierHash-v0", bank=BANK, level=1, n_bits=4, bits_per_step=2,
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, level=1, n_bits=4, bits_per_step=2,
                    prev_codes=prev, margin=0, lam=2.0, rho=0.5).unwrapped
     env.reset(seed=0)
     pos = env._core.position_of_row[rows]
@@ -129,7 +132,7 @@ def test_level_penalty_in_triplet_and_memory_mode() -> None:
 
 
 def test_vector_env_shares_one_memory() -> None:
-    venv = gym.make_vec("HierHash-v0", num_envs=4, bank=BANK, n_bits=4, bits_per_step=4)
+    venv = gym.make_vec("HierHash-v0", **PAPER, num_envs=4, bank=BANK, n_bits=4, bits_per_step=4)
     venv.reset(seed=0)
     anchors = TRAIN[[0, 1, 2, 3]]
     venv.reset(options={"indices": anchors})
@@ -141,7 +144,7 @@ def test_vector_env_shares_one_memory() -> None:
 
 def test_memory_and_pool_are_seeded() -> None:
     def state(seed: int) -> tuple:
-        env = gym.make("HierHash-v0", bank=BANK).unwrapped
+        env = gym.make("HierHash-v0", **PAPER, bank=BANK).unwrapped
         env.reset(seed=seed)
         return env.memory.copy(), env.constraints.copy()
 
@@ -218,7 +221,7 @@ def test_sibling_fallback_when_parent_has_one_child() -> None:
 
 
 def test_constraints_and_set_level() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, n_constraints=50).unwrapped
+    env = gym.make("HierHash-v0", **{**PAPER, "n_constraints": 50}, bank=BANK).unwrapped
     env.reset(seed=0)
     assert env.constraints.shape == (50, 3) and np.isin(env.constraints, TRAIN).all()
     assert env.margin == 3.0  # n_bits / 4
@@ -233,7 +236,7 @@ def test_constraints_and_set_level() -> None:
 
 
 def test_action_bits_are_most_significant_first() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, n_bits=6, bits_per_step=3).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, n_bits=6, bits_per_step=3).unwrapped
     env.reset(seed=0)
     obs, *_ = env.step(6)  # 110
     assert obs["code"].tolist() == [1, 1, -1, 0, 0, 0]
@@ -242,7 +245,7 @@ def test_action_bits_are_most_significant_first() -> None:
 
 
 def test_window_keeps_last_bits() -> None:
-    env = gym.make("HierHash-v0", bank=BANK, n_bits=6, bits_per_step=2, window=3).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, n_bits=6, bits_per_step=2, window=3).unwrapped
     obs, _ = env.reset(seed=0)
     assert obs["code"].tolist() == [0, 0, 0]
     obs, *_ = env.step(0b10)
@@ -254,12 +257,12 @@ def test_window_keeps_last_bits() -> None:
 def test_memory_starts_as_prev_codes_at_level_one() -> None:
     codes = np.random.default_rng(3).integers(0, 2, (TRAIN.size, 12)).astype(np.uint8)
     # built at level 1: the seeded reset sets the memory to prev_codes, not to random bits
-    env = gym.make("HierHash-v0", bank=BANK, level=1, prev_codes=codes.astype(int) * 2 - 1).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, level=1, prev_codes=codes.astype(int) * 2 - 1).unwrapped
     env.reset(seed=0)
     np.testing.assert_array_equal(env.memory, codes)
     env.step(5)
     # moving a level-0 env on: set_level(1, prev_codes) replaces the random memory (a copy)
-    env = gym.make("HierHash-v0", bank=BANK).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK).unwrapped
     env.reset(seed=0)
     assert not np.array_equal(env.memory, codes)
     env.set_level(1, prev_codes=codes)
@@ -283,7 +286,7 @@ def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> Non
     rng = np.random.default_rng(level)
     prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7} if level else {}
-    venv = gym.make_vec("HierHash-v0", num_envs=16, bank=BANK, n_bits=6, bits_per_step=2,
+    venv = gym.make_vec("HierHash-v0", **PAPER, num_envs=16, bank=BANK, n_bits=6, bits_per_step=2,
                         margin=2.5, level=level, **kwargs)
     _, info = venv.reset(seed=level)
     core = venv.unwrapped._core
@@ -320,7 +323,7 @@ def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> Non
 
 def test_memory_roles_by_hand() -> None:
     """Every remembered code is 0000; the coded image emits 11 then 11 (margin 2, 4 bits)."""
-    venv = gym.make_vec("HierHash-v0", num_envs=24, bank=BANK, n_bits=4, bits_per_step=2,
+    venv = gym.make_vec("HierHash-v0", **PAPER, num_envs=24, bank=BANK, n_bits=4, bits_per_step=2,
                         margin=2)
     venv.reset(seed=0)
     venv.unwrapped.memory[:] = 0
@@ -342,8 +345,8 @@ def test_memory_roles_keep_every_pool_image_coded() -> None:
     negatives that anchor no triplet keep their random initial codes."""
     written = {}
     for roles in ("all", "anchor"):
-        venv = gym.make_vec("HierHash-v0", num_envs=32, bank=BANK, n_bits=4, bits_per_step=4,
-                            n_constraints=20, memory_roles=roles)
+        venv = gym.make_vec("HierHash-v0", **{**PAPER, "n_constraints": 20, "memory_roles": roles},
+                            num_envs=32, bank=BANK, n_bits=4, bits_per_step=4)
         venv.reset(seed=0)
         venv.unwrapped.memory[:] = 0
         assert venv.unwrapped.memory_roles == roles
@@ -362,7 +365,7 @@ def test_memory_roles_keep_every_pool_image_coded() -> None:
 def test_memory_roles_errors_and_anchor_only() -> None:
     with pytest.raises(Exception, match="unknown memory_roles 'both'"):
         gym.make("HierHash-v0", bank=BANK, memory_roles="both")
-    venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, memory_roles="anchor")
+    venv = gym.make_vec("HierHash-v0", **{**PAPER, "memory_roles": "anchor"}, num_envs=8, bank=BANK)
     _, info = venv.reset(seed=0)
     assert (info["role"] == 0).all()
     np.testing.assert_array_equal(info["index"], info["triplet"][:, 0])

@@ -21,7 +21,21 @@ import numpy as np
 
 from hashgym.envs.core import HashEnvError
 
-__all__ = ["ConstraintSampler", "default_n_constraints", "sibling_fraction"]
+__all__ = [
+    "PAPER_N_CONSTRAINTS",
+    "TRIPLETS_PER_IMAGE",
+    "ConstraintSampler",
+    "default_n_constraints",
+    "sibling_fraction",
+]
+
+#: Pool size per image of the split, at every level, by default. About one fresh triplet per
+#: episode over a run, so the pool cannot be memorised (the paper's 4,000 triplets anchor a
+#: twelfth of a 50,000-image split); see ``benchmarks/results/notes/hierhash-learnable.md``.
+TRIPLETS_PER_IMAGE = 30
+
+#: DRLHIH §4.2's best CIFAR pools: 4,000 triplets at level 0 and 1,000 below ("(4K, 1K)").
+PAPER_N_CONSTRAINTS = (4000, 1000)
 
 
 def sibling_fraction(siblings: bool | float) -> float:
@@ -38,10 +52,12 @@ def sibling_fraction(siblings: bool | float) -> float:
     )
 
 
-def default_n_constraints(level: int) -> int:
-    """The pool size by default: 4,000 triplets at level 0 and 1,000 below (DRLHIH §4.2, CIFAR's
-    best "(4K, 1K)" setting)."""
-    return 4000 if level == 0 else 1000
+def default_n_constraints(n_images: int) -> int:
+    """The pool size by default: :data:`TRIPLETS_PER_IMAGE` triplets per image of the split.
+
+    The paper's pools are :data:`PAPER_N_CONSTRAINTS` (pass them as ``n_constraints``).
+    """
+    return TRIPLETS_PER_IMAGE * int(n_images)
 
 
 class ConstraintSampler:

@@ -14,8 +14,13 @@ import numpy as np
 from gymnasium import spaces
 from hashgym.bank import FeatureBank
 
-from hashgym.codes import as_bits, hamming_bits_paired, hamming_paired
-from hashgym.envs.constraints import ConstraintSampler, default_n_constraints, sibling_fraction
+from hashgym.codes import CodeError, as_bits, hamming_bits_paired, hamming_paired
+from hashgym.envs.constraints import (
+    PAPER_N_CONSTRAINTS,
+    ConstraintSampler,
+    default_n_constraints,
+    sibling_fraction,
+)
 from hashgym.envs.core import (
     CodingCore,
     CodingEnv,
@@ -27,11 +32,15 @@ from hashgym.envs.core import (
 )
 
 __all__ = [
+    "ESTIMATORS",
+    "GENERATION_PASSES",
     "MEMORY_ROLES",
+    "PAPER_SETTINGS",
     "HierHashCore",
     "HierHashEnv",
     "HierHashVectorEnv",
     "MODES",
+    "expected_hamming",
     "level_reward",
     "level_value",
     "triplet_reward",
@@ -42,6 +51,24 @@ MODES = ("memory", "triplet")
 #: ``memory_roles`` values: ``"all"`` codes the anchor, the positive or the negative of the drawn
 #: triplet (one role drawn uniformly per episode); ``"anchor"`` codes the anchor only.
 MEMORY_ROLES = ("all", "anchor")
+#: ``estimator`` values: how memory mode reads the codes of the images it does not code.
+#: ``"sample"``: the drawn images' remembered codes (one sample of eq. (1)); ``"class-mean"``:
+#: each image stands for its level-``l`` class, and eq. (1) reads the expected Hamming distances
+#: to that class's remembered codes (the class's per-bit means).
+ESTIMATORS = ("class-mean", "sample")
+#: ``memory_generation="auto"`` is this many environment steps per image of the split (3M steps
+#: on a 50,000-image split: about 15 codings of every image per generation, enough for a DQN to
+#: catch up with its frozen memory; see ``benchmarks/results/notes/hierhash-learnable.md``).
+GENERATION_PASSES = 60
+#: DRLHIH's own setting (METHODS.md): ``HierHash-v0`` with these arguments is the paper's
+#: environment; the defaults differ where the notes show the paper's setting does not learn.
+PAPER_SETTINGS: dict[str, Any] = {
+    "estimator": "sample",
+    "memory_generation": None,
+    "memory_roles": "all",
+    "sibling_negatives": True,
+    "n_constraints": PAPER_N_CONSTRAINTS,
+}
 #: Column order of ``positions`` for each role (0 anchor, 1 positive, 2 negative): the coded
 #: image first, then the two images read from the memory.
 _ROLE_ORDER = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
@@ -114,6 +141,22 @@ def level_value(r: np.ndarray, distance: np.ndarray, n_images: int, lam: float, 
     return rho * r + (1.0 - rho) * (-lam * (distance / n_images))
 
 
+def expected_hamming(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``E[H(x, y)]`` for independent codes with per-bit probabilities ``p`` and ``q`` of a 1.
+
+    ``Σ_j p_j (1 − q_j) + q_j (1 − p_j)`` over the last axis: the plain Hamming distance when
+    both are 0/1 bits, the expected distance to a random member of a class when one is the
+    class's per-bit mean (``estimator="class-mean"``).
+
+    :param p: ``[n, k]`` bits or probabilities.
+    :param q: ``[n, k]`` bits or probabilities.
+    :return: ``[n]`` float64.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    return (p + q - 2.0 * p * q).sum(axis=-1)
+
+
 def memory_role_distances(
     roles: np.ndarray, coded_first: np.ndarray, coded_second: np.ndarray, others: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +182,26 @@ def memory_role_distances(
     return d_pos, d_neg
 
 
+class _ClassMeans:
+    """The images of a split grouped by one level's labels, for per-class means of a memory."""
+
+    def __init__(self, labels: np.ndarray) -> None:
+        _, self.class_of = np.unique(labels, return_inverse=True)
+        self.order = np.argsort(self.class_of, kind="stable")
+        self.starts = np.flatnonzero(np.r_[True, np.diff(self.class_of[self.order]) != 0])
+        self.sizes = np.diff(np.r_[self.starts, labels.size])
+        self.probs = np.zeros((self.sizes.size, 0))
+
+    def update(self, memory: np.ndarray) -> None:
+        """``probs[c, j]``: the fraction of class ``c``'s remembered codes whose bit ``j`` is 1."""
+        sums = np.add.reduceat(memory[self.order], self.starts, axis=0, dtype=np.int64)
+        self.probs = sums / self.sizes[:, None]
+
+    def of(self, positions: np.ndarray) -> np.ndarray:
+        """The class means of the images at split ``positions`` (any shape, bits last)."""
+        return self.probs[self.class_of[positions]]
+
+
 class HierHashCore(CodingCore):
     """The batched state and rewards of ``HierHash-v0`` (see :class:`HierHashEnv`)."""
 
@@ -153,14 +216,17 @@ class HierHashCore(CodingCore):
         n_bits: int = 12,
         bits_per_step: int = 3,
         mode: str = "memory",
-        memory_roles: str = "all",
+        memory_roles: str = "anchor",
+        estimator: str | None = None,
+        memory_generation: int | str | None = "auto",
         level: int = 0,
         prev_codes: np.ndarray | None = None,
-        n_constraints: int | None = None,
-        sibling_negatives: bool | float = True,
+        n_constraints: int | tuple[int, ...] | None = None,
+        sibling_negatives: bool | float = False,
         margin: float | None = None,
         lam: float = 1.0,
         rho: float = 0.9,
+        coarse_weight: float = 0.0,
         window: int | None = None,
     ) -> None:
         if mode not in MODES:
@@ -168,8 +234,18 @@ class HierHashCore(CodingCore):
         if memory_roles not in MEMORY_ROLES:
             raise HashEnvError(f"unknown memory_roles {memory_roles!r}; expected one of "
                                f"{', '.join(MEMORY_ROLES)}")
+        if estimator is not None and estimator not in ESTIMATORS:
+            raise HashEnvError(f"unknown estimator {estimator!r}; expected one of "
+                               f"{', '.join(ESTIMATORS)}")
+        if mode == "triplet" and estimator == "class-mean":
+            raise HashEnvError("estimator='class-mean' needs mode='memory' (triplet mode codes all "
+                               "three images, so there is no remembered code to average)")
+        if mode == "triplet" and memory_generation not in (None, "auto"):
+            raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
+                               "memory)")
         self.mode = mode
         self.memory_roles = memory_roles
+        self.estimator = estimator or ("class-mean" if mode == "memory" else "sample")
         self.slots = 3 if mode == "triplet" else 1
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
@@ -183,20 +259,46 @@ class HierHashCore(CodingCore):
         self.margin = self.n_bits / 4 if margin is None else _check_float(margin, "margin", 0.0)
         self.lam = _check_float(lam, "lam", 0.0)
         self.rho = _check_float(rho, "rho", 0.0, 1.0)
+        self.coarse_weight = _check_float(coarse_weight, "coarse_weight", 0.0)
+        if self.coarse_weight and mode != "memory":
+            raise HashEnvError("coarse_weight needs mode='memory'")
         self.sibling_negatives = sibling_negatives
         sibling_fraction(sibling_negatives)  # fail now, not at the first level change
         self.labels = self.bank.labels[self.rows]
         self._n_constraints_arg = n_constraints
+        if mode == "triplet" or memory_generation is None:
+            self.memory_generation: int | None = None
+        elif memory_generation == "auto":
+            self.memory_generation = GENERATION_PASSES * self.rows.size
+        elif isinstance(memory_generation, str):
+            raise HashEnvError(f"memory_generation must be a number of environment steps, "
+                               f"'auto' or None, got {memory_generation!r}")
+        else:
+            self.memory_generation = _check_int(memory_generation, "memory_generation", 1)
         self.memory = np.zeros((self.rows.size, self.n_bits), dtype=np.uint8)
+        # generations: episodes write ``latest``, the reward reads ``memory`` (a frozen copy of
+        # ``latest`` replaced once per generation); without generations they are one array
+        self.latest = self.memory if self.memory_generation is None else self.memory.copy()
+        self.generation_steps = 0  # environment steps taken in the current generation
+        self.generations = 0  # generations completed since the memory was last set
+        self._fine: _ClassMeans | None = None  # level-l classes (class-mean)
+        self._coarse: _ClassMeans | None = None  # level-(l-1) classes (coarse_weight)
         self.pool = np.zeros((0, 3), dtype=np.int64)
         self._previous: np.ndarray | None = None
         n = self.num_envs
         self._episode_prev = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
-        self._episode_memory = np.zeros((n, 2, self.n_bits), dtype=np.uint8)
+        # memory mode: the codes read for the two images not coded, as per-bit probabilities of a
+        # 1 (the remembered bits themselves with estimator="sample", class means otherwise)
+        self._episode_memory = np.zeros((n, 2, self.n_bits))
         self._value = np.zeros(n)
         # memory mode: the prefix distances coded-first other, coded-second other, coded-previous
-        # code, first other-second other (see memory_role_distances)
-        self._distances = np.zeros((4, n), dtype=np.int64)
+        # code, first other-second other (see memory_role_distances); expected distances with
+        # estimator="class-mean", so float
+        self._distances = np.zeros((6, n))
+        # coarse_weight: the codes read for the anchor's and the negative's level-(l-1) classes,
+        # and where the negative is of another level-(l-1) class than the anchor (coded anchors)
+        self._episode_coarse = np.zeros((n, 2, self.n_bits))
+        self._coarse_mask = np.zeros(n)
         # (anchor, positive, negative) in triplet mode; (coded, other, other) in memory mode
         self.positions = np.zeros((n, 3), dtype=np.int64)
         self.roles = np.zeros(n, dtype=np.int64)  # memory mode: 0 anchor, 1 positive, 2 negative
@@ -229,16 +331,63 @@ class HierHashCore(CodingCore):
             )
         self.sampler = ConstraintSampler(self.labels, level, self.sibling_negatives)
         self.level = level
-        self.n_constraints = _check_int(
-            default_n_constraints(level) if self._n_constraints_arg is None
-            else self._n_constraints_arg, "n_constraints", 1,
-        )
+        self.n_constraints = self._pool_size(level)
+        self._fine = _ClassMeans(self.labels[:, level])
+        self._coarse = _ClassMeans(self.labels[:, level - 1]) if level >= 1 else None
         if prev_codes is not None:
             self.prev_codes = prev_codes
             if level >= 1:
-                self.memory = self._previous.copy()
+                self.set_memory(self._previous)
         if self.rng is not None:
             self.pool = self.sampler.pool(self.n_constraints, self.rng)
+        self._update_class_probs()
+
+    def _pool_size(self, level: int) -> int:
+        """``n_constraints`` at ``level``: one size, one per level, or the default."""
+        arg = self._n_constraints_arg
+        if arg is None:
+            return default_n_constraints(self.rows.size)
+        if isinstance(arg, (tuple, list)):
+            if len(arg) != self.bank.n_levels:
+                raise HashEnvError(
+                    f"n_constraints gives {len(arg)} pool sizes; give one number, or one per "
+                    f"level of the bank ({self.bank.n_levels})")
+            return [_check_int(size, "n_constraints", 1) for size in arg][level]
+        return _check_int(arg, "n_constraints", 1)
+
+    # ------------------------------------------------------------------ memory
+    def set_memory(self, codes: np.ndarray) -> None:
+        """Set the code memory (and the episodes' latest codes) to ``codes`` and start a new
+        generation: ``[n_images, n_bits]`` 0/1 or ±1 codes of the split's images, bank order."""
+        arr = np.asarray(codes)
+        if arr.shape != self.memory.shape:
+            raise HashEnvError(
+                f"the code memory must have shape {self.memory.shape}: one {self.n_bits}-bit "
+                f"code per image of split {self.split!r}, in bank order; got shape {arr.shape}")
+        try:
+            self.memory[:] = as_bits(arr, self.n_bits, name="memory")
+        except CodeError as exc:
+            raise HashEnvError(str(exc)) from exc
+        if self.latest is not self.memory:
+            self.latest[:] = self.memory
+        self.generation_steps = 0
+        self.generations = 0
+        self._update_class_probs()
+
+    def _update_class_probs(self) -> None:
+        """The per-bit means of the memory's codes in every class the reward reads."""
+        if self.estimator != "class-mean" or self.mode != "memory" or self._fine is None:
+            return
+        self._fine.update(self.memory)
+        if self._coarse is not None and self.coarse_weight:
+            self._coarse.update(self.memory)
+
+    def _end_generation(self) -> None:
+        """The reward's memory becomes the episodes' latest codes."""
+        self.memory[:] = self.latest
+        self.generations += 1
+        self.generation_steps = 0
+        self._update_class_probs()
 
     @property
     def prev_codes(self) -> np.ndarray | None:
@@ -263,9 +412,9 @@ class HierHashCore(CodingCore):
         super().reseed(rng)
         self.pool = self.sampler.pool(self.n_constraints, rng)
         if self.level == 0:
-            self.memory = rng.integers(0, 2, size=(self.rows.size, self.n_bits), dtype=np.uint8)
+            self.set_memory(rng.integers(0, 2, size=(self.rows.size, self.n_bits), dtype=np.uint8))
         else:
-            self.memory = self._previous.copy()
+            self.set_memory(self._previous)
 
     def sample(self) -> np.ndarray:
         triplets = self.pool[self.rng.integers(0, self.pool.shape[0], self.num_envs)]
@@ -298,8 +447,23 @@ class HierHashCore(CodingCore):
 
     def on_episode_start(self) -> None:
         if self.mode == "memory":
-            np.take(self.memory, self.positions[:, 1:3], axis=0, out=self._episode_memory,
-                    mode="clip")
+            others = self.positions[:, 1:3]
+            if self.estimator == "sample":
+                self._episode_memory[:] = self.memory[others]
+            else:
+                if self.memory_generation is None:  # the memory changed at the last episode end
+                    self._update_class_probs()
+                self._episode_memory[:] = self._fine.of(others)
+            if self.level >= 1 and self.coarse_weight:
+                # anchor episodes: (anchor, positive, negative); the positive shares the anchor's
+                # level-(l-1) class, so with "sample" it stands for that class
+                parent = self._coarse.class_of
+                self._coarse_mask[:] = ((self.roles == 0) & (parent[self.positions[:, 0]]
+                                                            != parent[self.positions[:, 2]]))
+                if self.estimator == "sample":
+                    self._episode_coarse[:] = self._episode_memory
+                else:
+                    self._episode_coarse[:] = self._coarse.of(self.positions[:, [0, 2]])
             self._value.fill(0.0)
             self._distances.fill(0)
         if self.level >= 1:
@@ -317,14 +481,20 @@ class HierHashCore(CodingCore):
             hi = lo + self.bits_per_step
             chunk = self.bits[:, 0, lo:hi]
             d, memory = self._distances, self._episode_memory
-            d[0] += hamming_bits_paired(chunk, memory[:, 0, lo:hi])
-            d[1] += hamming_bits_paired(chunk, memory[:, 1, lo:hi])
+            d[0] += expected_hamming(chunk, memory[:, 0, lo:hi])
+            d[1] += expected_hamming(chunk, memory[:, 1, lo:hi])
             if self.memory_roles == "anchor":
                 d_pos, d_neg = d[0], d[1]
             else:
-                d[3] += hamming_bits_paired(memory[:, 0, lo:hi], memory[:, 1, lo:hi])
+                d[3] += expected_hamming(memory[:, 0, lo:hi], memory[:, 1, lo:hi])
                 d_pos, d_neg = memory_role_distances(self.roles, d[0], d[1], d[3])
             value = triplet_value(d_pos, d_neg, self.margin * hi / self.n_bits)
+            if self.level >= 1 and self.coarse_weight:
+                coarse = self._episode_coarse
+                d[4] += expected_hamming(chunk, coarse[:, 0, lo:hi])
+                d[5] += expected_hamming(chunk, coarse[:, 1, lo:hi])
+                value = value + self.coarse_weight * self._coarse_mask * triplet_value(
+                    d[4], d[5], self.margin * hi / self.n_bits)
             if self.level >= 1:
                 d[2] += hamming_bits_paired(chunk, self._episode_prev[:, 0, lo:hi])
                 value = level_value(value, d[2], 1, self.lam, self.rho)
@@ -343,7 +513,11 @@ class HierHashCore(CodingCore):
 
     def on_episode_end(self) -> None:
         if self.mode == "memory":
-            self.memory[self.positions[:, 0]] = self.bits[:, 0]
+            self.latest[self.positions[:, 0]] = self.bits[:, 0]
+            if self.memory_generation is not None:
+                self.generation_steps += self.num_envs * self.episode_steps
+                if self.generation_steps >= self.memory_generation:
+                    self._end_generation()
 
     def decode(self, actions: Any, n: int) -> tuple[np.ndarray, None]:
         arr = np.asarray(actions)
@@ -379,6 +553,16 @@ class _HierHashAccess:
     mode = _core_attribute("mode", '``"memory"`` or ``"triplet"``.')
     memory_roles = _core_attribute(
         "memory_roles", '``"all"`` or ``"anchor"``: which images of a triplet memory mode codes.')
+    estimator = _core_attribute(
+        "estimator", '``"class-mean"`` or ``"sample"``: how memory mode reads the other images.')
+    memory_generation = _core_attribute(
+        "memory_generation",
+        "Environment steps per memory generation (``None``: the memory changes at every episode).")
+    generations = _core_attribute(
+        "generations", "Memory generations completed since the memory was last set.")
+    latest = _core_attribute(
+        "latest", "The latest code each image received in an episode ``[n_images, n_bits]`` "
+        "(the ``memory`` itself without generations).")
     level = _core_attribute("level", "The hierarchy level the rewards are about (0 = coarsest).")
     margin = _core_attribute("margin", "The triplet margin ``β`` in bits.")
     memory = _core_attribute(
@@ -403,6 +587,11 @@ class _HierHashAccess:
         """Move to hierarchy ``level`` (DRLHIH §3.2); see :meth:`HierHashCore.set_level`."""
         self._core.set_level(level, prev_codes)
 
+    def set_memory(self, codes: np.ndarray) -> None:
+        """Replace the code memory and start a new generation; see
+        :meth:`HierHashCore.set_memory`."""
+        self._core.set_memory(codes)
+
 
 _MANUAL = """
     ## Description
@@ -418,24 +607,37 @@ _MANUAL = """
     Two modes decide where the codes of the positive ``I+`` and negative ``I−`` come from:
 
     * ``mode="memory"`` (default, faster: ``T`` steps per episode): one image of the drawn
-      triplet is coded, and the codes of the other two are read from a **code memory** holding
-      the latest code the agent emitted for every image of the split, written when an episode
-      ends. At level 0 it starts as seeded random bits; at ``level >= 1`` it starts as
-      ``prev_codes`` (the latest codes the agent emitted for these images are the previous
-      level's): ``set_level(l, prev_codes)`` and ``reset(seed=...)`` both set it so. All
-      sub-environments of a vector env share it. The memory rows are read when the episode
-      starts.
+      triplet is coded, and the codes of the other two are read from a **code memory** of
+      every image of the split. At level 0 it starts as seeded random bits; at ``level >= 1``
+      it starts as ``prev_codes`` (the latest codes the agent emitted for these images are the
+      previous level's): ``set_level(l, prev_codes)`` and ``reset(seed=...)`` both set it so,
+      and ``set_memory(codes)`` sets it to any codes. All sub-environments of a vector env
+      share it. The memory is read when an episode starts.
 
-      Which image is coded (``memory_roles``): with ``"all"`` (default) each episode draws the
-      role uniformly — the anchor, the positive or the negative — and the coded image plays
-      that role in eq. (1), the other two being read from the memory (``info["role"]``: 0, 1,
-      2). So every image the reward reads is itself coded regularly and its remembered code
-      follows the policy. With ``"anchor"`` only anchors are coded: the positives and negatives
-      that never anchor a pool triplet keep their random initial codes for ever, and the reward
-      is mostly noise (on the built-in bank's 7,000 training images a 4,000-triplet pool
-      anchors 3,074 images and 56% of the positive/negative draws read a never-written row; a
-      hierarchical DQN then fits the pool but not held-out triplets, NDCG@20 0.04 after 500k
-      steps, versus 0.08 after 400k with ``"all"``).
+      **Memory generations** (``memory_generation``). Each episode writes its code to
+      ``latest`` when it ends. By default the reward reads a *frozen* memory, which takes the
+      codes of ``latest`` once every ``memory_generation`` environment steps (counted over all
+      sub-environments; ``"auto"``: 60 steps per image of the split, about 15 codings of every
+      image) — the role a DQN's target network plays for its Q-values, played for the codes the
+      reward reads. Within a generation the agent learns a fixed target; each new generation
+      then starts from what the agent learned. ``generations`` counts them. With
+      ``memory_generation=None`` (the paper's) there is one array: every episode's code is
+      read by the next episodes.
+
+      **The other images** (``estimator``). With ``"class-mean"`` (default) the two images not
+      coded stand for their level-``l`` classes: eq. (1) reads the expected Hamming distance to
+      a random member of each class, i.e. to the per-bit means of the class's remembered codes
+      (:func:`expected_hamming`). This is eq. (1) taken in expectation over the positive and
+      the negative of the drawn classes, with none of the noise of one sampled pair. With
+      ``"sample"`` (the paper's) the two drawn images' remembered codes are read.
+
+      Which image is coded (``memory_roles``): with ``"anchor"`` (default) the anchor; with
+      ``"all"`` each episode draws the role uniformly — the anchor, the positive or the
+      negative — and the coded image plays that role in eq. (1), the other two being read from
+      the memory (``info["role"]``: 0, 1, 2). ``"all"`` matters with small pools: with
+      ``"anchor"`` a 4,000-triplet pool never codes most of the positives and negatives, whose
+      remembered codes then stay random. The default pools (30 triplets per image) anchor every
+      image many times.
     * ``mode="triplet"`` (the paper's meaning: ``3T`` steps): the anchor, then the positive, then
       the negative are coded with the same policy. The observation does not say which of the
       three is being coded (a hash function cannot depend on the image's role).
@@ -461,10 +663,21 @@ _MANUAL = """
     * eq. (1): ``r = −max(0, β + H(b(I), b(I+)) − H(b(I), b(I−)))``; in memory mode the coded
       image's code stands for its role's ``b`` and the memory for the other two (coding the
       positive: ``H(m(I), b(I+))`` and ``H(m(I), m(I−))``; coding the negative:
-      ``H(m(I), m(I+))`` and ``H(m(I), b(I−))``; see :func:`memory_role_distances`);
+      ``H(m(I), m(I+))`` and ``H(m(I), b(I−))``; see :func:`memory_role_distances`); with
+      ``estimator="class-mean"`` each ``H`` involving a remembered code is its expectation over
+      the members of that image's level-``l`` class in the memory (the class includes the coded
+      image itself, and with two remembered images of one class, every pair of its members);
     * at ``level >= 1``, eqs. (4)–(5): ``r_l = ρ · r + (1 − ρ) · (−λ · H(b_l(I), b_{l−1}(I)))``,
       with ``b_{l−1}`` from ``prev_codes``; in triplet mode the distance term averages over the
       three images, in memory mode it is the coded image's.
+    * ``coarse_weight=w > 0`` (memory mode, ``level >= 1``): ``r`` becomes ``r + w · r_coarse``,
+      where ``r_coarse`` is eq. (1) of the level-``(l−1)`` triplet: the anchor against its own
+      level-``(l−1)`` class and the negative's, when the negative is of another level-``(l−1)``
+      class (0 otherwise, and 0 in episodes that do not code the anchor). With
+      ``estimator="class-mean"`` the distances are to those classes' means, with ``"sample"``
+      to the positive's and the negative's remembered codes. It keeps the coarser level's
+      structure asked for while the finer level is learned, as hierarchical hashing losses
+      that sum their levels do.
     * triplet mode: 0 at every step but the last, which gets ``r`` (``r_l``).
     * memory mode (dense): step ``t`` gets ``v_t − v_{t−1}`` where ``v_t`` is the same reward on
       the first ``t · bits_per_step`` bits only, with the margin scaled to ``β · t / T``
@@ -498,24 +711,40 @@ _MANUAL = """
     * ``split="train"``: the images episodes (and the memory, the pool and ``prev_codes``) use.
     * ``n_bits=12``, ``bits_per_step=3`` (DRLHIH §4.1); ``bits_per_step`` must divide ``n_bits``.
     * ``mode="memory"``: or ``"triplet"`` (see Description).
-    * ``memory_roles="all"``: memory mode codes the anchor, positive or negative (one drawn per
-      episode); ``"anchor"``: the anchor only (see Description).
+    * ``memory_roles="anchor"``: memory mode codes the anchor only; ``"all"``: the anchor,
+      positive or negative, one drawn per episode (see Description).
+    * ``estimator=None``: ``"class-mean"`` in memory mode, ``"sample"`` in triplet mode (the
+      only one there); see Description.
+    * ``memory_generation="auto"``: environment steps per memory generation (``"auto"``:
+      ``GENERATION_PASSES`` = 60 per image of the split), or ``None`` (the memory changes at
+      every episode end). Memory mode only.
     * ``level=0``: the hierarchy level; must be below the bank's number of levels.
     * ``prev_codes=None``: required at ``level >= 1``: the previous level's codes of the split's
       images, ``[n_images, n_bits]`` 0/1 or ±1 in bank order (also a settable attribute).
-    * ``n_constraints=None``: the pool size; default 4,000 at level 0 and 1,000 below (the
-      paper's best CIFAR setting "(4K, 1K)").
-    * ``sibling_negatives=True``: sibling negatives at ``level >= 1`` (``False``: any other
-      class; a fraction in ``[0, 1]``: that share of the triplets gets a sibling negative, the
-      rest any other class).
+    * ``n_constraints=None``: the pool size, one number or one per level of the bank; default
+      30 triplets per image of the split (``PAPER_N_CONSTRAINTS`` = (4000, 1000) is the paper's
+      best CIFAR setting "(4K, 1K)", for a split of a few thousand images).
+    * ``sibling_negatives=False``: any other class as the negative; ``True``: sibling negatives
+      at ``level >= 1`` (the paper's); a fraction in ``[0, 1]``: that share of the triplets gets
+      a sibling negative, the rest any other class. Sibling-only triplets never ask to keep
+      other super-classes away, and the level-0 structure erodes.
     * ``margin=None``: ``β`` in bits; default ``n_bits / 4`` (3 bits at 12 bits: the paper does
       not give ``β``; a quarter of the code leaves room for ranking without saturating).
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5) (DRLHIH §4.1 defaults).
+    * ``coarse_weight=0.0``: the weight ``w`` of the level-``(l−1)`` triplet term at
+      ``level >= 1`` (see Rewards; 0 is the paper's reward).
     * ``window=None``: keep only the last ``window`` bits in the ``code`` observation (the
       paper's window of ``k`` past codes).
 
+    **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
+    (``estimator="sample"``, ``memory_generation=None``, ``memory_roles="all"``,
+    ``sibling_negatives=True``, ``n_constraints=(4000, 1000)``). The defaults differ where the
+    paper's setting was measured not to learn on a 50,000-image split; the measurements are in
+    ``benchmarks/results/notes/hierhash-learnable.md``.
+
     Methods and attributes: ``set_level(level, prev_codes)``, ``prev_codes`` (settable),
-    ``memory``, ``constraints`` (bank rows), ``encode(act, indices=None)`` (code any images with
+    ``memory`` (what the reward reads; change it with ``set_memory``), ``latest``,
+    ``set_memory(codes)``, ``generations``, ``constraints`` (bank rows), ``encode(act, indices=None)`` (code any images with
     a policy, deterministically, without touching the episode state; returns ``[n, n_bits]``
     uint8), ``action_masks()`` (all True, for MaskablePPO), ``split_rows``, ``episode_steps``.
 
@@ -536,6 +765,9 @@ _MANUAL = """
     ## Version History
 
     * v0: initial version.
+    * v0 since hashgym 0.2.0: the defaults are the learnable setting (``estimator="class-mean"``,
+      ``memory_generation="auto"``, ``memory_roles="anchor"``, ``sibling_negatives=False``, 30
+      triplets per image); ``PAPER_SETTINGS`` gives the previous defaults back.
 """
 
 
