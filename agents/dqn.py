@@ -37,58 +37,13 @@ Paper defaults (DRLHIH §4.1): 12 bits, 3 bits per step, ``γ = 1``, ``λ = 1``,
 constraint pools of 4,000 and 1,000 triplets for CIFAR (the env's defaults; see
 :func:`hierarchical_dqn`).
 
-What makes it learn on real features (measured on ``cifar100-mini``: 7,000 training images,
-128-d; level 0, 12 bits, 64 parallel images, NDCG@20 with graded relevance, query vs database;
-chance 0.023, LSH 0.16, ITQ 0.28)
-    * **The reward must read codes the policy wrote.** In memory mode with anchor-only coding
-      (the env's old behaviour) a 4,000-triplet pool anchors 3,074 of the 7,000 images, so 56%
-      of the positives/negatives the reward reads keep their random initial codes; the agent
-      then fits the pool (pool reward −3.1 → −1.7) but not held-out triplets (−3.16) and NDCG@20
-      falls to 0.04 after 500k steps. The env now codes the anchor, positive or negative of the
-      drawn triplet (``memory_roles="all"``): held-out reward −2.3, NDCG@20 0.08.
-    * **The DQN itself is not the bottleneck.** With the memory frozen to ITQ's codes and fresh
-      triplets, the same network reaches NDCG@20 0.14 in 100k steps. PPO through the old env
-      was as close to chance as DQN (NDCG@20 0.058–0.062 at 20k–100k steps): the reward, not
-      the learner, was the problem.
-    * **Large pools beat the paper's 4,000 on many images.** With 200,000 triplets (about one
-      fresh triplet per episode) every image anchors often, nothing can be memorised, and
-      anchor-only coding is fastest: NDCG@20 0.12 at 300k steps, 0.13–0.14 at 450k–600k, the
-      level-0 reward (−1.1) beating ITQ's codes on the same triplets (−1.55). NDCG@20 stays
-      below ITQ's because level-0 triplets only ask for super-class structure.
-    * **Level 1 with any other class as the negative.** Sibling-only level-1 triplets (the
-      paper's "palm vs oak") never ask to keep other super-classes away and erode level 0:
-      300k + 150k steps give NDCG@20 0.081 (0.134 with ``ρ = 0.5``) against 0.137 for level 0
-      alone (one seed each); with ``sibling_negatives=False`` 0.165. Over seeds, at 300k + 300k
-      steps the hierarchical agent (0.142, 0.134, 0.131 for seeds 0–2) ties level 0 alone at
-      the same 600k steps (0.145, 0.133 for seeds 0–1) on NDCG@20, with a slightly higher
-      fine-class mAP (0.063–0.066 vs 0.057–0.063).
-    * **Shorter exploration**: ``exploration_fraction=0.1`` (was 0.3) reaches the same NDCG in
-      about half the steps (ε-greedy codes are written to the memory, so long random phases
-      keep it noisy). More gradient steps per vector step (4, 8, 16), a lower learning rate,
-      larger batches, a longer target update and fewer parallel envs did not help.
-
-What it takes on the full bank (the shared CIFAR-100 bank: 50,000 training images, 512-d;
-level 0, 12 bits, one seed, NDCG@20 as above; chance ≈ 0.02, ITQ 0.30)
-    * **A stale memory stalls learning.** The recipe above stays at chance here (0.053 after
-      300k steps, 0.050 after 2.5M): each image is coded a handful of times per run, so the codes
-      the reward reads were written by old, exploratory policies. Rewriting the whole memory with
-      the current greedy codes every ~2,000 steps (:class:`hashgym.agents.memory.MemoryRefresh`,
-      ``memory_refresh`` of :func:`hashgym.agents.train.train`) lifts the same run to 0.117 (a
-      refresh every 6,400 steps) and 0.125 (every 1,600 steps).
-    * **More images per vector step**: 256 parallel images with a refresh every 2,048 steps
-      (one gradient step of 256 transitions per 256 new ones) reach 0.141 at 300k steps and
-      0.156–0.162 at 400k–1M; 1,024 images are slower to start (0.113 at 1M), and 64 images with
-      twice the gradient steps slower still.
-    * **Level 1 does not add fine-class structure yet.** 400k + 400k steps give 0.147 (ρ = 0.9)
-      and 0.141 (ρ = 1) against 0.141 for level 0 alone after its 400k; sibling negatives at
-      level 1 erode level 0 even with the refresh (0.084 with ρ = 0.9, 0.122 with ρ = 0.5), and
-      so does a mixture (``sibling_negatives=0.5``: 0.119, ``0.25``: 0.130); a longer level 1
-      does not help (400k + 1.2M: 0.141). Level 1 alone (fine-class triplets from scratch) keeps
-      climbing slowly: 0.098–0.112 after 400k, 0.131 after 800k, 0.153 after 1.6M.
-    * Did not help: a projection of 256 instead of 64 (0.086 at 300k), learning rate 5·10⁻⁴ with
-      ε ending at 0.01 (0.090 at 400k).
-    The agent thus learns the super-class structure (NDCG@20 about half of ITQ's) but not the
-    fine classes within them that ITQ's unsupervised codes keep from the features.
+What makes it learn
+    The paper's setting (a code memory that every episode rewrites, one sampled triplet per
+    reward, 4,000 / 1,000 triplets) stays at chance on the 50,000-image CIFAR-100 bank. The
+    environment's defaults fix the reward it learns from (class means of a memory frozen for a
+    generation, large pools): see :class:`hashgym.envs.hierhash.HierHashEnv` and, for every
+    measurement behind them, ``benchmarks/results/notes/hierhash-learnable.md`` (and the older
+    ``benchmarks/results/notes/hierhash-recipe-history.md``).
 """
 
 from __future__ import annotations
@@ -108,16 +63,11 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
-
 __all__ = [
     "DQN_DEFAULTS",
-    "TRIPLETS_PER_IMAGE",
     "HashQFeatures",
     "LevelCurriculum",
     "LevelState",
-    "RECIPE_ENV",
-    "RECIPE_TRAIN",
     "hierarchical_dqn",
 ]
 
@@ -166,10 +116,10 @@ class HashQFeatures(BaseFeaturesExtractor):
 
 
 #: The DQN hyperparameters hashgym uses for ``HierHash-v0`` unless told otherwise (``γ = 1`` as
-#: in DRLHIH §4.1; the rest tuned on the built-in bank with 64 parallel images per step: see the
-#: module docstring for what was measured). SB3 counts ``train_freq`` and
-#: ``target_update_interval`` in vector steps / env steps as documented by SB3: with 64 envs,
-#: one gradient step of 256 transitions per 64 new ones.
+#: in DRLHIH §4.1; the rest tuned on the built-in bank, see
+#: ``benchmarks/results/notes/hierhash-recipe-history.md``). SB3 counts ``train_freq`` in
+#: vector steps: with the recipe's 256 envs, one gradient step of 256 transitions per 256 new
+#: ones.
 DQN_DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "buffer_size": 50_000,
@@ -295,7 +245,7 @@ class LevelCurriculum:
         venv.seed(env_seed)
         venv.reset()  # seeded: draws the level's pool and a random memory
         if state.memory is not None:
-            _native(venv).memory[:] = state.memory
+            _native(venv).set_memory(state.memory)
         obs = venv.reset()  # unseeded: new episodes that read the restored memory
         self.model.set_env(venv, force_reset=False)
         self.model._last_obs = obs  # continue from these observations, no further reset
@@ -335,8 +285,9 @@ class LevelCurriculum:
             if state.index + 1 == len(self.levels):
                 break
             codes = self._encode(self.model, self.env)
+            # the next level's memory starts from these codes too (the env's default at l >= 1)
             state = LevelState(index=state.index + 1, level_start=self.model.num_timesteps,
-                               prev_codes=codes, memory=self.memory)
+                               prev_codes=codes)
         self.state.done = True
         return self.model
 
@@ -347,16 +298,11 @@ def hierarchical_dqn(
     n_bits: int = 12,
     bits_per_step: int = 3,
     levels: Sequence[int] | None = None,
+    timesteps_per_level: Sequence[int] | int | None = None,
     n_constraints: Sequence[int] | int | None = None,
-    memory_roles: str = RECIPE_ENV["memory_roles"],
-    sibling_negatives: bool = RECIPE_ENV["sibling_negatives"],
-    timesteps_per_level: Sequence[int] | int = 300_000,
-    lam: float = 1.0,
-    rho: float = 0.9,
-    gamma: float = 1.0,
-    exploration_final_eps: float = 0.05,
-    num_envs: int = RECIPE_TRAIN["num_envs"],
-    memory_refresh: int | None = RECIPE_TRAIN["memory_refresh"],
+    num_envs: int | None = None,
+    memory_refresh: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
     seed: int = 0,
     out: str | None = None,
     progress_bar: bool = False,
@@ -365,42 +311,29 @@ def hierarchical_dqn(
     """Train DRLHIH's hierarchical DQN hash function (DRLHIH §3–4).
 
     A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
-    ``env_id="HierHash-v0"``. The paper's network, code length, ``γ``, ``λ`` and ``ρ`` are the
-    defaults; the constraint pools, the coded roles, the level-1 negatives, the parallel images
-    and the memory refresh default to what learned best (module docstring):
-    :data:`TRIPLETS_PER_IMAGE` triplets per training image and level, anchor-only coding, any
-    other class as the level-``l`` negative, 256 images per vector step, the code memory
-    rewritten with the greedy codes every 2,048 steps (NDCG@20 0.158 ± 0.010 over three seeds on
-    the 50,000-image shared bank in 400k + 400k steps, against 0.043 without the refresh; ITQ
-    0.307; ``benchmarks/results/drlhih``). The paper's setting
-    is ``n_constraints=(4000, 1000), memory_roles="all", sibling_negatives=True,
-    memory_refresh=None`` (NDCG@20 0.053 with 150k + 150k steps on the built-in bank, at chance
-    on the shared one).
+    ``env_id="HierHash-v0"``: the paper's network (:class:`HashQFeatures`), code length and
+    ``γ = 1`` (:data:`DQN_DEFAULTS`), the env's defaults (the class-mean reward against a code
+    memory that moves once per generation, from random bits: pure RL) and the recipe's budget
+    and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
+    the measurements are in ``benchmarks/results/notes/hierhash-learnable.md`` and the
+    three-seed table in ``benchmarks/results/drlhih``. The paper's own setting is
+    ``env_kwargs=hashgym.envs.hierhash.PAPER_SETTINGS``.
 
     :param bank: a :class:`~hashgym.bank.FeatureBank`, path or preset name (default: built in).
     :param n_bits: code length (12 in the paper).
     :param bits_per_step: bits per action (3 in the paper).
     :param levels: the levels to train in order; default all levels of the bank.
-    :param n_constraints: constraint pool size per level, or one size for every level;
-        default :data:`TRIPLETS_PER_IMAGE` × the number of training images (``(4000, 1000)``
-        is the paper's best CIFAR setting, for a split of a few thousand images).
-    :param memory_roles: which image of a triplet a memory-mode episode codes (the env's
-        ``memory_roles``): ``"anchor"`` (default: fastest with large pools, where every image
-        anchors often) or ``"all"`` (needed with small pools: see the env's manual).
-    :param sibling_negatives: the env's ``sibling_negatives``: negatives at level ``l >= 1``
-        share the anchor's level-``(l−1)`` label (the paper's "palm vs oak"). Off by default:
-        sibling-only constraints never ask to keep other super-classes away, and the level-0
-        structure erodes (NDCG@20 0.165 without, 0.081 with, on the built-in bank, 300k +
-        150k steps, one seed).
-    :param timesteps_per_level: environment steps per level (a number or one per level).
-    :param lam: ``λ`` of DRLHIH eq. (4).
-    :param rho: ``ρ`` of DRLHIH eq. (5).
-    :param gamma: the discount (1 in the paper).
-    :param exploration_final_eps: ε of the ε-greedy policy at the end of its schedule.
-    :param num_envs: images coded in parallel.
+    :param timesteps_per_level: environment steps per level (a number or one per level);
+        default :func:`hashgym.agents.recipe.recipe_level_timesteps` (one memory generation per
+        level but the last, six in all).
+    :param n_constraints: constraint pool size per level, or one size for every level (default:
+        the env's, 30 triplets per training image).
+    :param num_envs: images coded in parallel (default :data:`hashgym.agents.recipe.NUM_ENVS`).
     :param memory_refresh: environment steps between rewrites of the code memory with the
-        agent's greedy codes (:class:`hashgym.agents.memory.MemoryRefresh`); ``None`` leaves the
-        memory to the episodes, as METHODS.md specifies.
+        agent's greedy codes (:class:`hashgym.agents.memory.MemoryRefresh`); ``None`` (default)
+        leaves the memory to the env's generations.
+    :param env_kwargs: more ``HierHash-v0`` arguments (``lam``, ``rho``, ``estimator``,
+        ``memory_generation``, ...).
     :param seed: the run's seed.
     :param out: a folder for the model, checkpoints and logs (``None``: nothing written).
     :param progress_bar: show a progress bar.
@@ -410,18 +343,11 @@ def hierarchical_dqn(
     """
     from hashgym.agents.train import train
 
-    if n_constraints is None:
-        from hashgym.protocols import resolve_bank
-
-        n_constraints = TRIPLETS_PER_IMAGE * len(resolve_bank(bank).indices("train"))
     return train(
         "dqn", "HierHash-v0",
         env_kwargs={"bank": bank, "n_bits": n_bits, "bits_per_step": bits_per_step,
-                    "lam": lam, "rho": rho, "memory_roles": memory_roles,
-                    "sibling_negatives": sibling_negatives},
+                    **(env_kwargs or {})},
         levels=levels, n_constraints=n_constraints, level_timesteps=timesteps_per_level,
         num_envs=num_envs, seed=seed, out=out, progress_bar=progress_bar,
-        memory_refresh=memory_refresh,
-        algo_kwargs={"gamma": gamma, "exploration_final_eps": exploration_final_eps,
-                     **dqn_kwargs},
+        memory_refresh=memory_refresh, algo_kwargs=dqn_kwargs,
     )

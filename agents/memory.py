@@ -1,26 +1,18 @@
-"""Refreshing ``HierHash-v0``'s code memory with the agent's current codes.
+"""Refreshing ``HierHash-v0``'s code memory with the agent's current greedy codes.
 
-In memory mode (METHODS.md, ``HierHash-v0``) the triplet reward of DRLHIH eq. (1) reads the
-positive's and the negative's codes from a code memory that holds the code each training image
-last received *in its own episode*. On a large bank each image is coded rarely, so most of the
-memory is written by old, more exploratory policies: the reward then chases codes the agent no
-longer gives, and learning stalls. On the shared CIFAR-100 bank (50,000 training images, 12 bits,
-level 0, 300k steps) the DQN stays at chance (NDCG@20 0.053; chance ≈ 0.02) without a refresh.
+In memory mode (METHODS.md, ``HierHash-v0``) the triplet reward of DRLHIH eq. (1) reads other
+images' codes from a code memory. :class:`MemoryRefresh` rewrites the whole memory, every
+``every`` environment steps, with the greedy (deterministic) codes the agent gives every training
+image now, and starts a new memory generation. It is an option (``memory_refresh`` of
+:func:`hashgym.agents.train.train`), off by default: the env's own memory generations
+(``memory_generation``) move the memory without a callback, for any algorithm. Before the env
+had generations, a refresh every 2,048 steps was what lifted the DQN off chance on the
+50,000-image bank (``benchmarks/results/notes/hierhash-recipe-history.md``).
 
-:class:`MemoryRefresh` rewrites the whole memory, every ``every`` environment steps, with the
-greedy (deterministic) codes the agent gives every training image now — the role a target
-network plays for the Q-values, played here for the codes the reward reads. Between refreshes the
-env keeps updating the memory at the end of each episode, as METHODS.md specifies. With a
-refresh every 1,600 steps the same run reaches NDCG@20 0.125; with 256 images per vector step and
-a refresh every 2,048 steps, 0.141 (see ``benchmarks/results/bench_agents.txt`` for the current
-numbers). A refresh costs one encoding pass over the training images: about 0.35 s for 50,000
-images on one core with DQN (its greedy fast path in :mod:`hashgym.agents.encode`), about 1 s
-with PPO, 3 s with QR-DQN and 9 s with RecurrentPPO (through ``model.predict``), which then
-dominates their training time at a refresh every 2,048 steps.
-
-The callback looks the env up at every refresh, so it follows
-:class:`~hashgym.agents.dqn.LevelCurriculum` from level to level; it works with any algorithm
-whose model :func:`hashgym.agents.encode.encode_with_env` can run.
+A refresh costs one encoding pass over the training images: about 0.35 s for 50,000 images on
+one core with DQN (its greedy fast path in :mod:`hashgym.agents.encode`) and seconds with
+algorithms that encode through ``model.predict``. The callback looks the env up at every
+refresh, so it follows :class:`~hashgym.agents.dqn.LevelCurriculum` from level to level.
 """
 
 from __future__ import annotations
@@ -72,7 +64,7 @@ class MemoryRefresh(BaseCallback):
                 f"refresh: mode={getattr(env, 'mode', None)!r})"
             )
         codes = encode_with_env(self.model, venv, batch_size=self.batch_size)
-        env.memory[:] = codes
+        env.set_memory(codes)
         self.refreshes += 1
         self.logger.record("memory/refreshes", self.refreshes)
         if self.verbose >= 1:

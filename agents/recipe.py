@@ -1,23 +1,79 @@
-"""The settings of hashgym's DQN recipe for ``HierHash-v0``, as plain data (no torch import).
+"""hashgym's training recipe for ``HierHash-v0``, as plain data and two small functions (no torch).
 
-What was measured to choose them is in :mod:`hashgym.agents.dqn`'s module docstring;
-:func:`hashgym.agents.dqn.hierarchical_dqn` uses them as defaults, and the benchmark protocols
-and ``benchmarks/bench_agents.py`` read them from here.
+The environment's own defaults carry the env side of the recipe (the class-mean reward, memory
+generations, large pools, anchor-only coding, any other class as the negative: see
+:class:`hashgym.envs.hierhash.HierHashEnv`). What is left for the trainer is how many images to
+step at once and how long to train, which is counted in **memory generations**: a level of the
+curriculum learns against one frozen memory, and the memory moves on once per generation.
+
+:func:`hashgym.agents.train.train` (and so ``hashgym train``), :func:`hashgym.agents.dqn.
+hierarchical_dqn`, the benchmark protocols and ``benchmarks/bench_agents.py`` all take their
+defaults from here; ``tests/test_recipe.py`` checks that they resolve to the same settings. The
+measurements behind the numbers are in ``benchmarks/results/notes/hierhash-learnable.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RECIPE_ENV", "RECIPE_TRAIN", "TRIPLETS_PER_IMAGE"]
+from hashgym.envs.hierhash import GENERATION_PASSES
 
-#: Constraint-pool size per training image and level (200,000 triplets on the built-in bank's
-#: 7,000 training images learned best).
-TRIPLETS_PER_IMAGE = 30
+__all__ = [
+    "FIRST_LEVEL_GENERATIONS",
+    "NUM_ENVS",
+    "TOTAL_GENERATIONS",
+    "default_num_envs",
+    "generation_steps",
+    "recipe_level_timesteps",
+]
 
-#: The env settings: anchor-only coding, any other class as the level-``l`` negative.
-RECIPE_ENV: dict[str, Any] = {"memory_roles": "anchor", "sibling_negatives": False}
+#: Images stepped in parallel on ``HierHash-v0``: one DQN gradient step of 256 transitions per
+#: 256 new ones.
+NUM_ENVS = 256
 
-#: The training settings of the recipe: 256 images per vector step and the code memory rewritten
-#: with the greedy codes every 2,048 environment steps (:mod:`hashgym.agents.memory`).
-RECIPE_TRAIN: dict[str, Any] = {"num_envs": 256, "memory_refresh": 2048}
+#: Generations of every level of a curriculum but the last (the paper's coarse-to-fine order:
+#: level 0 sets up the super-class structure, the last level refines it for the rest).
+FIRST_LEVEL_GENERATIONS = 1
+
+#: Generations of a whole run, whatever its levels (so a level-only variant gets the same
+#: budget as the curriculum). Six generations of ``GENERATION_PASSES`` steps per image: about
+#: 18M steps on the 50,000-image CIFAR-100 bank.
+TOTAL_GENERATIONS = 6
+
+
+def default_num_envs(env_id: str) -> int:
+    """Images per vector step when the caller gives none: :data:`NUM_ENVS` on ``HierHash-v0``,
+    64 elsewhere (``CentralHash-v0``'s agents set their own)."""
+    return NUM_ENVS if env_id == "HierHash-v0" else 64
+
+
+def generation_steps(n_images: int, memory_generation: Any = "auto") -> int:
+    """Environment steps of one memory generation of ``HierHash-v0`` over ``n_images``.
+
+    :param n_images: images of the training split.
+    :param memory_generation: the env's argument: ``"auto"`` (``GENERATION_PASSES`` steps per
+        image), a number of steps, or ``None`` (no generations: the budget still counts in
+        ``"auto"`` generations).
+    """
+    if isinstance(memory_generation, int) and not isinstance(memory_generation, bool):
+        return memory_generation
+    return GENERATION_PASSES * int(n_images)
+
+
+def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
+                           memory_generation: Any = "auto") -> list[int]:
+    """The default steps per level: :data:`FIRST_LEVEL_GENERATIONS` generations for each level
+    but the last, which gets the rest of :data:`TOTAL_GENERATIONS`.
+
+    :param n_images: images of the training split.
+    :param levels: the levels trained, in order.
+    :param memory_generation: the env's ``memory_generation`` (see :func:`generation_steps`).
+    """
+    if len(levels) == 0:
+        raise ValueError("levels must name at least one level")
+    gen = generation_steps(n_images, memory_generation)
+    first = min(FIRST_LEVEL_GENERATIONS, TOTAL_GENERATIONS // len(levels))
+    counts = [first] * (len(levels) - 1)
+    counts.append(TOTAL_GENERATIONS - sum(counts))
+    return [c * gen for c in counts]

@@ -68,6 +68,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hashgym.agents.recipe import default_num_envs, recipe_level_timesteps
 from hashgym.agents.saving import space_to_json
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
@@ -276,7 +277,7 @@ def train(
     env_id: str = "HierHash-v0",
     env_kwargs: dict[str, Any] | None = None,
     total_timesteps: int | None = None,
-    num_envs: int = 64,
+    num_envs: int | None = None,
     seed: int = 0,
     *,
     algo_kwargs: dict[str, Any] | None = None,
@@ -302,8 +303,11 @@ def train(
     :param env_id: ``"HierHash-v0"`` or ``"CentralHash-v0"``.
     :param env_kwargs: the env's arguments (``bank``, ``n_bits``, ``mode``, ``action_type``,
         ...); ``bank`` may be a :class:`~hashgym.bank.FeatureBank`, a path or a preset name.
-    :param total_timesteps: environment steps in total (split over levels).
-    :param num_envs: images stepped in parallel.
+    :param total_timesteps: environment steps in total (split over levels). Without it (and
+        without ``level_timesteps``), ``HierHash-v0`` trains the recipe's budget
+        (:func:`hashgym.agents.recipe.recipe_level_timesteps`: six memory generations).
+    :param num_envs: images stepped in parallel (default
+        :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash-v0``, else 64).
     :param seed: seeds the model and the envs.
     :param algo_kwargs: constructor arguments of the algorithm (override the defaults).
     :param policy: the policy (alias or class); default per algorithm.
@@ -369,8 +373,13 @@ def train(
         steps = [int(t) for t in _per_level(level_timesteps, levels, "level_timesteps")]
     elif total_timesteps is not None:
         steps = _split_steps(int(total_timesteps), len(levels))
+    elif hier:
+        steps = recipe_level_timesteps(len(bank.indices(env_kwargs.get("split", "train"))),
+                                       levels, env_kwargs.get("memory_generation", "auto"))
     else:
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
+    if num_envs is None:
+        num_envs = default_num_envs(env_id)
     if any(s < 0 for s in steps):
         raise TrainError(f"step budgets must be >= 0, got {steps}")
     refresher = None

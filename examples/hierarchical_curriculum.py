@@ -1,10 +1,11 @@
 """DRLHIH's level curriculum, step by step with SB3's DQN and the env's public API.
 
 Level 0 learns super-class constraints; the agent then codes every training image, those codes
-become ``prev_codes``, the env moves to level 1 (class constraints among siblings plus the
-refinement reward of eqs. (4)-(5)), and the same network keeps learning.
-(``hashgym.agents.train.train("dqn", "HierHash-v0", levels=(0, 1))`` does all of this, with
-checkpoints.)
+become ``prev_codes``, the env moves to level 1 (class constraints plus the refinement reward of
+eqs. (4)-(5)), and the same network keeps learning. The env moves its code memory by itself,
+once per memory generation, so no callback is needed.
+(``hashgym.agents.train.train("dqn", "HierHash-v0", levels=(0, 1))`` does all of this, with the
+recipe's budget and checkpoints.)
 
     python examples/hierarchical_curriculum.py --total-timesteps 200
 """
@@ -16,15 +17,15 @@ import argparse
 import torch
 from stable_baselines3 import DQN
 
-from hashgym.agents.dqn import DQN_DEFAULTS, TRIPLETS_PER_IMAGE
+from hashgym.agents.dqn import DQN_DEFAULTS
 from hashgym.agents.encode import policy_act
-from hashgym.agents.memory import MemoryRefresh
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--total-timesteps", type=int, default=60_000, help="steps per level")
+parser.add_argument("--total-timesteps", type=int, default=420_000,
+                    help="steps per level (420,000: one memory generation on cifar100-mini)")
 parser.add_argument("--bank", default="cifar100-mini")
 parser.add_argument("--num-envs", type=int, default=256)
 args = parser.parse_args()
@@ -32,12 +33,10 @@ torch.set_num_threads(1)
 
 bank = resolve_bank(args.bank)
 q, db = bank.indices("query"), bank.indices("database")
-# the settings hierarchical_dqn() uses (see its docstring): large pools, anchor-only coding,
-# any other class as the level-1 negative, 256 images per step and a memory refresh; the paper's
-# are n_constraints=4000 (1000 at level 1), memory_roles="all", sibling_negatives=True
-venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=(),
-                        n_constraints=TRIPLETS_PER_IMAGE * len(bank.indices("train")),
-                        memory_roles="anchor", sibling_negatives=False)
+# HierHash-v0's defaults: the class-mean reward against a code memory that starts as random bits
+# and takes the episodes' codes once per generation (60 steps per training image); the paper's
+# setting is hashgym.envs.hierhash.PAPER_SETTINGS
+venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=())
 native = venv.unwrapped.vector_env  # the hashgym vector env under SB3's wrappers
 hyper = {**DQN_DEFAULTS, "learning_starts": min(1000, args.total_timesteps // 2)}
 model = DQN("MultiInputPolicy", venv, seed=0, **hyper)
@@ -48,10 +47,10 @@ for level in range(bank.n_levels):
         native.set_level(level, prev_codes)            # refine them at the next level
         model.replay_buffer.reset()                    # old rewards belong to the old level
         model._last_obs = None                         # start fresh episodes at this level
-    # every 2,048 steps the code memory the reward reads becomes the agent's current greedy codes
-    model.learn(args.total_timesteps, reset_num_timesteps=False, callback=MemoryRefresh(2048))
+    model.learn(args.total_timesteps, reset_num_timesteps=False)
     codes_q = native.encode(policy_act(model), indices=q)
     codes_db = native.encode(policy_act(model), indices=db)
     ndcg = evaluate(codes_q, codes_db, bank.labels[q], bank.labels[db], metrics=["NDCG@20"],
                     relevance="hierarchy")["NDCG@20"]
-    print(f"after level {level}: NDCG@20 = {ndcg:.4f} ({model.num_timesteps:,} steps)")
+    print(f"after level {level}: NDCG@20 = {ndcg:.4f} ({model.num_timesteps:,} steps, "
+          f"{native.generations} memory generation(s) at this level)")

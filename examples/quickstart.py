@@ -1,6 +1,6 @@
 """Quick start: train DRLHIH's hierarchical DQN on the built-in bank, encode, print mAP and NDCG.
 
-    python examples/quickstart.py                       # about a minute on 2 CPU cores
+    python examples/quickstart.py                       # the recipe's budget: a few minutes
     python examples/quickstart.py --total-timesteps 200 # smoke test
 """
 
@@ -21,11 +21,12 @@ from hashgym.protocols import resolve_bank
 
 @dataclasses.dataclass
 class Args:
-    total_timesteps: int = 60_000
-    """environment steps, split equally between the two levels"""
+    total_timesteps: int = 0
+    """environment steps, split equally between the two levels (0: the recipe's budget, six
+    memory generations)"""
     bank: str = "cifar100-mini"
     """a preset name or a bank path"""
-    num_envs: int = 64
+    num_envs: int = 256
     """images coded in parallel"""
     seed: int = 0
     """the run's seed"""
@@ -48,8 +49,9 @@ def main() -> None:
           "action:", env.action_space)
 
     # DRLHIH: level 0 (super-classes), then level 1 (classes) refining the level-0 codes
-    result = train("dqn", "HierHash-v0", {"bank": bank}, total_timesteps=args.total_timesteps,
-                   num_envs=args.num_envs, seed=args.seed)
+    result = train("dqn", "HierHash-v0", {"bank": bank},
+                   total_timesteps=args.total_timesteps or None, num_envs=args.num_envs,
+                   seed=args.seed)
     print(f"trained {result.timesteps:,} steps in {result.wall_time:.1f} s")
 
     query, database = encode(result.model, bank, "query"), encode(result.model, bank, "database")

@@ -9,13 +9,13 @@ from gymnasium import spaces
 
 from hashgym.agents.dqn import (
     DQN_DEFAULTS,
-    TRIPLETS_PER_IMAGE,
     HashQFeatures,
     LevelCurriculum,
     hierarchical_dqn,
 )
 from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.train import train
+from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
 from hashgym.metrics import evaluate
 from hashgym.synthetic import make_hierarchical_bank
@@ -106,12 +106,13 @@ def test_hierarchical_dqn_front_end(tmp_path) -> None:
     assert result.model.get_env().get_attr("constraints")[0].shape == (20, 3)
     assert result.info["algo_kwargs"]["gamma"] == 1.0
     assert encode(result.path, BANK, "query").shape == (len(BANK.indices("query")), 6)
-    # default pools: TRIPLETS_PER_IMAGE per training image at every level
+    # default pools (the env's): TRIPLETS_PER_IMAGE per training image at every level
     default = hierarchical_dqn(BANK, n_bits=6, bits_per_step=2, timesteps_per_level=0,
-                               num_envs=2, memory_roles="all", sibling_negatives=True)
+                               num_envs=2, env_kwargs={"memory_roles": "all",
+                                                       "sibling_negatives": True})
     n_train = len(BANK.indices("train"))
-    assert default.info["n_constraints"] == [TRIPLETS_PER_IMAGE * n_train] * 2
     env = default.model.get_env()
+    assert env.get_attr("constraints")[0].shape == (TRIPLETS_PER_IMAGE * n_train, 3)
     assert env.get_attr("memory_roles")[0] == "all" and env.get_attr("level")[0] == 1
     labels = BANK.labels
     a, _, n = env.get_attr("constraints")[0].T

@@ -85,7 +85,6 @@ def test_algorithms_that_do_not_fit(algo, env_id: str, env_kwargs: dict, match: 
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({}, "give a step budget"),
     ({"total_timesteps": 8, "level_timesteps": 8}, "not both"),
     ({"total_timesteps": 8, "levels": [2]}, r"must be levels of the bank \(0..1\)"),
     ({"total_timesteps": 8, "levels": [1]}, "needs previous-level codes"),
@@ -99,6 +98,12 @@ def test_bad_budgets_and_arguments(kwargs: dict, match: str) -> None:
     env_kwargs = {"bank": BANK, **kwargs.pop("env_kwargs", {})}
     with pytest.raises(TrainError if "cannot store" not in match else ValueError, match=match):
         train("dqn", "HierHash-v0", env_kwargs, num_envs=2, **kwargs)
+
+
+def test_budget_needed_without_a_recipe() -> None:
+    """Only HierHash-v0 has a recipe's budget (agents/recipe.py; tests/test_recipe.py)."""
+    with pytest.raises(TrainError, match="give a step budget"):
+        train("ppo", "CentralHash-v0", {"bank": BANK}, num_envs=2)
 
 
 def test_levels_only_for_hierhash() -> None:

@@ -1,0 +1,76 @@
+"""One recipe everywhere: ``hashgym train``, ``train()``, ``hierarchical_dqn()`` and the benchmark
+protocols resolve to the same DQN settings on HierHash-v0 when given no budget or settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hashgym.agents.dqn import DQN_DEFAULTS, hierarchical_dqn
+from hashgym.agents.recipe import (
+    NUM_ENVS,
+    TOTAL_GENERATIONS,
+    default_num_envs,
+    generation_steps,
+    recipe_level_timesteps,
+)
+from hashgym.agents.train import train
+from hashgym.benchmarks.methods import run_agent
+from hashgym.benchmarks.protocols import get_protocol
+
+from hashgym.cli import main
+from hashgym.envs.hierhash import GENERATION_PASSES
+from hashgym.synthetic import make_hierarchical_bank
+
+BANK = make_hierarchical_bank(branching=(2, 2), n_per_class=6, dim=8, seed=0)
+N_TRAIN = len(BANK.indices("train"))
+#: the settings that make a run; the CLI leaves the env's shape arguments to the env's defaults
+_KEYS = ("algo", "algo_kwargs", "levels", "level_timesteps", "n_constraints", "num_envs",
+         "memory_refresh")
+_ENV_DEFAULTS = {"n_bits": 12, "bits_per_step": 3}
+
+
+def _settings(info: dict[str, Any]) -> dict[str, Any]:
+    out = {k: info[k] for k in _KEYS}
+    env = {k: v for k, v in info.get("env_kwargs", {}).items() if k != "bank"}
+    out["env_kwargs"] = {**_ENV_DEFAULTS, **env}
+    return json.loads(json.dumps(out, default=str))
+
+
+def test_recipe_budget_counts_generations() -> None:
+    gen = GENERATION_PASSES * 1000
+    assert generation_steps(1000) == gen
+    assert generation_steps(1000, None) == gen
+    assert generation_steps(1000, 5000) == 5000
+    assert recipe_level_timesteps(1000, [0, 1]) == [gen, (TOTAL_GENERATIONS - 1) * gen]
+    assert recipe_level_timesteps(1000, [1]) == [TOTAL_GENERATIONS * gen]
+    assert sum(recipe_level_timesteps(1000, [0, 1, 2])) == TOTAL_GENERATIONS * gen
+    assert default_num_envs("HierHash-v0") == NUM_ENVS
+    assert default_num_envs("CentralHash-v0") == 64
+    with pytest.raises(ValueError, match="levels must name at least one level"):
+        recipe_level_timesteps(1000, [])
+
+
+def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    bank_path = BANK.save(tmp_path / "bank.npz")
+    out = tmp_path / "cli"
+    assert main(["train", "--bank", str(bank_path), "--out", str(out), "--no-progress",
+                 "--no-tensorboard"]) == 0
+    cli = json.loads((out / "config.json").read_text())
+    direct = train("dqn", "HierHash-v0", {"bank": BANK}).info
+    front = hierarchical_dqn(BANK).info
+    spec = next(m for m in get_protocol("drlhih").methods if m.key == "dqn-hier")
+    bench = run_agent(BANK, 12, 0, {**spec.params, "learning_curve": None}).info
+
+    expected = _settings(direct)
+    assert expected["level_timesteps"] == recipe_level_timesteps(N_TRAIN, [0, 1])
+    assert expected["num_envs"] == NUM_ENVS
+    assert expected["memory_refresh"] is None
+    assert expected["algo_kwargs"]["gamma"] == DQN_DEFAULTS["gamma"]
+    for name, info in (("hashgym train", cli), ("hierarchical_dqn", front),
+                       ("drlhih protocol", bench)):
+        assert _settings(info) == expected, name
