@@ -4,19 +4,19 @@ throughput.
 
 Usage::
 
-    python -m hashgym.benchmarks.bench_agents [--steps 800000] [--reinforce-steps 307200]
+    python -m hashgym.benchmarks.bench_agents [--steps N] [--reinforce-steps 307200]
         [--quick]
 
 * **DRLHIH** (shared CIFAR-100 bank, standard split: 10,000 query / 50,000 database = train,
   12 bits, 3 bits per step): NDCG@20 with graded relevance (``relevance="hierarchy"``, query vs
   database) of ITQ and of three DQN agents with the same step budget: hierarchical (level 0 then
-  level 1, half the steps each, DRLHIH §3.2), level-0 only, and level-1 only (fine-class
-  constraints, no refinement term: ``rho=1``). The three use hashgym's recipe
-  (:func:`hashgym.agents.dqn.hierarchical_dqn`'s defaults: 30 triplets per training image and
-  level, anchor-only coding, any other class as the negative, 256 images per vector step, the
-  code memory refreshed with the greedy codes every 2,048 steps); a fourth row trains the
-  hierarchical agent in the paper's setting (pools of 4,000 / 1,000 triplets, sibling
-  negatives, the env's default coding, 64 images per step, no refresh) for comparison.
+  level 1, DRLHIH §3.2; the recipe gives level 0 one memory generation, level 1 five, and
+  ``--steps`` halves), level-0 only, and level-1 only (fine-class
+  constraints, no refinement term: ``rho=1``). The three use hashgym's recipe (the env's
+  defaults and :mod:`hashgym.agents.recipe`'s budget); a fourth row trains the hierarchical
+  agent in the paper's setting (``PAPER_SETTINGS``: one sampled triplet, a memory rewritten by
+  every episode, pools of 4,000 / 1,000 triplets, sibling negatives; 64 images per step) for
+  comparison.
 * **SCIHCGRL** (``cifar100-csq``: 1,000 query / 59,000 database / 5,000 train, 32 bits):
   mAP@all of the REINFORCE agent and of a CSQ head trained for the same wall time (its epoch
   count is set from the time of one epoch).
@@ -40,10 +40,10 @@ import stable_baselines3
 import torch
 
 import hashgym
-from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
+from hashgym.envs.hierhash import PAPER_SETTINGS
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
 
@@ -83,16 +83,17 @@ def bench_drlhih(args: argparse.Namespace) -> object:
                  itq.encode(bank.view("database").features))
     print(f"{'ITQ':<22} {ndcg:>8.4f} {fit_s:>8.1f} {'-':>10}", flush=True)
     n_train = len(bank.indices("train"))
-    recipe = {**RECIPE_TRAIN, "n_constraints": TRIPLETS_PER_IMAGE * n_train}
-    recipe_env = RECIPE_ENV
-    half = [args.steps // 2] * 2
+    # the recipe's budget unless --steps says otherwise (agents/recipe.py)
+    budget = {} if args.steps is None else {"total_timesteps": args.steps}
+    paper = {k: v for k, v in PAPER_SETTINGS.items() if k != "n_constraints"}
     variants = [
-        ("DQN hierarchical", dict(levels=[0, 1], level_timesteps=half, **recipe), recipe_env),
-        ("DQN level 0 only", dict(levels=[0], level_timesteps=[args.steps], **recipe), recipe_env),
-        ("DQN level 1 only", dict(levels=[1], level_timesteps=[args.steps], **recipe),
-         {**recipe_env, "prev_codes": np.zeros((n_train, 12), np.uint8), "rho": 1.0}),
-        ("DQN hier, paper setup", dict(levels=[0, 1], level_timesteps=half, num_envs=64,
-                                        n_constraints=[4000, 1000]), {}),
+        ("DQN hierarchical", dict(levels=[0, 1], **budget), {}),
+        ("DQN level 0 only", dict(levels=[0], **budget), {}),
+        ("DQN level 1 only", dict(levels=[1], **budget),
+         {"prev_codes": np.zeros((n_train, 12), np.uint8), "rho": 1.0}),
+        ("DQN hier, paper setup", dict(levels=[0, 1], num_envs=64, **budget,
+                                        n_constraints=list(PAPER_SETTINGS["n_constraints"])),
+         paper),
     ]
     hierarchical = None
     for name, kwargs, env_kwargs in variants:
@@ -150,8 +151,9 @@ def bench_encoding(model: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800_000,
-                        help="env steps of each DQN variant (split over levels)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="env steps of each DQN variant (split over levels; default: the "
+                             "recipe's six memory generations)")
     parser.add_argument("--reinforce-steps", type=int, default=307_200,
                         help="env steps of the REINFORCE agent")
     parser.add_argument("--seed", type=int, default=0)

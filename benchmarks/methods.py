@@ -19,10 +19,16 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     sb3-contrib algorithm, DRLHIH's DQN with its level curriculum, SCIHCGRL's recurrent
     REINFORCE) and coded by :func:`hashgym.agents.encode.encode` with its deterministic policy.
     ``params``: ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
-    and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``,
-    ``num_envs``, ``algo_kwargs``, ``levels``, ``n_constraints`` (or ``triplets_per_image``: the
-    pool size per level as a multiple of the bank's training images), ``memory_refresh`` (see
-    :class:`hashgym.agents.memory.MemoryRefresh`). A run that starts at a level
+    and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``
+    (required on ``CentralHash-v0``; on ``HierHash-v0`` the recipe's by default,
+    :mod:`hashgym.agents.recipe`), ``num_envs`` (default: the recipe's), ``algo_kwargs``,
+    ``levels``, ``n_constraints`` (or ``triplets_per_image``: the pool size per level as a
+    multiple of the bank's training images), ``memory_refresh`` (see
+    :class:`hashgym.agents.memory.MemoryRefresh`), ``learning_curve`` (``{"metric": "NDCG@20",
+    "relevance": "hierarchy", "points": 12}``: score the agent's query codes against its
+    database codes at that many evenly spaced steps, the last one the end of training; stored in
+    the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`). A run that
+    starts at a level
     ``l >= 1`` without ``prev_codes`` (DRLHIH's "level-l only" variant) gets all-zero previous
     codes and ``rho = 1``: the plain triplet reward of eq. (1) at that level, no refinement term
     of eqs. (4)–(5). The training curve is the mean return of the last 100 episodes
@@ -42,20 +48,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hashgym.agents.recipe import recipe_level_timesteps
+from hashgym.benchmarks.protocols import BenchError, MethodSpec
 
 from hashgym.bank import FeatureBank
-from hashgym.benchmarks.protocols import BenchError, MethodSpec
 from hashgym.codes import as_bits
 
 __all__ = [
-    "TrainingCurve",
+    "METHOD_KINDS",
     "MethodOutput",
     "MethodRunner",
-    "METHOD_KINDS",
+    "TrainingCurve",
     "resolved_params",
-    "run_method",
-    "run_baseline",
     "run_agent",
+    "run_baseline",
+    "run_method",
 ]
 
 logger = logging.getLogger(__name__)
@@ -191,9 +198,63 @@ def _reward_curve_callback(every: int) -> Any:
     return RewardCurve()
 
 
+def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, Any]) -> Any:
+    """An SB3 callback that scores the agent's query codes against its database codes (the
+    protocol's split) at ``spec["points"]`` evenly spaced steps, the last one the end of training
+    (added by ``curve()``): the learning curve of a cell.
+
+    Its time (``seconds``) is left out of the cell's fit time.
+    """
+    from hashgym.agents.encode import encode_with_env
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from hashgym.metrics import evaluate
+
+    metric = str(spec.get("metric", "NDCG@20"))
+    relevance = str(spec.get("relevance", "hierarchy"))
+    points = int(spec.get("points", 12))
+    if points < 1:
+        raise BenchError(f"learning_curve points must be >= 1, got {points}")
+    qi, di = bank.indices("query"), bank.indices("database")
+    labels_q, labels_db = bank.labels[qi], bank.labels[di]
+    if relevance == "label":
+        labels_q, labels_db = labels_q[:, -1], labels_db[:, -1]
+
+    def score(query: np.ndarray, database: np.ndarray) -> float:
+        return float(evaluate(query, database, labels_q, labels_db, [metric],
+                              relevance=relevance)[metric])
+
+    class LearningCurve(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.x: list[float] = []
+            self.y: list[float] = []
+            self.next = max(1, budget // points)
+            self.seconds = 0.0
+
+        def _on_step(self) -> bool:
+            if self.model.num_timesteps >= self.next and self.model.num_timesteps < budget:
+                start = time.perf_counter()
+                self.x.append(float(self.model.num_timesteps))
+                venv = self.training_env
+                self.y.append(score(encode_with_env(self.model, venv, indices=qi),
+                                    encode_with_env(self.model, venv, indices=di)))
+                self.next += max(1, budget // points)
+                self.seconds += time.perf_counter() - start
+            return True
+
+        def curve(self, query: np.ndarray, database: np.ndarray) -> TrainingCurve:
+            """The curve, closed by the final codes' score at the end of training."""
+            return TrainingCurve(self.x + [float(self.model.num_timesteps)],
+                                 self.y + [score(query, database)], "environment steps",
+                                 f"{metric} ({relevance})")
+
+    return LearningCurve()
+
+
 _AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
                "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
-               "curve_points"}
+               "curve_points", "learning_curve"}
 
 
 def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
@@ -214,12 +275,13 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
                          f"{sorted(_AGENT_KEYS)}")
     if "algo" not in params:
         raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
-    if "total_timesteps" not in params and "level_timesteps" not in params:
+    env_id = params.get("env_id", "HierHash-v0")
+    if ("total_timesteps" not in params and "level_timesteps" not in params
+            and env_id != "HierHash-v0"):
         raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
-                         "params['level_timesteps']")
+                         "params['level_timesteps'] (only HierHash-v0 has a recipe's budget)")
     if "n_constraints" in params and "triplets_per_image" in params:
         raise BenchError("give n_constraints or triplets_per_image, not both")
-    env_id = params.get("env_id", "HierHash-v0")
     n_constraints = params.get("n_constraints")
     if params.get("triplets_per_image") is not None:
         n_constraints = int(params["triplets_per_image"]) * len(bank.indices("train"))
@@ -228,36 +290,50 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     if env_id == "HierHash-v0" and levels and levels[0] >= 1 and "prev_codes" not in env_kwargs:
         env_kwargs["prev_codes"] = np.zeros((len(bank.indices("train")), n_bits), np.uint8)
         env_kwargs.setdefault("rho", 1.0)
+    trained_levels = list(levels or range(max(1, bank.n_levels)))
     if params.get("total_timesteps") is not None:
         budget = int(params["total_timesteps"])
+    elif params.get("level_timesteps") is None:
+        budget = sum(recipe_level_timesteps(len(bank.indices("train")), trained_levels,
+                                            env_kwargs.get("memory_generation", "auto")))
     elif isinstance(params["level_timesteps"], (list, tuple)):
         budget = int(sum(params["level_timesteps"]))
     else:
-        budget = int(params["level_timesteps"]) * len(levels or range(max(1, bank.n_levels)))
+        budget = int(params["level_timesteps"]) * len(trained_levels)
     curve = _reward_curve_callback(max(1, int(budget) // int(params.get("curve_points", 50))))
+    callbacks = [curve]
+    learning = None
+    if params.get("learning_curve"):
+        learning = _learning_curve_callback(bank, budget, params["learning_curve"])
+        callbacks.append(learning)
     result = train(
         params["algo"], env_id, env_kwargs,
         total_timesteps=params.get("total_timesteps"),
         level_timesteps=params.get("level_timesteps"),
-        num_envs=int(params.get("num_envs", 64)),
+        num_envs=params.get("num_envs"),
         seed=seed,
         algo_kwargs=dict(params.get("algo_kwargs", {})),
         levels=levels,
         n_constraints=n_constraints,
         memory_refresh=params.get("memory_refresh"),
-        callback=curve,
+        callback=callbacks,
     )
     start = time.perf_counter()
     query = encode(result.model, bank, "query")
     database = encode(result.model, bank, "database")
     encode_seconds = time.perf_counter() - start
-    info = {k: result.info.get(k) for k in ("algo", "policy", "algo_kwargs", "levels",
-                                             "level_timesteps", "n_constraints", "num_envs",
-                                             "memory_refresh")}
+    info = {k: result.info.get(k) for k in ("algo", "policy", "algo_kwargs", "env_kwargs",
+                                             "levels", "level_timesteps", "n_constraints",
+                                             "num_envs", "memory_refresh")}
     info["num_timesteps"] = result.timesteps
     training = TrainingCurve(curve.x, curve.y, "environment steps", "mean episode return") \
         if curve.x else None
-    return MethodOutput(query, database, training, result.wall_time, encode_seconds,
+    fit_seconds = result.wall_time
+    if learning is not None:
+        info["learning_curve"] = learning.curve(query, database).to_dict()
+        info["learning_curve_seconds"] = learning.seconds
+        fit_seconds -= learning.seconds
+    return MethodOutput(query, database, training, fit_seconds, encode_seconds,
                         json.loads(json.dumps(info, default=str)))
 
 

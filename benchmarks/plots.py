@@ -7,6 +7,10 @@
 * ``ndcg_<bank>_<bits>bits.png``: NDCG@k against k with graded relevance, mean over seeds.
 * ``training_<bank>_<bits>bits.png``: the RL agents' training curves (mean over seeds where
   the seeds share their abscissa, else one line per seed); only drawn when an agent ran.
+* ``learning_<bank>_<bits>bits.png``: the retrieval metric of the agents' codes against
+  environment steps (the ``learning_curve`` of :func:`hashgym.benchmarks.methods.run_agent`):
+  the mean over seeds with a min–max band, ITQ and the best baseline as horizontal lines; only
+  drawn when an agent recorded one.
 
 Every value comes from the cells the runner saved; nothing is recomputed here.
 """
@@ -144,6 +148,47 @@ def _training_plot(results: Sequence[CellResult], agents: Sequence[MethodSpec], 
     return fig
 
 
+def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str,
+                   bits: int) -> Figure | None:
+    """Every agent's learning curve on one axis, against ITQ and the best baseline."""
+    lines = []
+    for spec in proto.methods:
+        curves = [c.data["info"]["learning_curve"] for c in _select(results, bank, spec, bits)
+                  if (c.data.get("info") or {}).get("learning_curve")]
+        if curves:
+            lines.append((spec, curves, spec.params["learning_curve"]["metric"]))
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for spec, curves, _ in lines:
+        n = min(len(c["x"]) for c in curves)
+        x = np.mean([c["x"][:n] for c in curves], axis=0)
+        y = np.array([c["y"][:n] for c in curves])
+        (line,) = ax.plot(x, y.mean(axis=0), marker=".",
+                          label=f"{spec.title} ({len(curves)} seed{'s' * (len(curves) > 1)})")
+        if len(curves) > 1:
+            ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2)
+    metric = lines[0][2]
+    means = {}
+    for spec in proto.methods:
+        cells = _select(results, bank, spec, bits)
+        if spec.kind == "baseline" and cells and metric in cells[0].data["metrics"]:
+            means[spec] = float(np.mean([c.data["metrics"][metric] for c in cells]))
+    itq = next((v for spec, v in means.items() if spec.key == "itq"), None)
+    if itq is not None:
+        ax.axhline(itq, color="grey", linestyle="--", label=f"ITQ ({itq:.3f})")
+    if means:
+        best = max(means, key=means.get)
+        if best.key != "itq":
+            ax.axhline(means[best], color="black", linestyle=":",
+                       label=f"best baseline: {best.title} ({means[best]:.3f})")
+    ax.set(xlabel=lines[0][1][0]["xlabel"], ylabel=lines[0][1][0]["ylabel"],
+           title=f"{bank}, {bits} bits: {metric} while training (mean, min-max over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
 def draw_all(out_dir: Path, proto: BenchProtocol, results: Sequence[CellResult]) -> list[Path]:
     """Draw every plot of a run into ``out_dir``.
 
@@ -164,6 +209,9 @@ def draw_all(out_dir: Path, proto: BenchProtocol, results: Sequence[CellResult])
             fig = _training_plot(results, agents, bank, bits)
             if fig is not None:
                 files.append(save_figure(fig, out_dir / f"training_{name}_{bits}bits.png"))
+            fig = _learning_plot(results, proto, bank, bits)
+            if fig is not None:
+                files.append(save_figure(fig, out_dir / f"learning_{name}_{bits}bits.png"))
         files.append(save_figure(_radius_plot(results, proto, bank),
                                  out_dir / f"precision_r2_{name}.png"))
     return files

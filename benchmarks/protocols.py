@@ -35,7 +35,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hashgym.agents.recipe import RECIPE_ENV, RECIPE_TRAIN, TRIPLETS_PER_IMAGE
 
 __all__ = [
     "BenchError",
@@ -194,26 +193,23 @@ def _agent(key: str, label: str, algo: str, env_id: str = "HierHash-v0", **param
     return MethodSpec(key, "agent", {"algo": algo, "env_id": env_id, **params}, label)
 
 
-# DRLHIH §4.1: 12 bits, 3 bits per step. The DQN rows use hashgym's recipe rather than the
-# paper's constraint pools of 4,000 / 1,000 triplets with sibling negatives, which stay at chance
-# on a 50,000-image training split (agents/dqn.py, agents/memory.py): 30 triplets per training
-# image and level, anchor-only coding, any other class as the negative, 256 images per vector
-# step, and the code memory refreshed with the greedy codes every 2,048 steps.
-_DRLHIH_ENV = {"bits_per_step": 3, **RECIPE_ENV}
-_DRLHIH_RECIPE = {"env_kwargs": _DRLHIH_ENV, "triplets_per_image": TRIPLETS_PER_IMAGE,
-                  **RECIPE_TRAIN}
-_DRLHIH_STEPS_PER_LEVEL = 400_000
+# DRLHIH §4.1: 12 bits, 3 bits per step. The DQN rows train hashgym's recipe: HierHash-v0's
+# defaults (the class-mean reward against a memory that moves once per generation, from random
+# bits) and the budget of agents/recipe.py (six memory generations; each level but the last gets
+# one). The level-only variants get the same six generations. Each row also records NDCG@20
+# against environment steps (the learning-curve plots).
+_DRLHIH_ENV = {"bits_per_step": 3}
+_LEARNING_CURVE = {"metric": "NDCG@20", "relevance": "hierarchy", "points": 12}
 
 
-def _dqn_variants(steps_per_level: int) -> tuple[MethodSpec, ...]:
+def _dqn_variants() -> tuple[MethodSpec, ...]:
     """DRLHIH's three DQN rows: level 0 only, level 1 only, and the level curriculum."""
-    return (
-        _agent("dqn-l0", "DQN (level 0 only)", "dqn", levels=[0],
-               level_timesteps=steps_per_level, **_DRLHIH_RECIPE),
-        _agent("dqn-l1", "DQN (level 1 only)", "dqn", levels=[1],
-               level_timesteps=steps_per_level, **_DRLHIH_RECIPE),
-        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1],
-               level_timesteps=steps_per_level, **_DRLHIH_RECIPE),
+    return tuple(
+        _agent(key, label, "dqn", levels=levels, env_kwargs=_DRLHIH_ENV,
+               learning_curve=_LEARNING_CURVE)
+        for key, label, levels in (("dqn-l0", "DQN (level 0 only)", [0]),
+                                   ("dqn-l1", "DQN (level 1 only)", [1]),
+                                   ("dqn-hier", "DQN (hierarchical)", [0, 1]))
     )
 
 
@@ -231,7 +227,7 @@ DRLHIH = BenchProtocol(
         _baseline("itq", "ITQ"),
         _baseline("dch", "DCH"),
         _baseline("shdh", "SHDH"),
-        *_dqn_variants(_DRLHIH_STEPS_PER_LEVEL),
+        *_dqn_variants(),
     ),
 )
 
@@ -257,8 +253,7 @@ SCIHCGRL = BenchProtocol(
     ),
 )
 
-# every algorithm gets the DQN's recipe (pools, coding, memory refresh) and the same budget
-_AGENTS_STEPS_PER_LEVEL = 200_000
+# every algorithm gets the env's defaults and the recipe's budget and parallel images
 
 AGENTS = BenchProtocol(
     name="agents",
@@ -271,8 +266,8 @@ AGENTS = BenchProtocol(
     methods=(
         _baseline("lsh", "LSH (reference)"),
         *(
-            _agent(algo, label, algo, levels=[0, 1], level_timesteps=_AGENTS_STEPS_PER_LEVEL,
-                   **_DRLHIH_RECIPE)
+            _agent(algo, label, algo, levels=[0, 1], env_kwargs=_DRLHIH_ENV,
+                   learning_curve=_LEARNING_CURVE)
             for algo, label in (("dqn", "DQN"), ("qrdqn", "QR-DQN"), ("ppo", "PPO"),
                                 ("a2c", "A2C"), ("recurrentppo", "RecurrentPPO"))
         ),
@@ -293,11 +288,8 @@ QUICK = BenchProtocol(
         _baseline("lsh", "LSH"),
         _baseline("itq", "ITQ"),
         _baseline("csq", "CSQ", epochs=20),
-        # the recipe with 64 images per vector step: on this 7,000-image bank at 24 bits, 50k
-        # steps per level on 256 images leave too few gradient steps (NDCG@20 0.049); with 64,
-        # 0.100 at 50k and 0.130 at 150k steps per level
-        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1], level_timesteps=100_000,
-               **{**_DRLHIH_RECIPE, "num_envs": 64}),
+        # the recipe, as `hashgym train --algo dqn` runs it (six memory generations)
+        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
         # 600 updates of 256 images: mAP@all 0.552 / 0.595 at 24 / 48 bits in 15 / 19 s
         # (agents/reinforce.py)
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",

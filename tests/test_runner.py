@@ -344,6 +344,7 @@ AGENTS = BenchProtocol(
             "algo": "dqn", "levels": [0, 1], "level_timesteps": 300, "num_envs": 8,
             "env_kwargs": {"bits_per_step": 3}, "triplets_per_image": 2, "memory_refresh": 64,
             "curve_points": 5,
+            "learning_curve": {"metric": "NDCG@5", "relevance": "hierarchy", "points": 3},
             "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}}),
         MethodSpec("reinforce", "agent", {
             "algo": "reinforce", "env_id": "CentralHash-v0", "total_timesteps": 600,
@@ -368,6 +369,13 @@ def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
     assert hier["levels"] == [0, 1] and hier["memory_refresh"] == 64
     assert hier["n_constraints"] == [2 * len(bank.indices("train"))] * 2
     assert (tmp_path / "a" / "training_synthetic_6bits.png").is_file()
+    # the learning curve: three evenly spaced points, the last the final codes' score
+    learning = hier["learning_curve"]
+    assert len(learning["x"]) == 3 and learning["x"] == sorted(learning["x"])
+    assert learning["ylabel"] == "NDCG@5 (hierarchy)"
+    final = next(c for c in result.cells if c.cell.method.key == "dqn-hier").data["metrics"]
+    assert learning["y"][-1] == pytest.approx(final["NDCG@5"])
+    assert (tmp_path / "a" / "learning_synthetic_6bits.png").is_file()
     again = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "b",
                           methods=["dqn-l1", "reinforce"], progress=False, plots=False)
     first = {r["method"]: r for r in result.rows if r["metric"] == "mAP@all"}
@@ -383,8 +391,8 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
         run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "epochs": 3}),
                       banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match=r"needs a budget: params\['total_timesteps'\]"):
-        run_benchmark(proto({"algo": "dqn"}), banks={"synthetic": bank}, out=tmp_path,
-                      progress=False, plots=False)
+        run_benchmark(proto({"algo": "reinforce", "env_id": "CentralHash-v0"}),
+                      banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match="give n_constraints or triplets_per_image, not both"):
         run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "n_constraints": 50,
                              "triplets_per_image": 2}),
