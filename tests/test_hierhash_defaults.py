@@ -35,6 +35,7 @@ def test_defaults_are_the_learnable_setting() -> None:
     env.reset(seed=0)
     assert env.estimator == "class-mean"
     assert env.memory_roles == "anchor"
+    assert env._core.rho == 1.0
     assert env.memory_generation == GENERATION_PASSES * TRAIN.size
     assert env.constraints.shape == (TRIPLETS_PER_IMAGE * TRAIN.size, 3)
     # any other class as the negative: level-1 negatives may leave the anchor's parent
