@@ -150,14 +150,15 @@ class LevelState:
     :param level_start: ``model.num_timesteps`` when that level began.
     :param prev_codes: the previous level's codes of the training images (``None`` at the first
         level, unless the caller supplies them).
-    :param memory: the code memory to start the level's env with (``None``: the env's seeded
-        random memory).
+    :param memory: the env's memory state to start the level with
+        (:meth:`hashgym.envs.hierhash.HierHashCore.memory_state`: the frozen memory, the latest
+        codes and the generation counters; ``None``: the env's seeded start).
     """
 
     index: int = 0
     level_start: int = 0
     prev_codes: np.ndarray | None = None
-    memory: np.ndarray | None = None
+    memory: dict[str, np.ndarray] | None = None
     done: bool = field(default=False)
 
 
@@ -229,9 +230,9 @@ class LevelCurriculum:
         return self.levels[min(self.state.index, len(self.levels) - 1)]
 
     @property
-    def memory(self) -> np.ndarray | None:
-        """The current env's code memory (``None`` before the first level starts)."""
-        return None if self.env is None else np.array(_native(self.env).memory)
+    def memory(self) -> dict[str, np.ndarray] | None:
+        """The current env's memory state (``None`` before the first level starts)."""
+        return None if self.env is None else _native(self.env).memory_state()
 
     def start_level(self, state: LevelState) -> VecEnv:
         """Build and seed the env of ``state``'s level and attach it to the model."""
@@ -245,7 +246,7 @@ class LevelCurriculum:
         venv.seed(env_seed)
         venv.reset()  # seeded: draws the level's pool and a random memory
         if state.memory is not None:
-            _native(venv).set_memory(state.memory)
+            _native(venv).restore_memory_state(state.memory)
         obs = venv.reset()  # unseeded: new episodes that read the restored memory
         self.model.set_env(venv, force_reset=False)
         self.model._last_obs = obs  # continue from these observations, no further reset

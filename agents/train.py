@@ -571,7 +571,7 @@ class _Run:
             extra["prev_codes"] = np.asarray(state.prev_codes, dtype=np.uint8)
         memory = curriculum.memory if self.info["env_id"] == "HierHash-v0" else None
         if memory is not None:
-            extra["memory"] = memory
+            extra.update({f"memory_{key}": value for key, value in memory.items()})
         with atomic_write(self.ckpt_dir / f"{tag}.npz") as handle:
             np.savez(handle, **extra)
         record = {"num_timesteps": step, "model": f"{tag}.zip", "state": f"{tag}.npz",
@@ -613,10 +613,14 @@ class _Run:
         if record.get("replay_buffer") and getattr(model, "replay_buffer", None) is not None:
             load_replay_buffer(model.replay_buffer, self.ckpt_dir / record["replay_buffer"])
         with np.load(self.ckpt_dir / record["state"], allow_pickle=False) as data:
+            memory = {key[len("memory_"):]: data[key] for key in data.files
+                      if key.startswith("memory_")}
+            if "memory" in data.files:  # checkpoints of hashgym 0.1: the memory alone
+                memory["memory"] = data["memory"]
             state = LevelState(
                 index=int(data["index"]), level_start=int(data["level_start"]),
                 prev_codes=data["prev_codes"] if "prev_codes" in data.files else None,
-                memory=data["memory"] if "memory" in data.files else None,
+                memory=memory or None,
             )
         logger.info("resuming from step %d at level index %d", model.num_timesteps, state.index)
         return state

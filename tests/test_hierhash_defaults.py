@@ -297,3 +297,23 @@ def test_coarse_weight_errors() -> None:
         gym.make("HierHash-v0", bank=BANK, coarse_weight=-1)
     with pytest.raises(HashEnvError, match="coarse_weight needs mode='memory'"):
         gym.make("HierHash-v0", bank=BANK, mode="triplet", coarse_weight=0.5)
+
+
+def test_memory_state_round_trip() -> None:
+    """A checkpoint's memory state continues the generation where it was."""
+    kwargs = {"bank": BANK, "n_bits": 4, "bits_per_step": 2, "memory_generation": 40}
+    venv = gym.make_vec("HierHash-v0", num_envs=4, **kwargs)
+    venv.reset(seed=0)
+    for _ in range(6):  # 24 steps: latest differs from the frozen memory, no generation ended
+        venv.step(np.random.default_rng(0).integers(0, 4, 4))
+    state = venv.unwrapped.memory_state()
+    assert int(state["generation_steps"]) == 24 and int(state["generations"]) == 0
+    other = gym.make_vec("HierHash-v0", num_envs=4, **kwargs)
+    other.reset(seed=1)
+    other.unwrapped.restore_memory_state(state)
+    for key, value in other.unwrapped.memory_state().items():
+        np.testing.assert_array_equal(value, state[key])
+    with pytest.raises(HashEnvError, match="a memory state needs 'memory'"):
+        other.unwrapped.restore_memory_state({"latest": state["latest"]})
+    with pytest.raises(HashEnvError, match=r"the latest codes must have shape"):
+        other.unwrapped.restore_memory_state({**state, "latest": state["latest"][:3]})

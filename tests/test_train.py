@@ -135,6 +135,10 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
     assert state["level_index"] == 1 and 128 <= state["num_timesteps"] < 640
     with np.load(tmp_path / "checkpoints" / state["state"]) as saved:
         prev_codes = saved["prev_codes"]
+        # the env's whole memory state: frozen memory, latest codes, generation counters
+        assert {"memory_memory", "memory_latest", "memory_generation_steps",
+                "memory_generations"} <= set(saved.files)
+        assert int(saved["memory_generation_steps"]) > 0
     assert prev_codes.shape == (len(BANK.indices("train")), 12)
     result = train("dqn", "HierHash-v0", **args)
     assert result.resumed_from == state["num_timesteps"]

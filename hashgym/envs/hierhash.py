@@ -375,6 +375,27 @@ class HierHashCore(CodingCore):
         self.generations = 0
         self._update_class_probs()
 
+    def memory_state(self) -> dict[str, np.ndarray]:
+        """Everything a checkpoint needs to continue the memory exactly: ``memory``, ``latest``
+        and the generation counters, as arrays (``np.savez``-ready)."""
+        return {"memory": self.memory.copy(), "latest": self.latest.copy(),
+                "generation_steps": np.asarray(self.generation_steps),
+                "generations": np.asarray(self.generations)}
+
+    def restore_memory_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`memory_state`'s arrays (``memory`` alone: a new generation)."""
+        if "memory" not in state:
+            raise HashEnvError(f"a memory state needs 'memory', got {sorted(state)}")
+        self.set_memory(state["memory"])
+        if "latest" in state and self.latest is not self.memory:
+            latest = np.asarray(state["latest"])
+            if latest.shape != self.latest.shape:
+                raise HashEnvError(f"the latest codes must have shape {self.latest.shape}, got "
+                                   f"{latest.shape}")
+            self.latest[:] = as_bits(latest, self.n_bits, name="latest")
+        self.generation_steps = int(state.get("generation_steps", 0))
+        self.generations = int(state.get("generations", 0))
+
     def _update_class_probs(self) -> None:
         """The per-bit means of the memory's codes in every class the reward reads."""
         if self.estimator != "class-mean" or self.mode != "memory" or self._fine is None:
@@ -592,6 +613,14 @@ class _HierHashAccess:
         """Replace the code memory and start a new generation; see
         :meth:`HierHashCore.set_memory`."""
         self._core.set_memory(codes)
+
+    def memory_state(self) -> dict[str, np.ndarray]:
+        """The memory, the latest codes and the generation counters (for checkpoints)."""
+        return self._core.memory_state()
+
+    def restore_memory_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`memory_state`'s arrays."""
+        self._core.restore_memory_state(state)
 
 
 _MANUAL = """
