@@ -67,9 +67,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
 from hashgym.agents.recipe import default_num_envs, recipe_level_timesteps
 from hashgym.agents.saving import space_to_json
+
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.protocols import resolve_bank

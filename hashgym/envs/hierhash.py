@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from hashgym.bank import FeatureBank
 
+from hashgym.bank import FeatureBank
 from hashgym.codes import CodeError, as_bits, hamming_bits_paired, hamming_paired
 from hashgym.envs.constraints import (
     PAPER_N_CONSTRAINTS,
@@ -35,11 +35,11 @@ __all__ = [
     "ESTIMATORS",
     "GENERATION_PASSES",
     "MEMORY_ROLES",
+    "MODES",
     "PAPER_SETTINGS",
     "HierHashCore",
     "HierHashEnv",
     "HierHashVectorEnv",
-    "MODES",
     "expected_hamming",
     "level_reward",
     "level_value",
