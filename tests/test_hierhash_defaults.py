@@ -317,3 +317,5 @@ def test_memory_state_round_trip() -> None:
         other.unwrapped.restore_memory_state({"latest": state["latest"]})
     with pytest.raises(HashEnvError, match=r"the latest codes must have shape"):
         other.unwrapped.restore_memory_state({**state, "latest": state["latest"][:3]})
+    with pytest.raises(HashEnvError, match="latest must contain only 0/1"):
+        other.unwrapped.restore_memory_state({**state, "latest": state["latest"] * 3})

@@ -392,7 +392,10 @@ class HierHashCore(CodingCore):
             if latest.shape != self.latest.shape:
                 raise HashEnvError(f"the latest codes must have shape {self.latest.shape}, got "
                                    f"{latest.shape}")
-            self.latest[:] = as_bits(latest, self.n_bits, name="latest")
+            try:
+                self.latest[:] = as_bits(latest, self.n_bits, name="latest")
+            except CodeError as exc:
+                raise HashEnvError(str(exc)) from exc
         self.generation_steps = int(state.get("generation_steps", 0))
         self.generations = int(state.get("generations", 0))
 
