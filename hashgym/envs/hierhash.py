@@ -794,7 +794,11 @@ _MANUAL = """
     and ``info["final_info"]``. Infos: ``index`` (bank row of the image being coded),
     ``triplet`` (bank rows of anchor, positive, negative) and, in memory mode, ``role`` (the
     coded image's role: 0 anchor, 1 positive, 2 negative). For Stable-Baselines3, wrap it with
-    :class:`hashgym.envs.sb3.SB3VecEnv`.
+    :class:`hashgym.envs.sb3.SB3VecEnv` (:func:`hashgym.envs.sb3.make_sb3_vec_env`).
+    Its sub-environments share one code memory and count one generation together. Separate
+    ``gymnasium.make`` instances (e.g. in SB3's ``DummyVecEnv`` or RL Zoo) each keep their own
+    memory and count their own steps: divide ``memory_generation`` by their number (the zoo
+    files in :mod:`hashgym.agents.zoo` do).
     The ``features`` batch is one of two buffers reused image after image: it stays valid
     through the next ``step()``; copy it to keep it longer (see :mod:`hashgym.envs.core`).
 
