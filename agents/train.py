@@ -359,7 +359,7 @@ def train(
         if levels[0] >= 1 and initial_prev is None:
             raise TrainError(
                 f"training starts at level {levels[0]}, which needs previous-level codes: pass "
-                f"env_kwargs['prev_codes'] (e.g. zeros with rho=1.0 for a level-only variant) or "
+                f"env_kwargs['prev_codes'] (e.g. random bits with rho=1.0 for a level-only variant) or "
                 f"start at level 0"
             )
         pools = _per_level(n_constraints, levels, "n_constraints")
