@@ -35,7 +35,9 @@ Levels (``HierHash-v0`` only)
     (any algorithm, not only DQN): the steps are split equally between levels unless
     ``level_timesteps`` says otherwise, and ``n_constraints`` may give one pool size per level.
     By default every level of the bank is trained, coarsest first (DRLHIH's hierarchical agent);
-    ``levels=(0,)`` is the level-0-only variant.
+    ``levels=(0,)`` is the level-0-only variant; ``levels=(1,)`` the level-1-only variant, whose
+    code memory then starts from random bits seeded by ``seed`` (pass ``prev_codes`` in
+    ``env_kwargs`` to start it from other codes).
 
 Output folder, checkpoints and resume
     With ``out=DIR``: ``DIR/model.zip`` (the final model, :mod:`hashgym.agents.saving`),
@@ -56,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -72,6 +75,7 @@ from hashgym.agents.saving import space_to_json
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
+from hashgym.envs.hierhash import HierHashCore
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -357,11 +361,13 @@ def train(
         if not levels or min(levels) < 0 or max(levels) >= bank.n_levels:
             raise TrainError(f"levels={levels} must be levels of the bank (0..{bank.n_levels - 1})")
         if levels[0] >= 1 and initial_prev is None:
-            raise TrainError(
-                f"training starts at level {levels[0]}, which needs previous-level codes: pass "
-                f"env_kwargs['prev_codes'] (e.g. random bits with rho=1.0 for a level-only variant) or "
-                f"start at level 0"
-            )
+            # a level-l-only run (DRLHIH's ablation): the memory starts from random bits, as
+            # level 0's does; with the default rho = 1 they are not a refinement target
+            n_bits = env_kwargs.get("n_bits", inspect.signature(HierHashCore).parameters[
+                "n_bits"].default)
+            n_images = len(bank.indices(env_kwargs.get("split", "train")))
+            initial_prev = np.random.default_rng(seed).integers(0, 2, (n_images, int(n_bits)),
+                                                                dtype=np.uint8)
         pools = _per_level(n_constraints, levels, "n_constraints")
     else:
         if levels is not None or n_constraints is not None:

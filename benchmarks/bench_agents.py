@@ -38,11 +38,11 @@ import numpy as np
 import sb3_contrib
 import stable_baselines3
 import torch
-
-import hashgym
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
+
+import hashgym
 from hashgym.envs.hierhash import PAPER_SETTINGS
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
@@ -82,17 +82,13 @@ def bench_drlhih(args: argparse.Namespace) -> object:
     ndcg = _ndcg(bank, itq.encode(bank.view("query").features),
                  itq.encode(bank.view("database").features))
     print(f"{'ITQ':<22} {ndcg:>8.4f} {fit_s:>8.1f} {'-':>10}", flush=True)
-    n_train = len(bank.indices("train"))
     # the recipe's budget unless --steps says otherwise (agents/recipe.py)
     budget = {} if args.steps is None else {"total_timesteps": args.steps}
     paper = {k: v for k, v in PAPER_SETTINGS.items() if k != "n_constraints"}
     variants = [
         ("DQN hierarchical", dict(levels=[0, 1], **budget), {}),
         ("DQN level 0 only", dict(levels=[0], **budget), {}),
-        ("DQN level 1 only", dict(levels=[1], **budget),
-         {"prev_codes": np.random.default_rng(args.seed).integers(0, 2, (n_train, 12),
-                                                                 dtype=np.uint8),
-          "rho": 1.0}),
+        ("DQN level 1 only", dict(levels=[1], **budget), {}),
         ("DQN hier, paper setup", dict(levels=[0, 1], num_envs=64, **budget,
                                         n_constraints=list(PAPER_SETTINGS["n_constraints"])),
          paper),

@@ -28,12 +28,10 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     "relevance": "hierarchy", "points": 12}``: score the agent's query codes against its
     database codes at that many evenly spaced steps, the last one the end of training; stored in
     the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`). A run that
-    starts at a level
-    ``l >= 1`` without ``prev_codes`` (DRLHIH's "level-l only" variant) gets random previous
-    codes (seeded by the cell's seed) and ``rho = 1``: the code memory starts from random bits
-    as at level 0, and the reward is the plain triplet reward of eq. (1) at that level, with no
-    refinement term of eqs. (4)–(5). (All-zero codes would leave the class-mean reward without
-    any signal for the first memory generation.) The training curve is the mean return of the last 100 episodes
+    starts at a level ``l >= 1`` (DRLHIH's "level-l only" variant) is
+    :func:`hashgym.agents.train.train`'s: its code memory starts from random bits seeded by the
+    cell's seed, as at level 0, and with the env's default ``rho = 1`` the reward is the plain
+    triplet reward of eq. (1) at that level. The training curve is the mean return of the last 100 episodes
     (``model.ep_info_buffer``), sampled ``curve_points`` times.
 
 Each adapter's budget (epochs, timesteps) is part of its ``params``, so it is recorded with the
@@ -289,13 +287,6 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
         n_constraints = int(params["triplets_per_image"]) * len(bank.indices("train"))
     env_kwargs: dict[str, Any] = {**params.get("env_kwargs", {}), "bank": bank, "n_bits": n_bits}
     levels = params.get("levels")
-    if env_id == "HierHash-v0" and levels and levels[0] >= 1 and "prev_codes" not in env_kwargs:
-        # random bits: the memory the level starts from, as level 0's (pure RL); rho = 1 keeps
-        # them out of the reward
-        rng = np.random.default_rng(seed)
-        env_kwargs["prev_codes"] = rng.integers(0, 2, (len(bank.indices("train")), n_bits),
-                                                dtype=np.uint8)
-        env_kwargs.setdefault("rho", 1.0)
     trained_levels = list(levels or range(max(1, bank.n_levels)))
     if params.get("total_timesteps") is not None:
         budget = int(params["total_timesteps"])

@@ -169,19 +169,21 @@ def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: st
         if len(curves) > 1:
             ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2)
     metric = lines[0][2]
-    means = {}
+    means: dict[str, tuple[str, float]] = {}  # baseline key -> (title, mean over seeds)
     for spec in proto.methods:
         cells = _select(results, bank, spec, bits)
         if spec.kind == "baseline" and cells and metric in cells[0].data["metrics"]:
-            means[spec] = float(np.mean([c.data["metrics"][metric] for c in cells]))
-    itq = next((v for spec, v in means.items() if spec.key == "itq"), None)
-    if itq is not None:
-        ax.axhline(itq, color="grey", linestyle="--", label=f"ITQ ({itq:.3f})")
+            means[spec.key] = (spec.title,
+                               float(np.mean([c.data["metrics"][metric] for c in cells])))
+    if "itq" in means:
+        ax.axhline(means["itq"][1], color="grey", linestyle="--",
+                   label=f"ITQ ({means['itq'][1]:.3f})")
     if means:
-        best = max(means, key=means.get)
-        if best.key != "itq":
-            ax.axhline(means[best], color="black", linestyle=":",
-                       label=f"best baseline: {best.title} ({means[best]:.3f})")
+        best = max(means, key=lambda key: means[key][1])
+        if best != "itq":
+            title, value = means[best]
+            ax.axhline(value, color="black", linestyle=":",
+                       label=f"best baseline: {title} ({value:.3f})")
     ax.set(xlabel=lines[0][1][0]["xlabel"], ylabel=lines[0][1][0]["ylabel"],
            title=f"{bank}, {bits} bits: {metric} while training (mean, min-max over seeds)")
     ax.grid(alpha=0.3)

@@ -336,6 +336,7 @@ AGENTS = BenchProtocol(
     seeds=1,
     ndcg_ks=(5,),
     methods=(
+        MethodSpec("itq", "baseline", {"name": "itq", "n_iter": 5}, "ITQ"),
         MethodSpec("dqn-l1", "agent", {
             "algo": "dqn", "levels": [1], "total_timesteps": 600, "num_envs": 8,
             "env_kwargs": {"bits_per_step": 3}, "curve_points": 5,
@@ -356,8 +357,9 @@ AGENTS = BenchProtocol(
 def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
     result = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "a",
                            progress=False, plots=True)
-    assert result.computed == 3
-    for cell in result.cells:
+    assert result.computed == 4
+    agents = [cell for cell in result.cells if cell.cell.method.kind == "agent"]
+    for cell in agents:
         curve = cell.data["curves"]["training"]
         assert curve is not None and len(curve["x"]) >= 2
         assert curve["x"] == sorted(curve["x"]) and curve["x"][-1] <= 600
@@ -365,7 +367,7 @@ def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
         with np.load(tmp_path / "a" / "cells" / f"{cell.key}.npz") as archive:
             assert unpack(archive["query"], 6).shape == (len(bank.indices("query")), 6)
     assert cell.data["info"]["algo"] == "reinforce"
-    hier = result.cells[1].data["info"]
+    hier = agents[1].data["info"]
     assert hier["levels"] == [0, 1] and hier["memory_refresh"] == 64
     assert hier["n_constraints"] == [2 * len(bank.indices("train"))] * 2
     assert (tmp_path / "a" / "training_synthetic_6bits.png").is_file()

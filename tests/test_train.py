@@ -87,7 +87,6 @@ def test_algorithms_that_do_not_fit(algo, env_id: str, env_kwargs: dict, match: 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"total_timesteps": 8, "level_timesteps": 8}, "not both"),
     ({"total_timesteps": 8, "levels": [2]}, r"must be levels of the bank \(0..1\)"),
-    ({"total_timesteps": 8, "levels": [1]}, "needs previous-level codes"),
     ({"level_timesteps": [8], "levels": [0, 1]}, "gives 1 values for 2 levels"),
     ({"level_timesteps": -1, "levels": [0]}, "must be >= 0"),
     ({"total_timesteps": 8, "env_kwargs": {"n_constraints": 5}}, "train\\(\\)'s own argument"),
@@ -98,6 +97,18 @@ def test_bad_budgets_and_arguments(kwargs: dict, match: str) -> None:
     env_kwargs = {"bank": BANK, **kwargs.pop("env_kwargs", {})}
     with pytest.raises(TrainError if "cannot store" not in match else ValueError, match=match):
         train("dqn", "HierHash-v0", env_kwargs, num_envs=2, **kwargs)
+
+
+def test_level_only_run_starts_from_random_bits() -> None:
+    """levels=[1] without prev_codes: DRLHIH's level-1-only variant, memory from seeded bits."""
+    result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, levels=[1],
+                   num_envs=2, seed=3)
+    env = result.model.get_env()
+    n = len(BANK.indices("train"))
+    expected = np.random.default_rng(3).integers(0, 2, (n, 12), dtype=np.uint8)
+    np.testing.assert_array_equal(env.get_attr("prev_codes")[0], expected)
+    np.testing.assert_array_equal(env.get_attr("memory")[0], expected)
+    assert env.get_attr("level")[0] == 1
 
 
 def test_budget_needed_without_a_recipe() -> None:
