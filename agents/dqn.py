@@ -26,16 +26,18 @@ Hierarchical training (DRLHIH §3.2, eqs. (4)–(5))
 
     * each level's env is seeded with ``seed + level``, so a level's constraint pool does not
       depend on how the run got there (a resumed run draws the same pool);
-    * the code memory (``mode="memory"``) carries over from level to level: it holds the
-      agent's latest codes, which beat the random codes a fresh env starts with;
+    * the next level's code memory (``mode="memory"``) starts from the same codes as
+      ``prev_codes``, the agent's greedy codes at the end of the level, rather than random bits
+      (restarting level 1 from random bits was measured worse: the notes below);
     * an off-policy model's replay buffer is emptied at a level change: its transitions were
       rewarded by the previous level's reward;
     * the ε-greedy schedule runs over the whole run (SB3's progress counts every level), so the
       later levels refine with little exploration.
 
 Paper defaults (DRLHIH §4.1): 12 bits, 3 bits per step, ``γ = 1``, ``λ = 1``, ``ρ = 0.9``,
-constraint pools of 4,000 and 1,000 triplets for CIFAR (the env's defaults; see
-:func:`hierarchical_dqn`).
+constraint pools of 4,000 and 1,000 triplets for CIFAR. The network, the code length and ``γ``
+are hashgym's defaults too; the rest is ``hashgym.envs.hierhash.PAPER_SETTINGS``, one argument
+set away from the env's defaults (``ρ = 1`` among them).
 
 What makes it learn
     The paper's setting (a code memory that every episode rewrites, one sampled triplet per

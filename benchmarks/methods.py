@@ -31,8 +31,8 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     starts at a level ``l >= 1`` (DRLHIH's "level-l only" variant) is
     :func:`hashgym.agents.train.train`'s: its code memory starts from random bits seeded by the
     cell's seed, as at level 0, and with the env's default ``rho = 1`` the reward is the plain
-    triplet reward of eq. (1) at that level. The training curve is the mean return of the last 100 episodes
-    (``model.ep_info_buffer``), sampled ``curve_points`` times.
+    triplet reward of eq. (1) at that level. The training curve is the mean return of the last
+    100 episodes (``model.ep_info_buffer``), sampled ``curve_points`` times.
 
 Each adapter's budget (epochs, timesteps) is part of its ``params``, so it is recorded with the
 cell and changes the cell's key.

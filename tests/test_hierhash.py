@@ -73,7 +73,8 @@ def test_triplet_mode_rewards_a_known_triplet() -> None:
 
 
 def test_triplet_mode_hides_the_role() -> None:
-    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", n_bits=4, bits_per_step=2).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", n_bits=4,
+                   bits_per_step=2).unwrapped
     rows = _triplet_rows()
     obs, _ = env.reset(seed=0, options={"indices": rows})
     seen = [obs]
@@ -111,8 +112,8 @@ def test_memory_mode_dense_reward_sums_to_terminal_reward() -> None:
 def test_level_penalty_in_triplet_and_memory_mode() -> None:
     rows = _triplet_rows(level=1)
     prev = np.zeros((TRAIN.size, 4), np.uint8)
-    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", level=1, n_bits=4, bits_per_step=4,
-                   prev_codes=prev, margin=1, lam=1.0, rho=0.5).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, mode="triplet", level=1, n_bits=4,
+                   bits_per_step=4, prev_codes=prev, margin=1, lam=1.0, rho=0.5).unwrapped
     env.reset(seed=0, options={"indices": rows})
     # codes 1000 / 1000 / 0111: r = -max(0, 1 + 0 - 4) = 0; distances to 0000: 1, 1, 3 -> mean 5/3
     rewards = [env.step(a)[1] for a in (0b1000, 0b1000, 0b0111)]
@@ -257,7 +258,8 @@ def test_window_keeps_last_bits() -> None:
 def test_memory_starts_as_prev_codes_at_level_one() -> None:
     codes = np.random.default_rng(3).integers(0, 2, (TRAIN.size, 12)).astype(np.uint8)
     # built at level 1: the seeded reset sets the memory to prev_codes, not to random bits
-    env = gym.make("HierHash-v0", **PAPER, bank=BANK, level=1, prev_codes=codes.astype(int) * 2 - 1).unwrapped
+    env = gym.make("HierHash-v0", **PAPER, bank=BANK, level=1,
+                   prev_codes=codes.astype(int) * 2 - 1).unwrapped
     env.reset(seed=0)
     np.testing.assert_array_equal(env.memory, codes)
     env.step(5)

@@ -178,7 +178,8 @@ def test_without_generations_the_class_means_follow_every_episode() -> None:
     ("kwargs", "message"),
     [
         ({"estimator": "mean"}, "unknown estimator 'mean'"),
-        ({"mode": "triplet", "estimator": "class-mean"}, "estimator='class-mean' needs mode='memory'"),
+        ({"mode": "triplet", "estimator": "class-mean"},
+         "estimator='class-mean' needs mode='memory'"),
         ({"mode": "triplet", "memory_generation": 100}, "memory_generation needs mode='memory'"),
         ({"memory_generation": "soon"}, "memory_generation must be a number of environment steps"),
         ({"memory_generation": 0}, "memory_generation must be >= 1"),
@@ -242,8 +243,9 @@ def test_default_env_passes_gymnasium_and_sb3_checks() -> None:
 
 @pytest.mark.parametrize("estimator", ["class-mean", "sample"])
 def test_coarse_weight_adds_the_parent_level_triplet(estimator: str) -> None:
-    """At level 1, ``r = ρ (r_fine + w r_coarse) − (1 − ρ) λ H(b, prev)``, with ``r_coarse`` eq. (1)
-    against the anchor's and the negative's level-0 classes where those differ (brute force)."""
+    """At level 1, ``r = ρ (r_fine + w r_coarse) − (1 − ρ) λ H(b, prev)``, with ``r_coarse``
+    eq. (1) against the anchor's and the negative's level-0 classes where those differ (brute
+    force)."""
     rng = np.random.default_rng(7)
     prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     venv = gym.make_vec("HierHash-v0", num_envs=16, bank=BANK, n_bits=6, bits_per_step=3,
@@ -293,7 +295,8 @@ def _first_value(j, prefix, memory, prev, estimator, a, p, n, fine, coarse) -> f
 
 
 def test_coarse_weight_errors() -> None:
-    with pytest.raises(HashEnvError, match=r"coarse_weight must be a finite number in \[0.0, inf\]"):
+    with pytest.raises(HashEnvError,
+                       match=r"coarse_weight must be a finite number in \[0.0, inf\]"):
         gym.make("HierHash-v0", bank=BANK, coarse_weight=-1)
     with pytest.raises(HashEnvError, match="coarse_weight needs mode='memory'"):
         gym.make("HierHash-v0", bank=BANK, mode="triplet", coarse_weight=0.5)

@@ -774,15 +774,17 @@ _MANUAL = """
 
     **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
     (``estimator="sample"``, ``memory_generation=None``, ``memory_roles="all"``,
-    ``sibling_negatives=True``, ``n_constraints=(4000, 1000)``, ``rho=0.9``). The defaults differ where the
-    paper's setting was measured not to learn on a 50,000-image split; the measurements are in
-    ``benchmarks/results/notes/hierhash-learnable.md``.
+    ``sibling_negatives=True``, ``n_constraints=(4000, 1000)``, ``rho=0.9``). The defaults
+    differ where the paper's setting was measured not to learn on a 50,000-image split; the
+    measurements are in ``benchmarks/results/notes/hierhash-learnable.md``.
 
     Methods and attributes: ``set_level(level, prev_codes)``, ``prev_codes`` (settable),
     ``memory`` (what the reward reads; change it with ``set_memory``), ``latest``,
-    ``set_memory(codes)``, ``generations``, ``constraints`` (bank rows), ``encode(act, indices=None)`` (code any images with
-    a policy, deterministically, without touching the episode state; returns ``[n, n_bits]``
-    uint8), ``action_masks()`` (all True, for MaskablePPO), ``split_rows``, ``episode_steps``.
+    ``set_memory(codes)``, ``memory_state()`` / ``restore_memory_state(state)`` (checkpoints),
+    ``generations``, ``constraints`` (bank rows), ``encode(act, indices=None)`` (code any images
+    with a policy, deterministically, without touching the episode state; returns
+    ``[n, n_bits]`` uint8), ``action_masks()`` (all True, for MaskablePPO), ``split_rows``,
+    ``episode_steps``.
 
     ## Vectorized environment
 
