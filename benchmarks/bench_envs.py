@@ -167,8 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bank", default="cifar100", help="bank preset, path (default cifar100)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default="1,64,1024,4096")
-    parser.add_argument("--sync-limit", type=int, default=1024,
-                        help="largest num_envs to run SyncVectorEnv at")
+    parser.add_argument("--sync-limit", type=int, default=64,
+                        help="largest num_envs to run SyncVectorEnv at (each single HierHash env "
+                             "holds its own constraint pool: 30 triplets per training image, "
+                             "about 40 MiB on the 50,000-image bank)")
     parser.add_argument("--sb3-envs", type=int, default=256)
     parser.add_argument("--sb3-timesteps", type=int, default=20_000)
     parser.add_argument("--skip-sb3", action="store_true")
