@@ -135,8 +135,11 @@ def bench_sb3(bank: FeatureBank, num_envs: int, timesteps: int, repeats: int) ->
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    print(f"\n## SB3 training throughput, HierHash-v0, {num_envs} envs, {timesteps} timesteps "
-          f"(env steps/s, median of {repeats})")
+    # pools of 4,000 triplets on both sides: with the default (30 per training image) 256
+    # single envs of a DummyVecEnv would hold ~10 GiB of pools, and building them would be timed
+    pool = {"n_constraints": 4000}
+    print(f"\n## SB3 training throughput, HierHash-v0, {num_envs} envs, {timesteps} timesteps, "
+          f"pools of 4,000 triplets on both sides (env steps/s, median of {repeats})")
     print(f"{'algo':<6} {'adapter':>10} {'DummyVecEnv':>12} {'ratio':>7}")
     algos = {
         "PPO": lambda env: PPO("MultiInputPolicy", env, n_steps=max(8, 2048 // num_envs),
@@ -150,9 +153,11 @@ def bench_sb3(bank: FeatureBank, num_envs: int, timesteps: int, repeats: int) ->
         for kind in ("adapter", "dummy"):
             def run(kind: str = kind) -> int:
                 if kind == "adapter":
-                    env = SB3VecEnv(gym.make_vec("HierHash-v0", num_envs=num_envs, bank=bank))
+                    env = SB3VecEnv(gym.make_vec("HierHash-v0", num_envs=num_envs, bank=bank,
+                                                 **pool))
                 else:
-                    env = DummyVecEnv([lambda: gym.make("HierHash-v0", bank=bank)] * num_envs)
+                    env = DummyVecEnv([lambda: gym.make("HierHash-v0", bank=bank, **pool)]
+                                      * num_envs)
                 model = build(env)
                 model.learn(timesteps)
                 return model.num_timesteps
