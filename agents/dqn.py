@@ -327,7 +327,7 @@ def hierarchical_dqn(
     :param bits_per_step: bits per action (3 in the paper).
     :param levels: the levels to train in order; default all levels of the bank.
     :param timesteps_per_level: environment steps per level (a number or one per level);
-        default :func:`hashgym.agents.recipe.recipe_level_timesteps` (one memory generation per
+        default :func:`hashgym.agents.recipe.recipe_budget` (one memory generation per
         level but the last, six in all).
     :param n_constraints: constraint pool size per level, or one size for every level (default:
         the env's, 30 triplets per training image).

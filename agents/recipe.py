@@ -25,6 +25,7 @@ __all__ = [
     "TOTAL_GENERATIONS",
     "default_num_envs",
     "generation_steps",
+    "recipe_budget",
     "recipe_level_timesteps",
 ]
 
@@ -77,3 +78,16 @@ def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
     counts = [first] * (len(levels) - 1)
     counts.append(TOTAL_GENERATIONS - sum(counts))
     return [c * gen for c in counts]
+
+
+def recipe_budget(bank: Any, levels: Sequence[Any], env_kwargs: dict[str, Any]) -> list[int]:
+    """:func:`recipe_level_timesteps` for a ``HierHash-v0`` run on ``bank`` with ``env_kwargs``
+    (their ``split``, default ``"train"``, and ``memory_generation``): what
+    :func:`hashgym.agents.train.train` trains when given no budget.
+
+    :param bank: the :class:`~hashgym.bank.FeatureBank` the env reads.
+    :param levels: the levels trained, in order.
+    :param env_kwargs: the env's arguments.
+    """
+    n_images = len(bank.indices(env_kwargs.get("split", "train")))
+    return recipe_level_timesteps(n_images, levels, env_kwargs.get("memory_generation", "auto"))

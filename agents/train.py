@@ -70,7 +70,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from hashgym.agents.recipe import default_num_envs, recipe_level_timesteps
+from hashgym.agents.recipe import default_num_envs, recipe_budget
 from hashgym.agents.saving import space_to_json
 
 from hashgym.atomic import atomic_write
@@ -309,7 +309,7 @@ def train(
         ...); ``bank`` may be a :class:`~hashgym.bank.FeatureBank`, a path or a preset name.
     :param total_timesteps: environment steps in total (split over levels). Without it (and
         without ``level_timesteps``), ``HierHash-v0`` trains the recipe's budget
-        (:func:`hashgym.agents.recipe.recipe_level_timesteps`: six memory generations).
+        (:func:`hashgym.agents.recipe.recipe_budget`: six memory generations).
     :param num_envs: images stepped in parallel (default
         :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash-v0``, else 64).
     :param seed: seeds the model and the envs.
@@ -380,8 +380,7 @@ def train(
     elif total_timesteps is not None:
         steps = _split_steps(int(total_timesteps), len(levels))
     elif hier:
-        steps = recipe_level_timesteps(len(bank.indices(env_kwargs.get("split", "train"))),
-                                       levels, env_kwargs.get("memory_generation", "auto"))
+        steps = recipe_budget(bank, levels, env_kwargs)
     else:
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
     if num_envs is None:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hashgym.agents.recipe import recipe_level_timesteps
+from hashgym.agents.recipe import recipe_budget
 from hashgym.benchmarks.protocols import BenchError, MethodSpec
 
 from hashgym.bank import FeatureBank
@@ -291,8 +291,7 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     if params.get("total_timesteps") is not None:
         budget = int(params["total_timesteps"])
     elif params.get("level_timesteps") is None:
-        budget = sum(recipe_level_timesteps(len(bank.indices("train")), trained_levels,
-                                            env_kwargs.get("memory_generation", "auto")))
+        budget = sum(recipe_budget(bank, trained_levels, env_kwargs))
     elif isinstance(params["level_timesteps"], (list, tuple)):
         budget = int(sum(params["level_timesteps"]))
     else:

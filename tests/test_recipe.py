@@ -15,6 +15,7 @@ from hashgym.agents.recipe import (
     TOTAL_GENERATIONS,
     default_num_envs,
     generation_steps,
+    recipe_budget,
     recipe_level_timesteps,
 )
 from hashgym.agents.train import train
@@ -52,6 +53,11 @@ def test_recipe_budget_counts_generations() -> None:
     assert default_num_envs("CentralHash-v0") == 64
     with pytest.raises(ValueError, match="levels must name at least one level"):
         recipe_level_timesteps(1000, [])
+    # on a bank: the env's split and memory_generation
+    assert recipe_budget(BANK, [0, 1], {}) == recipe_level_timesteps(N_TRAIN, [0, 1])
+    assert recipe_budget(BANK, [1], {"memory_generation": 500}) == [TOTAL_GENERATIONS * 500]
+    n_query = len(BANK.indices("query"))
+    assert recipe_budget(BANK, [0], {"split": "query"}) == recipe_level_timesteps(n_query, [0])
 
 
 def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:

@@ -337,11 +337,12 @@ class HierHashCore(CodingCore):
         self._coarse = _ClassMeans(self.labels[:, level - 1]) if level >= 1 else None
         if prev_codes is not None:
             self.prev_codes = prev_codes
-            if level >= 1:
-                self.set_memory(self._previous)
         if self.rng is not None:
             self.pool = self.sampler.pool(self.n_constraints, self.rng)
-        self._update_class_probs()
+        if prev_codes is not None and level >= 1:
+            self.set_memory(self._previous)  # updates the new level's class means too
+        else:
+            self._update_class_probs()
 
     def _pool_size(self, level: int) -> int:
         """``n_constraints`` at ``level``: one size, one per level, or the default."""
