@@ -36,8 +36,9 @@ Levels (``HierHash-v0`` only)
     ``level_timesteps`` says otherwise, and ``n_constraints`` may give one pool size per level.
     By default every level of the bank is trained, coarsest first (DRLHIH's hierarchical agent);
     ``levels=(0,)`` is the level-0-only variant; ``levels=(1,)`` the level-1-only variant, whose
-    code memory then starts from random bits seeded by ``seed`` (pass ``prev_codes`` in
-    ``env_kwargs`` to start it from other codes).
+    code memory then starts from random codes seeded by ``seed``, drawn as the env's
+    ``memory_init`` says for the level's classes (pass ``prev_codes`` in ``env_kwargs`` to
+    start it from other codes).
 
 Output folder, checkpoints and resume
     With ``out=DIR``: ``DIR/model.zip`` (the final model, :mod:`hashgym.agents.saving`),
@@ -75,7 +76,7 @@ from hashgym.agents.saving import space_to_json
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.envs.hierhash import HierHashCore
+from hashgym.envs.hierhash import HierHashCore, random_memory
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -192,7 +193,7 @@ def algorithm_class(algo: str | type) -> type:
     """The class behind a registry name (or the class itself)."""
     if isinstance(algo, type):
         return algo
-    name, spec = _spec_for(algo)
+    _, spec = _spec_for(algo)
     return _load(spec.target)
 
 
@@ -361,13 +362,16 @@ def train(
         if not levels or min(levels) < 0 or max(levels) >= bank.n_levels:
             raise TrainError(f"levels={levels} must be levels of the bank (0..{bank.n_levels - 1})")
         if levels[0] >= 1 and initial_prev is None:
-            # a level-l-only run (DRLHIH's ablation): the memory starts from random bits, as
-            # level 0's does; with the default rho = 1 they are not a refinement target
+            # a level-l-only run (DRLHIH's ablation): the memory starts from random codes of
+            # the level's classes, as level 0's does; with the default rho = 1 they are not a
+            # refinement target
             n_bits = env_kwargs.get("n_bits", inspect.signature(HierHashCore).parameters[
                 "n_bits"].default)
-            n_images = len(bank.indices(env_kwargs.get("split", "train")))
-            initial_prev = np.random.default_rng(seed).integers(0, 2, (n_images, int(n_bits)),
-                                                                dtype=np.uint8)
+            split_labels = bank.labels[bank.indices(env_kwargs.get("split", "train"))]
+            init = env_kwargs.get("memory_init") or (
+                "class" if env_kwargs.get("mode", "memory") == "memory" else "image")
+            initial_prev = random_memory(split_labels[:, levels[0]], int(n_bits),
+                                         np.random.default_rng(seed), init)
         pools = _per_level(n_constraints, levels, "n_constraints")
     else:
         if levels is not None or n_constraints is not None:

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
 from hashgym.agents.train import ALGORITHMS, TrainError, algorithm_class, train
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+
+from hashgym.envs.hierhash import random_memory
 from hashgym.synthetic import make_hierarchical_bank
 
 torch.set_num_threads(1)
@@ -99,16 +100,25 @@ def test_bad_budgets_and_arguments(kwargs: dict, match: str) -> None:
         train("dqn", "HierHash-v0", env_kwargs, num_envs=2, **kwargs)
 
 
-def test_level_only_run_starts_from_random_bits() -> None:
-    """levels=[1] without prev_codes: DRLHIH's level-1-only variant, memory from seeded bits."""
+def test_level_only_run_starts_from_random_codes() -> None:
+    """levels=[1] without prev_codes: DRLHIH's level-1-only variant, memory from seeded random
+    codes: one per fine class by default (``memory_init="class"``), one per image otherwise."""
+    n = len(BANK.indices("train"))
+    fine = BANK.labels[BANK.indices("train"), 1]
     result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, levels=[1],
                    num_envs=2, seed=3)
     env = result.model.get_env()
-    n = len(BANK.indices("train"))
-    expected = np.random.default_rng(3).integers(0, 2, (n, 12), dtype=np.uint8)
+    expected = random_memory(fine, 12, np.random.default_rng(3), "class")
     np.testing.assert_array_equal(env.get_attr("prev_codes")[0], expected)
-    np.testing.assert_array_equal(env.get_attr("memory")[0], expected)
+    assert all(np.unique(expected[fine == c], axis=0).shape[0] == 1 for c in np.unique(fine))
+    # the memory is those codes with each class moved level_split = 1 bit
+    assert ((env.get_attr("memory")[0] ^ expected).sum(axis=1) == 1).all()
     assert env.get_attr("level")[0] == 1
+    paper = train("dqn", "HierHash-v0", {"bank": BANK, "memory_init": "image", "level_split": 0},
+                  total_timesteps=0, levels=[1], num_envs=2, seed=3).model.get_env()
+    bits = np.random.default_rng(3).integers(0, 2, (n, 12), dtype=np.uint8)
+    np.testing.assert_array_equal(paper.get_attr("prev_codes")[0], bits)
+    np.testing.assert_array_equal(paper.get_attr("memory")[0], bits)
 
 
 def test_budget_needed_without_a_recipe() -> None:
