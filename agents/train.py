@@ -37,8 +37,9 @@ Levels (``HierHash-v0`` only)
     By default every level of the bank is trained, coarsest first (DRLHIH's hierarchical agent);
     ``levels=(0,)`` is the level-0-only variant; ``levels=(1,)`` the level-1-only variant, whose
     code memory then starts from random codes seeded by ``seed``, drawn as the env's
-    ``memory_init`` says for the level's classes (pass ``prev_codes`` in ``env_kwargs`` to
-    start it from other codes).
+    ``memory_init`` says for the level's classes, and whose reward is eq. (1) alone (``rho=1``
+    unless ``env_kwargs`` sets it: there is no previous level to refine). Pass ``prev_codes``
+    in ``env_kwargs`` to start it from other codes.
 
 Output folder, checkpoints and resume
     With ``out=DIR``: ``DIR/model.zip`` (the final model, :mod:`hashgym.agents.saving`),
@@ -363,8 +364,9 @@ def train(
             raise TrainError(f"levels={levels} must be levels of the bank (0..{bank.n_levels - 1})")
         if levels[0] >= 1 and initial_prev is None:
             # a level-l-only run (DRLHIH's ablation): the memory starts from random codes of
-            # the level's classes, as level 0's does; with the default rho = 1 they are not a
-            # refinement target
+            # the level's classes, as level 0's does; there is no previous level to refine, so
+            # rho = 1 (eq. (1) alone) unless the caller asks otherwise
+            env_kwargs.setdefault("rho", 1.0)
             n_bits = env_kwargs.get("n_bits", inspect.signature(HierHashCore).parameters[
                 "n_bits"].default)
             split_labels = bank.labels[bank.indices(env_kwargs.get("split", "train"))]

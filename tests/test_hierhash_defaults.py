@@ -35,7 +35,8 @@ def test_defaults_are_the_learnable_setting() -> None:
     env.reset(seed=0)
     assert env.estimator == "class-mean"
     assert env.memory_roles == "anchor"
-    assert env._core.rho == 1.0
+    assert env._core.rho == 0.9
+    assert env._core.sampler.sibling_fraction == 0.0  # level 0 has no siblings
     assert env.memory_generation == GENERATION_PASSES * TRAIN.size
     assert env.constraints.shape == (TRIPLETS_PER_IMAGE * TRAIN.size, 3)
     # any other class as the negative: level-1 negatives may leave the anchor's parent
@@ -43,7 +44,10 @@ def test_defaults_are_the_learnable_setting() -> None:
     env.reset(seed=0)
     triplets = env.constraints
     parent = BANK.labels[:, 0]
+    # half of the level-1 negatives are siblings, the rest any other class
+    assert env._core.sampler.sibling_fraction == 0.5
     assert (parent[triplets[:, 0]] != parent[triplets[:, 2]]).any()
+    assert (parent[triplets[:, 0]] == parent[triplets[:, 2]]).any()
     # the paper's setting is one argument set away
     paper = gym.make("HierHash-v0", bank=BANK, **PAPER_SETTINGS).unwrapped
     paper.reset(seed=0)

@@ -114,6 +114,10 @@ def test_level_only_run_starts_from_random_codes() -> None:
     # the memory is those codes with each class moved level_split = 1 bit
     assert ((env.get_attr("memory")[0] ^ expected).sum(axis=1) == 1).all()
     assert env.get_attr("level")[0] == 1
+    assert env.get_attr("rho")[0] == 1.0  # no previous level to refine
+    kept = train("dqn", "HierHash-v0", {"bank": BANK, "rho": 0.8}, total_timesteps=0,
+                 levels=[1], num_envs=2, seed=3).model.get_env()
+    assert kept.get_attr("rho")[0] == 0.8
     paper = train("dqn", "HierHash-v0", {"bank": BANK, "memory_init": "image", "level_split": 0},
                   total_timesteps=0, levels=[1], num_envs=2, seed=3).model.get_env()
     bits = np.random.default_rng(3).integers(0, 2, (n, 12), dtype=np.uint8)

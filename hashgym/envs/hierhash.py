@@ -290,10 +290,10 @@ class HierHashCore(CodingCore):
         level: int = 0,
         prev_codes: np.ndarray | None = None,
         n_constraints: int | tuple[int, ...] | None = None,
-        sibling_negatives: bool | float = False,
+        sibling_negatives: bool | float = 0.5,
         margin: float | None = None,
         lam: float = 1.0,
-        rho: float = 1.0,
+        rho: float = 0.9,
         coarse_weight: float = 0.0,
         window: int | None = None,
     ) -> None:
@@ -683,6 +683,8 @@ class _HierHashAccess:
         "(the ``memory`` itself without generations).")
     level = _core_attribute("level", "The hierarchy level the rewards are about (0 = coarsest).")
     margin = _core_attribute("margin", "The triplet margin ``β`` in bits.")
+    lam = _core_attribute("lam", "``λ`` of eqs. (4)–(5).")
+    rho = _core_attribute("rho", "``ρ`` of eqs. (4)–(5): the triplet term's share at level >= 1.")
     memory = _core_attribute(
         "memory", "The code memory ``[n_images, n_bits]`` uint8 (memory mode), shared by all sub-envs."
     )
@@ -869,16 +871,16 @@ _MANUAL = """
     * ``n_constraints=None``: the pool size, one number or one per level of the bank; default
       30 triplets per image of the split (``PAPER_N_CONSTRAINTS`` = (4000, 1000) is the paper's
       best CIFAR setting "(4K, 1K)", for a split of a few thousand images).
-    * ``sibling_negatives=False``: any other class as the negative; ``True``: sibling negatives
-      at ``level >= 1`` (the paper's); a fraction in ``[0, 1]``: that share of the triplets gets
-      a sibling negative, the rest any other class. Sibling-only triplets never ask to keep
-      other super-classes away, and the level-0 structure erodes.
+    * ``sibling_negatives=0.5``: the share of level-``>= 1`` triplets whose negative is a
+      sibling (the rest take any other class); ``True`` (1.0) is the paper's, ``False`` (0)
+      any other class only. Half and half: sibling negatives are what splits a super-class's
+      children, the others keep the super-classes apart (sibling-only triplets never ask for
+      that, and the level-0 structure erodes).
     * ``margin=None``: ``β`` in bits; default ``n_bits / 4`` (3 bits at 12 bits: the paper does
       not give ``β``; a quarter of the code leaves room for ranking without saturating).
-    * ``lam=1.0``, ``rho=1.0``: ``λ`` and ``ρ`` of eqs. (4)–(5). The paper's ``ρ`` is 0.9
-      (DRLHIH §4.1); with memory generations its pull towards the level-0 codes held level 1
-      back (NDCG@20 0.269 against 0.335 with ``ρ = 1``, one seed, notes), so by default a level
-      refines its predecessor's codes only through the memory it starts from.
+    * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5), the paper's ``ρ`` (DRLHIH
+      §4.1). The pull towards the previous level's codes is what keeps siblings near their
+      parent's code, i.e. the hierarchy in the codes; ``ρ = 1`` drops it.
     * ``coarse_weight=0.0``: the weight ``w`` of the level-``(l−1)`` triplet term at
       ``level >= 1`` (see Rewards; 0 is the paper's reward).
     * ``window=None``: keep only the last ``window`` bits in the ``code`` observation (the
@@ -923,6 +925,8 @@ _MANUAL = """
     * v0 since hashgym 0.2.0: the defaults are the learnable setting (``estimator="class-mean"``,
       ``memory_generation="auto"``, ``memory_roles="anchor"``, ``sibling_negatives=False``, 30
       triplets per image, ``rho=1.0``); ``PAPER_SETTINGS`` gives the previous defaults back.
+    * v0 since hashgym 0.3.0: ``memory_init="class"``, ``level_split=1``,
+      ``sibling_negatives=0.5`` and the paper's ``rho=0.9`` by default.
 """
 
 
