@@ -79,8 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HierHash constraint pool size (one, or one per level; default "
                              "30 triplets per training image)")
     parser.add_argument("--timesteps", type=int, default=None,
-                        help="environment steps in total (default: HierHash-v0 six memory "
-                             "generations, 18M steps on cifar100; CentralHash-v0 100000)")
+                        help="environment steps in total (default: HierHash-v0 four memory "
+                             "generations, 12M steps on cifar100; CentralHash-v0 100000)")
     parser.add_argument("--num-envs", type=int, default=None,
                         help="images stepped in parallel (default 256 on HierHash-v0, else 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")

@@ -26,9 +26,9 @@ Hierarchical training (DRLHIH §3.2, eqs. (4)–(5))
 
     * each level's env is seeded with ``seed + level``, so a level's constraint pool does not
       depend on how the run got there (a resumed run draws the same pool);
-    * the next level's code memory (``mode="memory"``) starts from the same codes as
-      ``prev_codes``, the agent's greedy codes at the end of the level, rather than random bits
-      (restarting level 1 from random bits was measured worse: the notes below);
+    * the next level's code memory (``mode="memory"``) starts from ``prev_codes``, the
+      agent's greedy codes at the end of the level (restarting level 1 from random bits was
+      measured worse: the notes below), each class moved by the env's ``level_split``;
     * an off-policy model's replay buffer is emptied at a level change: its transitions were
       rewarded by the previous level's reward;
     * the ε-greedy schedule runs over the whole run (SB3's progress counts every level), so the
@@ -36,14 +36,15 @@ Hierarchical training (DRLHIH §3.2, eqs. (4)–(5))
 
 Paper defaults (DRLHIH §4.1): 12 bits, 3 bits per step, ``γ = 1``, ``λ = 1``, ``ρ = 0.9``,
 constraint pools of 4,000 and 1,000 triplets for CIFAR. The network, the code length and ``γ``
-are hashgym's defaults too; the rest is ``hashgym.envs.hierhash.PAPER_SETTINGS``, one argument
-set away from the env's defaults (``ρ = 1`` among them).
+are hashgym's defaults too, and so is ``ρ``; the rest is ``hashgym.envs.hierhash.PAPER_SETTINGS``,
+one argument set away from the env's defaults.
 
 What makes it learn
     The paper's setting (a code memory that every episode rewrites, one sampled triplet per
     reward, 4,000 / 1,000 triplets) stays at chance on the 50,000-image CIFAR-100 bank. The
     environment's defaults fix the reward it learns from (class means of a memory frozen for a
-    generation, large pools): see :class:`hashgym.envs.hierhash.HierHashEnv` and, for every
+    generation, started from one random code per class and split at a level change, large
+    pools, half sibling negatives): see :class:`hashgym.envs.hierhash.HierHashEnv` and, for every
     measurement behind them, ``benchmarks/results/notes/hierhash-learnable.md`` (and the older
     ``benchmarks/results/notes/hierhash-recipe-history.md``).
 """
@@ -316,7 +317,7 @@ def hierarchical_dqn(
     A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
     ``env_id="HierHash-v0"``: the paper's network (:class:`HashQFeatures`), code length and
     ``γ = 1`` (:data:`DQN_DEFAULTS`), the env's defaults (the class-mean reward against a code
-    memory that moves once per generation, from random bits: pure RL) and the recipe's budget
+    memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
     and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
     the measurements are in ``benchmarks/results/notes/hierhash-learnable.md`` and the
     three-seed table in ``benchmarks/results/drlhih``. The paper's own setting is
@@ -328,7 +329,7 @@ def hierarchical_dqn(
     :param levels: the levels to train in order; default all levels of the bank.
     :param timesteps_per_level: environment steps per level (a number or one per level);
         default :func:`hashgym.agents.recipe.recipe_budget` (one memory generation per
-        level but the last, six in all).
+        level but the last, four in all).
     :param n_constraints: constraint pool size per level, or one size for every level (default:
         the env's, 30 triplets per training image).
     :param num_envs: images coded in parallel (default :data:`hashgym.agents.recipe.NUM_ENVS`).

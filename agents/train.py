@@ -311,7 +311,7 @@ def train(
         ...); ``bank`` may be a :class:`~hashgym.bank.FeatureBank`, a path or a preset name.
     :param total_timesteps: environment steps in total (split over levels). Without it (and
         without ``level_timesteps``), ``HierHash-v0`` trains the recipe's budget
-        (:func:`hashgym.agents.recipe.recipe_budget`: six memory generations).
+        (:func:`hashgym.agents.recipe.recipe_budget`: four memory generations).
     :param num_envs: images stepped in parallel (default
         :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash-v0``, else 64).
     :param seed: seeds the model and the envs.

@@ -10,7 +10,7 @@ Usage::
 * **DRLHIH** (shared CIFAR-100 bank, standard split: 10,000 query / 50,000 database = train,
   12 bits, 3 bits per step): NDCG@20 with graded relevance (``relevance="hierarchy"``, query vs
   database) of ITQ and of three DQN agents with the same step budget: hierarchical (level 0 then
-  level 1, DRLHIH §3.2; the recipe gives level 0 one memory generation, level 1 five, and
+  level 1, DRLHIH §3.2; the recipe gives level 0 one memory generation, level 1 three, and
   ``--steps`` halves), level-0 only, and level-1 only (fine-class
   constraints, no refinement term: ``rho=1``). The three use hashgym's recipe (the env's
   defaults and :mod:`hashgym.agents.recipe`'s budget); a fourth row trains the hierarchical
@@ -151,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps of each DQN variant (split over levels; default: the "
-                             "recipe's six memory generations)")
+                             "recipe's four memory generations)")
     parser.add_argument("--reinforce-steps", type=int, default=307_200,
                         help="env steps of the REINFORCE agent")
     parser.add_argument("--seed", type=int, default=0)

@@ -15,10 +15,11 @@ names what the later rung adds:
    *supervised* to emit the teacher's 3-bit chunks (cross-entropy, the teacher's earlier bits as
    the ``code`` observation). Teacher → capacity: what the network cannot represent.
 3. **Learner**: the DQN against a *frozen* code memory holding the teacher's codes (level-1
-   triplets, ``ρ = 1``, the class-mean reward, no generation ever ends). Capacity → learner:
+   triplets with any other class as the negative, ``ρ = 1``, no split, the class-mean reward,
+   no generation ever ends). Capacity → learner:
    what eq. (1) and the DQN cannot extract from a fixed, good target.
-4. **As shipped**: the default recipe (``hierarchical_dqn()``: pure RL from random bits, the
-   level curriculum, memory generations). Learner → shipped: the cost of a moving target that
+4. **As shipped**: the default recipe (``hierarchical_dqn()``: pure RL from random class
+   codes, the level curriculum, memory generations). Learner → shipped: the cost of a moving target that
    starts from nothing, and of exploration.
 5. **Paper setting**: ``PAPER_SETTINGS`` (one sampled triplet, a memory every episode rewrites,
    4,000 / 1,000 triplets with sibling negatives), ``--paper-steps`` steps on 64 images per
@@ -175,7 +176,9 @@ def main() -> None:
 
     result = train("dqn", "HierHash-v0",
                    {"bank": bank, "n_bits": N_BITS, "bits_per_step": BITS_PER_STEP,
-                    "prev_codes": teacher_train, "rho": 1.0, "memory_generation": 10**15},
+                    "prev_codes": teacher_train, "rho": 1.0, "memory_generation": 10**15,
+                    # the teacher's codes exactly, against any other class
+                    "level_split": 0, "sibling_negatives": False},
                    levels=[1], level_timesteps=[args.frozen_steps], seed=args.seed)
     agreement = float((encode(result.model, bank, "train") == teacher_train).mean())
     _row("3 learner (DQN, frozen teacher)", _agent_ndcg(result.model, bank), result.wall_time,

@@ -29,9 +29,9 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     database codes at that many evenly spaced steps, the last one the end of training; stored in
     the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`). A run that
     starts at a level ``l >= 1`` (DRLHIH's "level-l only" variant) is
-    :func:`hashgym.agents.train.train`'s: its code memory starts from random bits seeded by the
-    cell's seed, as at level 0, and with the env's default ``rho = 1`` the reward is the plain
-    triplet reward of eq. (1) at that level. The training curve is the mean return of the last
+    :func:`hashgym.agents.train.train`'s: its code memory starts from random codes of the
+    level's classes seeded by the cell's seed, as level 0's does, and with ``rho = 1`` (no
+    previous level to refine) the reward is the plain triplet reward of eq. (1) at that level. The training curve is the mean return of the last
     100 episodes (``model.ep_info_buffer``), sampled ``curve_points`` times.
 
 Each adapter's budget (epochs, timesteps) is part of its ``params``, so it is recorded with the

@@ -195,8 +195,8 @@ def _agent(key: str, label: str, algo: str, env_id: str = "HierHash-v0", **param
 
 # DRLHIH §4.1: 12 bits, 3 bits per step. The DQN rows train hashgym's recipe: HierHash-v0's
 # defaults (the class-mean reward against a memory that moves once per generation, from random
-# bits) and the budget of agents/recipe.py (six memory generations; each level but the last gets
-# one). The level-only variants get the same six generations. Each row also records NDCG@20
+# class codes) and the budget of agents/recipe.py (four memory generations; each level but the
+# last gets one). The level-only variants get the same four generations. Each row also records NDCG@20
 # against environment steps (the learning-curve plots).
 _DRLHIH_ENV = {"bits_per_step": 3}
 _LEARNING_CURVE = {"metric": "NDCG@20", "relevance": "hierarchy", "points": 12}
@@ -288,7 +288,7 @@ QUICK = BenchProtocol(
         _baseline("lsh", "LSH"),
         _baseline("itq", "ITQ"),
         _baseline("csq", "CSQ", epochs=20),
-        # the recipe, as `hashgym train --algo dqn` runs it (six memory generations)
+        # the recipe, as `hashgym train --algo dqn` runs it (four memory generations)
         _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
         # 600 updates of 256 images: mAP@all 0.552 / 0.595 at 24 / 48 bits in 15 / 19 s
         # (agents/reinforce.py)
