@@ -753,7 +753,8 @@ _MANUAL = """
       rewards pulling them apart. Per-image random bits leave all class means near 0.5 and the
       first generation merges similar classes; at a level change every class starts with its
       siblings' code. Measured on one seed, the DQN ended with 74 distinct class codes out of
-      100 from per-image random bits and 41 after the curriculum without the split (notes).
+      100 from per-image random bits and 41 after the curriculum without the split
+      (``benchmarks/results/notes/hierhash-class-codes.md``).
 
       **Memory generations** (``memory_generation``). Each episode writes its code to
       ``latest`` when it ends. By default the reward reads a *frozen* memory, which takes the
