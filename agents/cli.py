@@ -125,8 +125,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"hashgym train: error: {exc}", file=sys.stderr)
         return 2
     import torch
-
     from hashgym.agents.train import TrainError, train
+
     from hashgym.envs import HashEnvError
 
     torch.set_num_threads(max(1, args.threads))

@@ -32,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym encode``; returns the exit status."""
+    import torch
     from hashgym.agents.encode import EncodeError, encode, save_codes
     from hashgym.agents.saving import ModelFileError, load_model
+
     from hashgym.envs import HashEnvError
     from hashgym.protocols import resolve_bank
-
-    import torch
 
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()

@@ -87,9 +87,8 @@ def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] |
     what ``model.predict(obs, deterministic=True)`` returns, about three times faster.
     """
     import torch
-    from stable_baselines3.dqn.policies import DQNPolicy
-
     from hashgym.agents.dqn import HashQFeatures
+    from stable_baselines3.dqn.policies import DQNPolicy
 
     policy = getattr(model, "policy", None)
     if not isinstance(policy, DQNPolicy) or type(policy.q_net.features_extractor) is not HashQFeatures:

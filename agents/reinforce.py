@@ -194,6 +194,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
+from hashgym.agents.saving import space_from_json, space_to_json
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import open_path
@@ -201,8 +202,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from torch import nn
+from typing_extensions import Self
 
-from hashgym.agents.saving import space_from_json, space_to_json
 from hashgym.envs.sb3 import SB3VecEnv, make_sb3_vec_env
 
 __all__ = ["BASELINES", "HEADS", "IterationHeads", "RecurrentHashPolicy", "RecurrentReinforce", "ReinforceError"]
@@ -914,14 +915,14 @@ class RecurrentReinforce(BaseAlgorithm):
         return True
 
     def learn(
-        self: SelfRecurrentReinforce,
+        self,
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 1,
         tb_log_name: str = "RecurrentReinforce",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfRecurrentReinforce:
+    ) -> Self:
         """Train for at least ``total_timesteps`` env steps (whole updates; see SB3's ``learn``).
 
         :param total_timesteps: env steps to train on, counted per sub-environment.
@@ -984,7 +985,7 @@ class RecurrentReinforce(BaseAlgorithm):
     # ------------------------------------------------------------------ safe loading
     @classmethod
     def load(  # type: ignore[override]
-        cls: type[SelfRecurrentReinforce],
+        cls,
         path: Any,
         env: GymEnv | None = None,
         device: torch.device | str = "auto",
@@ -992,7 +993,7 @@ class RecurrentReinforce(BaseAlgorithm):
         print_system_info: bool = False,
         force_reset: bool = True,
         **kwargs: Any,
-    ) -> SelfRecurrentReinforce:
+    ) -> Self:
         """Load a model saved by :meth:`save`, without unpickling anything (module docstring).
 
         Same arguments as SB3's ``BaseAlgorithm.load``.

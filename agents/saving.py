@@ -35,6 +35,7 @@ __all__ = [
     "MODEL_INFO",
     "ModelFileError",
     "class_ref",
+    "from_json",
     "load_model",
     "load_replay_buffer",
     "read_model_info",
@@ -44,7 +45,6 @@ __all__ = [
     "space_from_json",
     "space_to_json",
     "to_json",
-    "from_json",
 ]
 
 #: The zip member holding hashgym's description of the model.

@@ -111,7 +111,7 @@ def bench_vector(bank: FeatureBank, repeats: int, sizes: list[int], sync_limit: 
                 del sync
                 last_sync = sync_rate
             ratio = native_rate / sync_rate
-            print(f"{env_id:<16} {str(kwargs):<22} {n:>8} {native_rate:>12,.0f} "
+            print(f"{env_id:<16} {kwargs!s:<22} {n:>8} {native_rate:>12,.0f} "
                   f"{sync_rate:>10,.0f}{note:1} {ratio:>7.1f}", flush=True)
             if n == largest:
                 summary.append((env_id, kwargs, native_rate, ratio, note))
@@ -127,7 +127,7 @@ def bench_vector(bank: FeatureBank, repeats: int, sizes: list[int], sync_limit: 
     for env_id, kwargs, rate, ratio, note in summary:
         verdict = ("met" if rate >= TARGET_RATE else "NOT met",
                    "met" if ratio >= TARGET_RATIO else "NOT met")
-        print(f"{env_id:<16} {str(kwargs):<22} rate {verdict[0]:<7} ({rate:,.0f})  "
+        print(f"{env_id:<16} {kwargs!s:<22} rate {verdict[0]:<7} ({rate:,.0f})  "
               f"ratio {verdict[1]:<7} ({ratio:.0f}x{', vs extrapolated sync' if note else ''})")
 
 

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         (500, 5000, 20000, 100) if args.quick else (10_000, 50_000, 1_000_000, 1_000))
     report = Report()
     try:
-        import faiss  # noqa: PLC0415
+        import faiss
 
         faiss_text = f"faiss {faiss.__version__} (OpenMP threads: {faiss.omp_get_max_threads()})"
     except ImportError:

@@ -17,10 +17,11 @@ import argparse
 import logging
 import sys
 
-from hashgym.bank import BankError
 from hashgym.benchmarks.protocols import BENCH_PROTOCOLS, BenchError, get_protocol
 
-__all__ = ["add_arguments", "run_from_args", "parse_list"]
+from hashgym.bank import BankError
+
+__all__ = ["add_arguments", "parse_list", "run_from_args"]
 
 logger = logging.getLogger(__name__)
 

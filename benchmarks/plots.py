@@ -26,16 +26,15 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from hashgym.benchmarks.protocols import BenchProtocol, MethodSpec
 
-from hashgym.atomic import atomic_write  # noqa: E402
-from hashgym.benchmarks.protocols import BenchProtocol, MethodSpec  # noqa: E402
+from hashgym.atomic import atomic_write
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from hashgym.benchmarks.runner import CellResult
+    from matplotlib.figure import Figure
 
 __all__ = ["draw_all", "save_figure", "slug"]
 

@@ -35,12 +35,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-
 __all__ = [
-    "BenchError",
-    "MethodSpec",
-    "BenchProtocol",
     "BENCH_PROTOCOLS",
+    "BenchError",
+    "BenchProtocol",
+    "MethodSpec",
     "get_protocol",
     "protocol_names",
 ]

@@ -51,21 +51,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
+from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
 
 import hashgym
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
-from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.protocols import resolve_bank
 
 __all__ = [
     "CELL_FORMAT",
+    "BenchResult",
     "Cell",
     "CellResult",
-    "BenchResult",
     "bank_fingerprint",
     "default_out_dir",
     "run_benchmark",

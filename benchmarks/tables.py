@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from hashgym.benchmarks.protocols import BenchProtocol
 
-__all__ = ["CSV_COLUMNS", "Summary", "results_csv", "summarize", "markdown_tables", "latex_tables",
-           "format_value"]
+__all__ = [
+    "CSV_COLUMNS",
+    "Summary",
+    "format_value",
+    "latex_tables",
+    "markdown_tables",
+    "results_csv",
+    "summarize",
+]
 
 CSV_COLUMNS = ("bank", "method", "bits", "seed", "metric", "value")
 DECIMALS = 4

@@ -47,7 +47,7 @@ import numpy as np
 
 from hashgym.atomic import atomic_write
 
-__all__ = ["BankError", "FeatureBank", "SplitName", "SplitView", "FORMAT"]
+__all__ = ["FORMAT", "BankError", "FeatureBank", "SplitName", "SplitView"]
 
 FORMAT = "hashgym-bank/1"
 SplitName = Literal["query", "database", "train"]

@@ -42,16 +42,16 @@ import numpy as np
 from hashgym.codes import as_bits, hamming, to_signs
 
 __all__ = [
-    "CenterError",
-    "hadamard",
-    "has_hadamard",
-    "hadamard_construction",
-    "paley_hadamard",
-    "hash_centers",
-    "default_min_distance",
-    "multilabel_centers",
-    "tie_break_bits",
     "DEFAULT_MAX_TRIES",
+    "CenterError",
+    "default_min_distance",
+    "hadamard",
+    "hadamard_construction",
+    "has_hadamard",
+    "hash_centers",
+    "multilabel_centers",
+    "paley_hadamard",
+    "tie_break_bits",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _monic_polys(degree: int, p: int) -> Iterator[list[int]]:
         yield [(low // p**i) % p for i in range(degree)] + [1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _irreducible(p: int, k: int) -> tuple[int, ...]:
     """The first monic irreducible polynomial of degree ``k`` over GF(p) (deterministic).
 

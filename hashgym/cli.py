@@ -23,7 +23,7 @@ from typing import Any
 from hashgym.bank import BankError, FeatureBank
 from hashgym.protocols import PROTOCOLS, preset_names, resolve_bank
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # Subcommands whose options live with their implementation: (module, help).
 _DELEGATED = {

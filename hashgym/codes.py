@@ -16,21 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "DEFAULT_CHUNK_BYTES",
     "CodeError",
     "as_bits",
-    "to_signs",
-    "pack",
-    "unpack",
-    "pack_words",
-    "hamming",
-    "hamming_paired",
-    "hamming_bits_paired",
-    "hamming_words",
     "as_bits_pair",
-    "distance_dtype",
     "check_packed",
+    "distance_dtype",
+    "hamming",
+    "hamming_bits_paired",
+    "hamming_paired",
+    "hamming_words",
+    "pack",
+    "pack_words",
     "packed_to_words",
-    "DEFAULT_CHUNK_BYTES",
+    "to_signs",
+    "unpack",
 ]
 
 DEFAULT_CHUNK_BYTES = 1 << 27  # ~128 MiB of intermediate results per chunk

@@ -48,8 +48,8 @@ __all__ = [
     "DatasetError",
     "ImageSet",
     "load_cifar100_npz",
-    "load_torchvision_cifar",
     "load_nuswide_list",
+    "load_torchvision_cifar",
     "stratified_sample",
     "stratified_split",
 ]

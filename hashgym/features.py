@@ -70,10 +70,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BACKBONES",
     "FeatureError",
-    "extract_features",
-    "default_cache_dir",
-    "cache_file_name",
     "add_arguments",
+    "cache_file_name",
+    "default_cache_dir",
+    "extract_features",
     "run_from_args",
 ]
 

@@ -43,7 +43,6 @@ import numpy as np
 
 from hashgym.atomic import atomic_write
 from hashgym.codes import (
-    DEFAULT_CHUNK_BYTES,
     CodeError,
     as_bits,
     check_packed,
@@ -54,7 +53,7 @@ from hashgym.codes import (
 )
 from hashgym.ranking import chunk_rows, stable_order
 
-__all__ = ["CodeIndex", "CodeIndexError", "Backend", "FORMAT", "MIN_HASH_BITS", "faiss_available"]
+__all__ = ["FORMAT", "MIN_HASH_BITS", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class CodeIndexError(ValueError):
 
 def _import_faiss() -> Any | None:
     try:
-        import faiss  # noqa: PLC0415  (optional dependency, imported on demand)
+        import faiss
     except ImportError:
         return None
     return faiss

@@ -26,7 +26,7 @@ from hashgym.codes import (
     pack_words,
 )
 
-__all__ = ["rank", "stable_order", "distance_chunks", "chunk_rows"]
+__all__ = ["chunk_rows", "distance_chunks", "rank", "stable_order"]
 
 
 def stable_order(dist: np.ndarray, k: int | None = None) -> np.ndarray:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-
 from hashgym.agents.dqn import (
     DQN_DEFAULTS,
     HashQFeatures,
@@ -15,6 +14,7 @@ from hashgym.agents.dqn import (
 )
 from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.train import train
+
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
 from hashgym.metrics import evaluate

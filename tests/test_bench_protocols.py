@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from hashgym.benchmarks.baselines import BASELINES
 from hashgym.agents.train import ALGORITHMS
+from hashgym.benchmarks.baselines import BASELINES
 from hashgym.benchmarks.methods import _AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.protocols import (
     BENCH_PROTOCOLS,
@@ -15,6 +14,7 @@ from hashgym.benchmarks.protocols import (
     get_protocol,
     protocol_names,
 )
+
 from hashgym.centers import hash_centers
 from hashgym.metrics import parse_metric
 from hashgym.protocols import preset_names

@@ -11,8 +11,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import PPO
-
 from hashgym.agents.encode import EncodeError, encode, load_codes, save_codes
 from hashgym.agents.saving import (
     MODEL_INFO,
@@ -25,6 +23,8 @@ from hashgym.agents.saving import (
     space_to_json,
 )
 from hashgym.agents.train import train
+from stable_baselines3 import PPO
+
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.synthetic import make_hierarchical_bank
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from hashgym.bank import FeatureBank
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
 from hashgym.benchmarks.runner import bank_fingerprint, run_benchmark
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
+
+from hashgym.bank import FeatureBank
 from hashgym.cli import main
 from hashgym.codes import unpack
 from hashgym.metrics import evaluate

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
-from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 from hashgym.codes import as_bits
 
-__all__ = ["BaseHasher", "BaselineError", "FORMAT", "load_baseline", "check_features", "check_int"]
+__all__ = ["FORMAT", "BaseHasher", "BaselineError", "check_features", "check_int", "load_baseline"]
 
 FORMAT = "hashgym-baseline/1"
 _REGISTRY: dict[str, type[BaseHasher]] = {}

@@ -20,19 +20,19 @@ alike (METHODS.md, "Metrics", relevance):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
 import numpy as np
 
 __all__ = [
+    "LabelError",
     "LabelKind",
     "LabelSet",
-    "LabelError",
     "as_label_set",
-    "similarity",
     "graded_similarity",
+    "similarity",
     "unique_rows",
 ]
 

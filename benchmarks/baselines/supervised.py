@@ -16,7 +16,6 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from hashgym.benchmarks.baselines.base import BaselineError, check_int
 from hashgym.benchmarks.baselines.deep import DeepHasher, balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import (
@@ -25,9 +24,10 @@ from hashgym.benchmarks.baselines.labels import (
     similarity,
     unique_rows,
 )
+
 from hashgym.centers import hash_centers, multilabel_centers
 
-__all__ = ["CNNH", "DSH", "DPSH", "NINH", "HashNet", "DCH", "CSQ", "SHDH", "cnnh_target_codes"]
+__all__ = ["CNNH", "CSQ", "DCH", "DPSH", "DSH", "NINH", "SHDH", "HashNet", "cnnh_target_codes"]
 
 logger = logging.getLogger(__name__)
 

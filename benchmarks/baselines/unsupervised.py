@@ -7,11 +7,10 @@ sinusoidal (SH) function of them. Labels passed to :meth:`fit` are checked and i
 from __future__ import annotations
 
 import numpy as np
-
 from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
 from hashgym.benchmarks.baselines.labels import LabelSet
 
-__all__ = ["LSH", "SpectralHashing", "ITQ", "principal_components"]
+__all__ = ["ITQ", "LSH", "SpectralHashing", "principal_components"]
 
 
 def principal_components(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:

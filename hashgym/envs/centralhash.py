@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from hashgym.bank import FeatureBank
 
+from hashgym.bank import FeatureBank
 from hashgym.centers import hash_centers, multilabel_centers
 from hashgym.codes import hamming_bits_paired
 from hashgym.envs.core import (
@@ -29,10 +29,10 @@ from hashgym.envs.core import (
 
 __all__ = [
     "ACTION_TYPES",
+    "DEFAULT_EPSILON",
     "CentralHashCore",
     "CentralHashEnv",
     "CentralHashVectorEnv",
-    "DEFAULT_EPSILON",
     "center_reward",
     "hard_center_reward",
 ]
