@@ -140,7 +140,7 @@ def _infer_env(model: Any) -> tuple[str, dict[str, Any]]:
             "(n_bits, bits_per_step, ...), or use a model trained by hashgym.agents.train"
         )
     if isinstance(act_space, spaces.Discrete):
-        bits = int(round(math.log2(int(act_space.n))))
+        bits = round(math.log2(int(act_space.n)))
         return "HierHash-v0", {"n_bits": n_bits, "bits_per_step": bits}
     if isinstance(act_space, spaces.MultiBinary):
         return "CentralHash-v0", {"n_bits": n_bits, "bits_per_step": int(np.prod(act_space.n))}

@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -151,7 +152,7 @@ def bench_sb3(bank: FeatureBank, num_envs: int, timesteps: int, repeats: int) ->
     for name, build in algos.items():
         rates = {}
         for kind in ("adapter", "dummy"):
-            def run(kind: str = kind) -> int:
+            def run(kind: str = kind, build: Callable[..., Any] = build) -> int:
                 if kind == "adapter":
                     env = SB3VecEnv(gym.make_vec("HierHash-v0", num_envs=num_envs, bank=bank,
                                                  **pool))

@@ -160,8 +160,8 @@ def bench_metrics(args: argparse.Namespace, report: Report) -> None:
          lambda: naive_ndcg(qs, ds, qh, dh)),
     ]
     for name, fast_fn, slow_fn in cases:
-        t1, times1, fast = timed(lambda: fast_fn(1), args.repeats)
-        t2, times2, fast2 = timed(lambda: fast_fn(2), args.repeats)
+        t1, times1, fast = timed(lambda fn=fast_fn: fn(1), args.repeats)
+        t2, times2, fast2 = timed(lambda fn=fast_fn: fn(2), args.repeats)
         ts, times_s, slow = timed(slow_fn, args.baseline_repeats)
         report(f"{name}:")
         report(f"  hashgym, 1 thread : median {t1:7.2f} s  runs {fmt_times(times1)}")
@@ -209,8 +209,9 @@ def bench_index(args: argparse.Namespace, report: Report) -> None:
         start = time.perf_counter()
         index.range_search(queries[:1], 2)  # builds FAISS's multi-hash table for radius 2
         t_build = time.perf_counter() - start
-        t_knn, knn_times, knn = timed(lambda: index.search(queries, 100), args.index_repeats)
-        t_rng, rng_times, rng_res = timed(lambda: index.range_search(queries, 2), max(3, args.index_repeats))
+        t_knn, knn_times, knn = timed(lambda ix=index: ix.search(queries, 100), args.index_repeats)
+        t_rng, rng_times, rng_res = timed(lambda ix=index: ix.range_search(queries, 2),
+                                          max(3, args.index_repeats))
         results[backend] = (knn, rng_res)
         report(f"{backend}: add {t_add:.2f} s; first radius-2 search of one query (builds the radius "
                f"table on FAISS) {t_build:.2f} s")

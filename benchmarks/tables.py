@@ -173,8 +173,8 @@ def latex_tables(
         columns, rows = _grid(summary, protocol, bank)
         bits = sorted(protocol.bits)
         parts += [r"\begin{table}[t]", r"\centering",
-                  rf"\caption{{{_tex(protocol.name)} on {_tex(bank)}: "
-                  rf"{_tex(_seed_note(summary, bank))}.}}",
+                  (rf"\caption{{{_tex(protocol.name)} on {_tex(bank)}: "
+                   rf"{_tex(_seed_note(summary, bank))}.}}"),
                   r"\begin{tabular}{l" + "c" * len(columns) + "}", r"\toprule"]
         group = [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{b} bits}}" for b in bits]
         parts.append(" & ".join(["", *group]) + r" \\")

@@ -48,8 +48,8 @@ def _format_summary(spec: str, bank: FeatureBank) -> str:
     levels = "; ".join(f"{lv['level']} {lv['name']}: {lv['classes']} classes" for lv in info["levels"])
     lines = [
         f"bank      {spec}",
-        f"images    {info['images']:,} (query {info['query']:,} / database {info['database']:,}"
-        f" / train {info['train']:,})",
+        (f"images    {info['images']:,} (query {info['query']:,} / database "
+         f"{info['database']:,} / train {info['train']:,})"),
         f"features  {info['dim']}-d {info['dtype']} ({bank.features.nbytes / 1e6:.1f} MB)",
         f"levels    {levels or 'none'}",
     ]

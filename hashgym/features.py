@@ -41,6 +41,7 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -244,7 +245,7 @@ def _train_batches(
     order = rng.permutation(rows)
     bounds = [min(i * batch_size, len(order)) for i in range(_n_batches(len(order), batch_size))]
     bounds.append(len(order))
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    for start, stop in itertools.pairwise(bounds):
         yield order[start:stop]
 
 
@@ -604,7 +605,7 @@ def extract_features(
     started = time.time()
     _, n_outputs, _ = _targets(images)
     with _seeded(seed, dev):
-        body, head, dim, weights_id = _build_backbone(backbone, weights, n_outputs)
+        body, head, _dim, weights_id = _build_backbone(backbone, weights, n_outputs)
         body.to(dev)
         head.to(dev)
         if train_epochs:

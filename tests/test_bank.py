@@ -19,12 +19,12 @@ from hashgym.bank import BankError, FeatureBank
 
 def _tiny(**changes) -> dict:
     """Fields of a valid 6-image, 2-level bank, with some replaced."""
-    fields = dict(
-        features=np.arange(12, dtype=np.float32).reshape(6, 2),
-        labels=np.array([[0, 0], [0, 1], [1, 2], [1, 2], [0, 0], [1, 3]]),
-        class_names=(("a", "b"), ("a0", "a1", "b0", "b1")),
-        split=np.array([0, 0, 0, 1, 1, 0], dtype=np.int8),
-    )
+    fields = {
+        "features": np.arange(12, dtype=np.float32).reshape(6, 2),
+        "labels": np.array([[0, 0], [0, 1], [1, 2], [1, 2], [0, 0], [1, 3]]),
+        "class_names": (("a", "b"), ("a0", "a1", "b0", "b1")),
+        "split": np.array([0, 0, 0, 1, 1, 0], dtype=np.int8),
+    }
     fields.update(changes)
     return fields
 

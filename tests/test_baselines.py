@@ -244,7 +244,7 @@ def test_shdh_loss_brute_force() -> None:
     batch = {f"y{l}": torch.as_tensor(ind, dtype=torch.float32) for l, ind in enumerate(levels)}
     grade = (hier[:, None, :] == hier[None, :, :]).sum(axis=2)
     pairs = [(i, j) for i in range(7) for j in range(7) if i != j]
-    counts = {g: sum(grade[i, j] == g for i, j in pairs) for g in set(grade[i, j] for i, j in pairs)}
+    counts = {g: sum(grade[i, j] == g for i, j in pairs) for g in {grade[i, j] for i, j in pairs}}
     total = 0.0
     for i, j in pairs:
         theta = 0.7 * float(u[i] @ u[j])

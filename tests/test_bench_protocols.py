@@ -96,10 +96,10 @@ def test_select_restricts_and_checks_methods() -> None:
 
 
 def _proto(**changes: object) -> BenchProtocol:
-    base: dict[str, object] = dict(
-        name="t", description="test", banks=("b",), bits=(8,), metrics=("mAP@all",),
-        methods=(MethodSpec("lsh", "baseline", {"name": "lsh"}),),
-    )
+    base: dict[str, object] = {
+        "name": "t", "description": "test", "banks": ("b",), "bits": (8,), "metrics": ("mAP@all",),
+        "methods": (MethodSpec("lsh", "baseline", {"name": "lsh"}),),
+    }
     base.update(changes)
     return BenchProtocol(**base)  # type: ignore[arg-type]
 

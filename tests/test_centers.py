@@ -209,20 +209,20 @@ def test_every_small_case_meets_its_bound_or_raises() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(n_classes=3, n_bits=16, min_distance=17), r"n_classes=3.*n_bits=16.*min_distance=17"),
-        (dict(n_classes=40, n_bits=16, min_distance=12), r"min_distance=12: the Plotkin bound"),
-        (dict(n_classes=3, n_bits=5, min_distance=5), r"n_bits=5.*min_distance=5.*even distance"),
-        (dict(n_classes=9, n_bits=4), r"only 6 distinct balanced codes"),
+        ({"n_classes": 3, "n_bits": 16, "min_distance": 17}, r"n_classes=3.*n_bits=16.*min_distance=17"),
+        ({"n_classes": 40, "n_bits": 16, "min_distance": 12}, r"min_distance=12: the Plotkin bound"),
+        ({"n_classes": 3, "n_bits": 5, "min_distance": 5}, r"n_bits=5.*min_distance=5.*even distance"),
+        ({"n_classes": 9, "n_bits": 4}, r"only 6 distinct balanced codes"),
         (
-            dict(n_classes=100, n_bits=12, max_tries=1000),
+            {"n_classes": 100, "n_bits": 12, "max_tries": 1000},
             r"found only \d+ of n_classes=100 .* n_bits=12 .* min_distance=4 within max_tries=1000",
         ),
-        (dict(n_classes=0, n_bits=16), r"n_classes must be >= 1, got 0"),
-        (dict(n_classes=4, n_bits=0), r"n_bits must be >= 1, got 0"),
-        (dict(n_classes=4, n_bits=16.0), r"n_bits must be an integer"),
-        (dict(n_classes=4, n_bits=16, seed=-1), r"seed must be >= 0"),
-        (dict(n_classes=4, n_bits=16, min_distance=-1), r"min_distance must be >= 0"),
-        (dict(n_classes=40, n_bits=16, max_tries=0), r"max_tries must be >= 1"),
+        ({"n_classes": 0, "n_bits": 16}, r"n_classes must be >= 1, got 0"),
+        ({"n_classes": 4, "n_bits": 0}, r"n_bits must be >= 1, got 0"),
+        ({"n_classes": 4, "n_bits": 16.0}, r"n_bits must be an integer"),
+        ({"n_classes": 4, "n_bits": 16, "seed": -1}, r"seed must be >= 0"),
+        ({"n_classes": 4, "n_bits": 16, "min_distance": -1}, r"min_distance must be >= 0"),
+        ({"n_classes": 40, "n_bits": 16, "max_tries": 0}, r"max_tries must be >= 1"),
     ],
 )
 def test_hash_centers_errors(kwargs: dict, match: str) -> None:

@@ -116,7 +116,7 @@ def test_single_and_vector_give_identical_rewards(env_id: str, kwargs: dict) -> 
     rows = core.rows[images]
     venv.action_space.seed(1)
     actions = [venv.action_space.sample() for _ in range(venv.unwrapped.episode_steps)]
-    _, info = venv.reset(seed=0, options={"indices": rows})
+    _, _info = venv.reset(seed=0, options={"indices": rows})
     vec_rewards = []
     for act in actions:
         _, r, *_ = venv.step(act)
@@ -222,7 +222,7 @@ def test_encode_matches_episodes_and_leaves_state_alone(env_id: str, kwargs: dic
     assert np.array_equal(codes, env.encode(act, rows))
     assert pickle.dumps(env) == state
     for i, row in enumerate(rows):  # the same policy inside an episode emits the same code
-        obs, info = env.reset(options={"indices": row if env.episode_steps == env.steps_per_image
+        obs, _info = env.reset(options={"indices": row if env.episode_steps == env.steps_per_image
                                        else [row] * 3})
         for _ in range(env.steps_per_image):
             batched = {k: v[None] for k, v in obs.items()}

@@ -65,7 +65,7 @@ def test_triplet_mode_rewards_a_known_triplet() -> None:
     actions = _act_bits("1100", 2) + _act_bits("1101", 2) + _act_bits("1111", 2)
     rewards, indices = [], []
     for a in actions:
-        obs, r, terminated, _, info = env.step(a)
+        _obs, r, terminated, _, info = env.step(a)
         rewards.append(r)
         indices.append(int(info["index"]))
     assert rewards == [0, 0, 0, 0, 0, -1.0] and terminated

@@ -88,8 +88,8 @@ def test_callback_needs_memory_mode() -> None:
 @pytest.mark.parametrize(("env_id", "env_kwargs", "refresh", "match"), [
     ("HierHash-v0", {"mode": "triplet"}, 10, "memory mode only"),
     ("CentralHash-v0", {"n_bits": 8}, 10, "memory mode only"),
-    ("HierHash-v0", {}, 0, "memory_refresh: the refresh period must be a positive number of "
-                           "environment steps, got 0"),
+    ("HierHash-v0", {}, 0, ("memory_refresh: the refresh period must be a positive number of "
+                            "environment steps, got 0")),
     ("HierHash-v0", {}, 1.5, "memory_refresh: .* got 1.5"),
 ])
 def test_train_rejects_bad_refresh(env_id: str, env_kwargs: dict, refresh, match: str) -> None:

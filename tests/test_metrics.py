@@ -150,14 +150,14 @@ SETTINGS = settings(max_examples=60, deadline=None)
 @given(case=retrieval_case(), k=st.one_of(st.none(), st.integers(1, 30)), radius=st.integers(0, 4))
 def test_binary_metrics_match_brute_force(case, k, radius):
     q, db, ql, dl, kind, min_grade = case
-    kw = dict(relevance=kind, min_grade=min_grade, per_query=True)
+    kw = {"relevance": kind, "min_grade": min_grade, "per_query": True}
     b01q, b01d = (q > 0).astype(int), (db > 0).astype(int)
     checks = [
-        (mean_average_precision(q, db, ql, dl, k, **kw), "map", dict(k=k)),
-        (mean_average_precision(q, db, ql, dl, k, normalize="database", **kw), "map_db", dict(k=k)),
-        (precision_at_radius(q, db, ql, dl, radius, **kw), "p_r", dict(radius=radius)),
-        (recall_at_radius(q, db, ql, dl, radius, **kw), "r_r", dict(radius=radius)),
-        (precision_at_k(q, db, ql, dl, k or 5, **kw), "p_k", dict(k=k or 5)),
+        (mean_average_precision(q, db, ql, dl, k, **kw), "map", {"k": k}),
+        (mean_average_precision(q, db, ql, dl, k, normalize="database", **kw), "map_db", {"k": k}),
+        (precision_at_radius(q, db, ql, dl, radius, **kw), "p_r", {"radius": radius}),
+        (recall_at_radius(q, db, ql, dl, radius, **kw), "r_r", {"radius": radius}),
+        (precision_at_k(q, db, ql, dl, k or 5, **kw), "p_k", {"k": k or 5}),
     ]
     for (mean, values), name, extra in checks:
         ref = ref_values(name, b01q, b01d, ql, dl, kind, min_grade, **extra)
@@ -168,7 +168,7 @@ def test_binary_metrics_match_brute_force(case, k, radius):
 @SETTINGS
 @given(case=retrieval_case(), k=st.integers(1, 30))
 def test_graded_metrics_match_brute_force(case, k):
-    q, db, ql, dl, kind, min_grade = case
+    q, db, ql, dl, kind, _min_grade = case
     b01q, b01d = (q > 0).astype(int), (db > 0).astype(int)
     got = evaluate(q, db, ql, dl, [f"ACG@{k}", f"DCG@{k}", f"NDCG@{k}", f"mAHP@{k}",
                                    f"mAHP@{k}:trapezoid"], relevance=kind, per_query=True)
@@ -224,7 +224,7 @@ def test_hand_computed_graded_metrics():
     # hierarchy grades of d0..d4: 2, 0, 1, 2, 0 -> ranked grades 0, 1, 2, 2, 0; ideal 2, 2, 1, 0, 0
     ql = np.array([[0, 0]])
     dl = np.array([[0, 0], [1, 2], [0, 1], [0, 0], [1, 3]])
-    kw = dict(relevance="hierarchy")
+    kw = {"relevance": "hierarchy"}
     assert acg_at_k(Q, DB, ql, dl, 3, **kw) == pytest.approx(1.0)
     dcg3 = 1 / math.log2(3) + 3 / 2
     assert dcg_at_k(Q, DB, ql, dl, 3, **kw) == pytest.approx(dcg3)
@@ -241,7 +241,7 @@ def test_hand_computed_multilabel():
     # shared labels with the query 110: 1, 0, 0, 2, 1 -> ranked 0, 0, 2, 1, 1
     ql = np.array([[1, 1, 0]])
     dl = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]])
-    kw = dict(relevance="multilabel")
+    kw = {"relevance": "multilabel"}
     assert mean_average_precision(Q, DB, ql, dl, **kw) == pytest.approx((1 / 3 + 2 / 4 + 3 / 5) / 3)
     assert mean_average_precision(Q, DB, ql, dl, min_grade=2, **kw) == pytest.approx(1 / 3)
     assert acg_at_k(Q, DB, ql, dl, 4, **kw) == pytest.approx(3 / 4)

@@ -257,7 +257,7 @@ def test_chunks_carry_the_hidden_state(bank):
     with pytest.raises(ReinforceError, match="pass the state returned"):
         model.predict(obs1, deterministic=True)
     # The carried state is used at later steps ...
-    carried, _ = model.predict(obs1, state=state)
+    _carried, _ = model.predict(obs1, state=state)
     zero = (np.zeros_like(state[0]),)
     with torch.no_grad():
         z_carried, _, _ = model.policy.step_logits(

@@ -162,8 +162,8 @@ def test_changed_library_default_is_a_new_cell(bank: FeatureBank, tmp_path: Path
     defaults = BASELINES["itq"].__init__.__kwdefaults__
     monkeypatch.setitem(defaults, "n_iter", 3)
     plain_itq = dataclasses.replace(TINY, methods=(MethodSpec("itq", "baseline", {"name": "itq"}),))
-    options = dict(banks={"synthetic": bank}, out=tmp_path, bits=[8], seeds=1, progress=False,
-                   plots=False)
+    options = {"banks": {"synthetic": bank}, "out": tmp_path, "bits": [8], "seeds": 1, "progress": False,
+                   "plots": False}
     run_benchmark(plain_itq, **options)
     calls = _counting(monkeypatch)
     assert run_benchmark(plain_itq, **options).computed == 0

@@ -151,9 +151,9 @@ class _Interrupt(BaseCallback):
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
-    args = dict(env_kwargs={"bank": BANK}, num_envs=16, seed=0, levels=[0, 1],
-                level_timesteps=[128, 512], algo_kwargs=_REPLAY, out=tmp_path,
-                checkpoint_every=64)
+    args = {"env_kwargs": {"bank": BANK}, "num_envs": 16, "seed": 0, "levels": [0, 1],
+                "level_timesteps": [128, 512], "algo_kwargs": _REPLAY, "out": tmp_path,
+                "checkpoint_every": 64}
     with pytest.raises(KeyboardInterrupt):
         train("dqn", "HierHash-v0", callback=_Interrupt(tmp_path), **args)
     state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
