@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from hashgym.atomic import OutputPathError, check_output
+
 __all__ = ["add_arguments", "run_from_args"]
 
 
@@ -22,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default=None, help="a split protocol applied to the bank")
     parser.add_argument("--split", default="all", choices=("all", "query", "database", "train"),
                         help="images to code (default all, in bank order)")
-    parser.add_argument("--out", required=True, help="the .npz file to write")
+    parser.add_argument("--out", required=True,
+                        help="the .npz file to write (never the model or the bank; an existing "
+                             "file that is not a codes file needs --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --out file even if it is not a codes file")
     parser.add_argument("--batch-size", type=int, default=8192, help="images per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--threads", type=int, default=1,
@@ -42,6 +48,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
     try:
+        out = check_output(args.out, suffix=".npz", kind="codes", keys=("codes", "rows"),
+                           inputs=(args.model, args.bank), force=args.force)
         model, info = load_model(args.model, device=args.device)
         recorded = info.get("env_kwargs", {})
         spec = args.bank if args.bank is not None else recorded.get("bank")
@@ -54,10 +62,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size)
         seconds = time.perf_counter() - t0
-        path = save_codes(args.out, codes, bank, rows, meta={"model": info,
+        path = save_codes(out, codes, bank, rows, meta={"model": info,
                                                             "model_path": str(args.model),
                                                             "split": args.split})
-    except (EncodeError, ModelFileError, HashEnvError) as exc:
+    except (EncodeError, ModelFileError, HashEnvError, OutputPathError) as exc:
         print(f"hashgym encode: error: {exc}", file=sys.stderr)
         return 2
     rate = len(rows) / max(seconds, 1e-9)

@@ -460,14 +460,15 @@ def train(
     state: LevelState | None = None
     resumed_from = None
     if run is not None:
-        model.set_logger(run.logger(tensorboard, verbose, model.num_timesteps))
         if resume:
             state = run.restore(model)
             if state is not None:
                 resumed_from = model.num_timesteps
-                model.set_logger(run.logger(tensorboard, verbose, model.num_timesteps))
         else:
             run.clear()
+        # opened once the step is known, in a folder no earlier attempt wrote: a resume never
+        # truncates the log of the run it continues
+        model.set_logger(run.logger(tensorboard, verbose, model.num_timesteps))
         run.write_config()
     if state is None:
         state = LevelState(prev_codes=initial_prev)
@@ -536,7 +537,12 @@ class _Run:
                              "(pip install tensorboard)")
         if tensorboard or (tensorboard is None and have_tb):
             formats.append("tensorboard")
-        return configure(str(self.folder / "logs" / f"from-{step:09d}"), formats)
+        folder = self.folder / "logs" / f"from-{step:09d}"
+        attempt = 1
+        while folder.exists() and any(folder.iterdir()):
+            attempt += 1  # the same step again (a rerun of a finished run, a second resume)
+            folder = self.folder / "logs" / f"from-{step:09d}.{attempt}"
+        return configure(str(folder), formats)
 
     def clear(self) -> None:
         state = self.ckpt_dir / "state.json"

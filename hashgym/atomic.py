@@ -1,8 +1,11 @@
-"""Atomic file writes: a temporary file in the target's folder, fsync, then ``os.replace``.
+"""Safe file writes: atomic replacement, and output paths that cannot destroy other files.
 
 Every file hashgym writes that a later run reads back (banks, codes, checkpoints, results)
-goes through :func:`atomic_write`, so a process killed half way leaves either the old file or
-nothing at the target path, never a truncated file that later loads.
+goes through :func:`atomic_write` (a temporary file in the target's folder, fsync, then
+``os.replace``), so a process killed half way leaves either the old file or nothing at the
+target path, never a truncated file that later loads. The commands that take an ``--out`` file
+check it first with :func:`check_output`, so a slip of the shell (``--out`` naming the model or
+the bank just read) is an error, not a lost file.
 """
 
 from __future__ import annotations
@@ -10,11 +13,73 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["OutputPathError", "atomic_write", "check_output"]
+
+
+class OutputPathError(ValueError):
+    """An output path that would lose data: an input of the command, a folder, the wrong
+    extension, or an existing file of another kind."""
+
+
+def _npz_names(path: Path) -> set[str] | None:
+    """The array names of an ``.npz`` file (from its zip directory: nothing is unpickled), or
+    ``None`` when the file is not a zip archive."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {name.removesuffix(".npy") for name in archive.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    *,
+    suffix: str,
+    kind: str,
+    keys: Iterable[str],
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    force: bool = False,
+) -> Path:
+    """Check an output path before anything is computed, and refuse it where writing would lose
+    data.
+
+    :param out: the path the command will write.
+    :param suffix: the extension it must have (e.g. ``".npz"``).
+    :param kind: the kind of file the command writes, for messages (``"codes"``, ``"bank"``).
+    :param keys: the arrays every file of that kind holds; an existing ``out`` holding them all
+        is a previous result of the same kind and is replaced.
+    :param inputs: the command's input paths (``None`` and names that are not files, such as
+        preset names, are skipped); ``out`` may never be one of them, ``force`` or not.
+    :param force: replace an existing file of another kind too.
+    :raises OutputPathError: ``out`` is an input, a folder, has another extension, or is an
+        existing file of another kind (without ``force``).
+    :return: ``out`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(out)
+    if path.suffix != suffix:
+        raise OutputPathError(f"--out {path}: {kind} files are {suffix} files; give a path "
+                              f"ending in {suffix}")
+    if path.is_dir():
+        raise OutputPathError(f"--out {path} is a folder; give a {suffix} file path")
+    for given in inputs:
+        if given is None or not Path(given).is_file() or not path.exists():
+            continue
+        if os.path.samefile(path, given):
+            raise OutputPathError(f"--out {path} is the input {given}: writing the {kind} file "
+                                  f"there would destroy it; choose another path")
+    if path.exists() and not force:
+        names = _npz_names(path)
+        missing = set(keys) - (names or set())
+        if names is None or missing:
+            raise OutputPathError(f"--out {path} exists and is not a {kind} file (it lacks "
+                                  f"{', '.join(sorted(missing))}); choose another path, or pass "
+                                  f"--force to replace it")
+    return path
 
 
 @contextlib.contextmanager

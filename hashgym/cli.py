@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import BankError, FeatureBank
 from hashgym.protocols import PROTOCOLS, preset_names, resolve_bank
 
@@ -75,8 +76,10 @@ def _bank_list(args: argparse.Namespace) -> int:
 
 
 def _bank_split(args: argparse.Namespace) -> int:
+    out = check_output(args.out, suffix=".npz", kind="bank", keys=("features", "labels", "split"),
+                       inputs=(args.bank,), force=args.force)
     bank = resolve_bank(args.bank, protocol=args.protocol, seed=args.seed)
-    path = bank.save(args.out)
+    path = bank.save(out)
     print(f"wrote {path}")
     print(_format_summary(str(path), bank))
     return 0
@@ -96,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     split = bank_sub.add_parser("split", help="save a bank re-split by a protocol")
     split.add_argument("bank", help="a .npz path or a preset name")
-    split.add_argument("--out", required=True, help="the .npz file to write")
+    split.add_argument("--out", required=True,
+                       help="the .npz file to write (never the input bank; an existing file that "
+                            "is not a bank needs --force)")
+    split.add_argument("--force", action="store_true",
+                       help="replace an existing --out file even if it is not a bank")
     for p in (info, split):
         p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
                        required=p is split, help="apply this split protocol")
@@ -122,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], Any] = args.func
     try:
         return int(func(args) or 0)
-    except BankError as exc:
+    except (BankError, OutputPathError) as exc:
         print(f"hashgym: error: {exc}", file=sys.stderr)
         return 2
 

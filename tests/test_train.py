@@ -165,9 +165,15 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
                 "memory_generations"} <= set(saved.files)
         assert int(saved["memory_generation_steps"]) > 0
     assert prev_codes.shape == (len(BANK.indices("train")), 12)
+    first_log = tmp_path / "logs" / "from-000000000" / "progress.csv"
+    logged = first_log.read_bytes()
+    assert logged  # the interrupted attempt logged something
     result = train("dqn", "HierHash-v0", **args)
     assert result.resumed_from == state["num_timesteps"]
     assert result.timesteps == 640
+    # the resumed attempt logs in its own folder and leaves the first one whole
+    assert first_log.read_bytes() == logged
+    assert (tmp_path / "logs" / f"from-{state['num_timesteps']:09d}" / "progress.csv").exists()
     # continuing changed neither the level reached nor the recorded previous-level codes
     final = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
     assert final["final"] and final["level_index"] == 1
@@ -176,6 +182,9 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
     # a finished run is not trained again; a different run in the same folder is refused
     again = train("dqn", "HierHash-v0", **args)
     assert again.resumed_from == 640 and again.timesteps == 640
+    assert first_log.read_bytes() == logged
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
+        "from-000000000", f"from-{state['num_timesteps']:09d}", "from-000000640"]
     with pytest.raises(TrainError, match="different run .*seed"):
         train("dqn", "HierHash-v0", **{**args, "seed": 1})
     fresh = train("dqn", "HierHash-v0", **{**args, "seed": 1, "level_timesteps": [64, 0]},
