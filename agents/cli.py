@@ -121,6 +121,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         env_kwargs = parse_key_values(args.env_kwargs, "--env-kwargs")
         algo_kwargs = parse_key_values(args.algo_kwargs, "--algo-kwargs")
+        for flag, value in (("--timesteps", args.timesteps),
+                            ("--checkpoint-every", args.checkpoint_every)):
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value} (leave it out for the "
+                                 f"default)")
     except ValueError as exc:
         print(f"hashgym train: error: {exc}", file=sys.stderr)
         return 2

@@ -384,6 +384,8 @@ def train(
             raise TrainError("give total_timesteps or level_timesteps, not both")
         steps = [int(t) for t in _per_level(level_timesteps, levels, "level_timesteps")]
     elif total_timesteps is not None:
+        if int(total_timesteps) < 0:
+            raise TrainError(f"total_timesteps must be >= 0, got {int(total_timesteps)}")
         steps = _split_steps(int(total_timesteps), len(levels))
     elif hier:
         steps = recipe_budget(bank, levels, env_kwargs)
@@ -452,7 +454,8 @@ def train(
     info["observation_space"] = space_to_json(model.observation_space)
     info["action_space"] = space_to_json(model.action_space)
 
-    run = _Run(Path(out), info, checkpoint_every or max(10_000, sum(steps) // 10),
+    run = _Run(Path(out), info, max(10_000, sum(steps) // 10) if checkpoint_every is None
+               else checkpoint_every,
                save_replay_buffer) if out is not None else None
     from hashgym.agents.dqn import LevelCurriculum, LevelState
 

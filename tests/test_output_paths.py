@@ -1,5 +1,6 @@
 """Output paths that would lose data are refused before anything runs: ``check_output`` case by
-case, and ``hashgym encode`` / ``hashgym bank split`` keeping their inputs byte for byte."""
+case, and ``hashgym encode`` / ``hashgym bank split`` keeping their inputs byte for byte; and
+``hashgym train`` values that would silently do nothing or exhaust memory."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hashgym.agents.train import TrainError, train
 
 from hashgym.atomic import OutputPathError, check_output
 from hashgym.cli import main
@@ -101,3 +103,29 @@ def test_bank_split_refuses_to_overwrite(trained: tuple[Path, Path], tmp_path: P
     assert all(p.read_bytes() == data for p, data in kept.items())
     assert main([*args, str(codes), "--force"]) == 0
     assert main([*args, str(codes)]) == 0  # now a bank: replaced without --force
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
+        (["--timesteps", "-5"], "--timesteps must be >= 1, got -5"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1, got 0"),
+        (["--env-kwargs", "bits_per_step=24", "n_bits=24"],
+         ("bits_per_step=24 would need Discrete(2**24) = 16,777,216 actions; HierHash-v0 allows "
+          "at most 16 bits per step")),
+    ],
+)
+def test_train_refuses_values_that_would_do_nothing_or_exhaust_memory(
+        trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
+        argv: list[str], message: str) -> None:
+    bank_path, _ = trained
+    assert main(["train", "--algo", "dqn", "--bank", str(bank_path), "--out",
+                 str(tmp_path / "run"), "--no-progress", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model.zip").exists()
+
+
+def test_train_names_a_negative_total() -> None:
+    with pytest.raises(TrainError, match="total_timesteps must be >= 0, got -5"):
+        train("dqn", "HierHash-v0", {"bank": make_hierarchical_bank(seed=0)}, total_timesteps=-5)

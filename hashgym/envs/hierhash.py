@@ -34,6 +34,7 @@ from hashgym.envs.core import (
 __all__ = [
     "ESTIMATORS",
     "GENERATION_PASSES",
+    "MAX_BITS_PER_STEP",
     "MEMORY_INITS",
     "MEMORY_ROLES",
     "MODES",
@@ -59,6 +60,9 @@ MEMORY_ROLES = ("all", "anchor")
 #: each image stands for its level-``l`` class, and eq. (1) reads the expected Hamming distances
 #: to that class's remembered codes (the class's per-bit means).
 ESTIMATORS = ("class-mean", "sample")
+#: The most bits one ``Discrete(2 ** bits_per_step)`` action may emit: 65,536 actions, already a
+#: large Q-network head (2 ** 24 would need gigabytes for the action table alone).
+MAX_BITS_PER_STEP = 16
 #: ``memory_init`` values: how the code memory of a level without previous codes starts.
 #: ``"class"``: one random code per class of the level, shared by its members; ``"image"``:
 #: independent random bits per image (the paper's).
@@ -297,6 +301,12 @@ class HierHashCore(CodingCore):
         coarse_weight: float = 0.0,
         window: int | None = None,
     ) -> None:
+        if (isinstance(bits_per_step, (int, np.integer)) and not isinstance(bits_per_step, bool)
+                and bits_per_step > MAX_BITS_PER_STEP):
+            raise HashEnvError(
+                f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
+                f"{2**int(bits_per_step):,} actions; HierHash-v0 allows at most "
+                f"{MAX_BITS_PER_STEP} bits per step ({2**MAX_BITS_PER_STEP:,} actions)")
         if mode not in MODES:
             raise HashEnvError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         if memory_roles not in MEMORY_ROLES:
@@ -851,7 +861,8 @@ _MANUAL = """
       (:func:`hashgym.protocols.resolve_bank`); ``None`` = ``cifar100-mini``, built into the package.
     * ``protocol``, ``protocol_seed``: a protocol applied to the bank (e.g. ``"trees-people"``).
     * ``split="train"``: the images episodes (and the memory, the pool and ``prev_codes``) use.
-    * ``n_bits=12``, ``bits_per_step=3`` (DRLHIH §4.1); ``bits_per_step`` must divide ``n_bits``.
+    * ``n_bits=12``, ``bits_per_step=3`` (DRLHIH §4.1); ``bits_per_step`` must divide ``n_bits``
+      and be at most ``MAX_BITS_PER_STEP`` = 16 (``Discrete(65536)``).
     * ``mode="memory"``: or ``"triplet"`` (see Description).
     * ``memory_roles="anchor"``: memory mode codes the anchor only; ``"all"``: the anchor,
       positive or negative, one drawn per episode (see Description).
