@@ -50,7 +50,12 @@ __all__ = [
 #: The zip member holding hashgym's description of the model.
 MODEL_INFO = "hashgym.json"
 _FORMAT = 1
-_TRUSTED_PREFIXES = ("hashgym.", "stable_baselines3.", "sb3_contrib.", "torch.")
+#: The packages whose classes a model file may name: the algorithms, policies and buffers of SB3
+#: and sb3-contrib, torch's layers, activations and optimisers, and hashgym's agents. Nothing
+#: else is imported, and never a module named ``__main__`` or a private one (``_name``), whose
+#: import could run a program's top-level code.
+_TRUSTED_PREFIXES = ("hashgym.agents.", "stable_baselines3.", "sb3_contrib.", "torch.nn.",
+                     "torch.optim.")
 
 
 class ModelFileError(ValueError):
@@ -71,6 +76,11 @@ def resolve_class(ref: str) -> type:
     if not isinstance(ref, str) or ref.count(":") != 1:
         raise ModelFileError(f"class reference must look like 'module:Name', got {ref!r}")
     module_name, qualname = ref.split(":")
+    private = [part for part in module_name.split(".") if part.startswith("_")]
+    if private:
+        raise ModelFileError(
+            f"refusing to import {module_name!r}: model files may not name classes in "
+            f"{private[0]!r} modules (importing one could run its code)")
     if not (module_name + ".").startswith(_TRUSTED_PREFIXES):
         raise ModelFileError(
             f"refusing to import {module_name!r}: model files may only name classes from "

@@ -133,6 +133,17 @@ def test_model_files_load_without_unpickling(tmp_path: Path) -> None:
         load_model(tmp_path / "evil.zip")
     with pytest.raises(ModelFileError, match="must look like 'module:Name'"):
         resolve_class("stable_baselines3.PPO")
+    # only the allow-listed packages, never a __main__ or private module (importing
+    # hashgym.agents.zoo.__main__ would run the zoo's command line)
+    for ref, message in (
+            ("hashgym.agents.zoo.__main__:X", "may not name classes in '__main__' modules"),
+            ("torch._dynamo:X", "may not name classes in '_dynamo' modules"),
+            ("hashgym.cli:main", "refusing to import 'hashgym.cli'"),
+            ("torch.storage:TypedStorage", "refusing to import 'torch.storage'")):
+        with pytest.raises(ModelFileError, match=message):
+            resolve_class(ref)
+    assert resolve_class("torch.nn.modules.activation:ReLU").__name__ == "ReLU"
+    assert resolve_class("hashgym.agents.dqn:HashQFeatures").__name__ == "HashQFeatures"
     with pytest.raises(ModelFileError, match="cannot resolve class"):
         resolve_class("stable_baselines3:NoSuchThing")
     buffer = io.BytesIO()
