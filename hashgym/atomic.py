@@ -15,6 +15,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,19 +83,59 @@ def check_output(
     return path
 
 
+def _umask() -> int:
+    """The process's file-creation mask: from ``/proc`` where there is one (no change to the
+    process), otherwise by setting it and putting it back."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete the temporary files earlier writes to ``target`` left when their process was killed
+    (``.<name>.<pid>.<random>.tmp`` whose process no longer runs); live writers' files stay."""
+    for tmp in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        pid = tmp.name[len(target.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for binary writing; rename it onto ``path`` on success.
 
-    The temporary file lives in the same folder (so the rename is atomic on POSIX and Windows)
-    and is removed if the body raises. Parent folders are created.
+    The temporary file (``.<name>.<pid>.<random>.tmp``) lives in the same folder, so the rename
+    is atomic on POSIX and Windows, and is removed if the body raises; one left by a killed
+    process is removed by the next write to the same path. Parent folders are created. The file
+    gets the permissions of any new file (``0o666`` less the umask), not the private ``0o600``
+    of a temporary file, so results can be shared.
 
     :param path: final destination.
     :return: a context manager yielding the open temporary file.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=target.parent)
+    with contextlib.suppress(OSError):  # e.g. file systems without modes
+        os.chmod(tmp_name, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle

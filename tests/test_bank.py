@@ -317,3 +317,30 @@ def test_atomic_write_creates_parents(tmp_path):
 
 def test_shared_data_fixture_points_at_cifar(shared_data: Path):
     assert (shared_data / "cifar100" / "cifar100.npz").is_file()
+
+
+def test_atomic_write_honours_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "shared.bin") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.bin").stat().st_mode & 0o777 == 0o640
+
+
+def test_next_write_removes_a_killed_writers_temp_file(tmp_path):
+    target = tmp_path / "bank.npz"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(target)], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    (stale,) = tmp_path.iterdir()
+    # a live writer's temp file (this process's id) is left alone
+    live = tmp_path / f".bank.npz.{os.getpid()}.abc.tmp"
+    live.write_bytes(b"in progress")
+    other = tmp_path / ".other.npz.1.abc.tmp"
+    other.write_bytes(b"another target's")
+    with atomic_write(target) as handle:
+        handle.write(b"new")
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert target.read_bytes() == b"new"
