@@ -152,6 +152,7 @@ def resolve_bank(
     protocol: str | None = None,
     seed: int = 0,
     mmap: bool = False,
+    verify: bool = True,
 ) -> FeatureBank:
     """Turn a bank specification into a :class:`FeatureBank`.
 
@@ -161,6 +162,8 @@ def resolve_bank(
     :param protocol: apply this protocol on top (overrides the one in a preset name).
     :param seed: the protocol's seed.
     :param mmap: memory-map features when loading an uncompressed bank file.
+    :param verify: check memory-mapped features against the archive's checksum
+        (:meth:`FeatureBank.load`); ``False`` only for trusted files on hot paths.
     :raises BankError: for unknown presets, missing or unreadable files.
     """
     if spec is None:
@@ -171,7 +174,7 @@ def resolve_bank(
         text = os.fspath(spec)
         is_path = text.endswith(".npz") or os.sep in text or Path(text).is_file()
         if is_path:
-            bank, preset_protocol = FeatureBank.load(text, mmap=mmap), None
+            bank, preset_protocol = FeatureBank.load(text, mmap=mmap, verify=verify), None
         else:
             source, preset_protocol = _parse_preset(text)
             path = SOURCES[source]()
@@ -181,6 +184,6 @@ def resolve_bank(
                     f"${DATA_ENV} to the folder that holds cifar100/, or build the bank with "
                     f"`hashgym features` (see the README's data section)"
                 )
-            bank = FeatureBank.load(path, mmap=mmap)
+            bank = FeatureBank.load(path, mmap=mmap, verify=verify)
     chosen = protocol or preset_protocol
     return apply_protocol(bank, chosen, seed) if chosen else bank

@@ -15,6 +15,7 @@ import pytest
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
+from hashgym.protocols import resolve_bank
 
 
 def _tiny(**changes) -> dict:
@@ -219,6 +220,47 @@ def test_corrupted_member_is_rejected(tmp_path, hier_bank):
     path.write_bytes(bytes(data))
     with pytest.raises(BankError, match="truncated or corrupted"):
         FeatureBank.load(path)
+
+
+def _flip_feature_bytes(path: Path, rows: int = 9) -> None:
+    """Overwrite the first values of the feature matrix with other finite values, in place."""
+    offset = FeatureBank.load(path, mmap=True, verify=False).features.offset
+    data = bytearray(path.read_bytes())
+    data[offset:offset + 4 * rows] = np.full(rows, 7.0, np.float32).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_mmap_load_checks_the_feature_bytes(tmp_path, hier_bank):
+    path = hier_bank.save(tmp_path / "bank.npz")
+    _flip_feature_bytes(path)
+    with pytest.raises(BankError, match="features.npy does not match the checksum"):
+        FeatureBank.load(path, mmap=True)
+    with pytest.raises(BankError, match="does not match the checksum"):
+        resolve_bank(str(path), mmap=True)
+    with pytest.raises(BankError, match="truncated or corrupted"):
+        FeatureBank.load(path)  # read into memory: the zip reader's CRC check
+    # the opt-out maps the changed bytes as they are
+    assert FeatureBank.load(path, mmap=True, verify=False).features.shape == hier_bank.features.shape
+
+
+def test_corrupted_compressed_bank_is_a_bank_error(tmp_path, hier_bank):
+    path = hier_bank.save(tmp_path / "bank.npz", compress=True)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("features.npy")
+    data = bytearray(path.read_bytes())
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for mmap in (False, True):
+        with pytest.raises(BankError, match="truncated or corrupted"):
+            FeatureBank.load(path, mmap=mmap)
+
+
+def test_pickled_features_are_refused_by_name_when_mapped(tmp_path, hier_bank):
+    features = np.empty(hier_bank.features.shape[0], dtype=object)
+    path = _save_altered(tmp_path / "obj.npz", hier_bank, features=features)
+    with pytest.raises(BankError, match="features.npy holds pickled Python objects"):
+        FeatureBank.load(path, mmap=True)
 
 
 def test_random_bytes_are_rejected(tmp_path):
