@@ -387,9 +387,10 @@ class FeatureBank:
         :param mmap: memory-map the feature matrix (only for uncompressed files; compressed ones
             are read into memory).
         :param verify: with ``mmap``, check the mapped bytes against the CRC-32 the archive
-            records for them, reading the file once in 16 MiB chunks (about 0.1 s for the
-            123 MB CIFAR-100 bank); arrays read into memory are always checked by the zip
-            reader. ``False`` skips it, for a trusted file on a hot path.
+            records for them, reading the mapped bytes once in 16 MiB chunks (a small part of
+            loading the CIFAR-100 bank, whose labels and names are read anyway); arrays read
+            into memory are always checked by the zip reader. ``False`` skips it, for a trusted
+            file on a hot path.
         :raises BankError: when the file is missing, truncated, corrupted or inconsistent.
         """
         path = Path(path)
