@@ -48,12 +48,15 @@ import numpy as np
 
 from hashgym.atomic import atomic_write
 
-__all__ = ["FORMAT", "BankError", "FeatureBank", "SplitName", "SplitView"]
+__all__ = ["FORMAT", "MAX_FEATURE_MAGNITUDE", "BankError", "FeatureBank", "SplitName", "SplitView"]
 
 FORMAT = "hashgym-bank/1"
 SplitName = Literal["query", "database", "train"]
 SPLITS: tuple[str, ...] = ("query", "database", "train")
 DATABASE, QUERY = 0, 1
+#: The largest feature magnitude a bank accepts. CNN and hand-made features stay far below it;
+#: a value beyond it is a corrupted or unscaled row that silently wrecks every linear hasher.
+MAX_FEATURE_MAGNITUDE = 1e6
 _FINITE_CHECK_ROWS = 65536
 
 
@@ -97,7 +100,8 @@ class FeatureBank:
     """Cached features with hierarchical (and/or multi-hot) labels and a query/database split.
 
     Construction validates everything and raises :class:`BankError` naming the first problem
-    found: non-finite features, length mismatches, labels out of range, a class whose parent
+    found: non-finite features or values beyond :data:`MAX_FEATURE_MAGNITUDE`, length
+    mismatches, labels out of range, a class whose parent
     differs between images, an empty split, a training subset outside the database.
 
     :param features: ``[N, D]`` float16 or float32 (float64 is converted to float32).
@@ -229,6 +233,17 @@ class FeatureBank:
                     f"features contain non-finite values (NaN or inf): first at row "
                     f"{start + int(rows[0])}, column {int(cols[0])}"
                 )
+            if float(np.finfo(block.dtype).max) <= MAX_FEATURE_MAGNITUDE:
+                continue  # float16 cannot hold such a value
+            huge = np.abs(block) > MAX_FEATURE_MAGNITUDE
+            if huge.any():
+                rows, cols = np.nonzero(huge)
+                row, col = start + int(rows[0]), int(cols[0])
+                raise BankError(
+                    f"features[{row}, {col}] = {float(x[row, col]):.3g} is beyond "
+                    f"±{MAX_FEATURE_MAGNITUDE:.0e}; one such value dominates every projection "
+                    f"(LSH and ITQ then give all images one code): standardise the features "
+                    f"or remove the row")
 
     def _parents(self, level: int) -> np.ndarray:
         child, parent = self.labels[:, level], self.labels[:, level - 1]

@@ -145,6 +145,8 @@ def test_loads_shared_bank_as_it_is(shared_bank_path):
         ({"features": np.array([[0.0, np.nan]] * 6, dtype=np.float32)},
          r"non-finite values \(NaN or inf\): first at row 0, column 1"),
         ({"features": np.full((6, 2), np.inf, dtype=np.float16)}, "non-finite values"),
+        ({"features": np.array([[0.0, 1.0]] * 5 + [[1e30, 0.0]], dtype=np.float32)},
+         r"features\[5, 0\] = 1e\+30 is beyond ±1e\+06; .* standardise the features"),
         ({"features": np.ones((6, 2), dtype=np.int32)}, "float16 or float32"),
         ({"features": np.ones((0, 2), dtype=np.float32)}, "non-empty"),
         ({"labels": np.zeros((5, 2), dtype=int)}, "features have 6 rows but labels have 5"),
