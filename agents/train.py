@@ -52,7 +52,11 @@ Output folder, checkpoints and resume
     (``resume=True``) continues from it: same level, same step count, same replay buffer,
     optimiser state and target network; the level's constraint pool is redrawn from the same seed.
     Arguments that change the run (anything but the step budget) must match, or
-    :class:`TrainError` says which differ.
+    :class:`TrainError` says which differ. The random-number states of torch, numpy and the envs
+    are not checkpointed: a resumed run explores and samples differently after the resume, so
+    its codes are not bit-identical to an uninterrupted run's (an uninterrupted run with the
+    same seed is). Each attempt logs to its own ``logs/from-<step>`` folder (``.2``, ``.3`` when
+    a step repeats); no attempt's log is overwritten.
 """
 
 from __future__ import annotations
