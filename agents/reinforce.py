@@ -67,93 +67,26 @@ The forward pass of the rollout is kept for the gradient (the policy acts and le
 graph), so each image costs one forward and one backward pass; across an image's steps the
 gradient flows through the carried hidden state.
 
-Deviations from the paper and the defaults, with their measured effect
----------------------------------------------------------------------
-Measured on ``cifar100-csq`` (5,000 training images; 1,000 queries against 59,000 database
-images; 512-d ResNet-18 features), 32 bits, 256 sub-environments (one update = 256 images),
-seed 0, mAP@all on the fine labels after 100 / 200 / 400 / 625 updates (625 updates = 160,000
-env steps, about 45–60 s on one loaded CPU core); CSQ's head (``make_baseline("csq", 32)``,
-30 epochs, 4–9 s) reaches 0.689. Times are wall seconds on the shared 2-core machine, which
-vary 2–3× with its load. Each row adds to the one above unless it says otherwise.
+Deviations from the paper and why the defaults are what they are
+----------------------------------------------------------------
+Measured on ``cifar100-csq`` at 24/32/48 bits against a CSQ head on the same features; every
+number is in ``benchmarks/results/notes/reinforce-recipe.md``.
 
-=====================================================  ===============================
-setting                                                mAP@all (100/200/400/625 upd.)
-=====================================================  ===============================
-before: linear projection, H = 256, PyTorch's RNN      0.334 / 0.497 / 0.584 / 0.601
-init, ``supervised_weight`` 1, no weight decay,
-constant lr 1e-3
-  (alone) one head per iteration                       0.286 / 0.444 / 0.559 / 0.579
-  (alone) supervised term only (weight 100)            – / 0.560 / 0.598 / 0.596
-  (alone) ReLU MLP [512] before the projection         – / 0.543 / 0.639 / 0.627
-  (alone) dropout 0.3 on the features                  – / 0.332 / 0.495 / 0.543
-  (alone) orthogonal ``W_ih + W_hh`` at init           0.432 / 0.558 / 0.598 / 0.605
-orthogonal init + MLP [512]                            0.564 / 0.654 / 0.665 / 0.659
-  + ``supervised_weight`` 5                            – / 0.671 / 0.667 / 0.672
-  + weight decay 1e-3 (``supervised_weight`` 1)        – / 0.653 / 0.654 / 0.671
-  + dropout 0.3 (``supervised_weight`` 1)              – / 0.605 / 0.656 / 0.646
-  + ``supervised_weight`` 5 + weight decay 1e-3        – / 0.671 / 0.677 / 0.668
-     + one head per iteration                          – / 0.676 / 0.671 / 0.666
-     + linear lr decay to 0 over 400 updates           – / 0.674 / 0.683 (end)
-     + H = 128 (constant lr, 400 updates, 17 s)        – / 0.669 / 0.676 (end)
-all of the above, H = 128, lr decay, 600 updates       – / 0.666 / 0.669 / 0.676 (32 s)
-  weight decay 3e-3 (**the defaults**), 600 updates    0.689 (end, 16 s)
-  weight decay 3e-3, 1,200 updates                     0.698 (end, 31 s)
-  weight decay 1e-2, 600 updates                       0.695 (end, 16 s)
-  weight decay 1e-2, 1,200 updates                     0.699 (end, 32 s)
-  weight decay 3e-2, 600 updates                       0.603 (end: too strong)
-  ``supervised_weight`` 10 (wd 1e-3), 600 updates      0.675 (end)
-  512 sub-environments (wd 1e-3), 600 updates          0.671 (end, 31 s)
-=====================================================  ===============================
-
-Every code length, the settings before and the defaults (seed 0, 256 sub-environments):
-
-=============================  ============================  ============================
-bank, steps                    before (24 / 32 / 48 bits)    defaults (24 / 32 / 48 bits)
-=============================  ============================  ============================
-cifar100-csq, 160k / 153,600   0.576 / 0.601 / 0.500         0.669 / 0.689 / 0.736
-cifar100-csq, 307,200          –                             0.674 / 0.698 / 0.742
-CSQ head (30 epochs)           0.667 / 0.689 / 0.734         (same)
-cifar100-mini, 51,200          0.344 / – / 0.188             –
-cifar100-mini, 153,600         –                             0.552 / – / 0.595
-CSQ head (20 epochs), mini     0.552 / – / 0.598             (same)
-=============================  ============================  ============================
-
-Training took 15–22 s (153,600 steps) and 28–46 s (307,200) at 24–48 bits; the CSQ head 3–4 s
-(given 278 epochs instead, it reached 0.691 at 32 bits). Encoding the 60,000 images of
-``cifar100-csq`` through :func:`hashgym.agents.encode.encode`: 2.5–4.7 s (before: 5–9 s on
-the same lightly loaded machine, 12–20 s loaded).
-
-What these mean:
-
-* **Orthogonal recurrence** (``recurrent_init="orthogonal"``, default; ``"default"`` keeps
-  PyTorch's uniform init). Eq. (7) multiplies the hidden state by ``W_ih + W_hh`` at every
-  iteration; with PyTorch's init that matrix has spectral radius ≈ 0.8, so by the 32nd bit
-  the image has all but vanished from ``h_n`` and the late bits start as constants that the
-  gradient must first revive. ``W_hh`` is set to ``Q − W_ih`` with ``Q`` a random orthogonal
-  matrix, so the sum starts as ``Q``: the structure of eqs. (6)–(7) is unchanged, only the
-  starting point. With a shared head, ``w_hᵀ Q^{n−1} h_1`` then reads a different direction of
-  ``h_1`` for every bit.
-* **A ReLU layer before the projection** (``net_arch=(512,)``): the paper's projection is the
-  last layer of a VGG-19 it fine-tunes end to end; on fixed features one hidden layer plays that
-  part (the CSQ head has the same layer).
-* **Supervised weight 5, weight decay 3e-3 (Adam's L2 on every weight), linear lr decay to 0**
-  (``supervised_weight``, ``policy_kwargs["weight_decay"]``, ``lr_decay``): without them the
-  training bit error falls to ~1 % within 400 updates while the query mAP stops rising
-  (overfitting on 5,000 images); weight decay is the largest single gain (0.676 → 0.689 from
-  1e-3 to 3e-3 at 32 bits), but it is sensitive: 1e-2 gives 0.695 at 32 bits yet loses at 48
-  bits (0.718 vs 0.736 with 3e-3) and on ``cifar100-mini`` (0.534 / 0.561 vs 0.552 / 0.595 at
-  24 / 48 bits), and 3e-2 is far too strong; 3e-3 is the default as the most even of those.
-  The decay makes the result depend less on exactly when training stops (Algorithm 2 of the
-  paper adjusts the learning rate every N epochs).
-* **H = 128** instead of 256: the same mAP within noise, about half the training time, and
-  encoding 60,000 images (32 iterations each) takes a few seconds instead of 12–20 s.
-* Tried and not adopted: a head per iteration, dropout, the supervised term alone, lr 3e-3
-  (much worse) and 5e-4 (slower). Not tried: early stopping on held-out training images,
-  reward normalisation beyond the advantage normalisation, an entropy bonus.
-
-The supervised term carries most of the learning on this protocol: REINFORCE with the
-reward alone (``supervised_weight=0``) improves on random codes but slowly (one scalar reward
-per 32 bits).
+* **Orthogonal recurrence** (``recurrent_init="orthogonal"``; ``"default"`` keeps PyTorch's
+  init): eq. (7) multiplies the hidden state by ``W_ih + W_hh`` at every iteration, and with
+  PyTorch's init that matrix shrinks the image out of ``h_n`` by the late bits. ``W_hh`` starts
+  as ``Q − W_ih`` with ``Q`` random orthogonal, so the sum starts as ``Q``; eqs. (6)–(7) are
+  unchanged.
+* **A ReLU layer before the projection** (``net_arch=(512,)``): on fixed features it plays the
+  part of the paper's fine-tuned VGG-19 (the CSQ head has the same layer).
+* **Supervised weight 5, weight decay 3e-3, linear lr decay to 0** (``supervised_weight``,
+  ``policy_kwargs["weight_decay"]``, ``lr_decay``): on 5,000 training images the agent
+  overfits without them; 3e-3 is the most even weight decay across code lengths and banks, and
+  the decay makes the result depend less on when training stops.
+* **H = 128** instead of 256: the same mAP within noise, half the training and encoding time.
+* Tried and not adopted: a head per iteration, dropout, the supervised term alone, other
+  learning rates. With ``supervised_weight=0`` (pure RL) the agent improves on random codes
+  only slowly: one scalar reward per 32 bits.
 
 Environment
 -----------
