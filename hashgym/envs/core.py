@@ -104,6 +104,12 @@ def observation_space(dim: int, code_length: int) -> spaces.Dict:
     )
 
 
+def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise HashEnvError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise HashEnvError(f"{name} must be an integer, got {value!r}")

@@ -26,6 +26,7 @@ from hashgym.envs.core import (
     CodingEnv,
     CodingVectorEnv,
     HashEnvError,
+    _check_choice,
     _check_float,
     _check_int,
     _core_attribute,
@@ -185,9 +186,7 @@ def random_memory(labels: np.ndarray, n_bits: int, rng: np.random.Generator,
     labels = np.asarray(labels)
     if init == "image":
         return rng.integers(0, 2, size=(labels.size, n_bits), dtype=np.uint8)
-    if init != "class":
-        raise HashEnvError(f"unknown memory_init {init!r}; expected one of "
-                           f"{', '.join(MEMORY_INITS)}")
+    _check_choice(init, "memory_init", MEMORY_INITS)
     _, class_of = np.unique(labels, return_inverse=True)
     book = rng.integers(0, 2, size=(int(class_of.max(initial=-1)) + 1, n_bits), dtype=np.uint8)
     return book[class_of]
@@ -307,23 +306,18 @@ class HierHashCore(CodingCore):
                 f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
                 f"{2**int(bits_per_step):,} actions; HierHash-v0 allows at most "
                 f"{MAX_BITS_PER_STEP} bits per step ({2**MAX_BITS_PER_STEP:,} actions)")
-        if mode not in MODES:
-            raise HashEnvError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        if memory_roles not in MEMORY_ROLES:
-            raise HashEnvError(f"unknown memory_roles {memory_roles!r}; expected one of "
-                               f"{', '.join(MEMORY_ROLES)}")
-        if estimator is not None and estimator not in ESTIMATORS:
-            raise HashEnvError(f"unknown estimator {estimator!r}; expected one of "
-                               f"{', '.join(ESTIMATORS)}")
+        _check_choice(mode, "mode", MODES)
+        _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
+        if estimator is not None:
+            _check_choice(estimator, "estimator", ESTIMATORS)
         if mode == "triplet" and estimator == "class-mean":
             raise HashEnvError("estimator='class-mean' needs mode='memory' (triplet mode codes all "
                                "three images, so there is no remembered code to average)")
         if mode == "triplet" and memory_generation not in (None, "auto"):
             raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
                                "memory)")
-        if memory_init is not None and memory_init not in MEMORY_INITS:
-            raise HashEnvError(f"unknown memory_init {memory_init!r}; expected one of "
-                               f"{', '.join(MEMORY_INITS)}")
+        if memory_init is not None:
+            _check_choice(memory_init, "memory_init", MEMORY_INITS)
         if mode == "triplet" and (memory_init == "class" or level_split):
             raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
                                "mode has no code memory)")
@@ -436,7 +430,7 @@ class HierHashCore(CodingCore):
     def _level_start(self) -> np.ndarray:
         """The memory a level ``>= 1`` starts from: ``prev_codes``, split by ``level_split``
         once the env is seeded (before that, :meth:`reseed` splits them)."""
-        if not self.level_split or self.rng is None or self.mode != "memory":
+        if not self.level_split or self.rng is None:  # level_split is 0 in triplet mode
             return self._previous
         return split_memory(self._previous, self.labels[:, self.level],
                             self.labels[:, self.level - 1], self.level_split, self.rng)
