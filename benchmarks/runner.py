@@ -28,6 +28,14 @@ Resume
     changing a method's implementation without a version bump, run with ``resume=False``
     (``--no-resume``) or another output folder.
 
+Concurrent runs
+    Several runs may share one output folder (e.g. one per method, to use every core): a run
+    claims a cell (``cells/<key>.claim``, created atomically with its process id and host)
+    before computing it, skips cells another live run has claimed, and comes back to them once
+    it has done the rest, loading them when they are finished or computing them itself when
+    their run was killed. No cell is computed twice; each run's ``record.json`` counts the
+    cells it computed, and the last run to finish writes the tables over every cell.
+
 Reproducibility
     The same seed gives the same codes and hence the same ``results.csv`` (the methods are
     deterministic on the CPU; torch runs with ``threads`` threads). Wall times live only in
@@ -42,6 +50,7 @@ import json
 import logging
 import os
 import platform
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -55,7 +64,7 @@ from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
 
 import hashgym
-from hashgym.atomic import atomic_write
+from hashgym.atomic import atomic_write, process_running
 from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
@@ -275,6 +284,42 @@ class CellStore:
         with np.load(self.codes_path(key), allow_pickle=False) as archive:
             return unpack(archive["query"], n_bits), unpack(archive["database"], n_bits)
 
+    def claim_path(self, key: str) -> Path:
+        return self.root / f"{key}.claim"
+
+    def claim(self, key: str) -> str | None:
+        """Claim a cell for this process before computing it, so that two runs on one output
+        folder never compute it twice.
+
+        The claim is ``<key>.claim``, created atomically (``O_EXCL``) with this process's id and
+        host. A claim whose process no longer runs on this host is stale and taken over.
+
+        :return: ``None`` when this process holds the claim; otherwise who holds it.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.claim_path(key)
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                try:
+                    owner = json.loads(path.read_text())
+                    pid, host = int(owner["pid"]), str(owner["host"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    pid, host = -1, socket.gethostname()  # unreadable: a write cut short
+                if host == socket.gethostname() and (pid < 0 or not process_running(pid)):
+                    path.unlink(missing_ok=True)  # stale: its run was killed
+                    continue
+                return f"process {pid} on {host}"
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+            return None
+        return "another run"
+
+    def release(self, key: str) -> None:
+        """Drop this process's claim on a cell (once it is saved, or given up)."""
+        self.claim_path(key).unlink(missing_ok=True)
+
     def save(self, key: str, data: dict[str, Any], output: MethodOutput) -> None:
         """Save codes, then the JSON (whose presence marks the cell finished)."""
         buffer = io.BytesIO()
@@ -352,6 +397,54 @@ def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
     return [int(s) for s in values]
 
 
+#: Seconds between looks at cells another run on the same output folder is computing.
+_CLAIM_POLL_S = 2.0
+
+
+def _rescore(store: CellStore, cell: Cell, key: str, data: dict[str, Any], bank: FeatureBank,
+             proto: BenchProtocol, eval_config: dict[str, Any]) -> dict[str, Any]:
+    """Score a saved cell's codes again under a changed evaluation, and save it."""
+    logger.info("cell %s: re-scoring the saved codes for the new evaluation", cell.describe())
+    query, database = store.load_codes(key, cell.n_bits)
+    start = time.perf_counter()
+    data["metrics"], curves = score_cell(query, database, bank, proto)
+    data["curves"].update(curves)
+    data["evaluation"] = eval_config
+    data["timing"]["eval_s"] = time.perf_counter() - start
+    write_json(store.json_path(key), data)
+    return data
+
+
+def _compute(store: CellStore, cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
+             proto: BenchProtocol, eval_config: dict[str, Any]) -> dict[str, Any]:
+    """Run a cell's method, score its codes and save the cell."""
+    logger.info("cell %s: running", cell.describe())
+    start = time.perf_counter()
+    output = run_method(cell.method, bank, cell.n_bits, cell.seed)
+    eval_start = time.perf_counter()
+    metrics, curves = score_cell(output.query_codes, output.db_codes, bank, proto)
+    end = time.perf_counter()
+    curves["training"] = output.curve.to_dict() if output.curve is not None else None
+    data = {
+        "format": CELL_FORMAT,
+        "key": key,
+        "config": config,
+        "cell": {"bank": cell.bank, "method": cell.method.to_dict(), "bits": cell.n_bits,
+                 "seed": cell.seed},
+        "evaluation": eval_config,
+        "metrics": metrics,
+        "curves": curves,
+        "timing": {"fit_s": output.fit_seconds, "encode_s": output.encode_seconds,
+                   "eval_s": end - eval_start, "total_s": end - start},
+        "info": output.info,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.save(key, data, output)
+    logger.info("cell %s: %s in %.1f s", cell.describe(),
+                ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), end - start)
+    return data
+
+
 def run_benchmark(
     protocol: str | BenchProtocol,
     *,
@@ -407,56 +500,52 @@ def run_benchmark(
 
     from tqdm.auto import tqdm
 
-    results: list[CellResult] = []
+    done: dict[int, CellResult] = {}
     computed = 0
-    bar = tqdm(cells, desc=f"bench {proto.name}", unit="cell", disable=not progress)
-    for cell in bar:
-        bar.set_postfix_str(cell.describe())
-        config = cell.config(fingerprints[cell.bank])
-        key = _key(config)
-        bank = bank_of[cell.bank]
-        data = store.load(key) if resume else None
-        if data is not None and data["evaluation"] == eval_config:
-            logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
-            results.append(CellResult(cell, key, data, resumed=True))
-            continue
-        if data is not None:
-            logger.info("cell %s: re-scoring the saved codes for the new evaluation", cell.describe())
-            query, database = store.load_codes(key, cell.n_bits)
-            start = time.perf_counter()
-            data["metrics"], curves = score_cell(query, database, bank, proto)
-            data["curves"].update(curves)
-            data["evaluation"] = eval_config
-            data["timing"]["eval_s"] = time.perf_counter() - start
-            write_json(store.json_path(key), data)
-            results.append(CellResult(cell, key, data, resumed=True))
-            continue
-        logger.info("cell %s: running", cell.describe())
-        start = time.perf_counter()
-        output = run_method(cell.method, bank, cell.n_bits, cell.seed)
-        eval_start = time.perf_counter()
-        metrics, curves = score_cell(output.query_codes, output.db_codes, bank, proto)
-        end = time.perf_counter()
-        curves["training"] = output.curve.to_dict() if output.curve is not None else None
-        data = {
-            "format": CELL_FORMAT,
-            "key": key,
-            "config": config,
-            "cell": {"bank": cell.bank, "method": cell.method.to_dict(), "bits": cell.n_bits,
-                     "seed": cell.seed},
-            "evaluation": eval_config,
-            "metrics": metrics,
-            "curves": curves,
-            "timing": {"fit_s": output.fit_seconds, "encode_s": output.encode_seconds,
-                       "eval_s": end - eval_start, "total_s": end - start},
-            "info": output.info,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        store.save(key, data, output)
-        computed += 1
-        results.append(CellResult(cell, key, data, resumed=False))
-        logger.info("cell %s: %s in %.1f s", cell.describe(),
-                    ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), end - start)
+    bar = tqdm(total=len(cells), desc=f"bench {proto.name}", unit="cell", disable=not progress)
+    pending = list(enumerate(cells))
+    first_pass = True
+    while pending:
+        waiting: list[tuple[int, Cell]] = []
+        for index, cell in pending:
+            bar.set_postfix_str(cell.describe())
+            config = cell.config(fingerprints[cell.bank])
+            key = _key(config)
+            # a cell another run finished while this one waited is loaded even without resume
+            data = store.load(key) if resume or not first_pass else None
+            if data is not None and data["evaluation"] == eval_config:
+                logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
+                done[index] = CellResult(cell, key, data, resumed=True)
+                bar.update()
+                continue
+            owner = store.claim(key)
+            if owner is not None:
+                logger.info("cell %s: %s is computing it; coming back to it", cell.describe(),
+                            owner)
+                waiting.append((index, cell))
+                continue
+            rescore = data is not None
+            try:
+                if data is not None:
+                    data = _rescore(store, cell, key, data, bank_of[cell.bank], proto,
+                                    eval_config)
+                else:
+                    data = _compute(store, cell, key, config, bank_of[cell.bank], proto,
+                                    eval_config)
+                    computed += 1
+            finally:
+                store.release(key)
+            done[index] = CellResult(cell, key, data, resumed=rescore)
+            bar.update()
+        if waiting:
+            if first_pass:
+                logger.warning(
+                    "waiting for %d cell(s) that other runs on %s are computing; a claim of a "
+                    "run killed on another host is never stale here: delete its "
+                    "cells/<key>.claim", len(waiting), out_dir)
+            time.sleep(_CLAIM_POLL_S)
+        pending, first_pass = waiting, False
+    results = [done[index] for index in sorted(done)]
     bar.close()
 
     rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,

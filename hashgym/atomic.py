@@ -19,7 +19,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["OutputPathError", "atomic_write", "check_output"]
+__all__ = ["OutputPathError", "atomic_write", "check_output", "process_running"]
 
 
 class OutputPathError(ValueError):
@@ -95,7 +95,7 @@ def _umask() -> int:
     return mask
 
 
-def _alive(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether a process with this id runs on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
@@ -111,7 +111,7 @@ def _remove_stale_temps(target: Path) -> None:
     (``.<name>.<pid>.<random>.tmp`` whose process no longer runs); live writers' files stay."""
     for tmp in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
         pid = tmp.name[len(target.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid)):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 

@@ -6,6 +6,10 @@ import csv
 import dataclasses
 import json
 import math
+import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hashgym.benchmarks import methods as bench_methods
+from hashgym.benchmarks import runner
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
 from hashgym.benchmarks.runner import bank_fingerprint, run_benchmark
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
@@ -417,3 +422,62 @@ def test_without_matplotlib_plots_are_skipped_with_a_warning(
     assert not list(tmp_path.glob("*.png"))
     assert {p.name for p in result.files} == {"results.csv", "table.md", "table.tex", "record.json"}
     assert "plots skipped" in caplog.text
+
+
+def _one_cell_key(bank: FeatureBank, folder: Path) -> str:
+    """The key of the (lsh, 8 bits, seed 0) cell, from a run of that cell alone."""
+    run_benchmark(TINY, banks={"synthetic": bank}, out=folder, methods=["lsh"], bits=[8],
+                  seeds=1, progress=False, plots=False)
+    (path,) = (folder / "cells").glob("*.json")
+    return path.stem
+
+
+def _claim(cells: Path, key: str, pid: int) -> None:
+    cells.mkdir(parents=True, exist_ok=True)
+    (cells / f"{key}.claim").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+
+
+def test_a_killed_runs_claims_are_taken_over(bank: FeatureBank, tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    key = _one_cell_key(bank, tmp_path / "probe")
+    _claim(tmp_path / "cells", key, int(dead.stdout))
+    result = _run(bank, tmp_path)
+    assert result.computed == N_CELLS
+    assert not list((tmp_path / "cells").glob("*.claim"))
+
+
+def test_a_cell_another_live_run_claimed_is_waited_for_not_computed(
+    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claimed cell comes last; when the other run finishes it, it is loaded (computed
+    once in all); when the other run dies instead, this run computes it."""
+    key = _one_cell_key(bank, tmp_path / "probe")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _claim(tmp_path / "cells", key, other.pid)
+        waits: list[float] = []
+
+        def other_run_finishes(seconds: float) -> None:
+            waits.append(seconds)
+            # the other run: computes the cell under its claim, then drops the claim
+            shutil.copy(tmp_path / "probe" / "cells" / f"{key}.json", tmp_path / "cells")
+            shutil.copy(tmp_path / "probe" / "cells" / f"{key}.npz", tmp_path / "cells")
+            (tmp_path / "cells" / f"{key}.claim").unlink()
+
+        monkeypatch.setattr(runner.time, "sleep", other_run_finishes)
+        calls = _counting(monkeypatch)
+        result = _run(bank, tmp_path)
+        assert len(waits) == 1
+        assert result.computed == N_CELLS - 1 and len(calls) == N_CELLS - 1
+        assert [c.key for c in result.cells if c.resumed] == [key]
+        assert len(_read_csv(tmp_path / "results.csv")) == N_CELLS * 3
+
+        # a second folder, where the other run is killed while this one waits
+        _claim(tmp_path / "again" / "cells", key, other.pid)
+        monkeypatch.setattr(runner.time, "sleep", lambda seconds: (other.kill(), other.wait()))
+        again = _run(bank, tmp_path / "again")
+        assert again.computed == N_CELLS
+    finally:
+        other.kill()
+        other.wait()
