@@ -150,6 +150,23 @@ def _infer_env(model: Any) -> tuple[str, dict[str, Any]]:
     raise EncodeError(f"cannot infer the env of a model with action space {act_space}")
 
 
+def _check_observations_fit(model: Any, env_space: Any) -> None:
+    """Refuse, by name, a bank or env whose observations the model was not built for (a 128-d
+    model on a 512-d bank would otherwise fail deep inside torch)."""
+    model_space = getattr(model, "observation_space", None)
+    if not isinstance(model_space, spaces.Dict) or not isinstance(env_space, spaces.Dict):
+        return
+    for key in ("features", "code"):
+        if key in model_space.spaces and key in env_space.spaces:
+            want, got = model_space[key].shape, env_space[key].shape
+            if want != got:
+                what = (f"{want[0]}-d features; this bank has {got[0]}-d features"
+                        if key == "features" else
+                        f"a {want[0]}-entry code observation; this env gives {got[0]}")
+                raise EncodeError(f"the model was trained on {what}: pass the bank it was "
+                                  f"trained on, or one with the same features")
+
+
 def encode(
     model: Any,
     bank: FeatureBank | str | os.PathLike[str] | None = None,
@@ -208,6 +225,7 @@ def encode(
     env_split = "train" if split == "all" else split
     env = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
                        bank=bank_obj, split=env_split, **env_kwargs)
+    _check_observations_fit(model, env.single_observation_space)
     if indices is not None:
         rows = np.asarray(indices)
     elif split == "all":

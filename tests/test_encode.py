@@ -152,3 +152,16 @@ def test_model_files_load_without_unpickling(tmp_path: Path) -> None:
     (tmp_path / "future.zip").write_bytes(buffer.getvalue())
     with pytest.raises(ModelFileError, match="unsupported hashgym.json"):
         read_model_info(tmp_path / "future.zip")
+
+
+def test_a_bank_of_other_features_is_refused_by_name() -> None:
+    """A model trained on 32-d features, given a 16-d bank: an EncodeError, not a torch error."""
+    result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, num_envs=2)
+    narrow = make_hierarchical_bank(dim=16, seed=1)
+    assert BANK.features.shape[1] != 16
+    with pytest.raises(EncodeError, match=rf"the model was trained on {BANK.features.shape[1]}-d "
+                                          r"features; this bank has 16-d features"):
+        encode(result.model, narrow, "query")
+    with pytest.raises(EncodeError, match="a 12-entry code observation; this env gives 24"):
+        encode(result.model, BANK, "query", env_id="HierHash-v0",
+               env_kwargs={"n_bits": 24, "bits_per_step": 3})
