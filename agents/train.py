@@ -69,6 +69,7 @@ import json
 import logging
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -506,7 +507,7 @@ def _build(cls: type, policy: str | None, venv: Any, kwargs: dict[str, Any], see
         if policy is None:
             return cls(env=venv, seed=seed, device=device, verbose=verbose, **args)
         return cls(policy, venv, seed=seed, device=device, verbose=verbose, **args)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # unknown keywords; values torch or SB3 refuse
         raise TrainError(f"bad arguments for {cls.__name__}: {exc}") from exc
 
 
@@ -615,14 +616,39 @@ class _Run:
                     self.ckpt_dir)
 
     def restore(self, model: Any) -> Any:
-        """Load the last checkpoint into ``model``; return the curriculum state (or ``None``)."""
-        from hashgym.agents.dqn import LevelState
-        from hashgym.agents.saving import load_replay_buffer
+        """Load the last checkpoint into ``model``; return the curriculum state (or ``None``).
 
+        :raises TrainError: naming the folder, when the checkpoint is of another run, lacks a
+            file, or is damaged.
+        """
         path = self.ckpt_dir / "state.json"
         if not path.exists():
             return None
-        record = json.loads(path.read_text())
+        try:
+            return self._restore(model, json.loads(path.read_text()))
+        except TrainError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+                RuntimeError, zipfile.BadZipFile) as exc:
+            raise TrainError(
+                f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
+                f"delete that folder to start the run over, or pass resume=False (--no-resume)"
+            ) from exc
+
+    def _restore(self, model: Any, record: Any) -> Any:
+        """:meth:`restore` once ``state.json`` is read: every error is the caller's to name."""
+        from hashgym.agents.dqn import LevelState
+        from hashgym.agents.saving import load_replay_buffer
+
+        if not isinstance(record, dict):
+            raise TypeError("state.json is not a JSON object")
+        for name in ("model", "state", "replay_buffer"):
+            if record.get(name) and not (self.ckpt_dir / record[name]).is_file():
+                if name == "replay_buffer" and getattr(model, "replay_buffer", None) is None:
+                    continue
+                raise TrainError(f"the checkpoint in {self.ckpt_dir} lacks its {name} file "
+                                 f"{record[name]!r}; delete that folder to start the run over, "
+                                 f"or pass resume=False (--no-resume)")
         mine, theirs = self._identity(self.info), record.get("identity", {})
         if mine != theirs:
             differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))

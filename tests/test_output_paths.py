@@ -4,6 +4,7 @@ case, and ``hashgym encode`` / ``hashgym bank split`` keeping their inputs byte 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,26 @@ def test_train_refuses_values_that_would_do_nothing_or_exhaust_memory(
 def test_train_names_a_negative_total() -> None:
     with pytest.raises(TrainError, match="total_timesteps must be >= 0, got -5"):
         train("dqn", "HierHash-v0", {"bank": make_hierarchical_bank(seed=0)}, total_timesteps=-5)
+
+
+def test_damaged_checkpoints_and_refused_values_are_named(trained: tuple[Path, Path],
+                                                          tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    bank_path, _ = trained
+    run = tmp_path / "run"
+    args = ["train", "--algo", "dqn", "--bank", str(bank_path), "--timesteps", "64",
+            "--num-envs", "16", "--out", str(run), "--no-progress", "--checkpoint-every", "32"]
+    assert main(args) == 0
+    state = run / "checkpoints" / "state.json"
+    record = json.loads(state.read_text())
+    state.write_text("garbage")
+    assert main(args) == 2
+    assert f"the checkpoint in {run / 'checkpoints'} is damaged (JSONDecodeError" in (
+        capsys.readouterr().err)
+    state.write_text(json.dumps(record))
+    (run / "checkpoints" / record["model"]).unlink()
+    assert main(args) == 2
+    assert f"lacks its model file {record['model']!r}" in capsys.readouterr().err
+    assert main([*args[:-5], "--out", str(tmp_path / "lr"), "--algo-kwargs",
+                 "learning_rate=-1"]) == 2
+    assert "bad arguments for DQN: Invalid learning rate: -1" in capsys.readouterr().err
