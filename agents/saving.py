@@ -20,6 +20,7 @@ import importlib
 import io
 import json
 import os
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -263,7 +264,16 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
         model._setup_model()
     finally:
         model.env = None
-    model.set_parameters(str(path), exact_match=True, device=device)
+    try:
+        model.set_parameters(str(path), exact_match=True, device=device)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(f"{path}: the model's weights are damaged or hold Python objects, "
+                             f"which hashgym never unpickles (torch.load(weights_only=True) "
+                             f"refused them)") from exc
+    except (RuntimeError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelFileError(f"{path}: the model's weights are damaged or not a model's "
+                             f"({type(exc).__name__}: {first})") from exc
     model.num_timesteps = int(info.get("num_timesteps", 0))
     model.hashgym_info = info
     return model, info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -165,3 +166,16 @@ def test_a_bank_of_other_features_is_refused_by_name() -> None:
     with pytest.raises(EncodeError, match="a 12-entry code observation; this env gives 24"):
         encode(result.model, BANK, "query", env_id="HierHash-v0",
                env_kwargs={"n_bits": 24, "bits_per_step": 3})
+
+
+@pytest.mark.parametrize("payload", [b"not a torch file at all", pickle.dumps({"x": 1})])
+def test_tampered_weights_are_a_model_file_error(tmp_path: Path, payload: bytes) -> None:
+    result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, num_envs=2)
+    good = save_model(result.model, tmp_path / "m.zip", result.model.hashgym_info)
+    bad = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, payload if item.filename == "policy.pth" else zin.read(item))
+    with pytest.raises(ModelFileError, match="weights are damaged or hold Python objects, which "
+                                             "hashgym never unpickles"):
+        load_model(bad)
