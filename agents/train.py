@@ -347,6 +347,9 @@ def train(
         inconsistent step budgets, or a checkpoint of a different run in ``out``.
     """
     started = time.perf_counter()
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise TrainError(f"out={os.fspath(out)!r} is a file: a run writes a folder (model.zip, "
+                         f"config.json, logs/, checkpoints/); give a folder path")
     name, spec = _spec_for(algo)
     cls = _load(spec.target)
     if env_id not in ("HierHash-v0", "CentralHash-v0") and env_id not in gym.registry:

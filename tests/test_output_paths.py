@@ -153,3 +153,13 @@ def test_damaged_checkpoints_and_refused_values_are_named(trained: tuple[Path, P
     assert main([*args[:-5], "--out", str(tmp_path / "lr"), "--algo-kwargs",
                  "learning_rate=-1"]) == 2
     assert "bad arguments for DQN: Invalid learning rate: -1" in capsys.readouterr().err
+
+
+def test_train_out_naming_a_file_is_refused_and_kept(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    assert main(["train", "--algo", "dqn", "--bank", "cifar100-mini", "--timesteps", "64",
+                 "--out", str(target), "--no-progress"]) == 2
+    assert "is a file: a run writes a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
