@@ -6,6 +6,7 @@ Subcommands::
     hashgym bank list                                      the preset names
     hashgym bank split PATH|NAME --protocol P --out FILE    save a bank re-split by a protocol
     hashgym features ...                                   extract CNN features into a bank
+    hashgym eval QUERY DB [--bank B] [--metrics ...]        score two code files
 
 Heavy libraries (torch, torchvision) are imported only by the subcommands that need them.
 """
@@ -32,6 +33,7 @@ _DELEGATED = {
     "bench": ("hashgym.benchmarks.cli", "run a benchmark protocol: tables, plots and a record"),
     "train": ("hashgym.agents.cli", "train an agent (any SB3 algorithm, DRLHIH's levels) with resume"),
     "encode": ("hashgym.agents.cli_encode", "code a bank's images with a trained agent (.npz)"),
+    "eval": ("hashgym.cli_eval", "score two code files (hashgym's or any tool's) on hashgym's metrics"),
 }
 
 

@@ -1,0 +1,178 @@
+"""``hashgym eval QUERY DB``: score two code files on hashgym's exact metrics.
+
+The files may be what ``hashgym encode`` wrote (codes with their bank rows and labels), or codes
+from any other tool: a ``.npy`` array, or an ``.npz`` holding one array (or a ``codes`` array),
+of 0/1, ±1 or bool values, one row per image. Their labels then come from ``--bank`` (the rows of
+a split, or of ``--query-rows`` / ``--db-rows`` files) or from ``--query-labels`` /
+``--db-labels`` files. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashgym.atomic import atomic_write
+from hashgym.bank import BankError
+from hashgym.codes import CodeError
+from hashgym.metrics import MetricError, evaluate
+from hashgym.protocols import resolve_bank
+
+__all__ = ["EvalInputError", "add_arguments", "load_code_file", "run_from_args"]
+
+#: What ``hashgym eval`` prints when ``--metrics`` is not given.
+DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
+
+
+class EvalInputError(ValueError):
+    """A code, label or row file ``hashgym eval`` cannot use, named with the problem."""
+
+
+def _load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarray:
+    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``)."""
+    if not path.is_file():
+        raise EvalInputError(f"{what} file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise EvalInputError(f"{path} holds pickled Python objects, which hashgym never "
+                                 f"loads; save plain arrays") from exc
+        raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        for name in prefer:
+            if name in names:
+                return loaded[name]
+        if len(names) != 1:
+            raise EvalInputError(f"{path} holds {len(names)} arrays ({', '.join(names)}); give "
+                                 f"a file with one array, or name it "
+                                 f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
+        return loaded[names[0]]
+
+
+def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Codes and, for files ``hashgym encode`` wrote, their labels (``None`` otherwise).
+
+    :param path: a ``.npz`` written by ``hashgym encode``, or a ``.npy`` / ``.npz`` of codes.
+    :raises EvalInputError: when the file is missing, unreadable or holds several arrays.
+    """
+    path = Path(path)
+    if path.suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if {"codes", "labels", "rows"} <= set(data.files):
+                    return data["codes"], data["labels"]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            pass  # _load_array names the problem
+    return _load_array(path, "codes", prefer=("codes",)), None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hashgym eval``."""
+    parser.add_argument("query", help="query codes: hashgym encode's .npz, or a .npy / .npz array")
+    parser.add_argument("database", help="database codes, in the same forms")
+    parser.add_argument("--metrics", default=DEFAULT_METRICS,
+                        help=f"comma-separated metric names (default {DEFAULT_METRICS})")
+    parser.add_argument("--relevance", choices=("label", "hierarchy", "multilabel"),
+                        default=None,
+                        help="how labels make relevance (default: hierarchy for a bank's labels "
+                             "or hashgym encode's files; label files must say)")
+    parser.add_argument("--bank", default=None,
+                        help="labels for raw code arrays: a preset name or bank .npz")
+    parser.add_argument("--protocol", default=None, help="a split protocol applied to --bank")
+    parser.add_argument("--query-split", default="query",
+                        help="--bank split whose rows the query codes are (default query)")
+    parser.add_argument("--db-split", default="database",
+                        help="--bank split whose rows the database codes are (default database)")
+    parser.add_argument("--query-rows", default=None, help="a .npy of the query codes' bank rows")
+    parser.add_argument("--db-rows", default=None, help="a .npy of the database codes' bank rows")
+    parser.add_argument("--query-labels", default=None,
+                        help="a .npy of the query labels (instead of --bank)")
+    parser.add_argument("--db-labels", default=None,
+                        help="a .npy of the database labels (instead of --bank)")
+    parser.add_argument("--json", default=None, help="also write the scores to this .json file")
+
+
+def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarray:
+    """The labels of the ``side`` ("query" or "db") codes of a raw file, from a labels file or
+    from the bank's rows."""
+    labels_file = getattr(args, f"{side}_labels")
+    if labels_file is not None:
+        return _load_array(Path(labels_file), f"{side} labels", prefer=("labels",))
+    if bank is None:
+        raise EvalInputError(f"the {side} codes carry no labels: give --bank (or "
+                             f"--{side}-labels FILE)")
+    rows_file = getattr(args, f"{side}_rows")
+    if rows_file is not None:
+        rows = _load_array(Path(rows_file), f"{side} rows", prefer=("rows",))
+        if not np.issubdtype(rows.dtype, np.integer) or rows.ndim != 1:
+            raise EvalInputError(f"{rows_file} must hold a 1-D integer array of bank rows")
+        if rows.size and (rows.min() < 0 or rows.max() >= bank.n):
+            raise EvalInputError(f"{rows_file} holds rows outside the bank's 0..{bank.n - 1}")
+    else:
+        split = getattr(args, f"{side}_split")
+        rows = bank.indices(split)
+        if rows.size != n:
+            raise EvalInputError(
+                f"the {side} codes have {n} rows but the bank's {split!r} split has "
+                f"{rows.size}: give --{side}-rows FILE with the bank row of each code")
+    if args.relevance == "multilabel":
+        if bank.multi_hot is None:
+            raise EvalInputError("--relevance multilabel needs a bank with multi-hot labels")
+        return bank.multi_hot[rows]
+    return bank.labels[rows]
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym eval``; returns the exit status."""
+    try:
+        query, query_labels = load_code_file(args.query)
+        database, db_labels = load_code_file(args.database)
+        if query.ndim == 2 and database.ndim == 2 and query.shape[1] != database.shape[1]:
+            raise EvalInputError(f"the query codes have {query.shape[1]} bits and the database "
+                                 f"codes {database.shape[1]}: score codes of one length")
+        bank = None
+        if args.bank is not None:
+            bank = resolve_bank(args.bank, protocol=args.protocol)
+        # hashgym encode's files carry their labels; raw arrays take them from a file or a bank
+        if args.query_labels is not None or query_labels is None:
+            query_labels = _labels(args, "query", len(query), bank)
+        if args.db_labels is not None or db_labels is None:
+            db_labels = _labels(args, "db", len(database), bank)
+        relevance = args.relevance
+        if relevance is None and args.query_labels is None and args.db_labels is None and (
+                np.ndim(query_labels) == 2):
+            relevance = "hierarchy"  # a bank's label rows (levels), from the bank or encode
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        scores = evaluate(query, database, query_labels, db_labels, metrics,
+                          relevance=relevance)
+        if args.json is not None:
+            out = Path(args.json)
+            if out.exists() and any(out.resolve() == Path(p).resolve()
+                                    for p in (args.query, args.database)):
+                raise EvalInputError(f"--json {out} is one of the code files")
+            with atomic_write(out) as handle:
+                handle.write(json.dumps({"query": str(args.query), "database":
+                                         str(args.database), "relevance": relevance,
+                                         "scores": scores}, indent=2).encode())
+    except (EvalInputError, BankError, CodeError, MetricError) as exc:
+        print(f"hashgym eval: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(query):,} queries against {len(database):,} database codes, "
+          f"{np.asarray(query).shape[-1]} bits")
+    width = max(len(name) for name in scores)
+    for name, value in scores.items():
+        print(f"{name:<{width}}  {value:.4f}")
+    return 0
