@@ -82,7 +82,7 @@ from hashgym.agents.saving import space_to_json
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.envs.hierhash import HierHashCore, random_memory
+from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -378,8 +378,8 @@ def train(
             n_bits = env_kwargs.get("n_bits", inspect.signature(HierHashCore).parameters[
                 "n_bits"].default)
             split_labels = bank.labels[bank.indices(env_kwargs.get("split", "train"))]
-            init = env_kwargs.get("memory_init") or (
-                "class" if env_kwargs.get("mode", "memory") == "memory" else "image")
+            init = resolve_memory_init(env_kwargs.get("memory_init"),
+                                       env_kwargs.get("mode", "memory"))
             initial_prev = random_memory(split_labels[:, levels[0]], int(n_bits),
                                          np.random.default_rng(seed), init)
         pools = _per_level(n_constraints, levels, "n_constraints")

@@ -47,6 +47,7 @@ __all__ = [
     "level_reward",
     "level_value",
     "random_memory",
+    "resolve_memory_init",
     "split_memory",
     "triplet_reward",
     "triplet_value",
@@ -192,6 +193,14 @@ def random_memory(labels: np.ndarray, n_bits: int, rng: np.random.Generator,
     return book[class_of]
 
 
+def resolve_memory_init(memory_init: str | None, mode: str = "memory") -> str:
+    """``memory_init`` as the env uses it: the value given (checked), or by default ``"class"``
+    in memory mode and ``"image"`` in triplet mode (which has no memory to start)."""
+    if memory_init is None:
+        return "class" if mode == "memory" else "image"
+    return _check_choice(memory_init, "memory_init", MEMORY_INITS)
+
+
 def split_memory(codes: np.ndarray, labels: np.ndarray, parents: np.ndarray, n_flip: int,
                  rng: np.random.Generator) -> np.ndarray:
     """The previous level's codes with every class of the new level moved ``n_flip`` bits away.
@@ -316,14 +325,12 @@ class HierHashCore(CodingCore):
         if mode == "triplet" and memory_generation not in (None, "auto"):
             raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
                                "memory)")
-        if memory_init is not None:
-            _check_choice(memory_init, "memory_init", MEMORY_INITS)
         if mode == "triplet" and (memory_init == "class" or level_split):
             raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
                                "mode has no code memory)")
         self.mode = mode
         self.memory_roles = memory_roles
-        self.memory_init = memory_init or ("class" if mode == "memory" else "image")
+        self.memory_init = resolve_memory_init(memory_init, mode)
         self.estimator = estimator or ("class-mean" if mode == "memory" else "sample")
         self.slots = 3 if mode == "triplet" else 1
         super().__init__(
