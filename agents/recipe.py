@@ -14,10 +14,11 @@ measurements behind the numbers are in ``benchmarks/results/notes/hierhash-learn
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from hashgym.envs.hierhash import GENERATION_PASSES
+from hashgym.envs.hierhash import GENERATION_CODINGS, HierHashCore
 
 __all__ = [
     "FIRST_LEVEL_GENERATIONS",
@@ -38,7 +39,7 @@ NUM_ENVS = 256
 FIRST_LEVEL_GENERATIONS = 1
 
 #: Generations of a whole run, whatever its levels (so a level-only variant gets the same
-#: budget as the curriculum). Four generations of ``GENERATION_PASSES`` steps per image: 12M
+#: budget as the curriculum). Four generations of ``GENERATION_CODINGS`` codings per image: 12M
 #: steps on the 50,000-image CIFAR-100 bank, where the curriculum's NDCG@20 has flattened.
 TOTAL_GENERATIONS = 4
 
@@ -49,31 +50,34 @@ def default_num_envs(env_id: str) -> int:
     return NUM_ENVS if env_id == "HierHash-v0" else 64
 
 
-def generation_steps(n_images: int, memory_generation: Any = "auto") -> int:
+def generation_steps(n_images: int, memory_generation: Any = "auto",
+                     steps_per_image: int = 4) -> int:
     """Environment steps of one memory generation of ``HierHash-v0`` over ``n_images``.
 
     :param n_images: images of the training split.
-    :param memory_generation: the env's argument: ``"auto"`` (``GENERATION_PASSES`` steps per
-        image), a number of steps, or ``None`` (no generations: the budget still counts in
+    :param memory_generation: the env's argument: ``"auto"`` (``GENERATION_CODINGS`` codings of
+        every image), a number of steps, or ``None`` (no generations: the budget still counts in
         ``"auto"`` generations).
+    :param steps_per_image: ``T = n_bits / bits_per_step`` (4 at the default 12 bits, 3 per step).
     """
     if isinstance(memory_generation, int) and not isinstance(memory_generation, bool):
         return memory_generation
-    return GENERATION_PASSES * int(n_images)
+    return GENERATION_CODINGS * int(steps_per_image) * int(n_images)
 
 
 def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
-                           memory_generation: Any = "auto") -> list[int]:
+                           memory_generation: Any = "auto", steps_per_image: int = 4) -> list[int]:
     """The default steps per level: :data:`FIRST_LEVEL_GENERATIONS` generations for each level
     but the last, which gets the rest of :data:`TOTAL_GENERATIONS`.
 
     :param n_images: images of the training split.
     :param levels: the levels trained, in order.
     :param memory_generation: the env's ``memory_generation`` (see :func:`generation_steps`).
+    :param steps_per_image: ``T`` (see :func:`generation_steps`).
     """
     if len(levels) == 0:
         raise ValueError("levels must name at least one level")
-    gen = generation_steps(n_images, memory_generation)
+    gen = generation_steps(n_images, memory_generation, steps_per_image)
     first = min(FIRST_LEVEL_GENERATIONS, TOTAL_GENERATIONS // len(levels))
     counts = [first] * (len(levels) - 1)
     counts.append(TOTAL_GENERATIONS - sum(counts))
@@ -82,12 +86,16 @@ def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
 
 def recipe_budget(bank: Any, levels: Sequence[Any], env_kwargs: dict[str, Any]) -> list[int]:
     """:func:`recipe_level_timesteps` for a ``HierHash-v0`` run on ``bank`` with ``env_kwargs``
-    (their ``split``, default ``"train"``, and ``memory_generation``): what
-    :func:`hashgym.agents.train.train` trains when given no budget.
+    (their ``split``, default ``"train"``, ``memory_generation``, ``n_bits`` and
+    ``bits_per_step``): what :func:`hashgym.agents.train.train` trains when given no budget.
 
     :param bank: the :class:`~hashgym.bank.FeatureBank` the env reads.
     :param levels: the levels trained, in order.
     :param env_kwargs: the env's arguments.
     """
     n_images = len(bank.indices(env_kwargs.get("split", "train")))
-    return recipe_level_timesteps(n_images, levels, env_kwargs.get("memory_generation", "auto"))
+    defaults = inspect.signature(HierHashCore).parameters
+    n_bits = int(env_kwargs.get("n_bits", defaults["n_bits"].default))
+    per_step = int(env_kwargs.get("bits_per_step", defaults["bits_per_step"].default))
+    return recipe_level_timesteps(n_images, levels, env_kwargs.get("memory_generation", "auto"),
+                                  max(1, n_bits // max(1, per_step)))

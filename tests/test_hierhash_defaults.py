@@ -13,7 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import hashgym  # noqa: F401
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import HashEnvError
-from hashgym.envs.hierhash import GENERATION_PASSES, PAPER_SETTINGS, triplet_value
+from hashgym.envs.hierhash import GENERATION_CODINGS, PAPER_SETTINGS, triplet_value
 from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
@@ -37,7 +37,9 @@ def test_defaults_are_the_learnable_setting() -> None:
     assert env.memory_roles == "anchor"
     assert env._core.rho == 0.9
     assert env._core.sampler.sibling_fraction == 0.0  # level 0 has no siblings
-    assert env.memory_generation == GENERATION_PASSES * TRAIN.size
+    assert env.memory_generation == GENERATION_CODINGS * 4 * TRAIN.size  # T = 12 / 3
+    long_codes = gym.make("HierHash-v0", bank=BANK, n_bits=24).unwrapped
+    assert long_codes.memory_generation == GENERATION_CODINGS * 8 * TRAIN.size
     assert env.constraints.shape == (TRIPLETS_PER_IMAGE * TRAIN.size, 3)
     # any other class as the negative: level-1 negatives may leave the anchor's parent
     env.set_level(1, prev_codes=np.zeros((TRAIN.size, 12), np.uint8))

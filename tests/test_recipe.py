@@ -23,7 +23,7 @@ from hashgym.benchmarks.methods import run_agent
 from hashgym.benchmarks.protocols import get_protocol
 
 from hashgym.cli import main
-from hashgym.envs.hierhash import GENERATION_PASSES
+from hashgym.envs.hierhash import GENERATION_CODINGS
 from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(2, 2), n_per_class=6, dim=8, seed=0)
@@ -42,7 +42,7 @@ def _settings(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_recipe_budget_counts_generations() -> None:
-    gen = GENERATION_PASSES * 1000
+    gen = GENERATION_CODINGS * 4 * 1000  # 12 bits, 3 per step: four steps per coding
     assert generation_steps(1000) == gen
     assert generation_steps(1000, None) == gen
     assert generation_steps(1000, 5000) == 5000
@@ -56,6 +56,11 @@ def test_recipe_budget_counts_generations() -> None:
     # on a bank: the env's split and memory_generation
     assert recipe_budget(BANK, [0, 1], {}) == recipe_level_timesteps(N_TRAIN, [0, 1])
     assert recipe_budget(BANK, [1], {"memory_generation": 500}) == [TOTAL_GENERATIONS * 500]
+    # longer codes: as many codings of every image, so more steps
+    assert recipe_budget(BANK, [1], {"n_bits": 24}) == recipe_level_timesteps(
+        N_TRAIN, [1], steps_per_image=8)
+    assert recipe_budget(BANK, [1], {"n_bits": 24})[0] == TOTAL_GENERATIONS * 2 * (
+        generation_steps(N_TRAIN))
     n_query = len(BANK.indices("query"))
     assert recipe_budget(BANK, [0], {"split": "query"}) == recipe_level_timesteps(n_query, [0])
 
