@@ -944,7 +944,8 @@ _MANUAL = """
       ``memory_generation="auto"``, ``memory_roles="anchor"``, ``sibling_negatives=False``, 30
       triplets per image, ``rho=1.0``); ``PAPER_SETTINGS`` gives the previous defaults back.
     * v0 since hashgym 0.3.0: ``memory_init="class"``, ``level_split=1``,
-      ``sibling_negatives=0.5`` and the paper's ``rho=0.9`` by default.
+      ``sibling_negatives=0.5`` and the paper's ``rho=0.9`` by default; ``"auto"`` generations
+      count codings of every image (unchanged at 12 bits and 3 bits per step).
 """
 
 
