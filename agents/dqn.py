@@ -66,6 +66,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
+from hashgym.envs.sb3 import native_vector_env
+
 __all__ = [
     "DQN_DEFAULTS",
     "HashQFeatures",
@@ -169,16 +171,6 @@ class LevelState:
 EnvFactory = Callable[[Any, Any, int], VecEnv]
 
 
-def _native(venv: VecEnv) -> Any:
-    """The hashgym vector env under SB3 wrappers (``VecMonitor`` / ``SB3VecEnv``)."""
-    env: Any = venv
-    while not hasattr(env, "vector_env"):
-        if not hasattr(env, "venv"):
-            raise TypeError(f"{type(venv).__name__} does not wrap a hashgym SB3VecEnv")
-        env = env.venv
-    return env.vector_env
-
-
 class LevelCurriculum:
     """Train one SB3 model level by level on ``HierHash-v0`` (DRLHIH §3.2).
 
@@ -235,7 +227,7 @@ class LevelCurriculum:
     @property
     def memory(self) -> dict[str, np.ndarray] | None:
         """The current env's memory state (``None`` before the first level starts)."""
-        return None if self.env is None else _native(self.env).memory_state()
+        return None if self.env is None else native_vector_env(self.env).memory_state()
 
     def start_level(self, state: LevelState) -> VecEnv:
         """Build and seed the env of ``state``'s level and attach it to the model."""
@@ -249,7 +241,7 @@ class LevelCurriculum:
         venv.seed(env_seed)
         venv.reset()  # seeded: draws the level's pool and a random memory
         if state.memory is not None:
-            _native(venv).restore_memory_state(state.memory)
+            native_vector_env(venv).restore_memory_state(state.memory)
         obs = venv.reset()  # unseeded: new episodes that read the restored memory
         self.model.set_env(venv, force_reset=False)
         self.model._last_obs = obs  # continue from these observations, no further reset

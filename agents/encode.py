@@ -28,6 +28,7 @@ from gymnasium import spaces
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
+from hashgym.envs.sb3 import native_vector_env
 from hashgym.protocols import resolve_bank
 
 __all__ = ["EncodeError", "encode", "encode_with_env", "load_codes", "policy_act", "save_codes"]
@@ -122,9 +123,8 @@ def encode_with_env(model: Any, venv: Any, indices: Any = None, batch_size: int 
     :param indices: bank rows, in the order wanted.
     :param batch_size: images per batch.
     """
-    from hashgym.agents.dqn import _native
-
-    env = venv if hasattr(venv, "encode") and not hasattr(venv, "venv") else _native(venv)
+    env = venv if hasattr(venv, "encode") and not hasattr(venv, "venv") else (
+        native_vector_env(venv))
     return env.encode(policy_act(model), indices=indices, batch_size=batch_size)
 
 

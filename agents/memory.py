@@ -21,6 +21,8 @@ import logging
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.envs.sb3 import native_vector_env
+
 __all__ = ["MemoryRefresh"]
 
 logger = logging.getLogger(__name__)
@@ -53,11 +55,10 @@ class MemoryRefresh(BaseCallback):
 
     def refresh(self) -> None:
         """Rewrite the memory of the model's current env with the model's greedy codes."""
-        from hashgym.agents.dqn import _native
         from hashgym.agents.encode import encode_with_env
 
         venv = self.model.get_env()
-        env = _native(venv)
+        env = native_vector_env(venv)
         if getattr(env, "mode", None) != "memory":
             raise ValueError(
                 "MemoryRefresh needs HierHash-v0 in memory mode (the env has no code memory to "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hashgym.agents.dqn import _native
 from hashgym.agents.encode import encode_with_env
 from hashgym.agents.memory import MemoryRefresh
 from hashgym.agents.train import TrainError, train
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.envs.sb3 import native_vector_env
 from hashgym.synthetic import make_hierarchical_bank
 
 torch.set_num_threads(1)
@@ -28,7 +28,7 @@ class _Spy(BaseCallback):
 
     def _on_step(self) -> bool:
         venv = self.model.get_env()
-        env = _native(venv)
+        env = native_vector_env(venv)
         greedy = encode_with_env(self.model, venv)
         self.matches.append((self.num_timesteps, bool(np.array_equal(env.memory, greedy)),
                              env.level))
@@ -63,7 +63,7 @@ def test_refresh_counts_and_callback_direct_use() -> None:
                    level_timesteps=[40], algo_kwargs=_REPLAY)
     callback = MemoryRefresh(every=1000)
     callback.init_callback(result.model)
-    env = _native(result.model.get_env())
+    env = native_vector_env(result.model.get_env())
     env.memory[:] = 0
     callback.refresh()
     assert callback.refreshes == 1

@@ -32,7 +32,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 
 from hashgym.envs.core import HashEnvError
 
-__all__ = ["SB3VecEnv", "make_sb3_vec_env"]
+__all__ = ["SB3VecEnv", "find_sb3_adapter", "make_sb3_vec_env", "native_vector_env"]
 
 _RESERVED = ("final_obs", "final_info")
 
@@ -177,3 +177,26 @@ def make_sb3_vec_env(
         info_keys=info_keys,
     )
     return VecMonitor(venv) if monitor else venv
+
+
+def find_sb3_adapter(venv: VecEnv) -> SB3VecEnv | None:
+    """The :class:`SB3VecEnv` under SB3's wrappers (``VecMonitor``, ``VecNormalize``, ...), or
+    ``None`` when ``venv`` does not wrap one."""
+    inner: Any = venv
+    while not isinstance(inner, SB3VecEnv):
+        if not hasattr(inner, "venv"):
+            return None
+        inner = inner.venv
+    return inner
+
+
+def native_vector_env(venv: VecEnv) -> Any:
+    """The hashgym vector env under SB3's wrappers and :class:`SB3VecEnv` (its ``memory``,
+    ``encode``, ``set_level``, ...).
+
+    :raises TypeError: when ``venv`` does not wrap an :class:`SB3VecEnv`.
+    """
+    adapter = find_sb3_adapter(venv)
+    if adapter is None:
+        raise TypeError(f"{type(venv).__name__} does not wrap a hashgym SB3VecEnv")
+    return adapter.vector_env
