@@ -168,7 +168,8 @@ def test_a_bank_of_other_features_is_refused_by_name() -> None:
                env_kwargs={"n_bits": 24, "bits_per_step": 3})
 
 
-@pytest.mark.parametrize("payload", [b"not a torch file at all", pickle.dumps({"x": 1})])
+@pytest.mark.parametrize("payload", [b"not a torch file at all", pickle.dumps({"x": 1})],
+                         ids=["garbage", "pickle"])
 def test_tampered_weights_are_a_model_file_error(tmp_path: Path, payload: bytes) -> None:
     result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, num_envs=2)
     good = save_model(result.model, tmp_path / "m.zip", result.model.hashgym_info)
