@@ -133,11 +133,11 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, safe_mean
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from torch import nn
 from typing_extensions import Self
 
-from hashgym.envs.sb3 import SB3VecEnv, make_sb3_vec_env
+from hashgym.envs.sb3 import SB3VecEnv, find_sb3_adapter, make_sb3_vec_env
 
 __all__ = ["BASELINES", "HEADS", "IterationHeads", "RecurrentHashPolicy", "RecurrentReinforce", "ReinforceError"]
 
@@ -463,14 +463,12 @@ class RecurrentHashPolicy(BasePolicy):
 # ====================================================================================== the algorithm
 def _native_adapter(env: VecEnv) -> SB3VecEnv:
     """The :class:`SB3VecEnv` under SB3 wrappers, or a clear error."""
-    inner = env
-    while isinstance(inner, VecEnvWrapper):
-        inner = inner.venv
-    if not isinstance(inner, SB3VecEnv):
+    inner = find_sb3_adapter(env)
+    if inner is None:
         raise ReinforceError(
             f"RecurrentReinforce needs a CentralHash-v0 vector env presented by "
             f"hashgym.envs.sb3.SB3VecEnv (e.g. make_sb3_vec_env('CentralHash-v0', num_envs=256)); "
-            f"got {type(inner).__name__}"
+            f"got {type(env).__name__}"
         )
     return inner
 

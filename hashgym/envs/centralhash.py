@@ -22,6 +22,7 @@ from hashgym.envs.core import (
     CodingEnv,
     CodingVectorEnv,
     HashEnvError,
+    _check_choice,
     _check_float,
     _check_int,
     _core_attribute,
@@ -98,11 +99,7 @@ class CentralHashCore(CodingCore):
         min_distance: int | None = None,
         window: int | None = None,
     ) -> None:
-        if action_type not in ACTION_TYPES:
-            raise HashEnvError(
-                f"unknown action_type {action_type!r}; expected one of {', '.join(ACTION_TYPES)}"
-            )
-        self.action_type = action_type
+        self.action_type = _check_choice(action_type, "action_type", ACTION_TYPES)
         bits_per_step = n_bits if bits_per_step is None else bits_per_step
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
