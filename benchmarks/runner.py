@@ -291,28 +291,45 @@ class CellStore:
         """Claim a cell for this process before computing it, so that two runs on one output
         folder never compute it twice.
 
-        The claim is ``<key>.claim``, created atomically (``O_EXCL``) with this process's id and
-        host. A claim whose process no longer runs on this host is stale and taken over.
+        The claim is ``<key>.claim`` holding this process's id and host, written to a private
+        file first and then hard-linked into place, which fails when the claim exists: no run
+        ever sees a claim without its owner. A claim whose process no longer runs on this host
+        is stale and taken over.
 
         :return: ``None`` when this process holds the claim; otherwise who holds it.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.claim_path(key)
+        mine = self.root / f".{key}.{os.getpid()}.claim"
+        mine.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        try:
+            return self._link_claim(mine, path)
+        finally:
+            mine.unlink(missing_ok=True)
+
+    def _link_claim(self, mine: Path, path: Path) -> str | None:
+        """Link ``mine`` to ``path`` unless a live claim is there: ``None`` once linked, or
+        who holds the claim."""
         for _ in range(3):
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+                os.link(mine, path)
             except FileExistsError:
                 try:
                     owner = json.loads(path.read_text())
                     pid, host = int(owner["pid"]), str(owner["host"])
                 except (OSError, ValueError, KeyError, TypeError):
-                    pid, host = -1, socket.gethostname()  # unreadable: a write cut short
+                    pid, host = -1, socket.gethostname()  # damaged: treated as stale
                 if host == socket.gethostname() and (pid < 0 or not process_running(pid)):
                     path.unlink(missing_ok=True)  # stale: its run was killed
                     continue
                 return f"process {pid} on {host}"
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+            except OSError:  # a file system without hard links: exclusive create, then write
+                try:
+                    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+                except FileExistsError:
+                    continue
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(mine.read_text())
             return None
         return "another run"
 
