@@ -420,6 +420,10 @@ class FeatureBank:
             with np.load(path, allow_pickle=False) as archive:
                 keys = set(archive.files)
                 arrays = {k: archive[k] for k in keys if not (mmap and k == "features")}
+            if mmap and "features" in keys:
+                arrays["features"] = _memmap_member(path, "features.npy", verify)
+        except BankError:
+            raise  # _memmap_member's own messages (a ValueError subclass)
         except ValueError as exc:
             if "allow_pickle" in str(exc):
                 raise BankError(
@@ -433,13 +437,6 @@ class FeatureBank:
             raise BankError(
                 f"cannot read bank {path}: the file is truncated or corrupted ({exc})"
             ) from exc
-        if mmap and "features" in keys:
-            try:
-                arrays["features"] = _memmap_member(path, "features.npy", verify)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                raise BankError(
-                    f"cannot read bank {path}: the file is truncated or corrupted ({exc})"
-                ) from exc
         try:
             return cls.from_arrays(arrays, source=str(path))
         except BankError as exc:
