@@ -35,12 +35,12 @@ class EvalInputError(ValueError):
     """A code, label or row file ``hashgym eval`` cannot use, named with the problem."""
 
 
-def _load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarray:
-    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``)."""
+def _open(path: Path, what: str) -> Any:
+    """A ``.npy`` array, or an open ``.npz`` archive (close it), read without unpickling."""
     if not path.is_file():
         raise EvalInputError(f"{what} file {path} does not exist")
     try:
-        loaded = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise EvalInputError(f"{path} holds pickled Python objects, which hashgym never "
@@ -48,18 +48,28 @@ def _load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarr
         raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
+
+
+def _one_array(archive: Any, path: Path, prefer: tuple[str, ...]) -> np.ndarray:
+    """The ``prefer`` array of an ``.npz`` archive, or its only one."""
+    names = list(archive.files)
+    for name in prefer:
+        if name in names:
+            return archive[name]
+    if len(names) != 1:
+        raise EvalInputError(f"{path} holds {len(names)} arrays ({', '.join(names)}); give "
+                             f"a file with one array, or name it "
+                             f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
+    return archive[names[0]]
+
+
+def _load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarray:
+    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``)."""
+    loaded = _open(path, what)
     if isinstance(loaded, np.ndarray):
         return loaded
     with loaded:
-        names = list(loaded.files)
-        for name in prefer:
-            if name in names:
-                return loaded[name]
-        if len(names) != 1:
-            raise EvalInputError(f"{path} holds {len(names)} arrays ({', '.join(names)}); give "
-                                 f"a file with one array, or name it "
-                                 f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
-        return loaded[names[0]]
+        return _one_array(loaded, path, prefer)
 
 
 def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -69,14 +79,13 @@ def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
     :raises EvalInputError: when the file is missing, unreadable or holds several arrays.
     """
     path = Path(path)
-    if path.suffix == ".npz" and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if {"codes", "labels", "rows"} <= set(data.files):
-                    return data["codes"], data["labels"]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-            pass  # _load_array names the problem
-    return _load_array(path, "codes", prefer=("codes",)), None
+    loaded = _open(path, "codes")
+    if isinstance(loaded, np.ndarray):
+        return loaded, None
+    with loaded:
+        if {"codes", "labels", "rows"} <= set(loaded.files):
+            return loaded["codes"], loaded["labels"]
+        return _one_array(loaded, path, ("codes",)), None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
