@@ -631,7 +631,7 @@ class _Run:
             return self._restore(model, json.loads(path.read_text()))
         except TrainError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+        except (OSError, ValueError, KeyError, TypeError, EOFError,
                 RuntimeError, zipfile.BadZipFile) as exc:
             raise TrainError(
                 f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
