@@ -292,7 +292,7 @@ def hierarchical_dqn(
     bank: Any = None,
     *,
     n_bits: int = 12,
-    bits_per_step: int = 3,
+    bits_per_step: int | None = None,
     levels: Sequence[int] | None = None,
     timesteps_per_level: Sequence[int] | int | None = None,
     n_constraints: Sequence[int] | int | None = None,
@@ -308,7 +308,7 @@ def hierarchical_dqn(
 
     A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
     ``env_id="HierHash-v0"``: the paper's network (:class:`HashQFeatures`), code length and
-    ``γ = 1`` (:data:`DQN_DEFAULTS`), the env's defaults (the class-mean reward against a code
+    ``γ = 1`` (:data:`DQN_DEFAULTS`), the env's defaults (the expected class-mean reward against a code
     memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
     and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
     the measurements are in ``benchmarks/results/notes/hierhash-learnable.md`` and the
@@ -317,7 +317,8 @@ def hierarchical_dqn(
 
     :param bank: a :class:`~hashgym.bank.FeatureBank`, path or preset name (default: built in).
     :param n_bits: code length (12 in the paper).
-    :param bits_per_step: bits per action (3 in the paper).
+    :param bits_per_step: bits per action (default
+        :func:`hashgym.envs.hierhash.default_bits_per_step`: 3 at 12 bits, the paper's).
     :param levels: the levels to train in order; default all levels of the bank.
     :param timesteps_per_level: environment steps per level (a number or one per level);
         default :func:`hashgym.agents.recipe.recipe_budget` (one memory generation per
@@ -341,7 +342,8 @@ def hierarchical_dqn(
 
     return train(
         "dqn", "HierHash-v0",
-        env_kwargs={"bank": bank, "n_bits": n_bits, "bits_per_step": bits_per_step,
+        env_kwargs={"bank": bank, "n_bits": n_bits,
+                    **({} if bits_per_step is None else {"bits_per_step": bits_per_step}),
                     **(env_kwargs or {})},
         levels=levels, n_constraints=n_constraints, level_timesteps=timesteps_per_level,
         num_envs=num_envs, seed=seed, out=out, progress_bar=progress_bar,

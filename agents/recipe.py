@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from hashgym.envs.hierhash import GENERATION_CODINGS, HierHashCore
+from hashgym.envs.hierhash import GENERATION_CODINGS, HierHashCore, default_bits_per_step
 
 __all__ = [
     "FIRST_LEVEL_GENERATIONS",
@@ -58,7 +58,8 @@ def generation_steps(n_images: int, memory_generation: Any = "auto",
     :param memory_generation: the env's argument: ``"auto"`` (``GENERATION_CODINGS`` codings of
         every image), a number of steps, or ``None`` (no generations: the budget still counts in
         ``"auto"`` generations).
-    :param steps_per_image: ``T = n_bits / bits_per_step`` (4 at the default 12 bits, 3 per step).
+    :param steps_per_image: ``T = n_bits / bits_per_step`` (4 at the default 12 bits, 3 per step; see
+        :func:`hashgym.envs.hierhash.default_bits_per_step`).
     """
     if isinstance(memory_generation, int) and not isinstance(memory_generation, bool):
         return memory_generation
@@ -96,6 +97,7 @@ def recipe_budget(bank: Any, levels: Sequence[Any], env_kwargs: dict[str, Any]) 
     n_images = len(bank.indices(env_kwargs.get("split", "train")))
     defaults = inspect.signature(HierHashCore).parameters
     n_bits = int(env_kwargs.get("n_bits", defaults["n_bits"].default))
-    per_step = int(env_kwargs.get("bits_per_step", defaults["bits_per_step"].default))
+    per_step = env_kwargs.get("bits_per_step", defaults["bits_per_step"].default)
+    per_step = default_bits_per_step(n_bits) if per_step is None else int(per_step)
     return recipe_level_timesteps(n_images, levels, env_kwargs.get("memory_generation", "auto"),
                                   max(1, n_bits // max(1, per_step)))

@@ -7,5 +7,5 @@ Importing the package registers the Gymnasium environments ``HierHash-v0`` and
 from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
 from hashgym.bank import BankError, FeatureBank
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["BankError", "FeatureBank", "__version__"]

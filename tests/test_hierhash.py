@@ -205,6 +205,33 @@ def test_sibling_fraction_mixes_sibling_and_other_negatives() -> None:
         ConstraintSampler(labels, 0, True).pool(500, np.random.default_rng(0)))
 
 
+def test_negative_class_weights_are_the_sampling_distribution() -> None:
+    """Rows of ``negative_class_weights`` sum the sampling rule's probability of every image of a
+    class (enumerated image by image), on a bank with unequal classes and a parent with one
+    class; many draws of ``sample`` land on the same frequencies."""
+    labels = np.array([[0, 0]] * 2 + [[0, 1]] + [[0, 2]] * 3 + [[1, 3]] * 2 + [[1, 4]]
+                      + [[2, 5]] * 2)
+    for level, fraction in ((0, 0.5), (1, 0.0), (1, 0.5), (1, 1.0)):
+        sampler = ConstraintSampler(labels, level, fraction)
+        weights = sampler.negative_class_weights()
+        y = labels[:, level]
+        for a in range(len(labels)):
+            other = y != y[a]
+            probs = other / other.sum()
+            sibling = other & (labels[:, level - 1] == labels[a, level - 1]) if level else other & False
+            if sibling.any():
+                probs = fraction * sibling / sibling.sum() + (1 - fraction) * probs
+            brute = np.bincount(y, weights=probs, minlength=y.max() + 1)
+            np.testing.assert_allclose(weights[y[a]], brute, rtol=0, atol=1e-12)
+        anchors = np.repeat(sampler.valid_anchors, 4000)
+        _, negatives = sampler.sample(anchors, np.random.default_rng(0))
+        counts = np.zeros_like(weights)
+        np.add.at(counts, (y[anchors], y[negatives]), 1)
+        drawn = counts / counts.sum(axis=1, keepdims=True)
+        rows = np.unique(y[anchors])
+        assert np.abs(drawn[rows] - weights[rows]).max() < 0.02
+
+
 @pytest.mark.parametrize("bad", [1.5, -0.1, "yes", None])
 def test_sibling_negatives_must_be_bool_or_fraction(bad) -> None:
     with pytest.raises(HashEnvError, match=r"sibling_negatives must be True, False or a fraction "

@@ -1,6 +1,6 @@
-"""HierHash-v0's default estimator and memory generations: the class-mean reward against brute
-force over every class member, generations that freeze the reward's memory, their errors, and the
-single and vector env agreeing."""
+"""HierHash-v0's default estimator and memory generations: the expected and the class-mean
+rewards against brute force over every class member and every negative, generations that freeze
+the reward's memory, their errors, and the single and vector env agreeing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import hashgym  # noqa: F401
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import HashEnvError
-from hashgym.envs.hierhash import GENERATION_CODINGS, PAPER_SETTINGS, triplet_value
+from hashgym.envs.hierhash import (
+    GENERATION_CODINGS,
+    PAPER_SETTINGS,
+    default_bits_per_step,
+    default_margin,
+    triplet_value,
+)
 from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
@@ -33,13 +39,19 @@ def _brute_pair_distance(first: np.ndarray, second: np.ndarray) -> float:
 def test_defaults_are_the_learnable_setting() -> None:
     env = gym.make("HierHash-v0", bank=BANK).unwrapped
     env.reset(seed=0)
-    assert env.estimator == "class-mean"
+    assert env.estimator == "expected"
     assert env.memory_roles == "anchor"
+    assert (env.bits_per_step, env.margin) == (3, 3.0)  # the paper's shape at 12 bits
     assert env._core.rho == 0.9
     assert env._core.sampler.sibling_fraction == 0.0  # level 0 has no siblings
     assert env.memory_generation == GENERATION_CODINGS * 4 * TRAIN.size  # T = 12 / 3
     long_codes = gym.make("HierHash-v0", bank=BANK, n_bits=24).unwrapped
-    assert long_codes.memory_generation == GENERATION_CODINGS * 8 * TRAIN.size
+    assert (long_codes.bits_per_step, long_codes.steps_per_image) == (6, 4)
+    assert long_codes.margin == pytest.approx(3 * np.sqrt(2))
+    assert long_codes.memory_generation == GENERATION_CODINGS * 4 * TRAIN.size
+    # coding every role leaves the negative's expectation to the class-mean estimator
+    every_role = gym.make("HierHash-v0", bank=BANK, memory_roles="all").unwrapped
+    assert every_role.estimator == "class-mean"
     assert env.constraints.shape == (TRIPLETS_PER_IMAGE * TRAIN.size, 3)
     # any other class as the negative: level-1 negatives may leave the anchor's parent
     env.set_level(1, prev_codes=np.zeros((TRAIN.size, 12), np.uint8))
@@ -65,7 +77,7 @@ def test_class_mean_reward_matches_brute_force(level: int) -> None:
     prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7} if level else {}
     venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, n_bits=6, bits_per_step=2,
-                        margin=2.5, level=level, **kwargs)
+                        margin=2.5, level=level, estimator="class-mean", **kwargs)
     venv.reset(seed=level)
     memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     venv.unwrapped.set_memory(memory)
@@ -91,6 +103,73 @@ def test_class_mean_reward_matches_brute_force(level: int) -> None:
                 value[j] = 0.7 * value[j] - 0.3 * 0.5 * np.sum(emitted[j] != prev[a[j], :k])
         np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
         before = value
+
+
+def _negative_probabilities(anchor: int, level: int, fraction: float) -> np.ndarray:
+    """How likely each training image is the anchor's negative, from the sampling rule: a
+    sibling with probability ``fraction`` (uniform over the images of the anchor's parent outside
+    its class), otherwise any image outside its class; the latter alone without siblings."""
+    labels = BANK.labels[TRAIN]
+    other = labels[:, level] != labels[anchor, level]
+    probs = other / other.sum()
+    if level >= 1:
+        sibling = other & (labels[:, level - 1] == labels[anchor, level - 1])
+        if sibling.any():
+            probs = fraction * sibling / sibling.sum() + (1 - fraction) * probs
+    return probs
+
+
+@pytest.mark.parametrize(("level", "fraction"), [(0, 0.5), (1, 0.5), (1, 1.0), (1, False)])
+def test_expected_reward_matches_brute_force(level: int, fraction: float) -> None:
+    """estimator="expected": every step's reward is eq. (1) averaged over every possible
+    negative image, each weighted by how likely the constraint sampler draws it, with the
+    distances to the members of the positive's and the negative's classes (eqs. (4)-(5) added at
+    level 1)."""
+    rng = np.random.default_rng(10 + level)
+    prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
+    kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7, "level_split": 0} if level else {}
+    venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, n_bits=6, bits_per_step=2,
+                        margin=2.5, level=level, sibling_negatives=fraction, **kwargs)
+    assert venv.unwrapped.estimator == "expected"
+    venv.reset(seed=level)
+    memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
+    venv.unwrapped.set_memory(memory)
+    _, info = venv.reset()
+    core = venv.unwrapped._core
+    classes = BANK.labels[TRAIN, level]
+    anchors = core.position_of_row[info["triplet"][:, 0]]
+    weights = [_negative_probabilities(a, level, float(fraction)) for a in anchors]
+    emitted = np.zeros((8, 0), np.uint8)
+    before = np.zeros(8)
+    for _ in range(3):
+        actions = rng.integers(0, 4, 8)
+        _, rewards, _, _, info = venv.step(actions)
+        emitted = np.concatenate([emitted, (actions[:, None] >> np.array([1, 0])) & 1], 1)
+        k = emitted.shape[1]
+        value = np.zeros(8)
+        for j, a in enumerate(anchors):
+            d_pos = _brute_distance(emitted[j], memory[classes == classes[a], :k])
+            for neg in np.flatnonzero(weights[j]):
+                d_neg = _brute_distance(emitted[j], memory[classes == classes[neg], :k])
+                value[j] -= weights[j][neg] * max(0.0, 2.5 * k / 6 + d_pos - d_neg)
+            if level:
+                value[j] = 0.7 * value[j] - 0.3 * 0.5 * np.sum(emitted[j] != prev[a, :k])
+        np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
+        before = value
+
+
+def test_default_shape_and_margin_follow_the_code_length() -> None:
+    """Four steps per code up to 8 bits per step, then more steps; the margin grows like the
+    square root of the code length, 3 bits at 12."""
+    table = {1: 1, 4: 1, 7: 1, 10: 2, 12: 3, 16: 4, 17: 1, 24: 6, 32: 8, 48: 8, 64: 8, 256: 8}
+    assert {n: default_bits_per_step(n) for n in table} == table
+    assert [default_margin(n) for n in (3, 12, 48)] == [1.5, 3.0, 6.0]
+    env = gym.make("HierHash-v0", bank=BANK, n_bits=16).unwrapped  # 3 does not divide 16
+    assert (env.bits_per_step, env.steps_per_image) == (4, 4)
+    with pytest.raises(HashEnvError, match="n_bits must be >= 1"):
+        default_bits_per_step(0)
+    with pytest.raises(HashEnvError, match="n_bits must be an integer"):
+        default_margin(2.5)
 
 
 def test_class_mean_with_every_role_matches_brute_force() -> None:
@@ -186,6 +265,11 @@ def test_without_generations_the_class_means_follow_every_episode() -> None:
         ({"estimator": "mean"}, "unknown estimator 'mean'"),
         ({"mode": "triplet", "estimator": "class-mean"},
          "estimator='class-mean' needs mode='memory'"),
+        ({"mode": "triplet", "estimator": "expected"},
+         "estimator='expected' needs mode='memory'"),
+        ({"estimator": "expected", "memory_roles": "all"},
+         "estimator='expected' needs memory_roles='anchor'"),
+        ({"coarse_weight": 0.5}, "coarse_weight needs estimator='class-mean' or 'sample'"),
         ({"mode": "triplet", "memory_generation": 100}, "memory_generation needs mode='memory'"),
         ({"memory_generation": "soon"}, "memory_generation must be a number of environment steps"),
         ({"memory_generation": 0}, "memory_generation must be >= 1"),

@@ -56,11 +56,12 @@ def test_recipe_budget_counts_generations() -> None:
     # on a bank: the env's split and memory_generation
     assert recipe_budget(BANK, [0, 1], {}) == recipe_level_timesteps(N_TRAIN, [0, 1])
     assert recipe_budget(BANK, [1], {"memory_generation": 500}) == [TOTAL_GENERATIONS * 500]
-    # longer codes: as many codings of every image, so more steps
-    assert recipe_budget(BANK, [1], {"n_bits": 24}) == recipe_level_timesteps(
-        N_TRAIN, [1], steps_per_image=8)
-    assert recipe_budget(BANK, [1], {"n_bits": 24})[0] == TOTAL_GENERATIONS * 2 * (
-        generation_steps(N_TRAIN))
+    # longer codes: as many codings of every image, in the env's default steps per code (four
+    # at 24 bits) or the ones given
+    assert recipe_budget(BANK, [1], {"n_bits": 24}) == recipe_level_timesteps(N_TRAIN, [1])
+    assert recipe_budget(BANK, [1], {"n_bits": 24, "bits_per_step": 3}) == (
+        recipe_level_timesteps(N_TRAIN, [1], steps_per_image=8))
+    assert recipe_budget(BANK, [1], {"n_bits": 48})[0] == TOTAL_GENERATIONS * 6 * 15 * N_TRAIN
     n_query = len(BANK.indices("query"))
     assert recipe_budget(BANK, [0], {"split": "query"}) == recipe_level_timesteps(n_query, [0])
 

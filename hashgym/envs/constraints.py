@@ -60,6 +60,12 @@ def default_n_constraints(n_images: int) -> int:
     return TRIPLETS_PER_IMAGE * int(n_images)
 
 
+def _normalise_rows(weights: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to 1 (rows of zeros stay zero)."""
+    sums = weights.sum(axis=1, keepdims=True)
+    return np.divide(weights, sums, out=np.zeros_like(weights), where=sums > 0)
+
+
 class ConstraintSampler:
     """Draws triplets of positions into ``labels`` (the images of one split).
 
@@ -94,6 +100,7 @@ class ConstraintSampler:
         rank[order] = np.arange(n)
         self.order = order
         self.rank = rank
+        self._child, self._parent = child, parent
         self.class_lo, self.class_hi = self._blocks(sorted_parent * (child.max() + 1) + sorted_child, rank)
         self.parent_lo, self.parent_hi = self._blocks(sorted_parent, rank)
         self.n = n
@@ -112,6 +119,28 @@ class ConstraintSampler:
         ends = np.r_[starts[1:], sorted_keys.size]
         block = np.cumsum(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) - 1
         return starts[block][rank], ends[block][rank]
+
+    def negative_class_weights(self) -> np.ndarray:
+        """The constraint distribution of the negative's class: ``[C, C]``, row ``y`` the
+        probability that an anchor of class ``y`` gets a negative of each class.
+
+        Classes are the level-``l`` labels in sorted order (``np.unique``). It is exactly what
+        :meth:`sample` draws from: a sibling with probability ``sibling_fraction`` (uniform over
+        the images of the anchor's parent outside its class, so a sibling class weighs by its
+        size), otherwise any image outside the anchor's class; where the parent has no other
+        class, always the latter. A row of a class that cannot anchor (the only class) is 0.
+        """
+        _, first, class_of = np.unique(self._child, return_index=True, return_inverse=True)
+        sizes = np.bincount(class_of).astype(np.float64)
+        other = np.broadcast_to(sizes, (sizes.size, sizes.size)).copy()
+        np.fill_diagonal(other, 0.0)
+        sibling = other * (self._parent[first][:, None] == self._parent[first][None, :])
+        weights = _normalise_rows(other)
+        has_sibling = sibling.sum(axis=1) > 0
+        f = self.sibling_fraction
+        weights[has_sibling] = (f * _normalise_rows(sibling[has_sibling])
+                                + (1.0 - f) * weights[has_sibling])
+        return weights
 
     def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A positive and a negative for every anchor (positions); anchors must be valid."""

@@ -36,6 +36,7 @@ __all__ = [
     "ESTIMATORS",
     "GENERATION_CODINGS",
     "MAX_BITS_PER_STEP",
+    "MAX_DEFAULT_BITS_PER_STEP",
     "MEMORY_INITS",
     "MEMORY_ROLES",
     "MODES",
@@ -43,6 +44,8 @@ __all__ = [
     "HierHashCore",
     "HierHashEnv",
     "HierHashVectorEnv",
+    "default_bits_per_step",
+    "default_margin",
     "expected_hamming",
     "level_reward",
     "level_value",
@@ -60,11 +63,17 @@ MEMORY_ROLES = ("all", "anchor")
 #: ``estimator`` values: how memory mode reads the codes of the images it does not code.
 #: ``"sample"``: the drawn images' remembered codes (one sample of eq. (1)); ``"class-mean"``:
 #: each image stands for its level-``l`` class, and eq. (1) reads the expected Hamming distances
-#: to that class's remembered codes (the class's per-bit means).
-ESTIMATORS = ("class-mean", "sample")
+#: to that class's remembered codes (the class's per-bit means); ``"expected"``: as
+#: ``"class-mean"``, and eq. (1) is averaged over the negative's class under the constraint
+#: distribution instead of read for the one drawn negative.
+ESTIMATORS = ("expected", "class-mean", "sample")
 #: The most bits one ``Discrete(2 ** bits_per_step)`` action may emit: 65,536 actions, already a
 #: large Q-network head (2 ** 24 would need gigabytes for the action table alone).
 MAX_BITS_PER_STEP = 16
+#: The most bits per step :func:`default_bits_per_step` picks: ``Discrete(256)``. On
+#: ``cifar100-mini`` at 48 bits, 8 bits per step beat 12 (4,096 actions, which ε-greedy barely
+#: tries) and 6 and 3 (more decisions per code): ``benchmarks/results/notes/hierhash-expected.md``.
+MAX_DEFAULT_BITS_PER_STEP = 8
 #: ``memory_init`` values: how the code memory of a level without previous codes starts.
 #: ``"class"``: one random code per class of the level, shared by its members; ``"image"``:
 #: independent random bits per image (the paper's).
@@ -93,6 +102,39 @@ PAPER_SETTINGS: dict[str, Any] = {
 _ROLE_ORDER = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
 #: The inverse permutations: ``positions[_ROLE_TRIPLET[role]]`` is (anchor, positive, negative).
 _ROLE_TRIPLET = np.argsort(_ROLE_ORDER, axis=1)
+
+
+def default_bits_per_step(n_bits: int) -> int:
+    """``bits_per_step`` when none is given: the largest divisor of ``n_bits`` that is at most
+    ``n_bits / 4`` and at most :data:`MAX_DEFAULT_BITS_PER_STEP` (at least 1).
+
+    Four steps per code is the paper's shape (12 bits, 3 per step); longer codes keep it up to
+    ``Discrete(256)``, then take more steps: 12 → 3, 16 → 4, 24 → 6, 32 → 8, 48 → 8 (six steps),
+    64 → 8. Measured on ``cifar100-mini``: at 24 bits 6 per step beat 3 (NDCG@20 0.474 vs
+    0.434), at 48 bits 8 beat 6, 12 and 3 (0.490 vs 0.470, 0.427, 0.397), at 12 bits 3 beat 4
+    and 6 (``benchmarks/results/notes/hierhash-expected.md``).
+
+    :param n_bits: the code length, ``>= 1``.
+    """
+    n_bits = _check_int(n_bits, "n_bits", 1)
+    cap = max(1, min(MAX_DEFAULT_BITS_PER_STEP, n_bits // 4))
+    return max(d for d in range(1, cap + 1) if n_bits % d == 0)
+
+
+def default_margin(n_bits: int) -> float:
+    """The triplet margin ``β`` when none is given: ``3 · sqrt(n_bits / 12)`` bits.
+
+    3 bits at the paper's 12 (which does not give ``β``: a quarter of the code), scaled like the
+    spread of the distance between two random codes (standard deviation ``sqrt(n_bits) / 2``)
+    rather than like the code: 4.2 bits at 24, 6 at 48. A margin of ``n_bits / 4`` saturates
+    at longer codes, where it asks every anchor to sit on its class's code: on
+    ``cifar100-mini`` at 24 bits, 3 per step, ``β = 6`` gave NDCG@20 0.388 against 0.434 for
+    4.2 and 0.444 for 3; at 12 bits 3 beat 2 and 1.5 (0.411, 0.393, 0.382;
+    ``benchmarks/results/notes/hierhash-expected.md``).
+
+    :param n_bits: the code length, ``>= 1``.
+    """
+    return 3.0 * float(np.sqrt(_check_int(n_bits, "n_bits", 1) / 12))
 
 
 def triplet_reward(
@@ -295,7 +337,7 @@ class HierHashCore(CodingCore):
         protocol: str | None = None,
         protocol_seed: int = 0,
         n_bits: int = 12,
-        bits_per_step: int = 3,
+        bits_per_step: int | None = None,
         mode: str = "memory",
         memory_roles: str = "anchor",
         estimator: str | None = None,
@@ -312,6 +354,8 @@ class HierHashCore(CodingCore):
         coarse_weight: float = 0.0,
         window: int | None = None,
     ) -> None:
+        if bits_per_step is None:
+            bits_per_step = default_bits_per_step(n_bits)
         if (isinstance(bits_per_step, (int, np.integer)) and not isinstance(bits_per_step, bool)
                 and bits_per_step > MAX_BITS_PER_STEP):
             raise HashEnvError(
@@ -322,9 +366,13 @@ class HierHashCore(CodingCore):
         _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
         if estimator is not None:
             _check_choice(estimator, "estimator", ESTIMATORS)
-        if mode == "triplet" and estimator == "class-mean":
-            raise HashEnvError("estimator='class-mean' needs mode='memory' (triplet mode codes all "
-                               "three images, so there is no remembered code to average)")
+        if mode == "triplet" and estimator in ("class-mean", "expected"):
+            raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
+                               "all three images, so there is no remembered code to average)")
+        if estimator == "expected" and memory_roles != "anchor":
+            raise HashEnvError("estimator='expected' needs memory_roles='anchor' (it averages over "
+                               "the anchor's negatives); give estimator='class-mean' or 'sample' "
+                               "to code other roles")
         if mode == "triplet" and memory_generation not in (None, "auto"):
             raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
                                "memory)")
@@ -334,7 +382,10 @@ class HierHashCore(CodingCore):
         self.mode = mode
         self.memory_roles = memory_roles
         self.memory_init = resolve_memory_init(memory_init, mode)
-        self.estimator = estimator or ("class-mean" if mode == "memory" else "sample")
+        if estimator is None:  # the best reward each mode and role setting can have
+            estimator = "sample" if mode == "triplet" else (
+                "expected" if memory_roles == "anchor" else "class-mean")
+        self.estimator = estimator
         self.slots = 3 if mode == "triplet" else 1
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
@@ -350,12 +401,16 @@ class HierHashCore(CodingCore):
         if self.level_split > self.n_bits:
             raise HashEnvError(f"level_split must be <= n_bits ({self.n_bits}), got "
                                f"{self.level_split}")
-        self.margin = self.n_bits / 4 if margin is None else _check_float(margin, "margin", 0.0)
+        self.margin = (default_margin(self.n_bits) if margin is None
+                       else _check_float(margin, "margin", 0.0))
         self.lam = _check_float(lam, "lam", 0.0)
         self.rho = _check_float(rho, "rho", 0.0, 1.0)
         self.coarse_weight = _check_float(coarse_weight, "coarse_weight", 0.0)
         if self.coarse_weight and mode != "memory":
             raise HashEnvError("coarse_weight needs mode='memory'")
+        if self.coarse_weight and self.estimator == "expected":
+            raise HashEnvError("coarse_weight needs estimator='class-mean' or 'sample' (its "
+                               "level-(l-1) term reads the drawn negative)")
         self.sibling_negatives = sibling_negatives
         sibling_fraction(sibling_negatives)  # fail now, not at the first level change
         self.labels = self.bank.labels[self.rows]
@@ -394,6 +449,12 @@ class HierHashCore(CodingCore):
         # and where the negative is of another level-(l-1) class than the anchor (coded anchors)
         self._episode_coarse = np.zeros((n, 2, self.n_bits))
         self._coarse_mask = np.zeros(n)
+        # estimator="expected": the prefix's expected distances to every level-l class, the
+        # class means they read (frozen for the episode) and each anchor's negative-class weights
+        self._class_distances = np.zeros((n, 0))
+        self._episode_probs = np.zeros((0, self.n_bits))
+        self._episode_weights = np.zeros((n, 0))
+        self._negative_weights = np.zeros((0, 0))
         # (anchor, positive, negative) in triplet mode; (coded, other, other) in memory mode
         self.positions = np.zeros((n, 3), dtype=np.int64)
         self.roles = np.zeros(n, dtype=np.int64)  # memory mode: 0 anchor, 1 positive, 2 negative
@@ -428,6 +489,8 @@ class HierHashCore(CodingCore):
         self.level = level
         self.n_constraints = self._pool_size(level)
         self._fine = _ClassMeans(self.labels[:, level])
+        if self.estimator == "expected":  # read from the next episode on, like the pool
+            self._negative_weights = self.sampler.negative_class_weights()
         self._coarse = _ClassMeans(self.labels[:, level - 1]) if level >= 1 else None
         if prev_codes is not None:
             self.prev_codes = prev_codes
@@ -504,7 +567,7 @@ class HierHashCore(CodingCore):
 
     def _update_class_probs(self) -> None:
         """The per-bit means of the memory's codes in every class the reward reads."""
-        if self.estimator != "class-mean" or self.mode != "memory" or self._fine is None:
+        if self.estimator == "sample" or self.mode != "memory" or self._fine is None:
             return
         self._fine.update(self.memory)
         if self._coarse is not None and self.coarse_weight:
@@ -583,6 +646,11 @@ class HierHashCore(CodingCore):
                 if self.memory_generation is None:  # the memory changed at the last episode end
                     self._update_class_probs()
                 self._episode_memory[:] = self._fine.of(others)
+            if self.estimator == "expected":
+                self._episode_probs = self._fine.probs  # replaced, never written, by updates
+                self._episode_weights = self._negative_weights[
+                    self._fine.class_of[self.positions[:, 0]]]
+                self._class_distances = np.zeros(self._episode_weights.shape)
             if self.level >= 1 and self.coarse_weight:
                 # anchor episodes: (anchor, positive, negative); the positive shares the anchor's
                 # level-(l-1) class, so with "sample" it stands for that class
@@ -611,13 +679,17 @@ class HierHashCore(CodingCore):
             chunk = self.bits[:, 0, lo:hi]
             d, memory = self._distances, self._episode_memory
             d[0] += expected_hamming(chunk, memory[:, 0, lo:hi])
-            d[1] += expected_hamming(chunk, memory[:, 1, lo:hi])
-            if self.memory_roles == "anchor":
-                d_pos, d_neg = d[0], d[1]
+            margin = self.margin * hi / self.n_bits
+            if self.estimator == "expected":
+                value = self._expected_value(chunk, lo, hi, d[0], margin)
             else:
-                d[3] += expected_hamming(memory[:, 0, lo:hi], memory[:, 1, lo:hi])
-                d_pos, d_neg = memory_role_distances(self.roles, d[0], d[1], d[3])
-            value = triplet_value(d_pos, d_neg, self.margin * hi / self.n_bits)
+                d[1] += expected_hamming(chunk, memory[:, 1, lo:hi])
+                if self.memory_roles == "anchor":
+                    d_pos, d_neg = d[0], d[1]
+                else:
+                    d[3] += expected_hamming(memory[:, 0, lo:hi], memory[:, 1, lo:hi])
+                    d_pos, d_neg = memory_role_distances(self.roles, d[0], d[1], d[3])
+                value = triplet_value(d_pos, d_neg, margin)
             if self.level >= 1 and self.coarse_weight:
                 coarse = self._episode_coarse
                 d[4] += expected_hamming(chunk, coarse[:, 0, lo:hi])
@@ -639,6 +711,22 @@ class HierHashCore(CodingCore):
             value = level_value(value, hamming_bits_paired(bits, self._episode_prev).sum(axis=1),
                                 3, self.lam, self.rho)
         return value
+
+    def _expected_value(self, chunk: np.ndarray, lo: int, hi: int, d_pos: np.ndarray,
+                        margin: float) -> np.ndarray:
+        """``estimator="expected"``: eq. (1) on the prefix ``[0, hi)``, averaged over the
+        negative's class: ``−Σ_c w_{y,c} max(0, β + E[H(b, I+)] − E[H(b, m_c)])``, with
+        ``w_y`` the anchor's row of :meth:`ConstraintSampler.negative_class_weights` and ``m_c``
+        the per-bit means of class ``c``'s remembered codes. Adds the chunk ``[lo, hi)`` to the
+        distances to every class first.
+        """
+        probs = self._episode_probs[:, lo:hi]
+        chunk = chunk.astype(np.float64)
+        # E[H] = Σ_j b_j + p_j − 2 b_j p_j over the chunk's bits, for every (env, class) pair
+        self._class_distances += (chunk.sum(axis=1)[:, None] + probs.sum(axis=1)[None, :]
+                                  - 2.0 * chunk @ probs.T)
+        hinge = np.maximum(0.0, margin + d_pos[:, None] - self._class_distances)
+        return -(hinge * self._episode_weights).sum(axis=1) + 0.0
 
     def on_episode_end(self) -> None:
         if self.mode == "memory":
@@ -781,12 +869,18 @@ _MANUAL = """
       ``memory_generation=None`` (the paper's) there is one array: every episode's code is
       read by the next episodes.
 
-      **The other images** (``estimator``). With ``"class-mean"`` (default) the two images not
-      coded stand for their level-``l`` classes: eq. (1) reads the expected Hamming distance to
-      a random member of each class, i.e. to the per-bit means of the class's remembered codes
+      **The other images** (``estimator``). With ``"class-mean"`` the two images not coded
+      stand for their level-``l`` classes: eq. (1) reads the expected Hamming distance to a
+      random member of each class, i.e. to the per-bit means of the class's remembered codes
       (:func:`expected_hamming`). This is eq. (1) taken in expectation over the positive and
       the negative of the drawn classes, with none of the noise of one sampled pair. With
-      ``"sample"`` (the paper's) the two drawn images' remembered codes are read.
+      ``"expected"`` (default) the negative's class is not drawn either: eq. (1) is averaged
+      over every class the constraint sampler could give the anchor's negative, each weighted
+      by how likely it is (:meth:`~hashgym.envs.constraints.ConstraintSampler.
+      negative_class_weights`). One episode then asks the code to stay clear of every nearby
+      class, not of one random class that is usually far already. It is eq. (1) in expectation
+      over the constraint distribution, and it codes anchors only (``memory_roles="anchor"``).
+      With ``"sample"`` (the paper's) the two drawn images' remembered codes are read.
 
       Which image is coded (``memory_roles``): with ``"anchor"`` (default) the anchor; with
       ``"all"`` each episode draws the role uniformly — the anchor, the positive or the
@@ -824,6 +918,10 @@ _MANUAL = """
       ``estimator="class-mean"`` each ``H`` involving a remembered code is its expectation over
       the members of that image's level-``l`` class in the memory (the class includes the coded
       image itself, and with two remembered images of one class, every pair of its members);
+      with ``estimator="expected"`` the distances are the class-mean ones and ``r`` is
+      ``Σ_c w_c · (−max(0, β + H(b, I+) − H(b, class c)))`` over the negative's possible classes
+      ``c``, ``w_c`` their probabilities for the anchor's class (a drawn or pinned negative is
+      then only reported in ``info["triplet"]``);
     * at ``level >= 1``, eqs. (4)–(5): ``r_l = ρ · r + (1 − ρ) · (−λ · H(b_l(I), b_{l−1}(I)))``,
       with ``b_{l−1}`` from ``prev_codes``; in triplet mode the distance term averages over the
       three images, in memory mode it is the coded image's.
@@ -866,13 +964,19 @@ _MANUAL = """
       (:func:`hashgym.protocols.resolve_bank`); ``None`` = ``cifar100-mini``, built into the package.
     * ``protocol``, ``protocol_seed``: a protocol applied to the bank (e.g. ``"trees-people"``).
     * ``split="train"``: the images episodes (and the memory, the pool and ``prev_codes``) use.
-    * ``n_bits=12``, ``bits_per_step=3`` (DRLHIH §4.1); ``bits_per_step`` must divide ``n_bits``
-      and be at most ``MAX_BITS_PER_STEP`` = 16 (``Discrete(65536)``).
+    * ``n_bits=12`` (DRLHIH §4.1).
+    * ``bits_per_step=None``: :func:`default_bits_per_step`: four steps per code (3 bits at 12
+      bits, the paper's; 6 at 24) up to 8 bits per step (``Discrete(256)``; 48 bits take six
+      steps of 8). Given, it must divide ``n_bits`` and be at most ``MAX_BITS_PER_STEP`` = 16
+      (``Discrete(65536)``).
     * ``mode="memory"``: or ``"triplet"`` (see Description).
     * ``memory_roles="anchor"``: memory mode codes the anchor only; ``"all"``: the anchor,
       positive or negative, one drawn per episode (see Description).
-    * ``estimator=None``: ``"class-mean"`` in memory mode, ``"sample"`` in triplet mode (the
-      only one there); see Description.
+    * ``estimator=None``: ``"expected"`` in memory mode coding anchors, ``"class-mean"`` with
+      ``memory_roles="all"``, ``"sample"`` in triplet mode (the only one there); see
+      Description. On all of CIFAR-100 at 12 bits ``"expected"`` lifted the recipe's NDCG@20
+      from 0.505 to 0.571 (seed 0), on ``cifar100-mini`` at 24 bits from 0.227 to 0.388
+      (``benchmarks/results/notes/hierhash-expected.md``).
     * ``memory_generation="auto"``: environment steps per memory generation (``"auto"``:
       ``GENERATION_CODINGS`` = 15 codings of every image of the split, i.e. ``15 T`` steps per
       image), or ``None`` (the memory changes at
@@ -894,8 +998,8 @@ _MANUAL = """
       any other class only. Half and half: sibling negatives are what splits a super-class's
       children, the others keep the super-classes apart (sibling-only triplets never ask for
       that, and the level-0 structure erodes).
-    * ``margin=None``: ``β`` in bits; default ``n_bits / 4`` (3 bits at 12 bits: the paper does
-      not give ``β``; a quarter of the code leaves room for ranking without saturating).
+    * ``margin=None``: ``β`` in bits; default :func:`default_margin`, ``3 · sqrt(n_bits / 12)``
+      (3 bits at 12 bits, where the paper does not give ``β``; 6 at 48).
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5), the paper's ``ρ`` (DRLHIH
       §4.1). The pull towards the previous level's codes is what keeps siblings near their
       parent's code, i.e. the hierarchy in the codes; ``ρ = 1`` drops it.
@@ -946,6 +1050,8 @@ _MANUAL = """
     * v0 since hashgym 0.3.0: ``memory_init="class"``, ``level_split=1``,
       ``sibling_negatives=0.5`` and the paper's ``rho=0.9`` by default; ``"auto"`` generations
       count codings of every image (unchanged at 12 bits and 3 bits per step).
+    * v0 since hashgym 0.4.0: ``estimator="expected"`` by default (when coding anchors);
+      ``bits_per_step`` and ``margin`` follow the code length (unchanged at 12 bits).
 """
 
 
