@@ -15,6 +15,9 @@ protocol           split
                    5,000 training images drawn per fine class (10 and 50 of each of the 100
                    classes), every non-query image in the database (the training images too).
                    Banks smaller than 6,000 images keep the same proportions.
+``holdout``        For tuning without touching the queries: the bank's training images only,
+                   10% of each finest class (at least one) held out as queries, the rest the
+                   database and the training set. The bank's own queries are dropped.
 =================  ==========================================================================
 
 A **preset name** is a bank source optionally followed by a protocol: ``cifar100`` (the shared
@@ -107,10 +110,29 @@ def _csq(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
     return bank.replace(split=split, train=train)
 
 
+#: ``holdout``'s share of every finest class's training images that becomes queries.
+HOLDOUT_FRACTION = 0.1
+
+
+def _holdout(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
+    """Queries drawn from the training images (``HOLDOUT_FRACTION`` of each finest class)."""
+    rows = np.flatnonzero(bank.train_mask)
+    finest = bank.labels[rows, -1] if bank.n_levels else np.zeros(rows.size, dtype=np.int64)
+    split = np.full(rows.size, DATABASE, dtype=np.int8)
+    for c in np.unique(finest):
+        members = rng.permutation(np.flatnonzero(finest == c))
+        if len(members) < 2:
+            raise BankError(f"protocol 'holdout' needs two training images of every class; "
+                            f"class {int(c)} has {len(members)}")
+        split[members[: max(1, round(HOLDOUT_FRACTION * len(members)))]] = QUERY
+    return bank.take(rows, split=split, train=None)
+
+
 PROTOCOLS: dict[str, Callable[[FeatureBank, np.random.Generator], FeatureBank]] = {
     "standard": _standard,
     "trees-people": _trees_people,
     "csq": _csq,
+    "holdout": _holdout,
 }
 
 

@@ -14,7 +14,8 @@ from hashgym.synthetic import make_hierarchical_bank
 def test_preset_names_cover_every_source_and_protocol():
     names = preset_names()
     assert {"cifar100", "cifar100-trees-people", "cifar100-csq", "cifar100-mini",
-            "cifar100-mini-csq", "cifar100-mini-trees-people"} == set(names)
+            "cifar100-mini-csq", "cifar100-mini-trees-people", "cifar100-holdout",
+            "cifar100-mini-holdout"} == set(names)
     assert len(names) == 2 * len(PROTOCOLS)
 
 
@@ -23,7 +24,7 @@ def test_unknown_preset_and_protocol():
         resolve_bank("imagenet")
     with pytest.raises(BankError, match="unknown preset 'cifar100-mini-nope'"):
         resolve_bank("cifar100-mini-nope")
-    with pytest.raises(BankError, match="unknown protocol 'random'; known: standard, trees-people, csq"):
+    with pytest.raises(BankError, match="unknown protocol 'random'; known: standard, trees-people, csq, holdout"):
         apply_protocol(make_hierarchical_bank(), "random")
 
 
@@ -50,6 +51,31 @@ def test_bank_and_path_specs(tmp_path, hier_bank):
     path = hier_bank.save(tmp_path / "b.npz")
     assert resolve_bank(path).n == hier_bank.n
     assert resolve_bank(str(path), protocol="csq").meta["protocol"]["name"] == "csq"
+
+
+def test_holdout_draws_queries_from_the_training_images_only():
+    """10% of every finest class's training images become queries, the rest database and
+    training set; the bank's own queries are gone; the seed decides which images."""
+    bank = make_hierarchical_bank(branching=(2, 3), n_per_class=20, dim=8, seed=0)
+    train_rows = np.flatnonzero(bank.train_mask)
+    out = apply_protocol(bank, "holdout", seed=3)
+    np.testing.assert_array_equal(out.features, bank.features[train_rows])
+    np.testing.assert_array_equal(out.labels, bank.labels[train_rows])
+    query, database = out.indices("query"), out.indices("database")
+    np.testing.assert_array_equal(out.indices("train"), database)
+    per_class = np.bincount(out.labels[:, -1], minlength=6)
+    held = np.bincount(out.labels[query, -1], minlength=6)
+    np.testing.assert_array_equal(held, np.maximum(1, np.round(0.1 * per_class)))
+    assert out.meta["protocol"] == {"name": "holdout", "seed": 3, "query": len(query),
+                                    "database": len(database), "train": len(database)}
+    again, other = apply_protocol(bank, "holdout", seed=3), apply_protocol(bank, "holdout", seed=4)
+    np.testing.assert_array_equal(again.split, out.split)
+    assert not np.array_equal(other.split, out.split)
+    lonely = bank.take(np.r_[np.flatnonzero(bank.labels[:, -1] != 0),
+                             np.flatnonzero((bank.labels[:, -1] == 0) & bank.train_mask)[:1]])
+    with pytest.raises(BankError, match="protocol 'holdout' needs two training images of every "
+                                        "class; class 0 has 1"):
+        apply_protocol(lonely, "holdout")
 
 
 def test_standard_protocol_trains_on_database(hier_bank):
