@@ -1,7 +1,8 @@
 """hashgym's training recipe for ``HierHash-v0``, as plain data and two small functions (no torch).
 
-The environment's own defaults carry the env side of the recipe (the class-mean reward, memory
-generations, large pools, anchor-only coding, any other class as the negative: see
+The environment's own defaults carry the env side of the recipe (eq. (1) averaged over the
+negative's class on class-mean distances, memory generations, large pools, anchor-only coding,
+half sibling negatives, the code's shape and margin: see
 :class:`hashgym.envs.hierhash.HierHashEnv`). What is left for the trainer is how many images to
 step at once and how long to train, which is counted in **memory generations**: a level of the
 curriculum learns against one frozen memory, and the memory moves on once per generation.

@@ -15,7 +15,7 @@ names what the later rung adds:
    *supervised* to emit the teacher's 3-bit chunks (cross-entropy, the teacher's earlier bits as
    the ``code`` observation). Teacher → capacity: what the network cannot represent.
 3. **Learner**: the DQN against a *frozen* code memory holding the teacher's codes (level-1
-   triplets with any other class as the negative, ``ρ = 1``, no split, the class-mean reward,
+   triplets with any other class as the negative, ``ρ = 1``, no split, the env's default reward,
    no generation ever ends). Capacity → learner:
    what eq. (1) and the DQN cannot extract from a fixed, good target.
 4. **As shipped**: the default recipe (``hierarchical_dqn()``: pure RL from random class

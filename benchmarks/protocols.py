@@ -193,7 +193,7 @@ def _agent(key: str, label: str, algo: str, env_id: str = "HierHash-v0", **param
 
 
 # DRLHIH §4.1: 12 bits, 3 bits per step. The DQN rows train hashgym's recipe: HierHash-v0's
-# defaults (the class-mean reward against a memory that moves once per generation, from random
+# defaults (the expected class-mean reward against a memory that moves once per generation, from random
 # class codes) and the budget of agents/recipe.py (four memory generations; each level but the
 # last gets one). The level-only variants get the same four generations. Each row also records NDCG@20
 # against environment steps (the learning-curve plots).

@@ -33,7 +33,8 @@ torch.set_num_threads(1)
 
 bank = resolve_bank(args.bank)
 q, db = bank.indices("query"), bank.indices("database")
-# HierHash-v0's defaults: the class-mean reward against a code memory that starts as one random
+# HierHash-v0's defaults: eq. (1) averaged over the negative's class, on distances to the class
+# means of a code memory that starts as one random
 # code per class and takes the episodes' codes once per generation (15 codings of every training image),
 # split by one bit per class at a level change; the paper's
 # setting is hashgym.envs.hierhash.PAPER_SETTINGS
