@@ -1,0 +1,43 @@
+"""The RL Zoo files carry the same DQN hyperparameters and network as ``DQN_DEFAULTS``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hashgym.agents.dqn import DQN_DEFAULTS
+from hashgym.agents.zoo import ZOO_ALGOS, config_path
+
+SCALARS = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "gamma", "train_freq",
+           "gradient_steps", "target_update_interval", "exploration_fraction",
+           "exploration_final_eps")
+
+
+def _hierhash_entry(algo: str) -> dict[str, str]:
+    """The ``key: value`` lines of the file's ``HierHash-v0`` block, as strings."""
+    entry: dict[str, str] = {}
+    inside = False
+    for line in config_path(algo).read_text().splitlines():
+        if not line.startswith(" "):
+            inside = line.startswith("HierHash-v0:")
+        elif inside and (match := re.fullmatch(r"  (\w+): (.+)", line)):
+            entry[match[1]] = match[2]
+    return entry
+
+
+@pytest.mark.parametrize("algo", ["dqn", "qrdqn"])
+def test_zoo_dqn_files_match_the_recipe(algo: str) -> None:
+    entry = _hierhash_entry(algo)
+    for key in SCALARS:
+        assert float(entry[key].replace("!!float ", "")) == pytest.approx(DQN_DEFAULTS[key]), key
+    policy = DQN_DEFAULTS["policy_kwargs"]
+    projection = policy["features_extractor_kwargs"]["projection_dim"]
+    assert f"features_extractor_kwargs=dict(projection_dim={projection})" in entry["policy_kwargs"]
+    assert f"net_arch={policy['net_arch']}" in entry["policy_kwargs"]
+
+
+def test_every_zoo_algorithm_has_a_file() -> None:
+    assert all(config_path(algo).is_file() for algo in ZOO_ALGOS)
+    with pytest.raises(ValueError, match="no zoo hyperparameters for 'nope'; available: ppo"):
+        config_path("nope")
