@@ -29,6 +29,7 @@ from gymnasium import spaces
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.envs.sb3 import native_vector_env
+from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
 
 __all__ = ["EncodeError", "encode", "encode_with_env", "load_codes", "policy_act", "save_codes"]
@@ -38,7 +39,7 @@ SPLITS = ("query", "database", "train", "all")
 _SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type")
 
 
-class EncodeError(ValueError):
+class EncodeError(HashgymError):
     """Bad arguments to :func:`encode` or a malformed codes file; the message names the problem."""
 
 

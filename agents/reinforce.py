@@ -138,6 +138,7 @@ from torch import nn
 from typing_extensions import Self
 
 from hashgym.envs.sb3 import SB3VecEnv, find_sb3_adapter, make_sb3_vec_env
+from hashgym.errors import HashgymError
 
 __all__ = ["BASELINES", "HEADS", "IterationHeads", "RecurrentHashPolicy", "RecurrentReinforce", "ReinforceError"]
 
@@ -156,7 +157,7 @@ _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0.0)))
 _DEFAULT_NUM_ENVS = 256
 
 
-class ReinforceError(ValueError):
+class ReinforceError(HashgymError):
     """:class:`RecurrentReinforce` got a bad argument or environment; the message names it."""
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from gymnasium import spaces
 
 from hashgym.atomic import atomic_write
+from hashgym.errors import HashgymError
 
 __all__ = [
     "MODEL_INFO",
@@ -59,7 +60,7 @@ _TRUSTED_PREFIXES = ("hashgym.agents.", "stable_baselines3.", "sb3_contrib.", "t
                      "torch.optim.")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(HashgymError):
     """A model, checkpoint or replay-buffer file is missing, malformed or not hashgym's."""
 
 

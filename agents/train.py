@@ -83,6 +83,7 @@ from hashgym.agents.saving import space_to_json
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
+from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -102,7 +103,7 @@ _ON_POLICY_SMALL = {"n_steps": 16, "batch_size": 256}
 _OFF_POLICY_BOX = {"buffer_size": 50_000, "learning_starts": 1_000, "batch_size": 256}
 
 
-class TrainError(ValueError):
+class TrainError(HashgymError):
     """A training request that cannot run; the message names the argument and what fits."""
 
 

@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hashgym.errors import HashgymError
+
 __all__ = [
     "BENCH_PROTOCOLS",
     "BenchError",
@@ -45,7 +47,7 @@ __all__ = [
 ]
 
 
-class BenchError(ValueError):
+class BenchError(HashgymError):
     """A benchmark got a bad protocol, method, bank or option; the message says which."""
 
 

@@ -6,6 +6,7 @@ Importing the package registers the Gymnasium environments ``HierHash-v0`` and
 
 from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
 from hashgym.bank import BankError, FeatureBank
+from hashgym.errors import HashgymError
 
 __version__ = "0.4.0"
-__all__ = ["BankError", "FeatureBank", "__version__"]
+__all__ = ["BankError", "FeatureBank", "HashgymError", "__version__"]

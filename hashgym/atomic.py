@@ -19,10 +19,12 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
+from hashgym.errors import HashgymError
+
 __all__ = ["OutputPathError", "atomic_write", "check_output", "process_running"]
 
 
-class OutputPathError(ValueError):
+class OutputPathError(HashgymError):
     """An output path that would lose data: an input of the command, a folder, the wrong
     extension, or an existing file of another kind."""
 

@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.atomic import atomic_write
+from hashgym.errors import HashgymError
 
 __all__ = ["FORMAT", "MAX_FEATURE_MAGNITUDE", "BankError", "FeatureBank", "SplitName", "SplitView"]
 
@@ -60,7 +61,7 @@ MAX_FEATURE_MAGNITUDE = 1e6
 _FINITE_CHECK_ROWS = 65536
 
 
-class BankError(ValueError):
+class BankError(HashgymError):
     """A feature bank is malformed, inconsistent or unreadable; the message names the problem."""
 
 

@@ -40,6 +40,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from hashgym.codes import as_bits, hamming, to_signs
+from hashgym.errors import HashgymError
 
 __all__ = [
     "DEFAULT_MAX_TRIES",
@@ -63,7 +64,7 @@ DEFAULT_MAX_TRIES = 200_000
 _BATCH = 256
 
 
-class CenterError(ValueError):
+class CenterError(HashgymError):
     """Bad arguments for hash centers, or no center set satisfies the requested constraints."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from hashgym.atomic import atomic_write
 from hashgym.bank import BankError
 from hashgym.codes import CodeError
+from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
 from hashgym.protocols import resolve_bank
 
@@ -31,7 +32,7 @@ __all__ = ["EvalInputError", "add_arguments", "load_code_file", "run_from_args"]
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
 
 
-class EvalInputError(ValueError):
+class EvalInputError(HashgymError):
     """A code, label or row file ``hashgym eval`` cannot use, named with the problem."""
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashgym.errors import HashgymError
+
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "CodeError",
@@ -37,7 +39,7 @@ DEFAULT_CHUNK_BYTES = 1 << 27  # ~128 MiB of intermediate results per chunk
 _popcount = np.bitwise_count
 
 
-class CodeError(ValueError):
+class CodeError(HashgymError):
     """Codes have the wrong values, lengths or shapes; the message names the problem."""
 
 

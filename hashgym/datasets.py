@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
+from hashgym.errors import HashgymError
 
 __all__ = [
     "DatasetError",
@@ -59,7 +60,7 @@ logger = logging.getLogger(__name__)
 NUSWIDE_CONCEPT_COUNTS = (21, 81)
 
 
-class DatasetError(ValueError):
+class DatasetError(HashgymError):
     """An image source is missing, malformed or untrusted; the message names the problem."""
 
 

@@ -64,6 +64,7 @@ from hashgym.datasets import (
     stratified_sample,
     stratified_split,
 )
+from hashgym.errors import HashgymError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -105,7 +106,7 @@ _MOMENTUM = 0.9
 _WEIGHT_DECAY = 5e-4
 
 
-class FeatureError(ValueError):
+class FeatureError(HashgymError):
     """Feature extraction cannot run as asked; the message names the argument or file."""
 
 

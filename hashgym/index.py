@@ -51,6 +51,7 @@ from hashgym.codes import (
     pack,
     packed_to_words,
 )
+from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
 
 __all__ = ["FORMAT", "MIN_HASH_BITS", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
@@ -64,7 +65,7 @@ exhaustive flat range search is used (short substrings make huge buckets)."""
 Backend = Literal["auto", "faiss", "numpy"]
 
 
-class CodeIndexError(ValueError):
+class CodeIndexError(HashgymError):
     """A code index file or argument is invalid; the message names the problem."""
 
 

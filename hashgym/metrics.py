@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 import numpy as np
 
 from hashgym.codes import as_bits_pair, distance_dtype, hamming_words, pack_words
+from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ METRIC_CHUNK_BYTES = 1 << 24
 twice faster than 128 MiB for 50,000 database codes)."""
 
 
-class MetricError(ValueError):
+class MetricError(HashgymError):
     """Bad labels or metric arguments; the message names the argument and the problem."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from hashgym.agents.dqn import DQN_DEFAULTS
 from hashgym.agents.zoo import ZOO_ALGOS, config_path
 

@@ -34,6 +34,7 @@ from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet,
 from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
 from hashgym.codes import as_bits
+from hashgym.errors import HashgymError
 
 __all__ = ["FORMAT", "BaseHasher", "BaselineError", "check_features", "check_int", "load_baseline"]
 
@@ -41,7 +42,7 @@ FORMAT = "hashgym-baseline/1"
 _REGISTRY: dict[str, type[BaseHasher]] = {}
 
 
-class BaselineError(ValueError):
+class BaselineError(HashgymError):
     """A baseline got bad parameters or input, or was used before fitting; the message says which."""
 
 

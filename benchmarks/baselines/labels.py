@@ -26,6 +26,8 @@ from typing import Literal, TypeVar, get_args
 
 import numpy as np
 
+from hashgym.errors import HashgymError
+
 __all__ = [
     "LabelError",
     "LabelKind",
@@ -41,7 +43,7 @@ LABEL_KINDS: tuple[str, ...] = get_args(LabelKind)
 ArrayT = TypeVar("ArrayT")
 
 
-class LabelError(ValueError):
+class LabelError(HashgymError):
     """Labels have the wrong shape, type, values or kind; the message names the problem."""
 
 

@@ -57,6 +57,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from hashgym.bank import FeatureBank
+from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
 
 __all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
@@ -70,7 +71,7 @@ _FEATURE_CACHE: weakref.WeakKeyDictionary[FeatureBank, dict[str, np.ndarray]] = 
 )
 
 
-class HashEnvError(ValueError):
+class HashEnvError(HashgymError):
     """A hashgym environment got a bad argument or action; the message names the problem."""
 
 
