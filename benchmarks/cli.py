@@ -42,7 +42,8 @@ def parse_list(text: str, name: str, cast: type = str) -> list:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``hashgym bench``'s options to ``parser``."""
-    parser.description = __doc__.splitlines()[0]
+    parser.description = ("Run a benchmark protocol and write its tables, plots and record "
+                          "(every finished cell is kept, so a rerun resumes).")
     parser.add_argument("--protocol", "-p", default=None,
                         help=f"the benchmark protocol: {', '.join(BENCH_PROTOCOLS)}")
     parser.add_argument("--bank", default=None,

@@ -89,7 +89,9 @@ def _bank_split(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``hashgym`` argument parser (exposed for documentation tools and tests)."""
-    parser = argparse.ArgumentParser(prog="hashgym", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hashgym", description="hashgym: learning to hash for image retrieval as "
+        "reinforcement learning. Run 'hashgym COMMAND --help' for a command's options.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 

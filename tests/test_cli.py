@@ -76,3 +76,16 @@ def test_console_script_is_installed():
     proc = subprocess.run([exe, "bank", "info"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "images    9,000" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["bank"], ["bank", "info"], ["bank", "split"],
+                                     ["features"], ["bench"], ["train"], ["encode"], ["eval"]])
+def test_help_is_plain_text(command, capsys):
+    """Every --help reads as plain text: no reStructuredText roles or literals."""
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hashgym")
+    for markup in ("``", ":func:", ":class:", ":mod:", ":data:"):
+        assert markup not in out
