@@ -117,10 +117,15 @@ class HashQFeatures(BaseFeaturesExtractor):
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """``[h(I), c_t, t]`` for a batch of observations."""
-        return torch.cat(
-            [self.project(observations["features"]), observations["code"], observations["t"]],
-            dim=1,
-        )
+        return self.join(self.project(observations["features"]), observations["code"],
+                         observations["t"])
+
+    @staticmethod
+    def join(projected: torch.Tensor, code: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's input ``[h(I), c_t, t]`` from an already projected ``h(I)`` (the one
+        place the layout is written; the greedy encoder reuses ``h(I)`` across an image's steps).
+        """
+        return torch.cat([projected, code, t], dim=1)
 
 
 #: The DQN hyperparameters hashgym uses for ``HierHash-v0`` unless told otherwise (``γ = 1`` as

@@ -107,9 +107,9 @@ def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] |
                 cache["features"] = obs["features"]
                 cache["projected"] = extractor.project(
                     torch.as_tensor(np.asarray(obs["features"], dtype=np.float32), device=device))
-            x = torch.cat([cache["projected"],
-                           torch.as_tensor(obs["code"], dtype=torch.float32, device=device),
-                           torch.as_tensor(obs["t"], dtype=torch.float32, device=device)], dim=1)
+            x = extractor.join(cache["projected"],
+                               torch.as_tensor(obs["code"], dtype=torch.float32, device=device),
+                               torch.as_tensor(obs["t"], dtype=torch.float32, device=device))
             return q_net.q_net(x).argmax(dim=1).cpu().numpy()
 
     return act
