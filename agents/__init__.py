@@ -2,8 +2,12 @@
 
 * :func:`~hashgym.agents.train.train`: any SB3 / sb3-contrib algorithm (or hashgym's own) on a
   hashgym env, with DRLHIH's level curriculum, checkpoints and resume.
-* :mod:`~hashgym.agents.dqn`: DRLHIH's hierarchical DQN (:class:`~hashgym.agents.dqn.HashQFeatures`,
-  :class:`~hashgym.agents.dqn.LevelCurriculum`, :func:`~hashgym.agents.dqn.hierarchical_dqn`).
+* :mod:`~hashgym.agents.registry`: the algorithms ``train`` knows by name and how each is built.
+* :mod:`~hashgym.agents.dqn`: DRLHIH's Q-network input layer
+  (:class:`~hashgym.agents.dqn.HashQFeatures`) and DQN hyperparameters;
+  :mod:`~hashgym.agents.curriculum`: its level curriculum for any algorithm
+  (:class:`~hashgym.agents.curriculum.LevelCurriculum`); :func:`~hashgym.agents.train.
+  hierarchical_dqn`: the DRLHIH front end of ``train``.
 * :mod:`~hashgym.agents.reinforce`: SCIHCGRL's recurrent REINFORCE agent.
 * :func:`~hashgym.agents.encode.encode`: a trained agent as a hash function over a bank split.
 * :mod:`~hashgym.agents.saving`: model files that load without unpickling.
@@ -30,7 +34,7 @@ __all__ = ["hierarchical_dqn", "load_model"]
 # them (``from hashgym.agents.train import train``), as a package attribute would be shadowed by
 # the submodule once it is imported.
 _LAZY = {
-    "hierarchical_dqn": "hashgym.agents.dqn",
+    "hierarchical_dqn": "hashgym.agents.train",
     "load_model": "hashgym.agents.saving",
 }
 

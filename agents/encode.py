@@ -24,10 +24,16 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
+from hashgym.agents.dqn import HashQFeatures
+from hashgym.agents.flatten import flatten_observation
+from hashgym.agents.saving import load_model
+from stable_baselines3.dqn.policies import DQNPolicy
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
+from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
@@ -67,7 +73,6 @@ def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, n
         if starts.all():
             state = None
         if flatten:
-            from hashgym.agents.flatten import flatten_observation
 
             inputs: Any = flatten_observation(obs)
         else:
@@ -88,9 +93,6 @@ def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] |
     cannot be reused). The result is ``argmax_a Q(s, a)`` computed by the model's own modules:
     what ``model.predict(obs, deterministic=True)`` returns, about three times faster.
     """
-    import torch
-    from hashgym.agents.dqn import HashQFeatures
-    from stable_baselines3.dqn.policies import DQNPolicy
 
     policy = getattr(model, "policy", None)
     if not isinstance(policy, DQNPolicy) or type(policy.q_net.features_extractor) is not HashQFeatures:
@@ -197,7 +199,6 @@ def encode(
     """
     info: dict[str, Any] = {}
     if isinstance(model, (str, os.PathLike)):
-        from hashgym.agents.saving import load_model
 
         model, info = load_model(model, device=device)
     else:
@@ -253,7 +254,6 @@ def save_codes(
     :param meta: extra JSON provenance (e.g. the model's description); the bank's ``meta`` is
         stored under ``"bank"``.
     """
-    from hashgym.codes import as_bits
 
     codes = as_bits(codes, name="codes")
     rows = np.asarray(rows, dtype=np.int64)

@@ -12,13 +12,14 @@ had generations, a refresh every 2,048 steps was what lifted the DQN off chance 
 A refresh costs one encoding pass over the training images: about 0.35 s for 50,000 images on
 one core with DQN (its greedy fast path in :mod:`hashgym.agents.encode`) and seconds with
 algorithms that encode through ``model.predict``. The callback looks the env up at every
-refresh, so it follows :class:`~hashgym.agents.dqn.LevelCurriculum` from level to level.
+refresh, so it follows :class:`~hashgym.agents.curriculum.LevelCurriculum` from level to level.
 """
 
 from __future__ import annotations
 
 import logging
 
+from hashgym.agents.encode import encode_with_env
 from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.envs.sb3 import native_vector_env
@@ -55,7 +56,6 @@ class MemoryRefresh(BaseCallback):
 
     def refresh(self) -> None:
         """Rewrite the memory of the model's current env with the model's greedy codes."""
-        from hashgym.agents.encode import encode_with_env
 
         venv = self.model.get_env()
         env = native_vector_env(venv)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from hashgym.agents.registry import algorithm_class
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
@@ -238,7 +240,6 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
     :param for_training: keep the saved replay-buffer size (else a one-transition buffer is
         allocated: enough to predict, and no memory wasted).
     """
-    from hashgym.agents.train import algorithm_class  # the registry (avoids an import cycle)
 
     info = read_model_info(path)
     cls = algorithm_class(info["algo"])
@@ -281,7 +282,6 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
 
 
 def _is_sb3(cls: type) -> bool:
-    from stable_baselines3.common.base_class import BaseAlgorithm
 
     return issubclass(cls, BaseAlgorithm)
 

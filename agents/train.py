@@ -31,7 +31,7 @@ name               class                                 action spaces (env sett
 =================  ====================================  =============================================
 
 Levels (``HierHash-v0`` only)
-    ``levels=(0, 1)`` trains DRLHIH's curriculum with :class:`hashgym.agents.dqn.LevelCurriculum`
+    ``levels=(0, 1)`` trains DRLHIH's curriculum with :class:`hashgym.agents.curriculum.LevelCurriculum`
     (any algorithm, not only DQN): the steps are split equally between levels unless
     ``level_timesteps`` says otherwise, and ``n_constraints`` may give one pool size per level.
     By default every level of the bank is trained, coarsest first (DRLHIH's hierarchical agent);
@@ -76,14 +76,36 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
+from hashgym.agents.curriculum import LevelCurriculum, LevelState
+from hashgym.agents.flatten import FlattenDictObs
+from hashgym.agents.memory import MemoryRefresh
 from hashgym.agents.recipe import default_num_envs, recipe_budget
-from hashgym.agents.saving import space_to_json
+from hashgym.agents.registry import (
+    ALGORITHMS,
+    AlgoSpec,
+    TrainError,
+    algorithm_class,
+    check_fits,
+    load_target,
+    merge_defaults,
+    register_algorithm,
+    resolve_algorithm,
+)
+from hashgym.agents.saving import (
+    from_json,
+    load_replay_buffer,
+    save_model,
+    save_replay_buffer,
+    space_to_json,
+    to_json,
+)
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
-from hashgym.errors import HashgymError
+from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -92,144 +114,12 @@ __all__ = [
     "TrainError",
     "TrainResult",
     "algorithm_class",
+    "hierarchical_dqn",
     "register_algorithm",
     "train",
 ]
 
 logger = logging.getLogger(__name__)
-
-_ALL = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)
-_ON_POLICY_SMALL = {"n_steps": 16, "batch_size": 256}
-_OFF_POLICY_BOX = {"buffer_size": 50_000, "learning_starts": 1_000, "batch_size": 256}
-
-
-class TrainError(HashgymError):
-    """A training request that cannot run; the message names the argument and what fits."""
-
-
-@dataclasses.dataclass(frozen=True)
-class AlgoSpec:
-    """How :func:`train` builds one algorithm.
-
-    :param target: ``"module:Class"`` of the algorithm (imported on first use).
-    :param action_spaces: the action-space types it supports.
-    :param policy: the default policy alias.
-    :param defaults: default constructor arguments on hashgym's envs (overridden by
-        ``algo_kwargs``); a ``policy_kwargs`` entry is merged key by key.
-    :param flatten_obs: feed flat observations (:class:`~hashgym.agents.flatten.FlattenDictObs`).
-    :param needs_infos: the algorithm reads the env's infos (e.g. ``hash_center``).
-    """
-
-    target: str
-    action_spaces: tuple[type[spaces.Space], ...]
-    policy: str | None = "MultiInputPolicy"
-    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
-    flatten_obs: bool = False
-    needs_infos: bool = False
-
-
-def _dqn_defaults() -> dict[str, Any]:
-    from hashgym.agents.dqn import DQN_DEFAULTS
-
-    return DQN_DEFAULTS
-
-
-ALGORITHMS: dict[str, AlgoSpec] = {
-    "dqn": AlgoSpec("stable_baselines3:DQN", (spaces.Discrete,), defaults={"__dqn__": True}),
-    "qrdqn": AlgoSpec("sb3_contrib:QRDQN", (spaces.Discrete,), defaults={"__dqn__": True}),
-    "ppo": AlgoSpec("stable_baselines3:PPO", _ALL, defaults=_ON_POLICY_SMALL),
-    "a2c": AlgoSpec("stable_baselines3:A2C", _ALL, defaults={"n_steps": 8}),
-    "trpo": AlgoSpec("sb3_contrib:TRPO", _ALL, defaults=_ON_POLICY_SMALL),
-    # MultiBinary is left out: sb3-contrib 2.9's recurrent rollout buffer keeps int8 actions,
-    # and the Bernoulli log-probability then fails (use action_type="probability" or HierHash)
-    "recurrentppo": AlgoSpec("sb3_contrib:RecurrentPPO",
-                             (spaces.Discrete, spaces.MultiDiscrete, spaces.Box),
-                             policy="MultiInputLstmPolicy", defaults=_ON_POLICY_SMALL),
-    "maskableppo": AlgoSpec("sb3_contrib:MaskablePPO",
-                            (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
-                            defaults=_ON_POLICY_SMALL),
-    "ars": AlgoSpec("sb3_contrib:ARS", (spaces.Discrete, spaces.Box), policy="MlpPolicy",
-                    defaults={"n_delta": 8}, flatten_obs=True),
-    "sac": AlgoSpec("stable_baselines3:SAC", (spaces.Box,), defaults=_OFF_POLICY_BOX),
-    "td3": AlgoSpec("stable_baselines3:TD3", (spaces.Box,), defaults=_OFF_POLICY_BOX),
-    "ddpg": AlgoSpec("stable_baselines3:DDPG", (spaces.Box,), defaults=_OFF_POLICY_BOX),
-    "tqc": AlgoSpec("sb3_contrib:TQC", (spaces.Box,), defaults=_OFF_POLICY_BOX),
-    "reinforce": AlgoSpec("hashgym.agents.reinforce:RecurrentReinforce",
-                          (spaces.MultiBinary, spaces.Box), needs_infos=True),
-}
-"""Every algorithm :func:`train` knows by name (lower case)."""
-
-
-def register_algorithm(name: str, spec: AlgoSpec) -> None:
-    """Make ``name`` usable in :func:`train` (and the ``hashgym train --algo`` option)."""
-    ALGORITHMS[name.lower()] = spec
-
-
-def _spec_for(algo: str | type) -> tuple[str, AlgoSpec]:
-    if isinstance(algo, type):
-        for name, spec in ALGORITHMS.items():
-            if spec.target == f"{algo.__module__}:{algo.__qualname__}" or (
-                spec.target.split(":")[1] == algo.__name__ and _load(spec.target) is algo
-            ):
-                return name, spec
-        from stable_baselines3.common.base_class import BaseAlgorithm
-
-        if not issubclass(algo, BaseAlgorithm):
-            raise TrainError(f"algo class {algo.__name__} is not an SB3 BaseAlgorithm")
-        name = algo.__name__.lower()
-        spec = AlgoSpec(f"{algo.__module__}:{algo.__qualname__}", _ALL)
-        return name, spec
-    if not isinstance(algo, str):
-        raise TrainError(f"algo must be a name or an algorithm class, got {algo!r}")
-    key = algo.lower().replace("-", "").replace("_", "")
-    if key not in ALGORITHMS:
-        raise TrainError(f"unknown algorithm {algo!r}; known: {', '.join(sorted(ALGORITHMS))} "
-                         f"(or pass an SB3 algorithm class)")
-    return key, ALGORITHMS[key]
-
-
-def _load(target: str) -> type:
-    module_name, _, name = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise TrainError(f"algorithm {target} is not available: {exc}") from exc
-
-
-def algorithm_class(algo: str | type) -> type:
-    """The class behind a registry name (or the class itself)."""
-    if isinstance(algo, type):
-        return algo
-    _, spec = _spec_for(algo)
-    return _load(spec.target)
-
-
-def _fit_hint(spec: AlgoSpec) -> str:
-    hints = []
-    if spaces.Discrete in spec.action_spaces:
-        hints.append("HierHash-v0 (Discrete)")
-    if spaces.MultiBinary in spec.action_spaces:
-        hints.append("CentralHash-v0 (MultiBinary)")
-    if spaces.Box in spec.action_spaces:
-        hints.append("CentralHash-v0 with action_type='probability' (Box)")
-    return " or ".join(hints) or "none of hashgym's envs"
-
-
-def _check_fits(name: str, spec: AlgoSpec, space: spaces.Space, env_id: str) -> None:
-    if not isinstance(space, spec.action_spaces):
-        kinds = ", ".join(t.__name__ for t in spec.action_spaces)
-        raise TrainError(
-            f"algorithm {name!r} supports {kinds} action spaces, but {env_id} with these "
-            f"kwargs has {space}; use {_fit_hint(spec)}"
-        )
-
-
-def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    out = {**defaults, **overrides}
-    if "policy_kwargs" in defaults and "policy_kwargs" in overrides:
-        out["policy_kwargs"] = {**defaults["policy_kwargs"], **overrides["policy_kwargs"]}
-    return out
-
 
 def _bank_fingerprint(bank: FeatureBank) -> str:
     digest = hashlib.sha256()
@@ -351,8 +241,8 @@ def train(
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise TrainError(f"out={os.fspath(out)!r} is a file: a run writes a folder (model.zip, "
                          f"config.json, logs/, checkpoints/); give a folder path")
-    name, spec = _spec_for(algo)
-    cls = _load(spec.target)
+    name, spec = resolve_algorithm(algo)
+    cls = load_target(spec.target)
     if env_id not in ("HierHash-v0", "CentralHash-v0") and env_id not in gym.registry:
         raise TrainError(f"unknown env id {env_id!r}; expected 'HierHash-v0' or 'CentralHash-v0'")
     env_kwargs = dict(env_kwargs or {})
@@ -409,7 +299,6 @@ def train(
         if not hier or env_kwargs.get("mode", "memory") != "memory":
             raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
                              "rewrites the env's code memory)")
-        from hashgym.agents.memory import MemoryRefresh
 
         try:
             refresher = MemoryRefresh(memory_refresh)
@@ -417,7 +306,6 @@ def train(
             raise TrainError(f"memory_refresh: {exc}") from exc
 
     def make_env(level: int | None, prev_codes: np.ndarray | None, env_seed: int) -> Any:
-        from hashgym.envs.sb3 import make_sb3_vec_env
 
         kwargs = dict(env_kwargs)
         if hier:
@@ -429,16 +317,14 @@ def train(
         venv = make_sb3_vec_env(env_id, num_envs=num_envs, bank=bank,
                                 info_keys=None if spec.needs_infos else (), **kwargs)
         if spec.flatten_obs:
-            from hashgym.agents.flatten import FlattenDictObs
 
             venv = FlattenDictObs(venv)
         return venv
 
     first_env = make_env(levels[0], initial_prev, seed + (levels[0] or 0))
-    _check_fits(name, spec, first_env.action_space, env_id)
+    check_fits(name, spec, first_env.action_space, env_id)
 
-    kwargs = _merge(_dqn_defaults() if spec.defaults.get("__dqn__") else spec.defaults,
-                    dict(algo_kwargs or {}))
+    kwargs = merge_defaults(spec.defaults, dict(algo_kwargs or {}))
     policy = policy or spec.policy
     info: dict[str, Any] = {
         "algo": name,
@@ -456,7 +342,6 @@ def train(
         "observation_space": None,
         "action_space": None,
     }
-    from hashgym.agents.saving import from_json, to_json
 
     info = to_json(info)  # fail early on arguments that cannot be recorded
     model = _build(cls, policy, first_env, from_json(kwargs), seed, device, verbose)
@@ -466,7 +351,6 @@ def train(
     run = _Run(Path(out), info, max(10_000, sum(steps) // 10) if checkpoint_every is None
                else checkpoint_every,
                save_replay_buffer) if out is not None else None
-    from hashgym.agents.dqn import LevelCurriculum, LevelState
 
     curriculum = LevelCurriculum(model, make_env, levels, steps, seed=seed)
     state: LevelState | None = None
@@ -489,7 +373,6 @@ def train(
         callbacks.insert(0, refresher)  # the caller's callbacks see the refreshed memory
     if run is not None:
         callbacks.append(run.callback(curriculum))
-    from stable_baselines3.common.callbacks import CallbackList
 
     model = curriculum.run(resume=state, callback=CallbackList(callbacks),
                            progress_bar=progress_bar, tb_log_name=name)
@@ -540,7 +423,6 @@ class _Run:
             handle.write(json.dumps(self.info, indent=2, sort_keys=True).encode())
 
     def logger(self, tensorboard: bool | None, verbose: int, step: int) -> Any:
-        from stable_baselines3.common.logger import configure
 
         formats = ["csv"] + (["stdout"] if verbose else [])
         have_tb = importlib.util.find_spec("tensorboard") is not None
@@ -563,7 +445,6 @@ class _Run:
 
     # -------------------------------------------------------------- checkpoints
     def callback(self, curriculum: Any) -> Any:
-        from stable_baselines3.common.callbacks import BaseCallback
 
         run = self
 
@@ -585,8 +466,6 @@ class _Run:
         return _Checkpoints()
 
     def checkpoint(self, curriculum: Any, final: bool = False) -> None:
-        from hashgym.agents.saving import save_model
-        from hashgym.agents.saving import save_replay_buffer as save_buffer
 
         model = curriculum.model
         step = int(model.num_timesteps)
@@ -608,7 +487,7 @@ class _Run:
                   "identity": self._identity(self.info)}
         buffer = getattr(model, "replay_buffer", None)
         if self.save_buffer and buffer is not None:
-            save_buffer(buffer, self.ckpt_dir / f"{tag}-replay.npz")
+            save_replay_buffer(buffer, self.ckpt_dir / f"{tag}-replay.npz")
             record["replay_buffer"] = f"{tag}-replay.npz"
         with atomic_write(self.ckpt_dir / "state.json") as handle:
             handle.write(json.dumps(record, indent=2, sort_keys=True).encode())
@@ -641,8 +520,6 @@ class _Run:
 
     def _restore(self, model: Any, record: Any) -> Any:
         """:meth:`restore` once ``state.json`` is read: every error is the caller's to name."""
-        from hashgym.agents.dqn import LevelState
-        from hashgym.agents.saving import load_replay_buffer
 
         if not isinstance(record, dict):
             raise TypeError("state.json is not a JSON object")
@@ -680,6 +557,66 @@ class _Run:
         return state
 
     def save_final(self, model: Any) -> Path:
-        from hashgym.agents.saving import save_model
 
         return save_model(model, self.folder / "model.zip", model.hashgym_info)
+
+
+def hierarchical_dqn(
+    bank: Any = None,
+    *,
+    n_bits: int = 12,
+    bits_per_step: int | None = None,
+    levels: Sequence[int] | None = None,
+    timesteps_per_level: Sequence[int] | int | None = None,
+    n_constraints: Sequence[int] | int | None = None,
+    num_envs: int | None = None,
+    memory_refresh: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    out: str | None = None,
+    progress_bar: bool = False,
+    **dqn_kwargs: Any,
+) -> Any:
+    """Train DRLHIH's hierarchical DQN hash function (DRLHIH §3–4).
+
+    A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
+    ``env_id="HierHash-v0"``: the paper's network (:class:`~hashgym.agents.dqn.HashQFeatures`), code length and
+    ``γ = 1`` (:data:`~hashgym.agents.dqn.DQN_DEFAULTS`), the env's defaults (the expected class-mean reward against a code
+    memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
+    and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
+    the measurements are in ``benchmarks/results/notes/hierhash-learnable.md`` and the
+    three-seed table in ``benchmarks/results/drlhih``. The paper's own setting is
+    ``env_kwargs=hashgym.envs.hierhash.PAPER_SETTINGS``.
+
+    :param bank: a :class:`~hashgym.bank.FeatureBank`, path or preset name (default: built in).
+    :param n_bits: code length (12 in the paper).
+    :param bits_per_step: bits per action (default
+        :func:`hashgym.envs.hierhash.default_bits_per_step`: 3 at 12 bits, the paper's).
+    :param levels: the levels to train in order; default all levels of the bank.
+    :param timesteps_per_level: environment steps per level (a number or one per level);
+        default :func:`hashgym.agents.recipe.recipe_budget` (one memory generation per
+        level but the last, four in all).
+    :param n_constraints: constraint pool size per level, or one size for every level (default:
+        the env's, 30 triplets per training image).
+    :param num_envs: images coded in parallel (default :data:`hashgym.agents.recipe.NUM_ENVS`).
+    :param memory_refresh: environment steps between rewrites of the code memory with the
+        agent's greedy codes (:class:`hashgym.agents.memory.MemoryRefresh`); ``None`` (default)
+        leaves the memory to the env's generations.
+    :param env_kwargs: more ``HierHash-v0`` arguments (``lam``, ``rho``, ``estimator``,
+        ``memory_generation``, ...).
+    :param seed: the run's seed.
+    :param out: a folder for the model, checkpoints and logs (``None``: nothing written).
+    :param progress_bar: show a progress bar.
+    :param dqn_kwargs: more :class:`~stable_baselines3.DQN` arguments (override
+        :data:`~hashgym.agents.dqn.DQN_DEFAULTS`).
+    :return: the :class:`~hashgym.agents.train.TrainResult`.
+    """
+    return train(
+        "dqn", "HierHash-v0",
+        env_kwargs={"bank": bank, "n_bits": n_bits,
+                    **({} if bits_per_step is None else {"bits_per_step": bits_per_step}),
+                    **(env_kwargs or {})},
+        levels=levels, n_constraints=n_constraints, level_timesteps=timesteps_per_level,
+        num_envs=num_envs, seed=seed, out=out, progress_bar=progress_bar,
+        memory_refresh=memory_refresh, algo_kwargs=dqn_kwargs,
+    )

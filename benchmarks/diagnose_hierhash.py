@@ -40,9 +40,9 @@ import time
 import numpy as np
 import stable_baselines3
 import torch
-from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures, hierarchical_dqn
+from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
 from hashgym.agents.encode import encode
-from hashgym.agents.train import train
+from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.benchmarks.baselines import make_baseline
 from torch import nn
 

@@ -48,11 +48,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.recipe import recipe_budget
+from hashgym.agents.train import train
+from hashgym.benchmarks.baselines import make_baseline
 from hashgym.benchmarks.protocols import BenchError, MethodSpec
+from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.bank import FeatureBank
 from hashgym.codes import as_bits
+from hashgym.metrics import evaluate
 
 __all__ = [
     "METHOD_KINDS",
@@ -119,7 +124,6 @@ MethodRunner = Callable[[FeatureBank, int, int, Mapping[str, Any]], MethodOutput
 
 def _make_baseline(n_bits: int, seed: int, params: Mapping[str, Any]) -> Any:
     """The unfitted baseline estimator that ``params`` (``{"name": ..., **hyper}``) describe."""
-    from hashgym.benchmarks.baselines import make_baseline
 
     hyper = dict(params)
     name = hyper.pop("name", None)
@@ -179,8 +183,6 @@ def _jsonable(value: Any) -> Any:
 
 def _reward_curve_callback(every: int) -> Any:
     """An SB3 callback that samples the mean episode return every ``every`` steps."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
     class RewardCurve(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
@@ -205,11 +207,6 @@ def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, 
 
     Its time (``seconds``) is left out of the cell's fit time.
     """
-    from hashgym.agents.encode import encode_with_env
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    from hashgym.metrics import evaluate
-
     metric = str(spec.get("metric", "NDCG@20"))
     relevance = str(spec.get("relevance", "hierarchy"))
     points = int(spec.get("points", 12))
@@ -266,8 +263,6 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     :param params: see the module docstring (``kind="agent"``).
     :raises BenchError: for unknown or missing parameters.
     """
-    from hashgym.agents.encode import encode
-    from hashgym.agents.train import train
 
     unknown = set(params) - _AGENT_KEYS
     if unknown:

@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
+from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
 import hashgym
 from hashgym.atomic import atomic_write, process_running
@@ -596,7 +597,6 @@ def _write_outputs(
     out_dir: Path, proto: BenchProtocol, results: list[CellResult], rows: list[dict[str, Any]],
     plots: bool,
 ) -> list[Path]:
-    from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
     files = []
     csv_path = out_dir / "results.csv"

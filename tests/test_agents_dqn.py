@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from hashgym.agents.dqn import (
-    DQN_DEFAULTS,
-    HashQFeatures,
-    LevelCurriculum,
-    hierarchical_dqn,
-)
+from hashgym.agents.curriculum import LevelCurriculum
+from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
 from hashgym.agents.encode import encode, encode_with_env
-from hashgym.agents.train import train
+from hashgym.agents.train import hierarchical_dqn, train
 
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
@@ -66,7 +62,7 @@ def test_hierarchical_dqn_learns_and_refines_level_by_level(monkeypatch) -> None
         seen.append((venv.get_attr("level")[0], codes))
         return codes
 
-    monkeypatch.setattr("hashgym.agents.encode.encode_with_env", spy)
+    monkeypatch.setattr("hashgym.agents.curriculum.encode_with_env", spy)
     rng = np.random.default_rng(0)
     n_q, n_db = len(BANK.indices("query")), len(BANK.indices("database"))
     random_ndcg = np.mean([_ndcg(rng.integers(0, 2, (n_q, 12)), rng.integers(0, 2, (n_db, 12)))

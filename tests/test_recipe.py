@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from hashgym.agents.dqn import DQN_DEFAULTS, hierarchical_dqn
+from hashgym.agents.dqn import DQN_DEFAULTS
 from hashgym.agents.recipe import (
     NUM_ENVS,
     TOTAL_GENERATIONS,
@@ -18,7 +18,7 @@ from hashgym.agents.recipe import (
     recipe_budget,
     recipe_level_timesteps,
 )
-from hashgym.agents.train import train
+from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.benchmarks.methods import run_agent
 from hashgym.benchmarks.protocols import get_protocol
 
