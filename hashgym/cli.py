@@ -7,6 +7,8 @@ Subcommands::
     hashgym bank split PATH|NAME --protocol P --out FILE    save a bank re-split by a protocol
     hashgym features ...                                   extract CNN features into a bank
     hashgym eval QUERY DB [--bank B] [--metrics ...]        score two code files
+    hashgym index build CODES --out INDEX                  pack codes into an index file
+    hashgym search INDEX QUERY --k K | --radius R [--out]  the nearest codes of each query
 
 Heavy libraries (torch, torchvision) are imported only by the subcommands that need them.
 """
@@ -27,13 +29,17 @@ from hashgym.protocols import PROTOCOLS, preset_names, resolve_bank
 
 __all__ = ["build_parser", "main"]
 
-# Subcommands whose options live with their implementation: (module, help).
+# Subcommands whose options live with their implementation: (module, help), or (module, help,
+# options function, run function) where a module serves two commands.
 _DELEGATED = {
     "features": ("hashgym.features", "extract CNN features of an image set into a bank"),
     "bench": ("hashgym.benchmarks.cli", "run a benchmark protocol: tables, plots and a record"),
     "train": ("hashgym.agents.cli", "train an agent (any SB3 algorithm, DRLHIH's levels) with resume"),
     "encode": ("hashgym.agents.cli_encode", "code a bank's images with a trained agent (.npz)"),
     "eval": ("hashgym.cli_eval", "score two code files (hashgym's or any tool's) on hashgym's metrics"),
+    "index": ("hashgym.cli_index", "pack a code file into an index (build), or search one"),
+    "search": ("hashgym.cli_index", "the nearest codes of query codes in an index (--k or --radius)",
+               "add_search_arguments", "run_search_from_args"),
 }
 
 
@@ -116,11 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     split.set_defaults(func=_bank_split)
     bank_sub.add_parser("list", help="list the preset names").set_defaults(func=_bank_list)
 
-    for name, (module_name, help_text) in _DELEGATED.items():
+    for name, (module_name, help_text, *names) in _DELEGATED.items():
         module = importlib.import_module(module_name)
+        add, run = names or ("add_arguments", "run_from_args")
         p = sub.add_parser(name, help=help_text)
-        module.add_arguments(p)
-        p.set_defaults(func=module.run_from_args)
+        getattr(module, add)(p)
+        p.set_defaults(func=getattr(module, run))
     return parser
 
 

@@ -305,7 +305,11 @@ class CodeIndex:
         """
         source = Path(path)
         try:
-            with np.load(source, allow_pickle=False) as data:
+            loaded = np.load(source, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):  # a .npy file: one bare array
+                raise CodeIndexError(f"cannot read code index file {source}: it holds one bare "
+                                     f"array (.npy); build an index with hashgym index build")
+            with loaded as data:
                 arrays = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise CodeIndexError(f"code index file {source} does not exist") from None
