@@ -81,7 +81,7 @@ def test_console_script_is_installed():
 @pytest.mark.parametrize("command", [[], ["bank"], ["bank", "info"], ["bank", "split"],
                                      ["features"], ["bench"], ["train"], ["encode"], ["eval"],
                                      ["index"], ["index", "build"], ["index", "search"],
-                                     ["search"]])
+                                     ["search"], ["show"]])
 def test_help_is_plain_text(command, capsys):
     """Every --help reads as plain text: no reStructuredText roles or literals."""
     with pytest.raises(SystemExit) as exited:

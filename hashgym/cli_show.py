@@ -1,0 +1,113 @@
+"""``hashgym show QUERY DB --images IMAGES --out grid.png``: what the codes retrieve, as a figure.
+
+The code files are what ``hashgym encode`` writes (codes with their bank rows and labels) or raw
+arrays whose rows are a ``--bank`` split's (``--query-split`` / ``--db-split``, as ``hashgym
+eval``). ``--images`` is an image file whose image ``i`` is bank row ``i``: the shared
+``cifar100.npz`` for the shared bank and its presets (the bank's source order), or any ``.npz``
+holding an ``images`` array ``uint8 [N, H, W, 3]`` in bank order. The first ``--queries``
+query codes are drawn (or ``--pick`` random ones, seeded), each with its ``--k`` nearest
+database images (:func:`hashgym.show.retrieval_grid`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashgym.atomic import OutputPathError
+from hashgym.bank import BankError
+from hashgym.cli_eval import EvalInputError, load_code_file
+from hashgym.codes import CodeError
+from hashgym.protocols import resolve_bank
+from hashgym.show import ShowError, retrieval_grid
+
+__all__ = ["add_arguments", "run_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hashgym show``."""
+    parser.add_argument("query", help="query codes: hashgym encode's .npz, or a .npy / .npz array")
+    parser.add_argument("database", help="database codes, in the same forms")
+    parser.add_argument("--images", required=True,
+                        help="image file in bank order: cifar100.npz, or an .npz with 'images'")
+    parser.add_argument("--bank", default=None,
+                        help="the bank whose rows raw code arrays are (preset name or .npz)")
+    parser.add_argument("--protocol", default=None, help="a split protocol applied to --bank")
+    parser.add_argument("--query-split", default="query", help="--bank split of the query codes")
+    parser.add_argument("--db-split", default="database", help="--bank split of the database codes")
+    parser.add_argument("--queries", type=int, default=8, help="query rows drawn (default 8)")
+    parser.add_argument("--pick", action="store_true",
+                        help="draw random queries (seeded by --seed) instead of the first ones")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --pick")
+    parser.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
+    parser.add_argument("--out", required=True, help="the .png to write")
+
+
+def _rows_and_labels(path: str, bank: Any, split: str, flag: str
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, their bank rows and labels: from hashgym encode's file, or the bank's split."""
+    codes, labels = load_code_file(path)
+    if labels is not None:
+        with np.load(path, allow_pickle=False) as archive:
+            return codes, archive["rows"], labels
+    if bank is None:
+        raise EvalInputError(f"{path} holds raw codes without bank rows: give --bank (its "
+                             f"{split!r} split's rows are the codes' rows)")
+    rows = bank.indices(split)
+    if len(rows) != len(codes):
+        raise EvalInputError(f"{path} has {len(codes)} codes but the bank's {split!r} split has "
+                             f"{len(rows)} images: give --{flag} with the right split")
+    return codes, rows, bank.labels[rows]
+
+
+def _load_images(path: Path) -> np.ndarray:
+    """The ``images`` array of an image ``.npz`` (never unpickled), memory-mapped-free."""
+    if not path.is_file():
+        raise EvalInputError(f"image file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "images" not in archive.files:
+                raise EvalInputError(f"{path} holds no 'images' array (it has "
+                                     f"{', '.join(archive.files)})")
+            return archive["images"]
+    except EvalInputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as exc:
+        raise EvalInputError(f"cannot read image file {path}: {exc}") from exc
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym show``; returns the exit status."""
+    try:
+        out = Path(args.out)
+        if out.suffix != ".png":
+            raise OutputPathError(f"--out {out}: the figure is a .png file; give a path ending "
+                                  f"in .png")
+        bank = None if args.bank is None else resolve_bank(args.bank, protocol=args.protocol)
+        query, q_rows, q_labels = _rows_and_labels(args.query, bank, args.query_split,
+                                                   "query-split")
+        database, db_rows, db_labels = _rows_and_labels(args.database, bank, args.db_split,
+                                                         "db-split")
+        images = _load_images(Path(args.images))
+        top = int(max(q_rows.max(initial=0), db_rows.max(initial=0)))
+        if top >= len(images):
+            raise EvalInputError(f"{args.images} has {len(images)} images but the codes' bank "
+                                 f"rows reach {top}: give the image file of the codes' bank, "
+                                 f"in bank order")
+        if args.queries < 1:
+            raise EvalInputError(f"--queries must be >= 1, got {args.queries}")
+        n = min(args.queries, len(query))
+        chosen = (np.sort(np.random.default_rng(args.seed).choice(len(query), n, replace=False))
+                  if args.pick else np.arange(n))
+        path = retrieval_grid(query[chosen], database, images[q_rows[chosen]], images[db_rows],
+                              q_labels[chosen], db_labels, out, k=args.k)
+    except (EvalInputError, BankError, CodeError, ShowError, OutputPathError) as exc:
+        print(f"hashgym show: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{n} queries, top {min(args.k, len(database))} of {len(database):,}: wrote {path}")
+    return 0
