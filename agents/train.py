@@ -62,7 +62,6 @@ Output folder, checkpoints and resume
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import inspect
 import json
@@ -121,19 +120,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-def _bank_fingerprint(bank: FeatureBank) -> str:
-    digest = hashlib.sha256()
-    for arr in (bank.features, bank.labels, bank.split, bank.train_mask):
-        digest.update(str(arr.shape).encode())
-        digest.update(np.ascontiguousarray(arr).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def _bank_record(spec: Any, bank: FeatureBank) -> Any:
     """How the bank is written in the config: its name/path, or a fingerprint for an object."""
     if spec is None or isinstance(spec, (str, os.PathLike)):
         return None if spec is None else str(spec)
-    return {"fingerprint": _bank_fingerprint(bank), "images": bank.n, "dim": bank.dim,
+    return {"fingerprint": bank.fingerprint(), "images": bank.n, "dim": bank.dim,
             "meta": bank.meta}
 
 

@@ -19,7 +19,7 @@ runs each cell through :func:`hashgym.benchmarks.methods.run_method`, scores the
 
 Resume
     A cell's key is a hash of everything that decides its codes: the bank's contents (features,
-    labels and split, see :func:`bank_fingerprint`), the method's kind and parameters, the code
+    labels and split, see :meth:`hashgym.bank.FeatureBank.fingerprint`), the method's kind and parameters, the code
     length and the seed. A cell is saved (atomically: codes first, then the JSON that marks it
     finished) as soon as it finishes, and a rerun of the same command loads finished cells
     instead of recomputing them. If only the evaluation changed (metrics, relevance), the saved
@@ -76,7 +76,6 @@ __all__ = [
     "BenchResult",
     "Cell",
     "CellResult",
-    "bank_fingerprint",
     "default_out_dir",
     "run_benchmark",
     "write_json",
@@ -96,23 +95,6 @@ def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     with atomic_write(path) as handle:
         handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-def bank_fingerprint(bank: FeatureBank) -> str:
-    """SHA-256 (hex, 16 digits) of a bank's features, labels, multi-hot labels and split.
-
-    Two banks with the same fingerprint give a method the same inputs, so a cell computed on one
-    is valid for the other.
-    """
-    digest = hashlib.sha256()
-    arrays = [bank.features, bank.labels, bank.split, bank.train_mask]
-    if bank.multi_hot is not None:
-        arrays.append(bank.multi_hot)
-    for arr in arrays:
-        arr = np.ascontiguousarray(arr)
-        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-        digest.update(memoryview(arr).cast("B"))
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -509,7 +491,7 @@ def run_benchmark(
     torch.set_num_threads(threads)
     resolved = _resolve_banks(proto, banks)
     proto = proto.select(banks=[name for name, _ in resolved])
-    fingerprints = {name: bank_fingerprint(bank) for name, bank in resolved}
+    fingerprints = {name: bank.fingerprint() for name, bank in resolved}
     store = CellStore(out_dir / "cells")
     cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in proto.methods
              for n_bits in proto.bits for seed in seed_list]

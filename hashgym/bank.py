@@ -35,6 +35,7 @@ memory-map the feature matrix instead of reading it; saves are atomic (temporary
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import zipfile
@@ -341,6 +342,24 @@ class FeatureBank:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields.update(changes)
         return FeatureBank(**fields)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, 16 digits) of the features, labels, split, training mask and multi-hot
+        labels, with their dtypes and shapes.
+
+        Two banks with one fingerprint give every method the same inputs: a benchmark cell or a
+        training checkpoint made on one is valid for the other. Names, meta and class names do
+        not count.
+        """
+        digest = hashlib.sha256()
+        arrays = [self.features, self.labels, self.split, self.train_mask]
+        if self.multi_hot is not None:
+            arrays.append(self.multi_hot)
+        for arr in arrays:
+            arr = np.ascontiguousarray(arr)
+            digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+            digest.update(memoryview(arr).cast("B"))
+        return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:
         """Sizes and provenance, as printed by ``hashgym bank info``."""

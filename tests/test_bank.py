@@ -388,3 +388,16 @@ def test_next_write_removes_a_killed_writers_temp_file(tmp_path):
     assert not stale.exists()
     assert live.exists() and other.exists()
     assert target.read_bytes() == b"new"
+
+
+def test_fingerprint_covers_every_input_array_and_nothing_else(hier_bank):
+    base = hier_bank.fingerprint()
+    assert len(base) == 16 and hier_bank.replace(meta={"note": "x"}).fingerprint() == base
+    assert hier_bank.replace(features=hier_bank.features.astype(np.float16)).fingerprint() != base
+    labels = hier_bank.labels.copy()
+    other = int(np.flatnonzero((labels[:, -1] != labels[0, -1]))[0])
+    labels[[0, other]] = labels[[other, 0]]  # two images of different classes swap labels
+    assert hier_bank.replace(labels=labels).fingerprint() != base
+    train = hier_bank.split == 0
+    train[np.flatnonzero(train)[0]] = False
+    assert hier_bank.replace(train=train).fingerprint() != base

@@ -19,7 +19,7 @@ import pytest
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
-from hashgym.benchmarks.runner import bank_fingerprint, run_benchmark
+from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
 from hashgym.bank import FeatureBank
@@ -110,7 +110,7 @@ def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
     assert record["seeds"] == [0, 1]
     assert {"python", "numpy", "torch", "stable-baselines3", "gymnasium", "hashgym"} <= set(
         record["versions"])
-    assert record["banks"]["synthetic"]["fingerprint"] == bank_fingerprint(bank)
+    assert record["banks"]["synthetic"]["fingerprint"] == bank.fingerprint()
     assert record["banks"]["synthetic"]["summary"]["query"] == len(bank.indices("query"))
     assert len(record["cells"]) == N_CELLS
     assert all(c["total_s"] >= 0 and not c["resumed"] for c in record["cells"])
@@ -230,9 +230,9 @@ def test_unreadable_cell_is_recomputed(bank: FeatureBank, tmp_path: Path) -> Non
 
 def test_different_bank_is_a_different_cell(bank: FeatureBank, tmp_path: Path) -> None:
     other = make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16, seed=1)
-    assert bank_fingerprint(other) != bank_fingerprint(bank)
-    assert bank_fingerprint(make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16,
-                                                   seed=0)) == bank_fingerprint(bank)
+    assert other.fingerprint() != bank.fingerprint()
+    assert make_hierarchical_bank(branching=(3, 2), n_per_class=15, dim=16,
+                                  seed=0).fingerprint() == bank.fingerprint()
     run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"], bits=[8],
                   seeds=1, progress=False, plots=False)
     result = run_benchmark(TINY, banks={"synthetic": other}, out=tmp_path, methods=["lsh"],
