@@ -395,7 +395,7 @@ def test_fingerprint_covers_every_input_array_and_nothing_else(hier_bank):
     assert len(base) == 16 and hier_bank.replace(meta={"note": "x"}).fingerprint() == base
     assert hier_bank.replace(features=hier_bank.features.astype(np.float16)).fingerprint() != base
     labels = hier_bank.labels.copy()
-    other = int(np.flatnonzero((labels[:, -1] != labels[0, -1]))[0])
+    other = int(np.flatnonzero(labels[:, -1] != labels[0, -1])[0])
     labels[[0, other]] = labels[[other, 0]]  # two images of different classes swap labels
     assert hier_bank.replace(labels=labels).fingerprint() != base
     train = hier_bank.split == 0

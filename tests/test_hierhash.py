@@ -232,6 +232,12 @@ def test_negative_class_weights_are_the_sampling_distribution() -> None:
         assert np.abs(drawn[rows] - weights[rows]).max() < 0.02
 
 
+def test_sibling_negatives_is_a_fraction() -> None:
+    for given, fraction in ((True, 1.0), (False, 0.0), (0.25, 0.25), (1, 1.0)):
+        core = gym.make("HierHash-v0", bank=BANK, sibling_negatives=given).unwrapped._core
+        assert type(core.sibling_negatives) is float and core.sibling_negatives == fraction
+
+
 @pytest.mark.parametrize("bad", [1.5, -0.1, "yes", None])
 def test_sibling_negatives_must_be_bool_or_fraction(bad) -> None:
     with pytest.raises(HashEnvError, match=r"sibling_negatives must be True, False or a fraction "

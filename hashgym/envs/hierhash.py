@@ -93,7 +93,7 @@ PAPER_SETTINGS: dict[str, Any] = {
     "memory_init": "image",
     "level_split": 0,
     "memory_roles": "all",
-    "sibling_negatives": True,
+    "sibling_negatives": 1.0,
     "n_constraints": PAPER_N_CONSTRAINTS,
     "rho": 0.9,
 }
@@ -347,7 +347,7 @@ class HierHashCore(CodingCore):
         level: int = 0,
         prev_codes: np.ndarray | None = None,
         n_constraints: int | tuple[int, ...] | None = None,
-        sibling_negatives: bool | float = 0.5,
+        sibling_negatives: float = 0.5,
         margin: float | None = None,
         lam: float = 1.0,
         rho: float = 0.9,
@@ -411,8 +411,8 @@ class HierHashCore(CodingCore):
         if self.coarse_weight and self.estimator == "expected":
             raise HashEnvError("coarse_weight needs estimator='class-mean' or 'sample' (its "
                                "level-(l-1) term reads the drawn negative)")
-        self.sibling_negatives = sibling_negatives
-        sibling_fraction(sibling_negatives)  # fail now, not at the first level change
+        # a fraction (True / False still mean 1 / 0); checked now, not at the first level change
+        self.sibling_negatives = sibling_fraction(sibling_negatives)
         self.labels = self.bank.labels[self.rows]
         self._n_constraints_arg = n_constraints
         if mode == "triplet" or memory_generation is None:
@@ -994,8 +994,8 @@ _MANUAL = """
       30 triplets per image of the split (``PAPER_N_CONSTRAINTS`` = (4000, 1000) is the paper's
       best CIFAR setting "(4K, 1K)", for a split of a few thousand images).
     * ``sibling_negatives=0.5``: the share of level-``>= 1`` triplets whose negative is a
-      sibling (the rest take any other class); ``True`` (1.0) is the paper's, ``False`` (0)
-      any other class only. Half and half: sibling negatives are what splits a super-class's
+      sibling (the rest take any other class), a number in ``[0, 1]``; 1.0 is the paper's, 0
+      any other class only (``True`` and ``False`` are read as 1.0 and 0.0). Half and half: sibling negatives are what splits a super-class's
       children, the others keep the super-classes apart (sibling-only triplets never ask for
       that, and the level-0 structure erodes).
     * ``margin=None``: ``β`` in bits; default :func:`default_margin`, ``3 · sqrt(n_bits / 12)``
@@ -1010,7 +1010,7 @@ _MANUAL = """
 
     **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
     (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
-    ``level_split=0``, ``memory_roles="all"``, ``sibling_negatives=True``,
+    ``level_split=0``, ``memory_roles="all"``, ``sibling_negatives=1.0``,
     ``n_constraints=(4000, 1000)``, ``rho=0.9``). The defaults
     differ where the paper's setting was measured not to learn on a 50,000-image split; the
     measurements are in ``benchmarks/results/notes/hierhash-learnable.md``.
