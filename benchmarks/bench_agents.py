@@ -147,7 +147,7 @@ def bench_encoding(model: object) -> None:
     torch.set_num_threads(1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps of each DQN variant (split over levels; default: the "
@@ -156,7 +156,7 @@ def main() -> None:
                         help="env steps of the REINFORCE agent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.reinforce_steps = 4_000, 20_000
     torch.set_num_threads(1)

@@ -129,7 +129,7 @@ def supervised_capacity(bank: FeatureBank, teacher_train: np.ndarray, epochs: in
     return query, database, agreement
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bank", default="cifar100")
     parser.add_argument("--teacher", default="dch", help="the baseline whose codes are the target")
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-shipped", action="store_true",
                         help="leave out the as-shipped rung (its budget is the longest)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("# diagnose_hierhash")
     print(f"date      {datetime.datetime.now().isoformat(timespec='seconds')}")

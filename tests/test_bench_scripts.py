@@ -1,0 +1,43 @@
+"""Smoke runs of the benchmark scripts at tiny sizes: they run end to end and print what they
+measured (their numbers are recorded in benchmarks/results/, never asserted here)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hashgym.benchmarks import bench_agents, bench_envs, bench_eval, diagnose_hierhash
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bench_eval_smoke(capsys) -> None:
+    bench_eval.main(["--quick", "--repeats", "1", "--baseline-repeats", "1",
+                     "--index-repeats", "1"])
+    out = capsys.readouterr().out
+    assert "mAP@all:" in out and "per-query values" in out and "faiss and numpy" in out
+
+
+def test_bench_envs_smoke(capsys) -> None:
+    bench_envs.main(["--bank", "cifar100-mini", "--sizes", "4", "--repeats", "1",
+                     "--sync-limit", "4", "--skip-sb3"])
+    out = capsys.readouterr().out
+    assert "HierHash-v0" in out and "CentralHash-v0" in out and "env steps/s" in out
+
+
+def test_diagnose_hierhash_smoke(capsys) -> None:
+    diagnose_hierhash.main(["--bank", "cifar100-mini", "--teacher", "itq", "--epochs", "1",
+                            "--frozen-steps", "1024", "--paper-steps", "1024", "--skip-shipped"])
+    out = capsys.readouterr().out
+    for rung in ("ITQ (reference)", "1 teacher (itq)", "2 capacity", "3 learner", "5 paper"):
+        assert rung in out
+
+
+def test_bench_agents_smoke(shared_data, capsys) -> None:
+    bench_agents.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "DQN hierarchical" in out and "REINFORCE (RNN)" in out and "images/s" in out
