@@ -107,8 +107,9 @@ state dicts of the policy and its optimizer as ``.pth`` files, which SB3 2.9's
 objects it cannot write as JSON (spaces, the policy class, schedules) and unpickle them on load;
 :meth:`RecurrentReinforce.load` never does: it rebuilds the spaces from a JSON description
 stored beside them, maps the policy class by name, and replaces any other pickled entry with
-``None`` (with a warning) unless ``custom_objects`` provides it. A model file is therefore safe
-to load. A schedule passed as ``learning_rate`` is saved as its starting value.
+``None`` (with a warning) unless ``custom_objects`` provides it
+(:func:`hashgym.agents.saving.sb3_zip_objects`, beside hashgym's other no-unpickle loaders). A
+model file is therefore safe to load. A schedule passed as ``learning_rate`` is saved as its starting value.
 """
 
 from __future__ import annotations
@@ -118,7 +119,6 @@ import logging
 import math
 import sys
 import time
-import zipfile
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -127,10 +127,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from hashgym.agents.saving import space_from_json, space_to_json
+from hashgym.agents.saving import sb3_zip_objects, space_to_json
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
@@ -929,9 +928,9 @@ class RecurrentReinforce(BaseAlgorithm):
         """Load a model saved by :meth:`save`, without unpickling anything (module docstring).
 
         Same arguments as SB3's ``BaseAlgorithm.load``.
-        :raises ReinforceError: if the file is not a RecurrentReinforce model.
+        :raises ModelFileError: if the file is not a RecurrentReinforce model.
         """
-        objects = cls._unpickle_free_objects(path)
+        objects = sb3_zip_objects(path, RecurrentHashPolicy, "a RecurrentReinforce model")
         objects.update(custom_objects or {})
         model = super().load(
             path, env=env, device=device, custom_objects=objects,
@@ -943,41 +942,3 @@ class RecurrentReinforce(BaseAlgorithm):
             model._steps_into_episode = 0
             model._last_centers = None
         return model
-
-    @classmethod
-    def _unpickle_free_objects(cls, path: Any) -> dict[str, Any]:
-        """Replacements for every cloudpickled entry of the model's ``data`` JSON."""
-        file = open_path(path, "r", verbose=0, suffix="zip")
-        try:
-            with zipfile.ZipFile(file) as archive:
-                if "data" not in archive.namelist():
-                    raise ReinforceError(f"{path} holds no 'data' entry: not an SB3 model file")
-                data = json.loads(archive.read("data").decode())
-        except zipfile.BadZipFile as exc:
-            raise ReinforceError(f"{path} is not a zip file (not an SB3 model)") from exc
-        finally:
-            if not hasattr(path, "read"):
-                file.close()
-            else:
-                file.seek(0)
-        for key in ("_observation_space_spec", "_action_space_spec"):
-            if not isinstance(data.get(key), dict):
-                raise ReinforceError(f"{path} is not a RecurrentReinforce model (no {key})")
-        objects: dict[str, Any] = {
-            "observation_space": space_from_json(data["_observation_space_spec"]),
-            "action_space": space_from_json(data["_action_space_spec"]),
-            "policy_class": RecurrentHashPolicy,
-        }
-        if isinstance(data.get("policy_class"), dict):
-            name = data["policy_class"].get(":type:", "")
-            if "RecurrentHashPolicy" not in str(data["policy_class"]) and name:
-                logger.warning("model %s names policy class %s; loading RecurrentHashPolicy", path, name)
-        for key, value in data.items():
-            if key in objects or not (isinstance(value, dict) and ":serialized:" in value):
-                continue
-            if key == "learning_rate":
-                objects[key] = data.get("_initial_learning_rate", 1e-3)
-            else:
-                logger.warning("not unpickling %r from %s; it is set to None", key, path)
-                objects[key] = None
-        return objects

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -31,9 +32,12 @@ import numpy as np
 from gymnasium import spaces
 from hashgym.agents.registry import algorithm_class
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import open_path
 
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_INFO",
@@ -46,6 +50,7 @@ __all__ = [
     "resolve_class",
     "save_model",
     "save_replay_buffer",
+    "sb3_zip_objects",
     "space_from_json",
     "space_to_json",
     "to_json",
@@ -279,6 +284,58 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
     model.num_timesteps = int(info.get("num_timesteps", 0))
     model.hashgym_info = info
     return model, info
+
+
+def sb3_zip_objects(path: Any, policy_class: type, what: str) -> dict[str, Any]:
+    """``custom_objects`` for SB3's ``BaseAlgorithm.load`` that replace every cloudpickled
+    entry of an SB3 zip file, so that loading it unpickles nothing.
+
+    The spaces come from the JSON descriptions the model saved beside them
+    (``_observation_space_spec``, ``_action_space_spec``: :func:`space_to_json`), the policy
+    class is ``policy_class``, a pickled ``learning_rate`` becomes the saved
+    ``_initial_learning_rate``, and any other pickled entry ``None`` (with a warning).
+
+    :param path: the model file (a path or an open binary file).
+    :param policy_class: the policy class the model is loaded with.
+    :param what: what the file should be, for messages (``"a RecurrentReinforce model"``).
+    :raises ModelFileError: for a file that is not a zip, has no ``data`` entry, or lacks the
+        space descriptions.
+    """
+    file = open_path(path, "r", verbose=0, suffix="zip")
+    try:
+        with zipfile.ZipFile(file) as archive:
+            if "data" not in archive.namelist():
+                raise ModelFileError(f"{path} holds no 'data' entry: not an SB3 model file")
+            data = json.loads(archive.read("data").decode())
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path} is not a zip file (not an SB3 model)") from exc
+    finally:
+        if not hasattr(path, "read"):
+            file.close()
+        else:
+            file.seek(0)
+    for key in ("_observation_space_spec", "_action_space_spec"):
+        if not isinstance(data.get(key), dict):
+            raise ModelFileError(f"{path} is not {what} (no {key})")
+    objects: dict[str, Any] = {
+        "observation_space": space_from_json(data["_observation_space_spec"]),
+        "action_space": space_from_json(data["_action_space_spec"]),
+        "policy_class": policy_class,
+    }
+    if isinstance(data.get("policy_class"), dict):
+        name = data["policy_class"].get(":type:", "")
+        if policy_class.__name__ not in str(data["policy_class"]) and name:
+            logger.warning("model %s names policy class %s; loading %s", path, name,
+                           policy_class.__name__)
+    for key, value in data.items():
+        if key in objects or not (isinstance(value, dict) and ":serialized:" in value):
+            continue
+        if key == "learning_rate":
+            objects[key] = data.get("_initial_learning_rate", 1e-3)
+        else:
+            logger.warning("not unpickling %r from %s; it is set to None", key, path)
+            objects[key] = None
+    return objects
 
 
 def _is_sb3(cls: type) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from hashgym.agents.reinforce import RecurrentHashPolicy, RecurrentReinforce, ReinforceError
+from hashgym.agents.saving import ModelFileError
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -439,11 +440,11 @@ def test_bad_policy_learn_and_load_arguments(bank, tmp_path):
         RecurrentReinforce.load(path).learn(10)
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ReinforceError, match="not a zip file"):
+    with pytest.raises(ModelFileError, match="not a zip file"):
         RecurrentReinforce.load(bad)
     foreign = tmp_path / "foreign.zip"
     with zipfile.ZipFile(foreign, "w") as archive:
         archive.writestr("data", "{}")
-    with pytest.raises(ReinforceError, match="not a RecurrentReinforce model"):
+    with pytest.raises(ModelFileError, match="not a RecurrentReinforce model"):
         RecurrentReinforce.load(foreign)
     assert Path(path).exists()
