@@ -44,6 +44,8 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from hashgym.validation import is_integer
+
 __all__ = ["DQN_DEFAULTS", "HashQFeatures"]
 
 
@@ -75,7 +77,7 @@ class HashQFeatures(BaseFeaturesExtractor):
                 "HashQFeatures needs the Dict observation space of a hashgym env (keys "
                 f"'features', 'code', 't'), got {observation_space}"
             )
-        if isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or projection_dim < 1:
+        if not is_integer(projection_dim) or projection_dim < 1:
             raise ValueError(f"projection_dim must be a positive integer, got {projection_dim!r}")
         dim = int(observation_space["features"].shape[0])
         code = int(observation_space["code"].shape[0])

@@ -23,6 +23,7 @@ from hashgym.agents.encode import encode_with_env
 from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.envs.sb3 import native_vector_env
+from hashgym.validation import is_integer
 
 __all__ = ["MemoryRefresh"]
 
@@ -39,7 +40,7 @@ class MemoryRefresh(BaseCallback):
     """
 
     def __init__(self, every: int, batch_size: int = 8192, verbose: int = 0) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if not is_integer(every) or every < 1:
             raise ValueError(
                 f"the refresh period must be a positive number of environment steps, got {every!r}")
         super().__init__(verbose)

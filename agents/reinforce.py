@@ -138,6 +138,7 @@ from typing_extensions import Self
 
 from hashgym.envs.sb3 import SB3VecEnv, find_sb3_adapter, make_sb3_vec_env
 from hashgym.errors import HashgymError
+from hashgym.validation import check_number, is_integer, is_number
 
 __all__ = ["BASELINES", "HEADS", "IterationHeads", "RecurrentHashPolicy", "RecurrentReinforce", "ReinforceError"]
 
@@ -262,7 +263,7 @@ class RecurrentHashPolicy(BasePolicy):
             optimizer_kwargs=optimizer_kwargs,
             normalize_images=False,
         )
-        if isinstance(hidden_size, bool) or not isinstance(hidden_size, (int, np.integer)) or hidden_size < 1:
+        if not is_integer(hidden_size) or hidden_size < 1:
             raise ReinforceError(f"hidden_size must be a positive integer, got {hidden_size!r}")
         net_arch = list(net_arch)
         if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in net_arch):
@@ -271,7 +272,7 @@ class RecurrentHashPolicy(BasePolicy):
             raise ReinforceError(f"exploration_std must be a positive number, got {exploration_std!r}")
         if head not in HEADS:
             raise ReinforceError(f"unknown head {head!r}; expected one of {', '.join(HEADS)}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        if not is_number(dropout) or not 0.0 <= dropout < 1.0:
             raise ReinforceError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.hidden_size = int(hidden_size)
         self.net_arch = [int(w) for w in net_arch]
@@ -279,7 +280,7 @@ class RecurrentHashPolicy(BasePolicy):
             raise ReinforceError(
                 f"unknown recurrent_init {recurrent_init!r}; expected one of {', '.join(RECURRENT_INITS)}"
             )
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+        if not is_number(weight_decay) \
                 or not (math.isfinite(weight_decay) and weight_decay >= 0):
             raise ReinforceError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
         self.head_kind = head
@@ -474,13 +475,7 @@ def _native_adapter(env: VecEnv) -> SB3VecEnv:
 
 
 def _check_number(value: Any, name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ReinforceError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
-        lo = "(" if open_low else "["
-        raise ReinforceError(f"{name} must be a finite number in {lo}{low}, {high}], got {value}")
-    return value
+    return check_number(value, name, low, high, ReinforceError, open_low=open_low)
 
 
 class RecurrentReinforce(BaseAlgorithm):
@@ -618,7 +613,7 @@ class RecurrentReinforce(BaseAlgorithm):
         policy_kwargs: dict[str, Any] | None,
     ) -> None:
         _check_number(self._learning_rate_at_start(learning_rate), "learning_rate", 0.0, open_low=True)
-        if isinstance(episodes_per_update, bool) or not isinstance(episodes_per_update, (int, np.integer)) \
+        if not is_integer(episodes_per_update) \
                 or episodes_per_update < 1:
             raise ReinforceError(f"episodes_per_update must be a positive integer, got {episodes_per_update!r}")
         _check_number(gamma, "gamma", 0.0, 1.0)
@@ -866,7 +861,7 @@ class RecurrentReinforce(BaseAlgorithm):
         """
         if self.env is None:
             raise ReinforceError("this model has no environment: pass env= to load() or call set_env()")
-        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) \
+        if not is_integer(total_timesteps) \
                 or total_timesteps < 0:
             raise ReinforceError(f"total_timesteps must be a non-negative integer, got {total_timesteps!r}")
         if reset_num_timesteps:

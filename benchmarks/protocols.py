@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hashgym.errors import HashgymError
+from hashgym.validation import is_integer
 
 __all__ = [
     "BENCH_PROTOCOLS",
@@ -115,7 +116,7 @@ class BenchProtocol:
         if not self.banks:
             raise BenchError(f"protocol {self.name!r} has no bank")
         if not self.bits or any(
-            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.bits
+            not is_integer(b) or b < 1 for b in self.bits
         ):
             raise BenchError(f"protocol {self.name!r}: bits must be positive integers, got {self.bits!r}")
         if not self.metrics:

@@ -70,6 +70,7 @@ from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.protocols import resolve_bank
+from hashgym.validation import is_integer
 
 __all__ = [
     "CELL_FORMAT",
@@ -389,7 +390,7 @@ def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
             raise BenchError(f"seeds must be at least 1, got {seeds}")
         return list(range(int(seeds)))
     values = list(seeds)  # type: ignore[arg-type]
-    if not values or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+    if not values or any(not is_integer(s) or s < 0
                          for s in values):
         raise BenchError(f"seeds must be a positive count or a list of non-negative ints, got {seeds!r}")
     if len(set(values)) != len(values):
@@ -480,7 +481,7 @@ def run_benchmark(
     """
     proto = get_protocol(protocol).select(methods=methods, bits=bits)
     seed_list = _check_seeds(proto.seeds if seeds is None else seeds)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if not is_integer(threads) or threads < 1:
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
     out_dir = Path(out) if out is not None else default_out_dir(proto.name)
     started = time.perf_counter()

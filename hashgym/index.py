@@ -53,6 +53,7 @@ from hashgym.codes import (
 )
 from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
+from hashgym.validation import check_count
 
 __all__ = ["FORMAT", "MIN_HASH_BITS", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
 
@@ -111,8 +112,7 @@ class CodeIndex:
     """
 
     def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26) -> None:
-        if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or n_bits < 1:
-            raise CodeIndexError(f"n_bits must be a positive int, got {n_bits!r}")
+        check_count(n_bits, "n_bits", 1, CodeIndexError)
         if backend not in ("auto", "faiss", "numpy"):
             raise CodeIndexError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
         if chunk_bytes <= 0:
@@ -205,8 +205,7 @@ class CodeIndex:
         :return: ``(distances, ids)``, ``[Nq, k]`` ``int32`` and ``int64``.
         :raises CodeIndexError: for a bad ``k``; ``CodeError`` for bad queries.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise CodeIndexError(f"k must be a positive int, got {k!r}")
+        check_count(k, "k", 1, CodeIndexError)
         q = self._queries(queries)
         n_q, k = q.shape[0], int(k)
         dist = np.full((n_q, k), -1, dtype=np.int32)
@@ -245,8 +244,7 @@ class CodeIndex:
             ``int64``, ``distances`` ``int32``, ``ids`` ``int64``.
         :raises CodeIndexError: for a bad ``radius``; ``CodeError`` for bad queries.
         """
-        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
-            raise CodeIndexError(f"radius must be a non-negative int, got {radius!r}")
+        check_count(radius, "radius", 0, CodeIndexError)
         q = self._queries(queries)
         n_q, radius = q.shape[0], int(radius)
         if self.ntotal == 0:

@@ -74,6 +74,7 @@ import numpy as np
 from hashgym.codes import as_bits_pair, distance_dtype, hamming_words, pack_words
 from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
+from hashgym.validation import check_count, is_integer
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -213,7 +214,7 @@ class Relevance:
             default_min = 1
         if min_grade is None:
             min_grade = default_min
-        if isinstance(min_grade, bool) or not isinstance(min_grade, (int, np.integer)) or not (
+        if not is_integer(min_grade) or not (
             1 <= min_grade <= (self.max_grade if kind != "multilabel" else d.shape[1])
         ):
             raise MetricError(
@@ -382,15 +383,11 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _check_k(k: int, name: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MetricError(f"{name} must be a positive int, got {k!r}")
-    return int(k)
+    return check_count(k, name, 1, MetricError)
 
 
 def _check_radius(radius: int) -> int:
-    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
-        raise MetricError(f"radius must be a non-negative int, got {radius!r}")
-    return int(radius)
+    return check_count(radius, "radius", 0, MetricError)
 
 
 class Metric:
@@ -680,8 +677,7 @@ def _run(
         raise MetricError(f"query_labels have {rel.n_query} rows but query_codes have {q_bits.shape[0]}")
     if rel.n_database != d_bits.shape[0]:
         raise MetricError(f"db_labels have {rel.n_database} rows but db_codes have {d_bits.shape[0]}")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise MetricError(f"n_jobs must be a positive int, got {n_jobs!r}")
+    check_count(n_jobs, "n_jobs", 1, MetricError)
     n_q, n_db, n_bits = q_bits.shape[0], d_bits.shape[0], q_bits.shape[1]
     depth = max((m.depth(n_db) for m in metrics), default=0)
     # distances (1 byte) + relevance masks; a ranking adds ids (8) and gathered labels (<= 8)

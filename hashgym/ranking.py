@@ -25,6 +25,7 @@ from hashgym.codes import (
     hamming_words,
     pack_words,
 )
+from hashgym.validation import is_integer
 
 __all__ = ["chunk_rows", "distance_chunks", "rank", "stable_order"]
 
@@ -83,7 +84,7 @@ def rank(
     :raises CodeError: for invalid codes or codes of different lengths.
     """
     q_bits, d_bits = as_bits_pair(query_codes, db_codes, names=("query_codes", "db_codes"))
-    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+    if k is not None and (not is_integer(k) or k < 1):
         raise ValueError(f"k must be a positive int or None, got {k!r}")
     n_db = d_bits.shape[0]
     depth = n_db if k is None else min(int(k), n_db)

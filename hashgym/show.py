@@ -21,6 +21,7 @@ from hashgym.atomic import atomic_write
 from hashgym.codes import as_bits
 from hashgym.errors import HashgymError
 from hashgym.index import CodeIndex
+from hashgym.validation import check_count
 
 __all__ = ["QUERY_COLOR", "RELEVANT_COLOR", "WRONG_COLOR", "ShowError", "retrieval_grid"]
 
@@ -59,8 +60,7 @@ def neighbours(query_codes: np.ndarray, db_codes: np.ndarray, query_labels: np.n
         query's finest label.
     :raises ShowError: for mismatched shapes or a bad ``k``; ``CodeError`` for non-binary codes.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ShowError(f"k must be a positive int, got {k!r}")
+    check_count(k, "k", 1, ShowError)
     q_bits = as_bits(query_codes, name="query codes")
     db_bits = as_bits(db_codes, name="database codes")
     if q_bits.shape[1] != db_bits.shape[1]:

@@ -35,6 +35,7 @@ from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
 from hashgym.codes import as_bits
 from hashgym.errors import HashgymError
+from hashgym.validation import is_integer
 
 __all__ = ["FORMAT", "BaseHasher", "BaselineError", "check_features", "check_int", "load_baseline"]
 
@@ -48,7 +49,7 @@ class BaselineError(HashgymError):
 
 def check_int(value: Any, name: str, minimum: int) -> None:
     """Raise :class:`BaselineError` unless ``value`` is an integer (not a bool) ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise BaselineError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 

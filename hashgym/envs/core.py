@@ -59,6 +59,7 @@ from gymnasium.vector.utils import batch_space
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
+from hashgym.validation import check_choice, check_int, check_number
 
 __all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
 
@@ -106,27 +107,15 @@ def observation_space(dim: int, code_length: int) -> spaces.Dict:
 
 
 def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise HashEnvError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
-    return value
+    return check_choice(value, name, choices, HashEnvError)
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise HashEnvError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise HashEnvError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(value, name, minimum, HashEnvError)
 
 
 def _check_float(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise HashEnvError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise HashEnvError(f"{name} must be a finite number in {bounds}, got {value}")
-    return value
+    return check_number(value, name, low, high, HashEnvError)
 
 
 class CodingCore:

@@ -1,0 +1,72 @@
+"""Argument checks shared by every hashgym module, each raising the caller's error class.
+
+A module passes its own error (``HashEnvError``, ``MetricError``, …) so that the message says
+which part of hashgym refused the value; the wording is the same everywhere. Booleans are never
+numbers here (``True`` is not a step count).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hashgym.errors import HashgymError
+
+__all__ = ["check_choice", "check_count", "check_int", "check_number", "is_integer", "is_number"]
+
+
+def is_integer(value: Any) -> bool:
+    """An ``int`` or numpy integer, not a ``bool``."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    """An ``int``, ``float`` or numpy number, not a ``bool``."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str],
+                 error: type[Exception] = HashgymError) -> str:
+    """``value`` if it is one of ``choices``; else ``error("unknown NAME VALUE; expected one of …")``."""
+    if value not in choices:
+        raise error(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
+def check_int(value: Any, name: str, minimum: int | None = None,
+              error: type[Exception] = HashgymError) -> int:
+    """``value`` as an ``int`` if it is an integer ``>= minimum``; else ``error`` naming ``name``."""
+    if not is_integer(value):
+        raise error(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise error(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_count(value: Any, name: str, minimum: int = 1,
+                error: type[Exception] = HashgymError) -> int:
+    """``value`` as an ``int`` if it is an integer ``>= minimum`` (1 or 0); else
+    ``error("NAME must be a positive int, got …")`` (``non-negative`` for 0)."""
+    if not is_integer(value) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative" if minimum == 0 else f">= {minimum}"
+        raise error(f"{name} must be a {kind} int, got {value!r}")
+    return int(value)
+
+
+def check_number(value: Any, name: str, low: float | None = None, high: float | None = None,
+                 error: type[Exception] = HashgymError, *, open_low: bool = False) -> float:
+    """``value`` as a ``float`` if it is a finite number in ``[low, high]`` (``(low, high]`` with
+    ``open_low``); else ``error`` naming ``name`` and the interval."""
+    if not is_number(value):
+        raise error(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    below = low is not None and (value < low or (open_low and value == low))
+    if not math.isfinite(value) or below or (high is not None and value > high):
+        bounds = (f"{'(' if open_low else '['}{low if low is not None else '-inf'}, "
+                  f"{high if high is not None else 'inf'}]")
+        raise error(f"{name} must be a finite number in {bounds}, got {value}")
+    return value
