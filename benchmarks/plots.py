@@ -5,14 +5,16 @@
 * ``precision_r2_<bank>.png``: precision within Hamming radius 2 against the code length, mean ±
   std over seeds (read off the PR curve at radius 2, which is exactly ``P@r<=2``).
 * ``ndcg_<bank>_<bits>bits.png``: NDCG@k against k with graded relevance, mean over seeds.
-* ``training_<bank>_<bits>bits.png``: the RL agents' training curves (mean over seeds where
-  the seeds share their abscissa, else one line per seed); only drawn when an agent ran.
+* ``training_<bank>_<bits>bits.png``: the RL agents' training curves (mean over seeds with a
+  min–max band where the seeds share their abscissa, else one line per seed); only drawn when an
+  agent ran.
 * ``learning_<bank>_<bits>bits.png``: the retrieval metric of the agents' codes against
   environment steps (the ``learning_curve`` of :func:`hashgym.benchmarks.methods.run_agent`):
   the mean over seeds with a min–max band, ITQ and the best baseline as horizontal lines; only
   drawn when an agent recorded one.
 
-Every value comes from the cells the runner saved; nothing is recomputed here.
+Every plot names its bank, code length and metric; step axes read ``200k``, ``12M``. Every value
+comes from the cells the runner saved; nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from hashgym.benchmarks.protocols import BenchProtocol, MethodSpec
+from matplotlib.ticker import FuncFormatter
 
 from hashgym.atomic import atomic_write
 
@@ -36,9 +39,21 @@ if TYPE_CHECKING:
     from hashgym.benchmarks.runner import CellResult
     from matplotlib.figure import Figure
 
-__all__ = ["draw_all", "save_figure", "slug"]
+__all__ = ["draw_all", "save_figure", "slug", "steps_label"]
 
 _RADIUS = 2
+
+
+def steps_label(value: float, _position: Any = None) -> str:
+    """A step count as a tick label: ``200k``, ``1.5M``, ``12M`` (not ``0.2 ... 1e7``)."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.0f}"
+
+
+def _step_axis(ax: Any) -> None:
+    ax.xaxis.set_major_formatter(FuncFormatter(steps_label))
 
 
 def slug(text: str) -> str:
@@ -134,12 +149,18 @@ def _training_plot(results: Sequence[CellResult], agents: Sequence[MethodSpec], 
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (spec, curves) in zip(axes[0], panels):
         if all(c["x"] == curves[0]["x"] for c in curves):
-            y = np.mean([c["y"] for c in curves], axis=0)
-            ax.plot(curves[0]["x"], y, label=f"mean of {len(curves)} seed(s)")
+            y = np.array([c["y"] for c in curves])
+            (line,) = ax.plot(curves[0]["x"], y.mean(axis=0),
+                              label=f"mean of {len(curves)} seed{'s' * (len(curves) > 1)}")
+            if len(curves) > 1:
+                ax.fill_between(curves[0]["x"], y.min(axis=0), y.max(axis=0),
+                                color=line.get_color(), alpha=0.2, label="min-max over seeds")
         else:
             for c in curves:
                 ax.plot(c["x"], c["y"], alpha=0.7, label=f"seed {c['seed']}")
         ax.set(xlabel=curves[0]["xlabel"], ylabel=curves[0]["ylabel"], title=spec.title)
+        if "step" in curves[0]["xlabel"]:
+            _step_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(f"{bank}, {bits} bits: training curves")
@@ -185,6 +206,7 @@ def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: st
                        label=f"best baseline: {title} ({value:.3f})")
     ax.set(xlabel=lines[0][1][0]["xlabel"], ylabel=lines[0][1][0]["ylabel"],
            title=f"{bank}, {bits} bits: {metric} while training (mean, min-max over seeds)")
+    _step_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
+from hashgym.benchmarks.plots import steps_label
 from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
 from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
@@ -481,3 +482,8 @@ def test_a_cell_another_live_run_claimed_is_waited_for_not_computed(
     finally:
         other.kill()
         other.wait()
+
+
+def test_step_ticks_read_as_counts() -> None:
+    assert [steps_label(v) for v in (0, 950, 200_000, 1_500_000, 12_000_000, 2e9)] == [
+        "0", "950", "200k", "1.5M", "12M", "2G"]
