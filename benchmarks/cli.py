@@ -17,7 +17,7 @@ import argparse
 import logging
 import sys
 
-from hashgym.benchmarks.protocols import BENCH_PROTOCOLS, BenchError, get_protocol
+from hashgym.benchmarks.protocols import BENCH_PROTOCOLS, EXECUTORS, BenchError, get_protocol
 
 from hashgym.bank import BankError
 
@@ -56,7 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated method keys to run (default: all of the protocol's)")
     parser.add_argument("--bits", default=None,
                         help="comma-separated code lengths (default: the protocol's)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1; per worker with --executor process)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="serial",
+                        help="run cells one after another (serial, default) or in a pool of "
+                             "worker processes (process); same values either way")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes of --executor process (default: the CPU count)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--no-resume", action="store_true",
@@ -94,6 +100,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             methods=parse_list(args.methods, "methods") if args.methods else None,
             bits=parse_list(args.bits, "bits", int) if args.bits else None,
             threads=args.threads,
+            executor=args.executor,
+            jobs=args.jobs,
             plots=not args.no_plots,
             progress=not args.no_progress,
             resume=not args.no_resume,

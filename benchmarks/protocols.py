@@ -40,12 +40,18 @@ from hashgym.validation import is_integer
 
 __all__ = [
     "BENCH_PROTOCOLS",
+    "EXECUTORS",
     "BenchError",
     "BenchProtocol",
     "MethodSpec",
     "get_protocol",
     "protocol_names",
 ]
+
+
+#: How :func:`hashgym.benchmarks.runner.run_benchmark` runs cells: one after another in this
+#: process, or in a pool of worker processes.
+EXECUTORS = ("serial", "process")
 
 
 class BenchError(HashgymError):

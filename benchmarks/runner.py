@@ -48,12 +48,14 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +63,13 @@ from typing import Any
 
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
-from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec, get_protocol
+from hashgym.benchmarks.protocols import (
+    EXECUTORS,
+    BenchError,
+    BenchProtocol,
+    MethodSpec,
+    get_protocol,
+)
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
 import hashgym
@@ -70,7 +78,7 @@ from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.protocols import resolve_bank
-from hashgym.validation import is_integer
+from hashgym.validation import check_choice, check_count, is_integer
 
 __all__ = [
     "CELL_FORMAT",
@@ -419,6 +427,35 @@ def _rescore(store: CellStore, cell: Cell, key: str, data: dict[str, Any], bank:
 def _compute(store: CellStore, cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
              proto: BenchProtocol, eval_config: dict[str, Any]) -> dict[str, Any]:
     """Run a cell's method, score its codes and save the cell."""
+    data, output = _run_cell(cell, key, config, bank, proto, eval_config)
+    store.save(key, data, output)
+    return data
+
+
+#: The banks of a process executor's worker, set once per worker by :func:`_init_worker`.
+_WORKER_BANKS: dict[str, FeatureBank] = {}
+
+
+def _init_worker(banks: dict[str, FeatureBank], threads: int) -> None:
+    """Start a process-executor worker: its banks (sent once, not per cell) and torch threads."""
+    import torch
+
+    _WORKER_BANKS.clear()
+    _WORKER_BANKS.update(banks)
+    torch.set_num_threads(threads)
+
+
+def _run_cell_in_worker(cell: Cell, key: str, config: dict[str, Any], proto: BenchProtocol,
+                        eval_config: dict[str, Any]) -> tuple[dict[str, Any], MethodOutput]:
+    """:func:`_run_cell` in a worker process; the driver saves what it returns."""
+    return _run_cell(cell, key, config, _WORKER_BANKS[cell.bank], proto, eval_config)
+
+
+def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
+              proto: BenchProtocol, eval_config: dict[str, Any]
+              ) -> tuple[dict[str, Any], MethodOutput]:
+    """Run a cell's method and score its codes: the cell's JSON data and the method's output.
+    Nothing is written (the caller saves the cell)."""
     logger.info("cell %s: running", cell.describe())
     start = time.perf_counter()
     output = run_method(cell.method, bank, cell.n_bits, cell.seed)
@@ -440,10 +477,9 @@ def _compute(store: CellStore, cell: Cell, key: str, config: dict[str, Any], ban
         "info": output.info,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    store.save(key, data, output)
     logger.info("cell %s: %s in %.1f s", cell.describe(),
                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), end - start)
-    return data
+    return data, output
 
 
 def run_benchmark(
@@ -459,6 +495,8 @@ def run_benchmark(
     progress: bool = True,
     resume: bool = True,
     command: str | None = None,
+    executor: str = "serial",
+    jobs: int | None = None,
 ) -> BenchResult:
     """Run (or resume) a benchmark protocol and write its results.
 
@@ -477,12 +515,23 @@ def run_benchmark(
     :param resume: load finished cells of an earlier run from ``out/cells`` (``False``:
         recompute and overwrite them).
     :param command: the command line, for the record.
-    :raises BenchError: for an unknown protocol or method, bad seeds or bits.
+    :param executor: ``"serial"`` (default: cells one after another in this process) or
+        ``"process"``: cells in a pool of ``jobs`` worker processes (``spawn``ed, each with
+        ``threads`` torch threads and the banks sent once). The driver alone writes files, each
+        cell as it finishes; resume, claims, the record and the tables are those of a serial
+        run, and every cell's values are the same (seeds belong to cells, not to workers). A
+        cell that raises in a worker is logged and the others go on; the run then raises
+        :class:`BenchError` naming every failed cell.
+    :param jobs: worker processes of the ``"process"`` executor (default: the CPU count).
+    :raises BenchError: for an unknown protocol, method or executor, bad seeds, bits or jobs,
+        and (process executor) when cells failed.
     """
     proto = get_protocol(protocol).select(methods=methods, bits=bits)
     seed_list = _check_seeds(proto.seeds if seeds is None else seeds)
     if not is_integer(threads) or threads < 1:
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
+    check_choice(executor, "executor", EXECUTORS, BenchError)
+    jobs = (os.cpu_count() or 1) if jobs is None else check_count(jobs, "jobs", 1, BenchError)
     out_dir = Path(out) if out is not None else default_out_dir(proto.name)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -504,50 +553,89 @@ def run_benchmark(
     done: dict[int, CellResult] = {}
     computed = 0
     bar = tqdm(total=len(cells), desc=f"bench {proto.name}", unit="cell", disable=not progress)
+    pool = None if executor == "serial" else ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(bank_of, threads))
+    running: dict[Future[Any], tuple[int, Cell, str]] = {}
+    failures: list[str] = []
     pending = list(enumerate(cells))
     first_pass = True
-    while pending:
-        waiting: list[tuple[int, Cell]] = []
-        for index, cell in pending:
-            bar.set_postfix_str(cell.describe())
-            config = cell.config(fingerprints[cell.bank])
-            key = _key(config)
-            # a cell another run finished while this one waited is loaded even without resume
-            data = store.load(key) if resume or not first_pass else None
-            if data is not None and data["evaluation"] == eval_config:
-                logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
-                done[index] = CellResult(cell, key, data, resumed=True)
+    try:
+        while pending or running:
+            waiting: list[tuple[int, Cell]] = []
+            for index, cell in pending:
+                bar.set_postfix_str(cell.describe())
+                config = cell.config(fingerprints[cell.bank])
+                key = _key(config)
+                # a cell another run finished while this one waited is loaded even without resume
+                data = store.load(key) if resume or not first_pass else None
+                if data is not None and data["evaluation"] == eval_config:
+                    logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(),
+                                key)
+                    done[index] = CellResult(cell, key, data, resumed=True)
+                    bar.update()
+                    continue
+                owner = store.claim(key)
+                if owner is not None:
+                    logger.info("cell %s: %s is computing it; coming back to it", cell.describe(),
+                                owner)
+                    waiting.append((index, cell))
+                    continue
+                if pool is not None and data is None:  # the workers compute, the driver saves
+                    future = pool.submit(_run_cell_in_worker, cell, key, config, proto,
+                                         eval_config)
+                    running[future] = (index, cell, key)
+                    continue
+                rescore = data is not None
+                try:
+                    if data is not None:
+                        data = _rescore(store, cell, key, data, bank_of[cell.bank], proto,
+                                        eval_config)
+                    else:
+                        data = _compute(store, cell, key, config, bank_of[cell.bank], proto,
+                                        eval_config)
+                        computed += 1
+                finally:
+                    store.release(key)
+                done[index] = CellResult(cell, key, data, resumed=rescore)
                 bar.update()
-                continue
-            owner = store.claim(key)
-            if owner is not None:
-                logger.info("cell %s: %s is computing it; coming back to it", cell.describe(),
-                            owner)
-                waiting.append((index, cell))
-                continue
-            rescore = data is not None
-            try:
-                if data is not None:
-                    data = _rescore(store, cell, key, data, bank_of[cell.bank], proto,
-                                    eval_config)
-                else:
-                    data = _compute(store, cell, key, config, bank_of[cell.bank], proto,
-                                    eval_config)
-                    computed += 1
-            finally:
-                store.release(key)
-            done[index] = CellResult(cell, key, data, resumed=rescore)
-            bar.update()
-        if waiting:
-            if first_pass:
+            if waiting and first_pass:
                 logger.warning(
                     "waiting for %d cell(s) that other runs on %s are computing; a claim of a "
                     "run killed on another host is never stale here: delete its "
                     "cells/<key>.claim", len(waiting), out_dir)
-            time.sleep(_CLAIM_POLL_S)
-        pending, first_pass = waiting, False
-    results = [done[index] for index in sorted(done)]
+            if running:
+                finished, _ = wait(running, timeout=_CLAIM_POLL_S if waiting else None,
+                                   return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index, cell, key = running.pop(future)
+                    try:
+                        data, output = future.result()
+                        store.save(key, data, output)
+                    except Exception as exc:  # noqa: BLE001 (reported below, the others go on)
+                        logger.error("cell %s failed: %s: %s", cell.describe(),
+                                     type(exc).__name__, exc)
+                        failures.append(f"{cell.describe()}: {type(exc).__name__}: {exc}")
+                    else:
+                        computed += 1
+                        done[index] = CellResult(cell, key, data, resumed=False)
+                    finally:
+                        store.release(key)
+                    bar.update()
+            elif waiting:
+                time.sleep(_CLAIM_POLL_S)
+            pending, first_pass = waiting, False
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for _, _, key in running.values():  # interrupted: nothing of theirs was saved
+                store.release(key)
     bar.close()
+    if failures:
+        raise BenchError(f"{len(failures)} of {len(cells)} cell(s) failed, the others are "
+                         f"saved in {store.root} (a rerun resumes from them): "
+                         + "; ".join(failures))
+    results = [done[index] for index in sorted(done)]
 
     rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
              "seed": r.cell.seed, "metric": metric, "value": r.metrics[metric]}

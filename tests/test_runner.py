@@ -487,3 +487,37 @@ def test_a_cell_another_live_run_claimed_is_waited_for_not_computed(
 def test_step_ticks_read_as_counts() -> None:
     assert [steps_label(v) for v in (0, 950, 200_000, 1_500_000, 12_000_000, 2e9)] == [
         "0", "950", "200k", "1.5M", "12M", "2G"]
+
+
+def test_process_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: Path) -> None:
+    """Two worker processes compute the cells, the driver writes them: results.csv is the serial
+    run's, byte for byte, and a second run resumes every cell."""
+    serial = _run(bank, tmp_path / "serial")
+    pooled = _run(bank, tmp_path / "pool", executor="process", jobs=2)
+    assert pooled.computed == serial.computed == N_CELLS
+    assert (tmp_path / "pool" / "results.csv").read_bytes() == (
+        tmp_path / "serial" / "results.csv").read_bytes()
+    assert not list((tmp_path / "pool" / "cells").glob("*.claim"))
+    assert _run(bank, tmp_path / "pool", executor="process", jobs=2).computed == 0
+
+
+def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
+        bank: FeatureBank, tmp_path: Path) -> None:
+    """ITQ cannot make 24-bit codes of 16-d features: those cells fail in their workers, every
+    other cell is computed and saved, and the run names the failures."""
+    proto = dataclasses.replace(TINY, bits=(8, 24), seeds=1)
+    with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed.*itq.*24 bits.*BaselineError: "
+                                         r"ITQ needs n_bits <= feature dimension"):
+        run_benchmark(proto, banks={"synthetic": bank}, out=tmp_path, progress=False,
+                      plots=False, executor="process", jobs=2)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 3
+    assert not list((tmp_path / "cells").glob("*.claim"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"executor": "ray"}, "unknown executor 'ray'; expected one of serial, process"),
+    ({"executor": "process", "jobs": 0}, "jobs must be a positive int, got 0"),
+])
+def test_executor_arguments_are_checked(bank: FeatureBank, tmp_path: Path, kwargs, message) -> None:
+    with pytest.raises(BenchError, match=message):
+        _run(bank, tmp_path, **kwargs)
