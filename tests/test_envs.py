@@ -14,6 +14,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import hashgym  # noqa: F401  (registers the ids)
+from hashgym.bank import FeatureBank
 from hashgym.envs import HashEnvError
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
@@ -339,3 +340,22 @@ def test_pickled_vector_env_rebuilds_its_final_observations(env_id: str) -> None
             np.testing.assert_array_equal(
                 b[4]["final_obs"][i]["features"],
                 clone.unwrapped.bank.features[b[4]["final_info"]["index"][i]].astype(np.float32))
+
+
+def test_encode_streams_a_memory_mapped_bank(tmp_path) -> None:
+    """Coding a memory-mapped bank reads it in batches (the env never loads the whole split)
+    and gives the codes of the same bank in memory."""
+    bank = make_hierarchical_bank(branching=(2, 3), n_per_class=20, dim=8, seed=1)
+    mapped = FeatureBank.load(bank.save(tmp_path / "bank.npz"), mmap=True)
+    assert isinstance(mapped.features, np.memmap)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:  # 3 bits from the features' signs
+        return ((obs["features"][:, :3] > 0) * np.array([4, 2, 1])).sum(axis=1)
+
+    codes = {}
+    for name, source in (("memory", bank), ("mapped", mapped)):
+        venv = gym.make_vec("HierHash-v0", num_envs=1, bank=source, split="database")
+        codes[name] = venv.unwrapped.encode(act, batch_size=7)
+        assert venv.unwrapped._core._features is None  # never materialised
+    np.testing.assert_array_equal(codes["memory"], codes["mapped"])
+    assert len(np.unique(codes["memory"], axis=0)) > 1

@@ -172,7 +172,7 @@ class CodingCore:
         self.rows = self.bank.indices(split)
         if self.rows.size == 0:
             raise HashEnvError(f"split {split!r} of the bank is empty")
-        self.features = _split_features(self.bank, split, self.rows)
+        self._features: np.ndarray | None = None  # materialised by the first episode
         self.position_of_row = np.full(self.bank.n, -1, dtype=np.int64)
         self.position_of_row[self.rows] = np.arange(self.rows.size)
         self.steps_per_image = self.n_bits // self.bits_per_step
@@ -187,9 +187,19 @@ class CodingCore:
         self.bits = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
         self.signs = np.zeros((n, self.n_bits), dtype=np.float32)
         # the double buffer of the features observation (see the module docstring)
-        self.feature_buffers = np.zeros((2, n, self.features.shape[1]), dtype=np.float32)
+        self.feature_buffers = np.zeros((2, n, self.bank.dim), dtype=np.float32)
         self.feature_buffer = 0
         self.slot_features = self.feature_buffers[0]
+
+    @property
+    def features(self) -> np.ndarray:
+        """The split's features, float32 ``[n_images, D]``, read from the bank when the first
+        episode needs them (:func:`_split_features`). :meth:`encode` does not need them: it
+        reads bounded chunks of a memory-mapped bank, so coding a bank larger than memory
+        keeps memory flat."""
+        if self._features is None:
+            self._features = _split_features(self.bank, self.split, self.rows)
+        return self._features
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickling copies views, so point the observation back into the feature buffers
@@ -360,10 +370,9 @@ class CodingCore:
         for start in range(0, rows.size, batch_size):
             chunk_rows = rows[start : start + batch_size]
             m = chunk_rows.size
-            pos = self.position_of_row[chunk_rows]
-            if (pos >= 0).all():
-                feats = self.features[pos]
-            else:
+            if self._features is not None and (pos := self.position_of_row[chunk_rows]).min() >= 0:
+                feats = self._features[pos]  # already in memory for the episodes
+            else:  # a bounded read: memory-mapped banks stream
                 feats = np.asarray(self.bank.features[chunk_rows], dtype=np.float32)
             signs = np.zeros((m, self.n_bits), dtype=np.float32)
             for tau in range(steps):
