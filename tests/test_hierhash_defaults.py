@@ -4,6 +4,8 @@ the reward's memory, their errors, and the single and vector env agreeing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -74,33 +76,48 @@ def test_class_mean_reward_matches_brute_force(level: int) -> None:
     """Every step's reward is eq. (1) on the mean distances to every member of the positive's and
     the negative's level-``l`` classes in the memory (eqs. (4)-(5) added at level 1)."""
     rng = np.random.default_rng(level)
+    venv, prev, memory, triplets = _random_memory_env(rng, level, estimator="class-mean")
+    classes = BANK.labels[TRAIN, level]
+    a, p, n = triplets.T
+
+    def value_of(j: int, prefix: np.ndarray) -> float:
+        k = prefix.size
+        d_pos = _brute_distance(prefix, memory[classes == classes[p[j]], :k])
+        d_neg = _brute_distance(prefix, memory[classes == classes[n[j]], :k])
+        value = -max(0.0, 2.5 * k / 6 + d_pos - d_neg)
+        return 0.7 * value - 0.3 * 0.5 * np.sum(prefix != prev[a[j], :k]) if level else value
+
+    _check_dense_rewards(venv, rng, value_of)
+
+
+def _random_memory_env(rng: np.random.Generator, level: int, **kwargs: object
+                       ) -> tuple[gym.vector.VectorEnv, np.ndarray, np.ndarray, np.ndarray]:
+    """An 8-env, 6-bit, 2-bits-per-step env at ``level`` with random ``prev_codes`` (level 1:
+    λ = 0.5, ρ = 0.7, no split) and a random memory, reset: ``(venv, prev, memory, triplets)``,
+    the triplets as split positions of the first episodes."""
     prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
-    kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7} if level else {}
+    if level:
+        kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7, "level_split": 0, **kwargs}
     venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, n_bits=6, bits_per_step=2,
-                        margin=2.5, level=level, estimator="class-mean", **kwargs)
+                        margin=2.5, level=level, **kwargs)
     venv.reset(seed=level)
     memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     venv.unwrapped.set_memory(memory)
     _, info = venv.reset()
-    core = venv.unwrapped._core
-    classes = BANK.labels[TRAIN, level]
-    a, p, n = core.position_of_row[info["triplet"]].T
+    return venv, prev, memory, venv.unwrapped._core.position_of_row[info["triplet"]]
+
+
+def _check_dense_rewards(venv: gym.vector.VectorEnv, rng: np.random.Generator,
+                         value_of: Callable[[int, np.ndarray], float]) -> None:
+    """Step the 8-env, 6-bit, 2-bits-per-step ``venv`` through one episode of random actions:
+    every step's rewards must be ``value_of(env, code prefix)`` minus the previous step's."""
     emitted = np.zeros((8, 0), np.uint8)
     before = np.zeros(8)
     for _ in range(3):
         actions = rng.integers(0, 4, 8)
-        _, rewards, _, _, info = venv.step(actions)
+        rewards = venv.step(actions)[1]
         emitted = np.concatenate([emitted, (actions[:, None] >> np.array([1, 0])) & 1], 1)
-        k = emitted.shape[1]
-        value = np.empty(8)
-        for j in range(8):
-            members_pos = memory[classes == classes[p[j]], :k]
-            members_neg = memory[classes == classes[n[j]], :k]
-            d_pos = _brute_distance(emitted[j], members_pos)
-            d_neg = _brute_distance(emitted[j], members_neg)
-            value[j] = -max(0.0, 2.5 * k / 6 + d_pos - d_neg)
-            if level:
-                value[j] = 0.7 * value[j] - 0.3 * 0.5 * np.sum(emitted[j] != prev[a[j], :k])
+        value = np.array([value_of(j, emitted[j]) for j in range(8)])
         np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
         before = value
 
@@ -126,36 +143,22 @@ def test_expected_reward_matches_brute_force(level: int, fraction: float) -> Non
     distances to the members of the positive's and the negative's classes (eqs. (4)-(5) added at
     level 1)."""
     rng = np.random.default_rng(10 + level)
-    prev = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
-    kwargs = {"prev_codes": prev, "lam": 0.5, "rho": 0.7, "level_split": 0} if level else {}
-    venv = gym.make_vec("HierHash-v0", num_envs=8, bank=BANK, n_bits=6, bits_per_step=2,
-                        margin=2.5, level=level, sibling_negatives=fraction, **kwargs)
+    venv, prev, memory, triplets = _random_memory_env(rng, level, sibling_negatives=fraction)
     assert venv.unwrapped.estimator == "expected"
-    venv.reset(seed=level)
-    memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
-    venv.unwrapped.set_memory(memory)
-    _, info = venv.reset()
-    core = venv.unwrapped._core
     classes = BANK.labels[TRAIN, level]
-    anchors = core.position_of_row[info["triplet"][:, 0]]
+    anchors = triplets[:, 0]
     weights = [_negative_probabilities(a, level, float(fraction)) for a in anchors]
-    emitted = np.zeros((8, 0), np.uint8)
-    before = np.zeros(8)
-    for _ in range(3):
-        actions = rng.integers(0, 4, 8)
-        _, rewards, _, _, info = venv.step(actions)
-        emitted = np.concatenate([emitted, (actions[:, None] >> np.array([1, 0])) & 1], 1)
-        k = emitted.shape[1]
-        value = np.zeros(8)
-        for j, a in enumerate(anchors):
-            d_pos = _brute_distance(emitted[j], memory[classes == classes[a], :k])
-            for neg in np.flatnonzero(weights[j]):
-                d_neg = _brute_distance(emitted[j], memory[classes == classes[neg], :k])
-                value[j] -= weights[j][neg] * max(0.0, 2.5 * k / 6 + d_pos - d_neg)
-            if level:
-                value[j] = 0.7 * value[j] - 0.3 * 0.5 * np.sum(emitted[j] != prev[a, :k])
-        np.testing.assert_allclose(rewards, value - before, rtol=0, atol=1e-12)
-        before = value
+
+    def value_of(j: int, prefix: np.ndarray) -> float:
+        k, a = prefix.size, anchors[j]
+        d_pos = _brute_distance(prefix, memory[classes == classes[a], :k])
+        value = 0.0
+        for neg in np.flatnonzero(weights[j]):
+            d_neg = _brute_distance(prefix, memory[classes == classes[neg], :k])
+            value -= weights[j][neg] * max(0.0, 2.5 * k / 6 + d_pos - d_neg)
+        return 0.7 * value - 0.3 * 0.5 * np.sum(prefix != prev[a, :k]) if level else value
+
+    _check_dense_rewards(venv, rng, value_of)
 
 
 def test_default_shape_and_margin_follow_the_code_length() -> None:
