@@ -62,19 +62,17 @@ Output folder, checkpoints and resume
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-import json
 import logging
 import os
 import time
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from hashgym.agents.checkpoints import RunStore
 from hashgym.agents.curriculum import LevelCurriculum, LevelState
 from hashgym.agents.flatten import FlattenDictObs
 from hashgym.agents.memory import MemoryRefresh
@@ -92,16 +90,11 @@ from hashgym.agents.registry import (
 )
 from hashgym.agents.saving import (
     from_json,
-    load_replay_buffer,
-    save_model,
-    save_replay_buffer,
     space_to_json,
     to_json,
 )
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.callbacks import CallbackList
 
-from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.envs.sb3 import make_sb3_vec_env
@@ -339,7 +332,7 @@ def train(
     info["observation_space"] = space_to_json(model.observation_space)
     info["action_space"] = space_to_json(model.action_space)
 
-    run = _Run(Path(out), info, max(10_000, sum(steps) // 10) if checkpoint_every is None
+    run = RunStore(Path(out), info, max(10_000, sum(steps) // 10) if checkpoint_every is None
                else checkpoint_every,
                save_replay_buffer) if out is not None else None
 
@@ -387,169 +380,6 @@ def _build(cls: type, policy: str | None, venv: Any, kwargs: dict[str, Any], see
         return cls(policy, venv, seed=seed, device=device, verbose=verbose, **args)
     except (TypeError, ValueError) as exc:  # unknown keywords; values torch or SB3 refuse
         raise TrainError(f"bad arguments for {cls.__name__}: {exc}") from exc
-
-
-class _Run:
-    """The output folder of a run: config, logs, checkpoints, final model."""
-
-    def __init__(self, folder: Path, info: dict[str, Any], every: int, save_buffer: bool) -> None:
-        self.folder = folder
-        self.ckpt_dir = folder / "checkpoints"
-        self.info = info
-        self.every = int(every)
-        if self.every < 1:
-            raise TrainError(f"checkpoint_every must be >= 1, got {every}")
-        self.save_buffer = save_buffer
-        self.model: Any = None
-
-    # -------------------------------------------------------------- config
-    def _identity(self, info: dict[str, Any]) -> dict[str, Any]:
-        """What must match for a checkpoint to be resumed (everything but the step budget)."""
-        skip = {"level_timesteps", "num_timesteps", "observation_space", "action_space",
-                "trained_levels"}
-        return {k: v for k, v in info.items() if k not in skip}
-
-    def write_config(self) -> None:
-        with atomic_write(self.folder / "config.json") as handle:
-            handle.write(json.dumps(self.info, indent=2, sort_keys=True).encode())
-
-    def logger(self, tensorboard: bool | None, verbose: int, step: int) -> Any:
-
-        formats = ["csv"] + (["stdout"] if verbose else [])
-        have_tb = importlib.util.find_spec("tensorboard") is not None
-        if tensorboard and not have_tb:
-            raise TrainError("tensorboard=True needs the tensorboard package "
-                             "(pip install tensorboard)")
-        if tensorboard or (tensorboard is None and have_tb):
-            formats.append("tensorboard")
-        folder = self.folder / "logs" / f"from-{step:09d}"
-        attempt = 1
-        while folder.exists() and any(folder.iterdir()):
-            attempt += 1  # the same step again (a rerun of a finished run, a second resume)
-            folder = self.folder / "logs" / f"from-{step:09d}.{attempt}"
-        return configure(str(folder), formats)
-
-    def clear(self) -> None:
-        state = self.ckpt_dir / "state.json"
-        if state.exists():
-            state.unlink()
-
-    # -------------------------------------------------------------- checkpoints
-    def callback(self, curriculum: Any) -> Any:
-
-        run = self
-
-        class _Checkpoints(BaseCallback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.last = -1
-
-            def _on_training_start(self) -> None:
-                if self.last < 0:
-                    self.last = self.model.num_timesteps
-
-            def _on_step(self) -> bool:
-                if self.model.num_timesteps - self.last >= run.every:
-                    run.checkpoint(curriculum)
-                    self.last = self.model.num_timesteps
-                return True
-
-        return _Checkpoints()
-
-    def checkpoint(self, curriculum: Any, final: bool = False) -> None:
-
-        model = curriculum.model
-        step = int(model.num_timesteps)
-        state = curriculum.state
-        tag = f"ckpt-{step:09d}"
-        info = {**self.info, "num_timesteps": step}
-        save_model(model, self.ckpt_dir / f"{tag}.zip", info)
-        extra: dict[str, np.ndarray] = {"index": np.asarray(state.index),
-                                        "level_start": np.asarray(state.level_start)}
-        if state.prev_codes is not None:
-            extra["prev_codes"] = np.asarray(state.prev_codes, dtype=np.uint8)
-        memory = curriculum.memory if self.info["env_id"] == "HierHash-v0" else None
-        if memory is not None:
-            extra.update({f"memory_{key}": value for key, value in memory.items()})
-        with atomic_write(self.ckpt_dir / f"{tag}.npz") as handle:
-            np.savez(handle, **extra)
-        record = {"num_timesteps": step, "model": f"{tag}.zip", "state": f"{tag}.npz",
-                  "replay_buffer": None, "level_index": int(state.index), "final": final,
-                  "identity": self._identity(self.info)}
-        buffer = getattr(model, "replay_buffer", None)
-        if self.save_buffer and buffer is not None:
-            save_replay_buffer(buffer, self.ckpt_dir / f"{tag}-replay.npz")
-            record["replay_buffer"] = f"{tag}-replay.npz"
-        with atomic_write(self.ckpt_dir / "state.json") as handle:
-            handle.write(json.dumps(record, indent=2, sort_keys=True).encode())
-        keep = {record["model"], record["state"], record["replay_buffer"], "state.json"}
-        for old in self.ckpt_dir.iterdir():
-            if old.name not in keep and old.name.startswith("ckpt-"):
-                old.unlink(missing_ok=True)
-        logger.info("checkpoint at step %d (level index %d) in %s", step, state.index,
-                    self.ckpt_dir)
-
-    def restore(self, model: Any) -> Any:
-        """Load the last checkpoint into ``model``; return the curriculum state (or ``None``).
-
-        :raises TrainError: naming the folder, when the checkpoint is of another run, lacks a
-            file, or is damaged.
-        """
-        path = self.ckpt_dir / "state.json"
-        if not path.exists():
-            return None
-        try:
-            return self._restore(model, json.loads(path.read_text()))
-        except TrainError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError,
-                RuntimeError, zipfile.BadZipFile) as exc:
-            raise TrainError(
-                f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
-                f"delete that folder to start the run over, or pass resume=False (--no-resume)"
-            ) from exc
-
-    def _restore(self, model: Any, record: Any) -> Any:
-        """:meth:`restore` once ``state.json`` is read: every error is the caller's to name."""
-
-        if not isinstance(record, dict):
-            raise TypeError("state.json is not a JSON object")
-        for name in ("model", "state", "replay_buffer"):
-            if record.get(name) and not (self.ckpt_dir / record[name]).is_file():
-                if name == "replay_buffer" and getattr(model, "replay_buffer", None) is None:
-                    continue
-                raise TrainError(f"the checkpoint in {self.ckpt_dir} lacks its {name} file "
-                                 f"{record[name]!r}; delete that folder to start the run over, "
-                                 f"or pass resume=False (--no-resume)")
-        mine, theirs = self._identity(self.info), record.get("identity", {})
-        if mine != theirs:
-            differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            raise TrainError(
-                f"{self.folder} holds a checkpoint of a different run (differs in: "
-                f"{', '.join(differ)}); use another out folder or resume=False (--no-resume)"
-            )
-        model.set_parameters(str(self.ckpt_dir / record["model"]), exact_match=True,
-                             device=model.device)
-        model.num_timesteps = int(record["num_timesteps"])
-        model._num_timesteps_at_start = model.num_timesteps
-        if record.get("replay_buffer") and getattr(model, "replay_buffer", None) is not None:
-            load_replay_buffer(model.replay_buffer, self.ckpt_dir / record["replay_buffer"])
-        with np.load(self.ckpt_dir / record["state"], allow_pickle=False) as data:
-            memory = {key[len("memory_"):]: data[key] for key in data.files
-                      if key.startswith("memory_")}
-            if "memory" in data.files:  # checkpoints of hashgym 0.1: the memory alone
-                memory["memory"] = data["memory"]
-            state = LevelState(
-                index=int(data["index"]), level_start=int(data["level_start"]),
-                prev_codes=data["prev_codes"] if "prev_codes" in data.files else None,
-                memory=memory or None,
-            )
-        logger.info("resuming from step %d at level index %d", model.num_timesteps, state.index)
-        return state
-
-    def save_final(self, model: Any) -> Path:
-
-        return save_model(model, self.folder / "model.zip", model.hashgym_info)
 
 
 def hierarchical_dqn(

@@ -164,12 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     model = bench_drlhih(args)
     bench_encoding(model)
-    try:
-        import hashgym.agents.reinforce  # noqa: F401
-    except ImportError as exc:
-        print(f"\n## SCIHCGRL: skipped, the REINFORCE agent is not available ({exc})")
-    else:
-        bench_scihcgrl(args)
+    bench_scihcgrl(args)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

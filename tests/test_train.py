@@ -42,8 +42,6 @@ CASES = [
                          ids=[c[0] for c in CASES])
 def test_every_algorithm_trains_saves_and_loads(tmp_path: Path, algo: str, env_id: str,
                                                 env_kwargs: dict, algo_kwargs: dict) -> None:
-    if algo == "reinforce":
-        pytest.importorskip("hashgym.agents.reinforce")
     result = train(algo, env_id, {"bank": BANK, **env_kwargs}, total_timesteps=256,
                    num_envs=16, seed=0, algo_kwargs=algo_kwargs, out=tmp_path,
                    levels=[0] if env_id == "HierHash-v0" else None)
