@@ -60,7 +60,7 @@ def _vector_rate(venv: gym.vector.VectorEnv, n_vector_steps: int, repeats: int) 
 def _own_bytes(env: gym.Env) -> int:
     """Bytes of the numpy arrays one single env holds for itself (not the shared bank features):
     what each of a SyncVectorEnv's sub-envs adds."""
-    core = env.unwrapped._core
+    core = env.unwrapped.core
     seen: set[int] = set()
     total = 0
     for holder in (core, getattr(core, "sampler", None)):

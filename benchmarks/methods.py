@@ -60,6 +60,7 @@ from hashgym.codes import as_bits
 from hashgym.metrics import evaluate
 
 __all__ = [
+    "AGENT_KEYS",
     "METHOD_KINDS",
     "MethodOutput",
     "MethodRunner",
@@ -249,7 +250,8 @@ def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, 
     return LearningCurve()
 
 
-_AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
+#: The parameters an ``agent`` method of a protocol may set (the rest are refused).
+AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
                "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
                "curve_points", "learning_curve"}
 
@@ -264,10 +266,10 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     :raises BenchError: for unknown or missing parameters.
     """
 
-    unknown = set(params) - _AGENT_KEYS
+    unknown = set(params) - AGENT_KEYS
     if unknown:
         raise BenchError(f"unknown agent parameter(s) {sorted(unknown)}; expected some of "
-                         f"{sorted(_AGENT_KEYS)}")
+                         f"{sorted(AGENT_KEYS)}")
     if "algo" not in params:
         raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
     env_id = params.get("env_id", "HierHash-v0")

@@ -73,10 +73,12 @@ __all__ = [
     "BACKBONES",
     "FeatureError",
     "add_arguments",
+    "build_backbone",
     "cache_file_name",
     "default_cache_dir",
     "extract_features",
     "run_from_args",
+    "training_batches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,12 +123,18 @@ def _head_prefix(name: str) -> str:
     return "fc." if name in _RESNETS else "classifier.6."
 
 
-def _build_backbone(
+def build_backbone(
     name: str, weights: str | Path | None, n_outputs: int
 ) -> tuple[torch.nn.Module, torch.nn.Linear, int, str]:
     """The feature body of ``name``, a fresh ``n_outputs``-way head, the feature size, weights id.
 
     The body maps images to penultimate features (ResNets) or fc7 activations (VGG).
+
+    :param name: a torchvision model of :data:`BACKBONES`.
+    :param weights: ``"imagenet"`` (downloaded once by torchvision), a local state-dict file
+        (loaded with ``weights_only=True``) or ``None`` (random initialisation).
+    :param n_outputs: classes of the new head.
+    :raises FeatureError: when the weights cannot be had or do not fit.
     """
     import torch
     from torchvision.models import get_model, get_model_weights
@@ -230,11 +238,11 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def _n_batches(n: int, batch_size: int) -> int:
-    """Number of batches :func:`_train_batches` yields for ``n >= 2`` rows."""
+    """Number of batches :func:`training_batches` yields for ``n >= 2`` rows."""
     return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
 
 
-def _train_batches(
+def training_batches(
     rows: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:
     """One shuffled epoch over the training ``rows``, in batches.
@@ -329,7 +337,7 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
     try:
         for epoch in range(job.epochs):
             seen, total_loss = 0, 0.0
-            for batch in _train_batches(rows, job.batch_size, rng):
+            for batch in training_batches(rows, job.batch_size, rng):
                 x = _augment(
                     _to_tensor(job.images.read(batch, job.size), job.size, job.device), gen
                 )
@@ -606,7 +614,7 @@ def extract_features(
     started = time.time()
     _, n_outputs, _ = _targets(images)
     with _seeded(seed, dev):
-        body, head, _dim, weights_id = _build_backbone(backbone, weights, n_outputs)
+        body, head, _dim, weights_id = build_backbone(backbone, weights, n_outputs)
         body.to(dev)
         head.to(dev)
         if train_epochs:

@@ -239,7 +239,7 @@ def test_shdh_loss_brute_force() -> None:
     hier = np.concatenate([hier, hier * 2 + rng.integers(0, 2, size=(7, 1))], axis=1)
     levels = as_label_set(hier, "hierarchy", n_classes=(2, 4)).indicators
     model = make_baseline("shdh", 5, level_weights=(1.0, 3.0), lam=0.3, scale=0.7)
-    model.level_weights_ = model._weights(2)
+    model.level_weights_ = model.resolve_level_weights(2)
     u = torch.as_tensor(rng.uniform(-1, 1, size=(7, 5)), dtype=torch.float32)
     batch = {f"y{l}": torch.as_tensor(ind, dtype=torch.float32) for l, ind in enumerate(levels)}
     grade = (hier[:, None, :] == hier[None, :, :]).sum(axis=2)
@@ -253,12 +253,12 @@ def test_shdh_loss_brute_force() -> None:
         total += weight * (np.log1p(np.exp(theta)) - target * theta)
     quant = float(((u.abs() - 1) ** 2).sum(dim=1).mean()) / 5
     expected = total / len(pairs) + 0.3 * quant
-    assert float(model._loss(u, batch)) == pytest.approx(expected, rel=1e-5)
+    assert float(model.loss(u, batch)) == pytest.approx(expected, rel=1e-5)
     model.balanced = False  # unweighted: every pair counts once
     unweighted = sum(np.log1p(np.exp(0.7 * float(u[i] @ u[j])))
                      - (0.25 * (hier[i, 0] == hier[j, 0]) + 0.75 * (hier[i, 1] == hier[j, 1]))
                      * 0.7 * float(u[i] @ u[j]) for i, j in pairs) / len(pairs)
-    assert float(model._loss(u, batch)) == pytest.approx(unweighted + 0.3 * quant, rel=1e-5)
+    assert float(model.loss(u, batch)) == pytest.approx(unweighted + 0.3 * quant, rel=1e-5)
 
 
 # ------------------------------------------------------------------ method references

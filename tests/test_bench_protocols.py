@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
-from hashgym.benchmarks.methods import _AGENT_KEYS, METHOD_KINDS
+from hashgym.benchmarks.methods import AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.protocols import (
     BENCH_PROTOCOLS,
     BenchError,
@@ -34,7 +34,7 @@ def test_preset_is_well_formed(name: str) -> None:
             assert spec.params["name"] in BASELINES
         if spec.kind == "agent":
             assert spec.params["algo"] in ALGORITHMS
-            assert set(spec.params) <= _AGENT_KEYS
+            assert set(spec.params) <= AGENT_KEYS
             if spec.params.get("env_id", "HierHash-v0") != "HierHash-v0":  # no recipe budget
                 assert "total_timesteps" in spec.params or "level_timesteps" in spec.params
             step = spec.params.get("env_kwargs", {}).get("bits_per_step")

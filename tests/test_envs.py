@@ -112,7 +112,7 @@ def test_single_and_vector_give_identical_rewards(env_id: str, kwargs: dict) -> 
     n = 6
     venv = gym.make_vec(env_id, num_envs=n, **kwargs)
     venv.reset(seed=0)
-    core = venv.unwrapped._core
+    core = venv.unwrapped.core
     images = core.sample()  # split positions of a batch of valid episodes
     rows = core.rows[images]
     venv.action_space.seed(1)
@@ -228,7 +228,7 @@ def test_encode_matches_episodes_and_leaves_state_alone(env_id: str, kwargs: dic
         for _ in range(env.steps_per_image):
             batched = {k: v[None] for k, v in obs.items()}
             obs, *_ = env.step(act(batched)[0])
-        assert np.array_equal(env._core.bits[0, 0], codes[i])
+        assert np.array_equal(env.core.bits[0, 0], codes[i])
     query = env.bank.indices("query")[:4]
     assert env.encode(act, query).shape == (4, env.n_bits)
 
@@ -356,6 +356,6 @@ def test_encode_streams_a_memory_mapped_bank(tmp_path) -> None:
     for name, source in (("memory", bank), ("mapped", mapped)):
         venv = gym.make_vec("HierHash-v0", num_envs=1, bank=source, split="database")
         codes[name] = venv.unwrapped.encode(act, batch_size=7)
-        assert venv.unwrapped._core._features is None  # never materialised
+        assert not venv.unwrapped.core.features_loaded  # never materialised
     np.testing.assert_array_equal(codes["memory"], codes["mapped"])
     assert len(np.unique(codes["memory"], axis=0)) > 1

@@ -68,13 +68,13 @@ def test_same_inputs_reuse_the_cache(
 ) -> None:
     first = extract_features(tiny, train_epochs=1, cache_dir=tmp_path, limit=20, **FAST)
     built = []
-    real_build = features._build_backbone
+    real_build = features.build_backbone
 
     def counting_build(*args, **kwargs):  # type: ignore[no-untyped-def]
         built.append(args[0])
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(features, "_build_backbone", counting_build)
+    monkeypatch.setattr(features, "build_backbone", counting_build)
     again = extract_features(tiny, train_epochs=1, cache_dir=tmp_path, limit=20, **FAST)
     assert built == []  # the backbone never ran
     np.testing.assert_array_equal(again.features, first.features)
@@ -90,7 +90,7 @@ def test_out_file_is_a_cache_too(
 ) -> None:
     out = tmp_path / "bank.npz"
     extract_features(tiny, out=out, limit=12, **FAST)
-    monkeypatch.setattr(features, "_build_backbone", _must_not_run)
+    monkeypatch.setattr(features, "build_backbone", _must_not_run)
     again = extract_features(tiny, out=out, limit=12, **FAST)
     assert again.meta["limit"] == 12 and len(again.meta["rows"]) == 12
 
@@ -105,14 +105,14 @@ def test_query_images_are_never_trained_on(
     tiny: ImageSet, monkeypatch: pytest.MonkeyPatch, limit: int | None
 ) -> None:
     trained: list[int] = []
-    real = features._train_batches
+    real = features.training_batches
 
     def recording(rows, batch_size, rng):  # type: ignore[no-untyped-def]
         for batch in real(rows, batch_size, rng):
             trained.extend(batch.tolist())
             yield batch
 
-    monkeypatch.setattr(features, "_train_batches", recording)
+    monkeypatch.setattr(features, "training_batches", recording)
     bank = extract_features(tiny, train_epochs=2, limit=limit, **FAST)
     query = set(bank.indices("query").tolist())
     database = set(bank.indices("database").tolist())
@@ -128,10 +128,10 @@ def test_given_split_decides_what_is_trained(
     split = np.zeros(len(tiny), np.int8)
     split[::4] = 1  # 8 queries, 2 per fine class
     trained: list[int] = []
-    real = features._train_batches
+    real = features.training_batches
     monkeypatch.setattr(
         features,
-        "_train_batches",
+        "training_batches",
         lambda rows, bs, rng: (trained.extend(b.tolist()) or b for b in real(rows, bs, rng)),
     )
     bank = extract_features(tiny, train_epochs=1, split=split, **FAST)
@@ -180,11 +180,11 @@ def test_cache_with_saved_weights(
     weights = tmp_path / "w.pt"
     kw = {"train_epochs": 1, "limit": 12, "cache_dir": tmp_path / "cache", "save_weights": weights}
     first = extract_features(tiny, **kw, **FAST)
-    real_build = features._build_backbone
-    monkeypatch.setattr(features, "_build_backbone", _must_not_run)
+    real_build = features.build_backbone
+    monkeypatch.setattr(features, "build_backbone", _must_not_run)
     extract_features(tiny, **kw, **FAST)  # bank and the weights it wrote are both there: reused
     weights.write_bytes(b"not the weights that run wrote")
-    monkeypatch.setattr(features, "_build_backbone", real_build)
+    monkeypatch.setattr(features, "build_backbone", real_build)
     again = extract_features(tiny, **kw, **FAST)  # recomputed, weights written again
     assert torch.load(weights, weights_only=True)["fc.weight"].shape == (4, 512)
     np.testing.assert_array_equal(again.features, first.features)

@@ -92,7 +92,7 @@ def test_memory_mode_dense_reward_sums_to_terminal_reward() -> None:
     env = gym.make("HierHash-v0", **PAPER, bank=BANK, n_bits=4, bits_per_step=2, margin=2).unwrapped
     rows = _triplet_rows()
     env.reset(seed=0)
-    pos = env._core.position_of_row[rows]
+    pos = env.core.position_of_row[rows]
     env.memory[pos[1]] = [1, 1, 0, 1]  # positive's remembered code
     env.memory[pos[2]] = [0, 0, 1, 1]  # negative's remembered code
     env.reset(options={"indices": rows})
@@ -122,7 +122,7 @@ def test_level_penalty_in_triplet_and_memory_mode() -> None:
     env = gym.make("HierHash-v0", **PAPER, bank=BANK, level=1, n_bits=4, bits_per_step=2,
                    prev_codes=prev, margin=0, lam=2.0, rho=0.5).unwrapped
     env.reset(seed=0)
-    pos = env._core.position_of_row[rows]
+    pos = env.core.position_of_row[rows]
     env.memory[pos[1]] = [1, 1, 1, 1]
     env.memory[pos[2]] = [1, 1, 1, 1]
     env.reset(options={"indices": rows})
@@ -139,7 +139,7 @@ def test_vector_env_shares_one_memory() -> None:
     venv.reset(options={"indices": anchors})
     venv.step(np.array([1, 2, 4, 8]))
     memory = venv.unwrapped.memory
-    pos = venv.unwrapped._core.position_of_row[anchors]
+    pos = venv.unwrapped.core.position_of_row[anchors]
     assert memory[pos].tolist() == [[0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0]]
 
 
@@ -234,7 +234,7 @@ def test_negative_class_weights_are_the_sampling_distribution() -> None:
 
 def test_sibling_negatives_is_a_fraction() -> None:
     for given, fraction in ((True, 1.0), (False, 0.0), (0.25, 0.25), (1, 1.0)):
-        core = gym.make("HierHash-v0", bank=BANK, sibling_negatives=given).unwrapped._core
+        core = gym.make("HierHash-v0", bank=BANK, sibling_negatives=given).unwrapped.core
         assert type(core.sibling_negatives) is float and core.sibling_negatives == fraction
 
 
@@ -324,7 +324,7 @@ def test_memory_mode_rewards_match_brute_force_prefix_rewards(level: int) -> Non
     venv = gym.make_vec("HierHash-v0", **PAPER, num_envs=16, bank=BANK, n_bits=6, bits_per_step=2,
                         margin=2.5, level=level, **kwargs)
     _, info = venv.reset(seed=level)
-    core = venv.unwrapped._core
+    core = venv.unwrapped.core
     roles_seen = set()
     for _ in range(4):  # episodes
         a, p, n = core.position_of_row[info["triplet"]].T
@@ -387,14 +387,14 @@ def test_memory_roles_keep_every_pool_image_coded() -> None:
         assert venv.unwrapped.memory_roles == roles
         for _ in range(30):
             venv.step(np.full(32, 15))  # every coded image remembers 1111
-        pool = venv.unwrapped._core.pool
+        pool = venv.unwrapped.core.pool
         memory = venv.unwrapped.memory
         written[roles] = np.isin(np.arange(TRAIN.size), np.flatnonzero(memory.any(axis=1)))
         if roles == "anchor":
             never = ~np.isin(pool[:, 1:], pool[:, 0])
             assert never.any() and not written[roles][pool[:, 1:][never]].any()
             assert written[roles][pool[:, 0]].all()
-    assert written["all"][np.unique(venv.unwrapped._core.pool)].all()
+    assert written["all"][np.unique(venv.unwrapped.core.pool)].all()
 
 
 def test_memory_roles_errors_and_anchor_only() -> None:

@@ -44,8 +44,8 @@ def test_defaults_are_the_learnable_setting() -> None:
     assert env.estimator == "expected"
     assert env.memory_roles == "anchor"
     assert (env.bits_per_step, env.margin) == (3, 3.0)  # the paper's shape at 12 bits
-    assert env._core.rho == 0.9
-    assert env._core.sampler.sibling_fraction == 0.0  # level 0 has no siblings
+    assert env.core.rho == 0.9
+    assert env.core.sampler.sibling_fraction == 0.0  # level 0 has no siblings
     assert env.memory_generation == GENERATION_CODINGS * 4 * TRAIN.size  # T = 12 / 3
     long_codes = gym.make("HierHash-v0", bank=BANK, n_bits=24).unwrapped
     assert (long_codes.bits_per_step, long_codes.steps_per_image) == (6, 4)
@@ -61,7 +61,7 @@ def test_defaults_are_the_learnable_setting() -> None:
     triplets = env.constraints
     parent = BANK.labels[:, 0]
     # half of the level-1 negatives are siblings, the rest any other class
-    assert env._core.sampler.sibling_fraction == 0.5
+    assert env.core.sampler.sibling_fraction == 0.5
     assert (parent[triplets[:, 0]] != parent[triplets[:, 2]]).any()
     assert (parent[triplets[:, 0]] == parent[triplets[:, 2]]).any()
     # the paper's setting is one argument set away
@@ -104,7 +104,7 @@ def _random_memory_env(rng: np.random.Generator, level: int, **kwargs: object
     memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     venv.unwrapped.set_memory(memory)
     _, info = venv.reset()
-    return venv, prev, memory, venv.unwrapped._core.position_of_row[info["triplet"]]
+    return venv, prev, memory, venv.unwrapped.core.position_of_row[info["triplet"]]
 
 
 def _check_dense_rewards(venv: gym.vector.VectorEnv, rng: np.random.Generator,
@@ -185,7 +185,7 @@ def test_class_mean_with_every_role_matches_brute_force() -> None:
     memory = rng.integers(0, 2, (TRAIN.size, 4)).astype(np.uint8)
     venv.unwrapped.set_memory(memory)
     _, info = venv.reset()
-    core = venv.unwrapped._core
+    core = venv.unwrapped.core
     classes = BANK.labels[TRAIN, 0]
     actions = rng.integers(0, 16, 24)
     _, rewards, *_ = venv.step(actions)
@@ -215,7 +215,7 @@ def test_generations_freeze_the_reward_memory() -> None:
     start = venv.unwrapped.memory.copy()
     for episode in range(3):
         venv.reset()
-        anchors = venv.unwrapped._core.positions[:, 0].copy()
+        anchors = venv.unwrapped.core.positions[:, 0].copy()
         venv.step(np.full(4, 3))
         venv.step(np.full(4, 3))
         np.testing.assert_array_equal(venv.unwrapped.latest[anchors], 1)
@@ -238,7 +238,7 @@ def test_generation_reward_reads_the_frozen_class_means() -> None:
     venv = gym.make_vec("HierHash-v0", num_envs=4, bank=BANK, n_bits=4, bits_per_step=4,
                         memory_generation=10**9)
     venv.reset(seed=0)
-    core = venv.unwrapped._core
+    core = venv.unwrapped.core
     rows = np.stack([core.rows[core.pool[j]] for j in range(4)])  # four explicit triplets
     rewards = []
     for _ in range(5):
@@ -348,7 +348,7 @@ def test_coarse_weight_adds_the_parent_level_triplet(estimator: str) -> None:
     memory = rng.integers(0, 2, (TRAIN.size, 6)).astype(np.uint8)
     venv.unwrapped.set_memory(memory)
     _, info = venv.reset()
-    core = venv.unwrapped._core
+    core = venv.unwrapped.core
     fine, coarse = BANK.labels[TRAIN, 1], BANK.labels[TRAIN, 0]
     a, p, n = core.position_of_row[info["triplet"]].T
     actions = rng.integers(0, 8, (2, 16))

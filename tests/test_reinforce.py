@@ -71,8 +71,8 @@ def greedy_reward(model, env, bank) -> float:
     venv = native(env)
     rows = bank.indices("train")
     codes = venv.encode(encoder(model), indices=rows)
-    centers = venv.image_centers[venv._core.position_of_row[rows]]
-    eps = venv._core.epsilon
+    centers = venv.image_centers[venv.core.position_of_row[rows]]
+    eps = venv.core.epsilon
     h = hamming_paired(codes, centers).astype(float)
     k = venv.n_bits
     per_image = 1 - (h * np.log(1 / eps) + (k - h) * np.log(1 / (1 - eps))) / k
@@ -225,7 +225,7 @@ def test_deterministic_predict_is_the_sign_rule(bank):
 
 def test_probability_actions_stay_on_the_side_of_the_bit():
     z = torch.tensor([[-20.0, -1e-9, -1e-30, 0.0, 1e-30, 1e-9, 20.0]])
-    p = RecurrentHashPolicy._probability_action(z)
+    p = RecurrentHashPolicy.probability_action(z)
     assert p.dtype == torch.float32
     np.testing.assert_array_equal((p >= 0.5).numpy(), (z >= 0).numpy())
     assert float(p.min()) >= 0.0 and float(p.max()) <= 1.0
@@ -250,7 +250,7 @@ def test_probability_action_type_learns(bank):
 def test_chunks_carry_the_hidden_state(bank):
     env = make_env(bank, bits_per_step=4)
     model = make_model(env)
-    assert model._steps_per_image == 4
+    assert model.steps_per_image == 4
     obs0 = env.reset()
     first, state = model.predict(obs0, deterministic=True)
     obs1, _, dones, _ = env.step(first)

@@ -555,6 +555,11 @@ class RecurrentReinforce(BaseAlgorithm):
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(step=self.num_timesteps)
 
+    @property
+    def steps_per_image(self) -> int:
+        """``T = n_bits / bits_per_step`` of the env the agent drives: steps per episode."""
+        return self._steps_per_image
+
     def predict(
         self,
         observation: dict[str, np.ndarray],

@@ -300,10 +300,13 @@ class RecurrentHashPolicy(BasePolicy):
         kept on the same side of 1/2 as the bit (float32 rounding could land on 0.5 exactly)."""
         if self.action_type == "binary":
             return (z >= 0).to(torch.int8)
-        return self._probability_action(z)
+        return self.probability_action(z)
 
     @staticmethod
-    def _probability_action(z: torch.Tensor) -> torch.Tensor:
+    def probability_action(z: torch.Tensor) -> torch.Tensor:
+        """The deterministic probability action ``p = σ(2z)`` for pre-activations ``z``, kept on
+        the side of 1/2 that eq. (9)'s bit is on (float32 rounds ``σ(2z)`` to 1/2 for tiny
+        negative ``z``)."""
         p = torch.sigmoid(2.0 * z).float()
         return torch.where(z >= 0, p.clamp(min=0.5), p.clamp(max=_BELOW_HALF))
 
@@ -319,7 +322,7 @@ class RecurrentHashPolicy(BasePolicy):
             return bits.to(torch.int8), dist.log_prob(bits).sum(dim=1)
         dist = torch.distributions.Normal(z, self.exploration_std)
         noisy = dist.sample().detach()
-        return self._probability_action(noisy), dist.log_prob(noisy).sum(dim=1)
+        return self.probability_action(noisy), dist.log_prob(noisy).sum(dim=1)
 
     def _predict(self, observation: Any, deterministic: bool = False) -> torch.Tensor:
         """Actions for observations at the first step of an image (no carried hidden state)."""

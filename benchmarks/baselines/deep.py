@@ -163,7 +163,7 @@ class DeepHasher(BaseHasher):
         """Relaxed codes ``u`` from pre-activations ``z``; ``step`` counts optimiser steps."""
         return torch.tanh(z)
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The method's loss on a batch of relaxed codes ``u`` ``[B, K]``."""
         raise NotImplementedError
 
@@ -209,7 +209,7 @@ class DeepHasher(BaseHasher):
             for rows in np.array_split(rng.permutation(n), n_batches):
                 index = torch.as_tensor(rows, device=device)
                 u = self._activate(model(x[index]), step)
-                loss = self._loss(u, {k: v[index] for k, v in targets.items()})
+                loss = self.loss(u, {k: v[index] for k, v in targets.items()})
                 if not torch.isfinite(loss):
                     raise BaselineError(
                         f"{type(self).__name__} diverged: non-finite loss at epoch {epoch + 1} "

@@ -127,7 +127,7 @@ class CNNH(DeepHasher):
     def _targets(self, labels: LabelSet, features: np.ndarray) -> dict[str, np.ndarray]:
         return {"h": cnnh_target_codes(labels.finest, self.n_bits, self.seed, self.max_sweeps)}
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return ((u - batch["h"]) ** 2).mean()
 
 
@@ -157,7 +157,7 @@ class DSH(DeepHasher):
     def _activate(self, z: torch.Tensor, step: int) -> torch.Tensor:
         return z
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         s = self._similarity(batch)
         d = torch.cdist(u, u).pow(2)
         m = 2.0 * self.n_bits if self.margin is None else float(self.margin)
@@ -189,7 +189,7 @@ class DPSH(DeepHasher):
         self.eta = eta
         super().__init__(n_bits, **kwargs)  # type: ignore[arg-type]
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         s = self._similarity(batch)
         theta = 0.5 * u @ u.T
         likelihood = _pair_nll(theta, s)
@@ -217,7 +217,7 @@ class NINH(DeepHasher):
         self.margin = margin
         super().__init__(n_bits, **kwargs)  # type: ignore[arg-type]
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         s = self._similarity(batch).bool()
         d = torch.cdist(u, u).pow(2) / 4
         m = float(self.margin)
@@ -273,7 +273,7 @@ class HashNet(DeepHasher):
     def _activate(self, z: torch.Tensor, step: int) -> torch.Tensor:
         return torch.tanh((1.0 + self.gamma * step) ** 0.5 * z)
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         s = self._similarity(batch)
         alpha = 6.4 / self.n_bits if self.alpha is None else float(self.alpha)
         ip = alpha * (u @ u.T)
@@ -305,7 +305,7 @@ class DCH(DeepHasher):
         self.lam = lam
         super().__init__(n_bits, **kwargs)  # type: ignore[arg-type]
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         s = self._similarity(batch)
         unit = F.normalize(u, dim=1, eps=1e-6)
         d = (self.n_bits / 2) * (1 - unit @ unit.T)
@@ -344,7 +344,7 @@ class CSQ(DeepHasher):
         self.centers_ = centers
         return {"center": per_image.astype(np.float32)}
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         p = ((u + 1) / 2).clamp(1e-6, 1 - 1e-6)
         central = F.binary_cross_entropy(p, batch["center"])
         quant = torch.log(torch.cosh(u.abs() - 1)).mean()
@@ -417,7 +417,7 @@ class SHDH(DeepHasher):
                 or not np.isfinite(self.scale) or self.scale <= 0:
             raise BaselineError(f"scale must be a finite positive number, got {self.scale!r}")
 
-    def _weights(self, n_levels: int) -> np.ndarray:
+    def resolve_level_weights(self, n_levels: int) -> np.ndarray:
         if self.level_weights is None:
             raw = np.ones(n_levels)
         else:
@@ -430,10 +430,10 @@ class SHDH(DeepHasher):
         return raw / raw.sum()
 
     def _targets(self, labels: LabelSet, features: np.ndarray) -> dict[str, np.ndarray]:
-        self.level_weights_ = self._weights(labels.n_levels)
+        self.level_weights_ = self.resolve_level_weights(labels.n_levels)
         return {f"y{level}": ind.astype(np.float32) for level, ind in enumerate(labels.indicators)}
 
-    def _loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, u: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         levels = [batch[f"y{level}"] for level in range(len(self.level_weights_))]
         theta = self.scale * u @ u.T
         mask = pair_mask(len(u))

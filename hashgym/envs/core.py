@@ -201,6 +201,11 @@ class CodingCore:
             self._features = _split_features(self.bank, self.split, self.rows)
         return self._features
 
+    @property
+    def features_loaded(self) -> bool:
+        """Whether :attr:`features` has been read into memory yet (:meth:`encode` never does)."""
+        return self._features is not None
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickling copies views, so point the observation back into the feature buffers
         self.__dict__.update(state)
@@ -406,6 +411,15 @@ class _CoreAccess:
     bits_per_step = _core_attribute("bits_per_step", "Bits emitted per step.")
     steps_per_image = _core_attribute("steps_per_image", "``T = n_bits / bits_per_step``.")
     episode_steps = _core_attribute("episode_steps", "The exact length of every episode.")
+
+    @property
+    def core(self) -> CodingCore:
+        """The batched core this environment steps (a batch of one for the single env).
+
+        For inspection: its episode state (``positions``, ``pool``, ``sampler``, ...) is what
+        the environment observes and rewards. Changing it bypasses the environment's checks.
+        """
+        return self._core
 
     def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096) -> np.ndarray:
         """See :meth:`CodingCore.encode`."""
