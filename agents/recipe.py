@@ -8,7 +8,7 @@ step at once and how long to train, which is counted in **memory generations**: 
 curriculum learns against one frozen memory, and the memory moves on once per generation.
 
 :func:`hashgym.agents.train.train` (and so ``hashgym train``), :func:`hashgym.agents.dqn.
-hierarchical_dqn`, the benchmark protocols and ``benchmarks/bench_agents.py`` all take their
+hierarchical_dqn`, the benchmark suites and ``benchmarks/bench_agents.py`` all take their
 defaults from here; ``tests/test_recipe.py`` checks that they resolve to the same settings. The
 measurements behind the numbers are in ``benchmarks/results/notes/hierhash-learnable.md``.
 """

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from gymnasium import spaces
-from hashgym.agents.dqn import DQN_DEFAULTS
+from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from hashgym.errors import HashgymError
@@ -63,7 +63,7 @@ class AlgoSpec:
 
 ALGORITHMS: dict[str, AlgoSpec] = {
     "dqn": AlgoSpec("stable_baselines3:DQN", (spaces.Discrete,), defaults=DQN_DEFAULTS),
-    "qrdqn": AlgoSpec("sb3_contrib:QRDQN", (spaces.Discrete,), defaults=DQN_DEFAULTS),
+    "qrdqn": AlgoSpec("sb3_contrib:QRDQN", (spaces.Discrete,), defaults=QRDQN_DEFAULTS),
     "ppo": AlgoSpec("stable_baselines3:PPO", _ALL, defaults=_ON_POLICY_SMALL),
     "a2c": AlgoSpec("stable_baselines3:A2C", _ALL, defaults={"n_steps": 8}),
     "trpo": AlgoSpec("sb3_contrib:TRPO", _ALL, defaults=_ON_POLICY_SMALL),

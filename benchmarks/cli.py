@@ -1,11 +1,14 @@
-"""``hashgym bench``: run a benchmark protocol and write its tables, plots and record.
+"""``hashgym bench``: run a benchmark suite and write its tables, plots and record.
 
 Examples::
 
-    hashgym bench --protocol quick                       # the built-in bank, a few minutes
-    hashgym bench --protocol scihcgrl --seeds 3 --out benchmarks/results/scihcgrl
-    hashgym bench --protocol drlhih --methods lsh,itq --bits 12
-    hashgym bench --list                                 # the protocols and their methods
+    hashgym bench --suite quick                       # the built-in bank, a few minutes
+    hashgym bench --suite scihcgrl --seeds 3 --out benchmarks/results/scihcgrl
+    hashgym bench --suite drlhih --methods lsh,itq --bits 12
+    hashgym bench --list                              # the suites and their methods
+
+``--protocol`` (``-p``), the option's name before hashgym 0.5, still works with a warning
+until 0.6.
 
 Rerunning the same command resumes: finished cells are loaded, not recomputed. The module
 imports nothing heavy; torch and the methods load when the benchmark runs.
@@ -17,13 +20,17 @@ import argparse
 import logging
 import sys
 
-from hashgym.benchmarks.protocols import BENCH_PROTOCOLS, EXECUTORS, BenchError, get_protocol
+from hashgym.benchmarks.suites import BENCH_SUITES, EXECUTORS, BenchError, get_suite
 
 from hashgym.bank import BankError
 
 __all__ = ["add_arguments", "parse_list", "run_from_args"]
 
 logger = logging.getLogger(__name__)
+
+#: The release that drops ``--protocol``, the old name of ``--suite`` (hashgym 0.5 renamed
+#: benchmark "protocols" to "suites": "protocol" names a bank split, :mod:`hashgym.protocols`).
+ALIAS_REMOVED_IN = "0.6"
 
 
 def parse_list(text: str, name: str, cast: type = str) -> list:
@@ -42,20 +49,22 @@ def parse_list(text: str, name: str, cast: type = str) -> list:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``hashgym bench``'s options to ``parser``."""
-    parser.description = ("Run a benchmark protocol and write its tables, plots and record "
+    parser.description = ("Run a benchmark suite and write its tables, plots and record "
                           "(every finished cell is kept, so a rerun resumes).")
-    parser.add_argument("--protocol", "-p", default=None,
-                        help=f"the benchmark protocol: {', '.join(BENCH_PROTOCOLS)}")
+    parser.add_argument("--suite", "-s", default=None,
+                        help=f"the benchmark suite: {', '.join(BENCH_SUITES)}")
+    parser.add_argument("--protocol", "-p", dest="deprecated_protocol", default=None,
+                        help=f"deprecated alias of --suite, removed in hashgym {ALIAS_REMOVED_IN}")
     parser.add_argument("--bank", default=None,
                         help="run on this bank (preset name or .npz path) instead of the "
-                        "protocol's; comma-separate several")
+                        "suite's; comma-separate several")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..N-1 (default: the protocol's)")
-    parser.add_argument("--out", default=None, help="output folder (default runs/bench/<protocol>)")
+                        help="number of seeds 0..N-1 (default: the suite's)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/bench/<suite>)")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated method keys to run (default: all of the protocol's)")
+                        help="comma-separated method keys to run (default: all of the suite's)")
     parser.add_argument("--bits", default=None,
-                        help="comma-separated code lengths (default: the protocol's)")
+                        help="comma-separated code lengths (default: the suite's)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1; per worker with --executor process)")
     parser.add_argument("--executor", choices=EXECUTORS, default="serial",
@@ -68,16 +77,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resume", action="store_true",
                         help="recompute every cell even if an earlier run finished it")
     parser.add_argument("--list", action="store_true",
-                        help="list the protocols with their banks, bits, metrics and methods")
+                        help="list the suites with their banks, bits, metrics and methods")
 
 
 def _list() -> None:
-    for proto in BENCH_PROTOCOLS.values():
-        print(f"{proto.name}: {proto.description}")
-        print(f"  banks    {', '.join(proto.banks)}")
-        print(f"  bits     {', '.join(map(str, proto.bits))}; seeds {proto.seeds}")
-        print(f"  metrics  {', '.join(proto.metrics)} (relevance: {proto.relevance})")
-        print(f"  methods  {', '.join(m.key for m in proto.methods)}")
+    for suite in BENCH_SUITES.values():
+        print(f"{suite.name}: {suite.description}")
+        print(f"  banks    {', '.join(suite.banks)}")
+        print(f"  bits     {', '.join(map(str, suite.bits))}; seeds {suite.seeds}")
+        print(f"  metrics  {', '.join(suite.metrics)} (relevance: {suite.relevance})")
+        print(f"  methods  {', '.join(m.key for m in suite.methods)}")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -86,14 +95,21 @@ def run_from_args(args: argparse.Namespace) -> int:
         _list()
         return 0
     try:
-        if args.protocol is None:
-            raise BenchError(f"--protocol is required; known: {', '.join(BENCH_PROTOCOLS)}")
-        proto = get_protocol(args.protocol)
+        if args.deprecated_protocol is not None:
+            print(f"hashgym bench: warning: --protocol is deprecated and will be removed in "
+                  f"hashgym {ALIAS_REMOVED_IN}; use --suite", file=sys.stderr)
+            if args.suite is not None and args.suite != args.deprecated_protocol:
+                raise BenchError(f"--suite {args.suite} and --protocol "
+                                 f"{args.deprecated_protocol} disagree; give --suite only")
+            args.suite = args.deprecated_protocol
+        if args.suite is None:
+            raise BenchError(f"--suite is required; known: {', '.join(BENCH_SUITES)}")
+        suite = get_suite(args.suite)
         from hashgym.benchmarks.runner import run_benchmark
         from hashgym.benchmarks.tables import markdown_tables, summarize
 
         result = run_benchmark(
-            proto,
+            suite,
             banks=parse_list(args.bank, "bank") if args.bank else None,
             seeds=args.seeds,
             out=args.out,
@@ -110,7 +126,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except (BenchError, BankError) as exc:
         print(f"hashgym bench: error: {exc}", file=sys.stderr)
         return 2
-    print(markdown_tables(summarize(result.rows), result.protocol))
+    print(markdown_tables(summarize(result.rows), result.suite))
     resumed = len(result.cells) - result.computed
     print(f"{len(result.cells)} cells ({result.computed} computed, {resumed} resumed); "
           f"wrote {result.out}/: {', '.join(sorted(p.name for p in result.files))}")

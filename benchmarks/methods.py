@@ -1,7 +1,7 @@
 """One interface over every benchmarked method: baselines and RL agents alike.
 
 The runner (:mod:`hashgym.benchmarks.runner`) knows nothing about how a method learns. It calls
-:func:`run_method` with a :class:`~hashgym.benchmarks.protocols.MethodSpec`, a bank that carries
+:func:`run_method` with a :class:`~hashgym.benchmarks.suites.MethodSpec`, a bank that carries
 its protocol split, a code length and a seed, and gets back a :class:`MethodOutput`: the codes
 of the query and database images (``uint8`` 0/1, rows in the order of
 ``bank.indices("query")`` / ``bank.indices("database")``), the training curve if the method has
@@ -52,7 +52,7 @@ from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.recipe import recipe_budget
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
-from hashgym.benchmarks.protocols import BenchError, MethodSpec
+from hashgym.benchmarks.suites import BenchError, MethodSpec
 from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.bank import FeatureBank
@@ -250,7 +250,7 @@ def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, 
     return LearningCurve()
 
 
-#: The parameters an ``agent`` method of a protocol may set (the rest are refused).
+#: The parameters an ``agent`` method of a suite may set (the rest are refused).
 AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
                "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
                "curve_points", "learning_curve"}

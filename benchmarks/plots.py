@@ -30,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from hashgym.benchmarks.protocols import BenchProtocol, MethodSpec
+from hashgym.benchmarks.suites import BenchSuite, MethodSpec
 from matplotlib.ticker import FuncFormatter
 
 from hashgym.atomic import atomic_write
@@ -84,9 +84,9 @@ def _mean_curve(cells: Sequence[CellResult], name: str, x: str, y: str) -> tuple
     return xs, ys
 
 
-def _pr_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, bits: int) -> Figure:
+def _pr_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str, bits: int) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 4))
-    for spec in proto.methods:
+    for spec in suite.methods:
         cells = _select(results, bank, spec, bits)
         if not cells:
             continue
@@ -100,11 +100,11 @@ def _pr_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, bit
     return fig
 
 
-def _radius_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str) -> Figure:
+def _radius_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 4))
-    for spec in proto.methods:
+    for spec in suite.methods:
         xs, means, stds = [], [], []
-        for bits in sorted(proto.bits):
+        for bits in sorted(suite.bits):
             cells = _select(results, bank, spec, bits)
             if not cells:
                 continue
@@ -115,15 +115,15 @@ def _radius_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str)
         if xs:
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=spec.title)
     ax.set(xlabel="bits", ylabel=f"precision within Hamming radius {_RADIUS}",
-           xticks=sorted(proto.bits), ylim=(0, 1), title=f"{bank}: precision@r<={_RADIUS}")
+           xticks=sorted(suite.bits), ylim=(0, 1), title=f"{bank}: precision@r<={_RADIUS}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig
 
 
-def _ndcg_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str, bits: int) -> Figure:
+def _ndcg_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str, bits: int) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 4))
-    for spec in proto.methods:
+    for spec in suite.methods:
         cells = _select(results, bank, spec, bits)
         if cells:
             ks, values = _mean_curve(cells, "ndcg", "k", "value")
@@ -168,11 +168,11 @@ def _training_plot(results: Sequence[CellResult], agents: Sequence[MethodSpec], 
     return fig
 
 
-def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: str,
+def _learning_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str,
                    bits: int) -> Figure | None:
     """Every agent's learning curve on one axis, against ITQ and the best baseline."""
     lines = []
-    for spec in proto.methods:
+    for spec in suite.methods:
         curves = [c.data["info"]["learning_curve"] for c in _select(results, bank, spec, bits)
                   if (c.data.get("info") or {}).get("learning_curve")]
         if curves:
@@ -190,7 +190,7 @@ def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: st
             ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2)
     metric = lines[0][2]
     means: dict[str, tuple[str, float]] = {}  # baseline key -> (title, mean over seeds)
-    for spec in proto.methods:
+    for spec in suite.methods:
         cells = _select(results, bank, spec, bits)
         if spec.kind == "baseline" and cells and metric in cells[0].data["metrics"]:
             means[spec.key] = (spec.title,
@@ -212,29 +212,29 @@ def _learning_plot(results: Sequence[CellResult], proto: BenchProtocol, bank: st
     return fig
 
 
-def draw_all(out_dir: Path, proto: BenchProtocol, results: Sequence[CellResult]) -> list[Path]:
+def draw_all(out_dir: Path, suite: BenchSuite, results: Sequence[CellResult]) -> list[Path]:
     """Draw every plot of a run into ``out_dir``.
 
     :param out_dir: the run's output folder.
-    :param proto: the protocol as run.
+    :param suite: the suite as run.
     :param results: the finished cells.
     :return: the files written.
     """
     files = []
-    agents = [spec for spec in proto.methods if spec.kind != "baseline"]
-    for bank in proto.banks:
+    agents = [spec for spec in suite.methods if spec.kind != "baseline"]
+    for bank in suite.banks:
         name = slug(bank)
-        for bits in sorted(proto.bits):
-            files.append(save_figure(_pr_plot(results, proto, bank, bits),
+        for bits in sorted(suite.bits):
+            files.append(save_figure(_pr_plot(results, suite, bank, bits),
                                      out_dir / f"pr_{name}_{bits}bits.png"))
-            files.append(save_figure(_ndcg_plot(results, proto, bank, bits),
+            files.append(save_figure(_ndcg_plot(results, suite, bank, bits),
                                      out_dir / f"ndcg_{name}_{bits}bits.png"))
             fig = _training_plot(results, agents, bank, bits)
             if fig is not None:
                 files.append(save_figure(fig, out_dir / f"training_{name}_{bits}bits.png"))
-            fig = _learning_plot(results, proto, bank, bits)
+            fig = _learning_plot(results, suite, bank, bits)
             if fig is not None:
                 files.append(save_figure(fig, out_dir / f"learning_{name}_{bits}bits.png"))
-        files.append(save_figure(_radius_plot(results, proto, bank),
+        files.append(save_figure(_radius_plot(results, suite, bank),
                                  out_dir / f"precision_r2_{name}.png"))
     return files

@@ -1,4 +1,4 @@
-"""Run a benchmark protocol: every bank × method × code length × seed cell, then the tables.
+"""Run a benchmark suite: every bank × method × code length × seed cell, then the tables.
 
 :func:`run_benchmark` resolves the protocol's banks (:func:`hashgym.protocols.resolve_bank`),
 runs each cell through :func:`hashgym.benchmarks.methods.run_method`, scores the codes with
@@ -12,7 +12,7 @@ runs each cell through :func:`hashgym.benchmarks.methods.run_method`, scores the
 ``table.tex``      the same as LaTeX (booktabs)
 ``*.png``          precision–recall curves, precision@r≤2 against bits, NDCG@k against k,
                    the agents' training curves (:mod:`hashgym.benchmarks.plots`)
-``record.json``    versions, machine, protocol, seeds, bank metadata, wall time per cell
+``record.json``    versions, machine, suite, seeds, bank metadata, wall time per cell
 ``cells/``         one ``<key>.json`` (metrics, curves, timings) and ``<key>.npz`` (packed
                    query and database codes) per finished cell
 =================  ========================================================================
@@ -63,12 +63,12 @@ from typing import Any
 
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
-from hashgym.benchmarks.protocols import (
+from hashgym.benchmarks.suites import (
     EXECUTORS,
     BenchError,
-    BenchProtocol,
+    BenchSuite,
     MethodSpec,
-    get_protocol,
+    get_suite,
 )
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
@@ -95,9 +95,9 @@ CELL_FORMAT = "hashgym-bench-cell/1"
 BankSpec = str | os.PathLike[str] | FeatureBank
 
 
-def default_out_dir(protocol: str) -> Path:
-    """``runs/bench/<protocol>`` under the current folder."""
-    return Path("runs") / "bench" / protocol
+def default_out_dir(suite: str) -> Path:
+    """``runs/bench/<suite>`` under the current folder."""
+    return Path("runs") / "bench" / suite
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -166,7 +166,7 @@ class CellResult:
 class BenchResult:
     """What :func:`run_benchmark` produced.
 
-    :param protocol: the protocol as run (after ``methods``/``bits``/``banks``/``seeds``).
+    :param suite: the suite as run (after ``methods``/``bits``/``banks``/``seeds``).
     :param out: the output folder.
     :param cells: every cell's result, in run order.
     :param rows: the rows of ``results.csv`` as dicts.
@@ -174,7 +174,7 @@ class BenchResult:
     :param computed: how many cells were computed in this run (the rest were resumed).
     """
 
-    protocol: BenchProtocol
+    suite: BenchSuite
     out: Path
     cells: list[CellResult]
     rows: list[dict[str, Any]]
@@ -186,48 +186,48 @@ class BenchResult:
 # evaluation of one cell
 
 
-def _labels(bank: FeatureBank, protocol: BenchProtocol) -> tuple[np.ndarray, np.ndarray, str]:
-    """Query and database labels in the layout of the protocol's relevance."""
+def _labels(bank: FeatureBank, suite: BenchSuite) -> tuple[np.ndarray, np.ndarray, str]:
+    """Query and database labels in the layout of the suite's relevance."""
     q, db = bank.indices("query"), bank.indices("database")
     if bank.n_levels == 0:
         if bank.multi_hot is None:
             raise BenchError("the bank has neither hierarchy labels nor multi-hot labels")
         return bank.multi_hot[q], bank.multi_hot[db], "multilabel"
-    if protocol.relevance == "hierarchy":
+    if suite.relevance == "hierarchy":
         return bank.labels[q], bank.labels[db], "hierarchy"
-    if not -bank.n_levels <= protocol.level < bank.n_levels:
+    if not -bank.n_levels <= suite.level < bank.n_levels:
         raise BenchError(
-            f"protocol {protocol.name!r} evaluates label level {protocol.level}, but the bank "
+            f"suite {suite.name!r} evaluates label level {suite.level}, but the bank "
             f"has {bank.n_levels} level(s)"
         )
-    return bank.labels[q, protocol.level], bank.labels[db, protocol.level], "label"
+    return bank.labels[q, suite.level], bank.labels[db, suite.level], "label"
 
 
-def evaluation_config(protocol: BenchProtocol) -> dict[str, Any]:
-    """The part of a protocol that decides a cell's scores (not its codes)."""
-    return {"metrics": list(protocol.metrics), "relevance": protocol.relevance,
-            "level": protocol.level, "ndcg_ks": list(protocol.ndcg_ks)}
+def evaluation_config(suite: BenchSuite) -> dict[str, Any]:
+    """The part of a suite that decides a cell's scores (not its codes)."""
+    return {"metrics": list(suite.metrics), "relevance": suite.relevance,
+            "level": suite.level, "ndcg_ks": list(suite.ndcg_ks)}
 
 
 def score_cell(
-    query_codes: np.ndarray, db_codes: np.ndarray, bank: FeatureBank, protocol: BenchProtocol
+    query_codes: np.ndarray, db_codes: np.ndarray, bank: FeatureBank, suite: BenchSuite
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """The protocol's metrics and the plotted curves of one cell's codes.
+    """The suite's metrics and the plotted curves of one cell's codes.
 
-    Curves: the precision–recall curve over Hamming radii 0..n_bits (the protocol's relevance),
-    and NDCG@k for ``protocol.ndcg_ks`` with graded relevance (all label levels; multi-hot
+    Curves: the precision–recall curve over Hamming radii 0..n_bits (the suite's relevance),
+    and NDCG@k for ``suite.ndcg_ks`` with graded relevance (all label levels; multi-hot
     banks: shared labels).
 
     :return: ``(metrics, curves)``.
     """
-    ql, dl, relevance = _labels(bank, protocol)
-    metrics = evaluate(query_codes, db_codes, ql, dl, list(protocol.metrics), relevance=relevance)
+    ql, dl, relevance = _labels(bank, suite)
+    metrics = evaluate(query_codes, db_codes, ql, dl, list(suite.metrics), relevance=relevance)
     pr = precision_recall_curve(query_codes, db_codes, ql, dl, relevance=relevance)
     if bank.n_levels:
         gq, gd, graded = bank.labels[bank.indices("query")], bank.labels[bank.indices("database")], "hierarchy"
     else:
         gq, gd, graded = ql, dl, relevance
-    ks = [k for k in protocol.ndcg_ks if k <= len(gd)] or [len(gd)]
+    ks = [k for k in suite.ndcg_ks if k <= len(gd)] or [len(gd)]
     ndcg = evaluate(query_codes, db_codes, gq, gd, [f"NDCG@{k}" for k in ks], relevance=graded)
     curves = {
         "pr": {"radius": pr.radius.tolist(), "precision": pr.precision.tolist(),
@@ -344,10 +344,10 @@ class CellStore:
 
 
 def _resolve_banks(
-    protocol: BenchProtocol, banks: Sequence[BankSpec] | Mapping[str, BankSpec] | None
+    suite: BenchSuite, banks: Sequence[BankSpec] | Mapping[str, BankSpec] | None
 ) -> list[tuple[str, FeatureBank]]:
     if banks is None:
-        named: list[tuple[str, BankSpec]] = [(b, b) for b in protocol.banks]
+        named: list[tuple[str, BankSpec]] = [(b, b) for b in suite.banks]
     elif isinstance(banks, Mapping):
         named = list(banks.items())
     else:
@@ -362,7 +362,7 @@ def _resolve_banks(
     names = [n for n, _ in named]
     if len(set(names)) != len(names):
         raise BenchError(f"bank names must be unique, got {names}")
-    return [(name, resolve_bank(spec, seed=protocol.split_seed)) for name, spec in named]
+    return [(name, resolve_bank(spec, seed=suite.split_seed)) for name, spec in named]
 
 
 def _versions() -> dict[str, str]:
@@ -411,12 +411,12 @@ _CLAIM_POLL_S = 2.0
 
 
 def _rescore(store: CellStore, cell: Cell, key: str, data: dict[str, Any], bank: FeatureBank,
-             proto: BenchProtocol, eval_config: dict[str, Any]) -> dict[str, Any]:
+             suite: BenchSuite, eval_config: dict[str, Any]) -> dict[str, Any]:
     """Score a saved cell's codes again under a changed evaluation, and save it."""
     logger.info("cell %s: re-scoring the saved codes for the new evaluation", cell.describe())
     query, database = store.load_codes(key, cell.n_bits)
     start = time.perf_counter()
-    data["metrics"], curves = score_cell(query, database, bank, proto)
+    data["metrics"], curves = score_cell(query, database, bank, suite)
     data["curves"].update(curves)
     data["evaluation"] = eval_config
     data["timing"]["eval_s"] = time.perf_counter() - start
@@ -425,9 +425,9 @@ def _rescore(store: CellStore, cell: Cell, key: str, data: dict[str, Any], bank:
 
 
 def _compute(store: CellStore, cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
-             proto: BenchProtocol, eval_config: dict[str, Any]) -> dict[str, Any]:
+             suite: BenchSuite, eval_config: dict[str, Any]) -> dict[str, Any]:
     """Run a cell's method, score its codes and save the cell."""
-    data, output = _run_cell(cell, key, config, bank, proto, eval_config)
+    data, output = _run_cell(cell, key, config, bank, suite, eval_config)
     store.save(key, data, output)
     return data
 
@@ -445,14 +445,14 @@ def _init_worker(banks: dict[str, FeatureBank], threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_cell_in_worker(cell: Cell, key: str, config: dict[str, Any], proto: BenchProtocol,
+def _run_cell_in_worker(cell: Cell, key: str, config: dict[str, Any], suite: BenchSuite,
                         eval_config: dict[str, Any]) -> tuple[dict[str, Any], MethodOutput]:
     """:func:`_run_cell` in a worker process; the driver saves what it returns."""
-    return _run_cell(cell, key, config, _WORKER_BANKS[cell.bank], proto, eval_config)
+    return _run_cell(cell, key, config, _WORKER_BANKS[cell.bank], suite, eval_config)
 
 
 def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
-              proto: BenchProtocol, eval_config: dict[str, Any]
+              suite: BenchSuite, eval_config: dict[str, Any]
               ) -> tuple[dict[str, Any], MethodOutput]:
     """Run a cell's method and score its codes: the cell's JSON data and the method's output.
     Nothing is written (the caller saves the cell)."""
@@ -460,7 +460,7 @@ def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
     start = time.perf_counter()
     output = run_method(cell.method, bank, cell.n_bits, cell.seed)
     eval_start = time.perf_counter()
-    metrics, curves = score_cell(output.query_codes, output.db_codes, bank, proto)
+    metrics, curves = score_cell(output.query_codes, output.db_codes, bank, suite)
     end = time.perf_counter()
     curves["training"] = output.curve.to_dict() if output.curve is not None else None
     data = {
@@ -483,7 +483,7 @@ def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
 
 
 def run_benchmark(
-    protocol: str | BenchProtocol,
+    suite: str | BenchSuite,
     *,
     banks: Sequence[BankSpec] | Mapping[str, BankSpec] | None = None,
     seeds: int | Sequence[int] | None = None,
@@ -498,17 +498,17 @@ def run_benchmark(
     executor: str = "serial",
     jobs: int | None = None,
 ) -> BenchResult:
-    """Run (or resume) a benchmark protocol and write its results.
+    """Run (or resume) a benchmark suite and write its results.
 
-    :param protocol: a preset name (:data:`~hashgym.benchmarks.protocols.BENCH_PROTOCOLS`) or a
-        :class:`~hashgym.benchmarks.protocols.BenchProtocol`.
-    :param banks: banks to run on instead of the protocol's: preset names, paths, banks, or a
+    :param suite: a preset name (:data:`~hashgym.benchmarks.suites.BENCH_SUITES`) or a
+        :class:`~hashgym.benchmarks.suites.BenchSuite`.
+    :param banks: banks to run on instead of the suite's: preset names, paths, banks, or a
         ``{name: bank}`` mapping (the names label the results).
     :param seeds: a number of seeds (``0 .. n-1``) or the seeds themselves; default the
-        protocol's.
-    :param out: output folder; default ``runs/bench/<protocol>``.
-    :param methods: method keys to run (default all of the protocol's).
-    :param bits: code lengths to run (default the protocol's).
+        suite's.
+    :param out: output folder; default ``runs/bench/<suite>``.
+    :param methods: method keys to run (default all of the suite's).
+    :param bits: code lengths to run (default the suite's).
     :param threads: torch CPU threads (``torch.set_num_threads``).
     :param plots: draw the PNG plots (needs matplotlib; skipped with a warning without it).
     :param progress: show a progress bar.
@@ -523,36 +523,36 @@ def run_benchmark(
         cell that raises in a worker is logged and the others go on; the run then raises
         :class:`BenchError` naming every failed cell.
     :param jobs: worker processes of the ``"process"`` executor (default: the CPU count).
-    :raises BenchError: for an unknown protocol, method or executor, bad seeds, bits or jobs,
+    :raises BenchError: for an unknown suite, method or executor, bad seeds, bits or jobs,
         and (process executor) when cells failed.
     """
-    proto = get_protocol(protocol).select(methods=methods, bits=bits)
-    seed_list = _check_seeds(proto.seeds if seeds is None else seeds)
+    suite = get_suite(suite).select(methods=methods, bits=bits)
+    seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
     if not is_integer(threads) or threads < 1:
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
     check_choice(executor, "executor", EXECUTORS, BenchError)
     jobs = (os.cpu_count() or 1) if jobs is None else check_count(jobs, "jobs", 1, BenchError)
-    out_dir = Path(out) if out is not None else default_out_dir(proto.name)
+    out_dir = Path(out) if out is not None else default_out_dir(suite.name)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     import torch
 
     torch.set_num_threads(threads)
-    resolved = _resolve_banks(proto, banks)
-    proto = proto.select(banks=[name for name, _ in resolved])
+    resolved = _resolve_banks(suite, banks)
+    suite = suite.select(banks=[name for name, _ in resolved])
     fingerprints = {name: bank.fingerprint() for name, bank in resolved}
     store = CellStore(out_dir / "cells")
-    cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in proto.methods
-             for n_bits in proto.bits for seed in seed_list]
+    cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in suite.methods
+             for n_bits in suite.bits for seed in seed_list]
     bank_of = dict(resolved)
-    eval_config = evaluation_config(proto)
+    eval_config = evaluation_config(suite)
 
     from tqdm.auto import tqdm
 
     done: dict[int, CellResult] = {}
     computed = 0
-    bar = tqdm(total=len(cells), desc=f"bench {proto.name}", unit="cell", disable=not progress)
+    bar = tqdm(total=len(cells), desc=f"bench {suite.name}", unit="cell", disable=not progress)
     pool = None if executor == "serial" else ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker, initargs=(bank_of, threads))
@@ -582,17 +582,17 @@ def run_benchmark(
                     waiting.append((index, cell))
                     continue
                 if pool is not None and data is None:  # the workers compute, the driver saves
-                    future = pool.submit(_run_cell_in_worker, cell, key, config, proto,
+                    future = pool.submit(_run_cell_in_worker, cell, key, config, suite,
                                          eval_config)
                     running[future] = (index, cell, key)
                     continue
                 rescore = data is not None
                 try:
                     if data is not None:
-                        data = _rescore(store, cell, key, data, bank_of[cell.bank], proto,
+                        data = _rescore(store, cell, key, data, bank_of[cell.bank], suite,
                                         eval_config)
                     else:
-                        data = _compute(store, cell, key, config, bank_of[cell.bank], proto,
+                        data = _compute(store, cell, key, config, bank_of[cell.bank], suite,
                                         eval_config)
                         computed += 1
                 finally:
@@ -639,10 +639,10 @@ def run_benchmark(
 
     rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
              "seed": r.cell.seed, "metric": metric, "value": r.metrics[metric]}
-            for r in results for metric in proto.metrics]
-    files = _write_outputs(out_dir, proto, results, rows, plots)
+            for r in results for metric in suite.metrics]
+    files = _write_outputs(out_dir, suite, results, rows, plots)
     record = {
-        "protocol": proto.to_dict(),
+        "suite": suite.to_dict(),
         "seeds": seed_list,
         "command": command,
         "started_at": started_at,
@@ -661,11 +661,11 @@ def run_benchmark(
     record_path = out_dir / "record.json"
     write_json(record_path, record)
     files.append(record_path)
-    return BenchResult(proto, out_dir, results, rows, files, computed)
+    return BenchResult(suite, out_dir, results, rows, files, computed)
 
 
 def _write_outputs(
-    out_dir: Path, proto: BenchProtocol, results: list[CellResult], rows: list[dict[str, Any]],
+    out_dir: Path, suite: BenchSuite, results: list[CellResult], rows: list[dict[str, Any]],
     plots: bool,
 ) -> list[Path]:
 
@@ -675,8 +675,8 @@ def _write_outputs(
         handle.write(results_csv(rows).encode())
     files.append(csv_path)
     summary = summarize(rows)
-    for name, text in (("table.md", markdown_tables(summary, proto)),
-                       ("table.tex", latex_tables(summary, proto))):
+    for name, text in (("table.md", markdown_tables(summary, suite)),
+                       ("table.tex", latex_tables(summary, suite))):
         with atomic_write(out_dir / name) as handle:
             handle.write(text.encode())
         files.append(out_dir / name)
@@ -686,5 +686,5 @@ def _write_outputs(
         except ImportError as exc:
             logger.warning("plots skipped: %s (pip install 'hashgym[plots]')", exc)
         else:
-            files.extend(draw_all(out_dir, proto, results))
+            files.extend(draw_all(out_dir, suite, results))
     return files

@@ -2,8 +2,8 @@
 
 Each cell of a table is the mean over seeds ``± the sample standard deviation`` (``ddof=1``;
 with a single seed only the mean is shown). The best mean of each column is in bold — every
-metric the protocols report is higher-is-better — compared at the printed precision, so ties
-are all bold. Methods keep the protocol's order; a bank gets one table.
+metric the suites report is higher-is-better — compared at the printed precision, so ties
+are all bold. Methods keep the suite's order; a bank gets one table.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hashgym.benchmarks.protocols import BenchProtocol
+from hashgym.benchmarks.suites import BenchSuite
 
 __all__ = [
     "CSV_COLUMNS",
@@ -81,18 +81,18 @@ def format_value(summary: Summary, decimals: int = DECIMALS) -> tuple[str, str]:
     return mean, std
 
 
-def _banks(summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol) -> list[str]:
+def _banks(summary: Mapping[tuple[str, str, int, str], Summary], suite: BenchSuite) -> list[str]:
     present = {key[0] for key in summary}
-    ordered = [b for b in protocol.banks if b in present]
+    ordered = [b for b in suite.banks if b in present]
     return ordered + sorted(present - set(ordered))
 
 
 def _grid(
-    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol, bank: str
+    summary: Mapping[tuple[str, str, int, str], Summary], suite: BenchSuite, bank: str
 ) -> tuple[list[tuple[int, str]], list[tuple[str, list[tuple[str, str, bool] | None]]]]:
     """Columns ``(bits, metric)`` and rows ``(method label, [(mean, std, best) or None])``."""
-    columns = [(b, m) for b in sorted(protocol.bits) for m in protocol.metrics]
-    methods = [spec for spec in protocol.methods
+    columns = [(b, m) for b in sorted(suite.bits) for m in suite.metrics]
+    methods = [spec for spec in suite.methods
                if any((bank, spec.key, b, m) in summary for b, m in columns)]
     best: dict[tuple[int, str], str] = {}
     for b, m in columns:
@@ -135,12 +135,12 @@ def _seed_note(summary: Mapping[tuple[str, str, int, str], Summary], bank: str) 
 
 
 def markdown_tables(
-    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol
+    summary: Mapping[tuple[str, str, int, str], Summary], suite: BenchSuite
 ) -> str:
     """``table.md``: one Markdown table per bank (best value per column in bold)."""
-    parts = [f"# Benchmark `{protocol.name}`", "", protocol.description, ""]
-    for bank in _banks(summary, protocol):
-        columns, rows = _grid(summary, protocol, bank)
+    parts = [f"# Benchmark `{suite.name}`", "", suite.description, ""]
+    for bank in _banks(summary, suite):
+        columns, rows = _grid(summary, suite, bank)
         parts += [f"## {bank}", "", f"{_seed_note(summary, bank)}; best value per column in bold.",
                   ""]
         header = ["Method"] + [f"{m} ({b} bits)" for b, m in columns]
@@ -163,17 +163,17 @@ def _tex(text: str) -> str:
 
 
 def latex_tables(
-    summary: Mapping[tuple[str, str, int, str], Summary], protocol: BenchProtocol
+    summary: Mapping[tuple[str, str, int, str], Summary], suite: BenchSuite
 ) -> str:
     """``table.tex``: one booktabs ``table`` per bank, bits as grouped column headers."""
-    parts = [f"% hashgym benchmark {protocol.name}: {protocol.description}",
+    parts = [f"% hashgym benchmark {suite.name}: {suite.description}",
              "% needs \\usepackage{booktabs}", ""]
-    metrics = list(protocol.metrics)
-    for bank in _banks(summary, protocol):
-        columns, rows = _grid(summary, protocol, bank)
-        bits = sorted(protocol.bits)
+    metrics = list(suite.metrics)
+    for bank in _banks(summary, suite):
+        columns, rows = _grid(summary, suite, bank)
+        bits = sorted(suite.bits)
         parts += [r"\begin{table}[t]", r"\centering",
-                  (rf"\caption{{{_tex(protocol.name)} on {_tex(bank)}: "
+                  (rf"\caption{{{_tex(suite.name)} on {_tex(bank)}: "
                    rf"{_tex(_seed_note(summary, bank))}.}}"),
                   r"\begin{tabular}{l" + "c" * len(columns) + "}", r"\toprule"]
         group = [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{b} bits}}" for b in bits]

@@ -34,7 +34,7 @@ __all__ = ["build_parser", "main"]
 # options function, run function) where a module serves two commands.
 _DELEGATED = {
     "features": ("hashgym.features", "extract CNN features of an image set into a bank"),
-    "bench": ("hashgym.benchmarks.cli", "run a benchmark protocol: tables, plots and a record"),
+    "bench": ("hashgym.benchmarks.cli", "run a benchmark suite: tables, plots and a record"),
     "train": ("hashgym.agents.cli", "train an agent (any SB3 algorithm, DRLHIH's levels) with resume"),
     "encode": ("hashgym.agents.cli_encode", "code a bank's images with a trained agent (.npz)"),
     "eval": ("hashgym.cli_eval", "score two code files (hashgym's or any tool's) on hashgym's metrics"),

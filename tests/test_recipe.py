@@ -1,5 +1,5 @@
 """One recipe everywhere: ``hashgym train``, ``train()``, ``hierarchical_dqn()`` and the benchmark
-protocols resolve to the same DQN settings on HierHash-v0 when given no budget or settings."""
+suites resolve to the same DQN settings on HierHash-v0 when given no budget or settings."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from hashgym.agents.recipe import (
 )
 from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.benchmarks.methods import run_agent
-from hashgym.benchmarks.protocols import get_protocol
+from hashgym.benchmarks.suites import get_suite
 
 from hashgym.cli import main
 from hashgym.envs.hierhash import GENERATION_CODINGS
@@ -75,7 +75,7 @@ def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:
     cli = json.loads((out / "config.json").read_text())
     direct = train("dqn", "HierHash-v0", {"bank": BANK}).info
     front = hierarchical_dqn(BANK).info
-    spec = next(m for m in get_protocol("drlhih").methods if m.key == "dqn-hier")
+    spec = next(m for m in get_suite("drlhih").methods if m.key == "dqn-hier")
     bench = run_agent(BANK, 12, 0, {**spec.params, "learning_curve": None}).info
 
     expected = _settings(direct)
@@ -84,5 +84,5 @@ def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:
     assert expected["memory_refresh"] is None
     assert expected["algo_kwargs"]["gamma"] == DQN_DEFAULTS["gamma"]
     for name, info in (("hashgym train", cli), ("hierarchical_dqn", front),
-                       ("drlhih protocol", bench)):
+                       ("drlhih suite", bench)):
         assert _settings(info) == expected, name

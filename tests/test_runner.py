@@ -19,8 +19,8 @@ import pytest
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
 from hashgym.benchmarks.plots import steps_label
-from hashgym.benchmarks.protocols import BenchError, BenchProtocol, MethodSpec
 from hashgym.benchmarks.runner import run_benchmark
+from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
 from hashgym.bank import FeatureBank
@@ -29,7 +29,7 @@ from hashgym.codes import unpack
 from hashgym.metrics import evaluate
 from hashgym.synthetic import make_hierarchical_bank
 
-TINY = BenchProtocol(
+TINY = BenchSuite(
     name="tiny",
     description="two fast methods on a synthetic bank",
     banks=("synthetic",),
@@ -107,7 +107,7 @@ def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
     assert r"\multicolumn{3}{c}{8 bits}" in tex and r"\textbf{" in tex and "LSH &" in tex
 
     record = json.loads((tmp_path / "record.json").read_text())
-    assert record["protocol"]["name"] == "tiny"
+    assert record["suite"]["name"] == "tiny"
     assert record["seeds"] == [0, 1]
     assert {"python", "numpy", "torch", "stable-baselines3", "gymnasium", "hashgym"} <= set(
         record["versions"])
@@ -213,7 +213,7 @@ def test_changed_evaluation_rescores_saved_codes(
     run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"], bits=[8],
                   seeds=1, progress=False, plots=False)
     calls = _counting(monkeypatch)
-    more = BenchProtocol(**{**TINY.__dict__, "metrics": ("mAP@all", "ACG@5")})
+    more = BenchSuite(**{**TINY.__dict__, "metrics": ("mAP@all", "ACG@5")})
     result = run_benchmark(more, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
                            bits=[8], seeds=1, progress=False, plots=False)
     assert calls == [] and result.computed == 0
@@ -249,26 +249,26 @@ def _rows(values: dict[str, list[float]]) -> list[dict[str, Any]]:
 
 
 def test_tables_bold_the_best_mean_and_show_the_std() -> None:
-    proto = BenchProtocol(name="t", description="d", banks=("b",), bits=(8,),
+    suite = BenchSuite(name="t", description="d", banks=("b",), bits=(8,),
                           metrics=("mAP@all",), methods=(
                               MethodSpec("a", "baseline", label="A"),
                               MethodSpec("c", "baseline", label="C")))
     summary = summarize(_rows({"a": [0.1, 0.3], "c": [0.5, 0.6]}))
-    md = markdown_tables(summary, proto)
+    md = markdown_tables(summary, suite)
     # a: mean 0.2, sample std sqrt(0.02) = 0.1414; c: mean 0.55, std sqrt(0.005) = 0.0707
     assert "| A | 0.2000 ± 0.1414 |" in md
     assert "| C | **0.5500 ± 0.0707** |" in md
-    tex = latex_tables(summary, proto)
+    tex = latex_tables(summary, suite)
     assert r"C & \textbf{0.5500 $\pm$ 0.0707} \\" in tex
     assert r"A & 0.2000 $\pm$ 0.1414 \\" in tex
 
 
 def test_tables_bold_every_tie_and_single_seed_has_no_std() -> None:
-    proto = BenchProtocol(name="t", description="d", banks=("b",), bits=(8,),
+    suite = BenchSuite(name="t", description="d", banks=("b",), bits=(8,),
                           metrics=("mAP@all",), methods=(
                               MethodSpec("a", "baseline"), MethodSpec("c", "baseline"),
                               MethodSpec("e", "baseline")))
-    md = markdown_tables(summarize(_rows({"a": [0.5], "c": [0.1], "e": [0.50001]})), proto)
+    md = markdown_tables(summarize(_rows({"a": [0.5], "c": [0.1], "e": [0.50001]})), suite)
     assert "| a | **0.5000** |" in md and "| e | **0.5000** |" in md
     assert "| c | 0.1000 |" in md
     assert "one seed" in md
@@ -282,58 +282,67 @@ def test_results_csv_round_trips_values() -> None:
 
 # ---------------------------------------------------------------------------------- errors
 
-def test_unknown_protocol_and_method_errors(bank: FeatureBank, tmp_path: Path) -> None:
-    with pytest.raises(BenchError, match=r"unknown benchmark protocol 'nope'; known: drlhih"):
+def test_unknown_suite_and_method_errors(bank: FeatureBank, tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match=r"unknown benchmark suite 'nope'; known: drlhih"):
         run_benchmark("nope", out=tmp_path)
-    with pytest.raises(BenchError, match=r"protocol 'tiny' has no method 'sift'; its methods: lsh, itq"):
+    with pytest.raises(BenchError, match=r"suite 'tiny' has no method 'sift'; its methods: lsh, itq"):
         _run(bank, tmp_path, methods=["sift"])
     with pytest.raises(BenchError, match="seeds must be at least 1"):
         _run(bank, tmp_path, seeds=0)
     with pytest.raises(BenchError, match="seeds has duplicates"):
         _run(bank, tmp_path, seeds=[1, 1])
-    bad = BenchProtocol(**{**TINY.__dict__, "methods": (MethodSpec("x", "magic"),)})
+    bad = BenchSuite(**{**TINY.__dict__, "methods": (MethodSpec("x", "magic"),)})
     with pytest.raises(BenchError, match=r"method 'x' has unknown kind 'magic'; known kinds: baseline, agent"):
         run_benchmark(bad, banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     assert not list((tmp_path / "cells").glob("*.json")) if (tmp_path / "cells").exists() else True
 
 
 def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["bench", "--protocol", "nope", "--out", str(tmp_path)]) == 2
-    assert "unknown benchmark protocol 'nope'; known: drlhih, scihcgrl, agents, quick" in (
+    assert main(["bench", "--suite", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown benchmark suite 'nope'; known: drlhih, scihcgrl, agents, quick" in (
         capsys.readouterr().err)
-    assert main(["bench", "--protocol", "quick", "--methods", "lsh,sift", "--out", str(tmp_path)]) == 2
+    assert main(["bench", "--suite", "quick", "--methods", "lsh,sift", "--out", str(tmp_path)]) == 2
     assert "has no method 'sift'" in capsys.readouterr().err
-    assert main(["bench", "--protocol", "quick", "--bits", "a,b", "--out", str(tmp_path)]) == 2
+    assert main(["bench", "--suite", "quick", "--bits", "a,b", "--out", str(tmp_path)]) == 2
     assert "--bits must be a comma-separated list of int" in capsys.readouterr().err
     assert main(["bench"]) == 2
-    assert "--protocol is required" in capsys.readouterr().err
+    assert "--suite is required" in capsys.readouterr().err
+    assert main(["bench", "--suite", "quick", "--protocol", "drlhih", "--out", str(tmp_path)]) == 2
+    assert "--suite quick and --protocol drlhih disagree" in capsys.readouterr().err
     assert main(["bench", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "quick:" in listing and "scihcgrl:" in listing and "methods  lsh" in listing
 
 
-def test_cli_runs_a_protocol_on_a_bank_file(bank: FeatureBank, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_runs_a_suite_on_a_bank_file(bank: FeatureBank, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     path = bank.save(tmp_path / "bank.npz")
     out = tmp_path / "out"
-    code = main(["bench", "--protocol", "quick", "--bank", str(path), "--methods", "lsh",
+    code = main(["bench", "--suite", "quick", "--bank", str(path), "--methods", "lsh",
                  "--bits", "8", "--out", str(out), "--no-plots", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "| LSH |" in printed and "1 cells (1 computed, 0 resumed)" in printed
     rows = _read_csv(out / "results.csv")
     assert {r["bank"] for r in rows} == {str(path)} and {r["bits"] for r in rows} == {"8"}
-    args = ["bench", "--protocol", "quick", "--bank", str(path), "--methods", "lsh", "--bits", "8",
+    args = ["bench", "--suite", "quick", "--bank", str(path), "--methods", "lsh", "--bits", "8",
             "--out", str(out), "--no-plots", "--no-progress"]
     assert main(args) == 0
     assert "1 cells (0 computed, 1 resumed)" in capsys.readouterr().out
     assert main([*args, "--no-resume"]) == 0
     assert "1 cells (1 computed, 0 resumed)" in capsys.readouterr().out
+    # the option's name before 0.5 still works, with a warning
+    old_name = [a if a != "--suite" else "--protocol" for a in args]
+    assert main(old_name) == 0
+    captured = capsys.readouterr()
+    assert "1 cells (0 computed, 1 resumed)" in captured.out
+    assert ("hashgym bench: warning: --protocol is deprecated and will be removed in hashgym "
+            "0.6; use --suite") in captured.err
 
 
 # ---------------------------------------------------------------------------------- agents
 
-AGENTS = BenchProtocol(
+AGENTS = BenchSuite(
     name="tiny-agents",
     description="both agents with tiny budgets",
     banks=("synthetic",),
@@ -392,21 +401,21 @@ def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
 
 
 def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
-    def proto(params: dict[str, Any]) -> BenchProtocol:
-        return BenchProtocol(**{**AGENTS.__dict__, "methods": (MethodSpec("x", "agent", params),)})
+    def suite(params: dict[str, Any]) -> BenchSuite:
+        return BenchSuite(**{**AGENTS.__dict__, "methods": (MethodSpec("x", "agent", params),)})
 
     with pytest.raises(BenchError, match=r"unknown agent parameter\(s\) \['epochs'\]"):
-        run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "epochs": 3}),
+        run_benchmark(suite({"algo": "dqn", "total_timesteps": 10, "epochs": 3}),
                       banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match=r"needs a budget: params\['total_timesteps'\]"):
-        run_benchmark(proto({"algo": "reinforce", "env_id": "CentralHash-v0"}),
+        run_benchmark(suite({"algo": "reinforce", "env_id": "CentralHash-v0"}),
                       banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match="give n_constraints or triplets_per_image, not both"):
-        run_benchmark(proto({"algo": "dqn", "total_timesteps": 10, "n_constraints": 50,
+        run_benchmark(suite({"algo": "dqn", "total_timesteps": 10, "n_constraints": 50,
                              "triplets_per_image": 2}),
                       banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match=r"needs params\['algo'\]"):
-        run_benchmark(proto({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
+        run_benchmark(suite({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
                       progress=False, plots=False)
 
 
@@ -505,10 +514,10 @@ def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
         bank: FeatureBank, tmp_path: Path) -> None:
     """ITQ cannot make 24-bit codes of 16-d features: those cells fail in their workers, every
     other cell is computed and saved, and the run names the failures."""
-    proto = dataclasses.replace(TINY, bits=(8, 24), seeds=1)
+    suite = dataclasses.replace(TINY, bits=(8, 24), seeds=1)
     with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed.*itq.*24 bits.*BaselineError: "
                                          r"ITQ needs n_bits <= feature dimension"):
-        run_benchmark(proto, banks={"synthetic": bank}, out=tmp_path, progress=False,
+        run_benchmark(suite, banks={"synthetic": bank}, out=tmp_path, progress=False,
                       plots=False, executor="process", jobs=2)
     assert len(list((tmp_path / "cells").glob("*.json"))) == 3
     assert not list((tmp_path / "cells").glob("*.claim"))

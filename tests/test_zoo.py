@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from hashgym.agents.dqn import DQN_DEFAULTS
+from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
+from hashgym.agents.registry import ALGORITHMS
 from hashgym.agents.zoo import ZOO_ALGOS, config_path
 
 SCALARS = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "gamma", "train_freq",
@@ -34,6 +35,10 @@ def test_zoo_dqn_files_match_the_recipe(algo: str) -> None:
     projection = policy["features_extractor_kwargs"]["projection_dim"]
     assert f"features_extractor_kwargs=dict(projection_dim={projection})" in entry["policy_kwargs"]
     assert f"net_arch={policy['net_arch']}" in entry["policy_kwargs"]
+    if algo == "qrdqn":
+        quantiles = QRDQN_DEFAULTS["policy_kwargs"]["n_quantiles"]
+        assert f"n_quantiles={quantiles}" in entry["policy_kwargs"]
+        assert ALGORITHMS["qrdqn"].defaults == QRDQN_DEFAULTS
 
 
 def test_every_zoo_algorithm_has_a_file() -> None:

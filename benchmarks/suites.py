@@ -1,6 +1,6 @@
-"""Benchmark protocols: which banks, code lengths, metrics and methods make up one table.
+"""Benchmark suites: which banks, code lengths, metrics and methods make up one table.
 
-A :class:`BenchProtocol` is the complete recipe of one of the papers' comparisons (METHODS.md,
+A :class:`BenchSuite` is the complete recipe of one of the papers' comparisons (METHODS.md,
 "Protocols"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
 bank × method × code length × seed *cell* of it. The bank splits themselves are the bank presets
 of :mod:`hashgym.protocols` (``cifar100-trees-people``, ``cifar100-csq``, ...), always drawn with
@@ -39,13 +39,13 @@ from hashgym.errors import HashgymError
 from hashgym.validation import is_integer
 
 __all__ = [
-    "BENCH_PROTOCOLS",
+    "BENCH_SUITES",
     "EXECUTORS",
     "BenchError",
-    "BenchProtocol",
+    "BenchSuite",
     "MethodSpec",
-    "get_protocol",
-    "protocol_names",
+    "get_suite",
+    "suite_names",
 ]
 
 
@@ -55,14 +55,14 @@ EXECUTORS = ("serial", "process")
 
 
 class BenchError(HashgymError):
-    """A benchmark got a bad protocol, method, bank or option; the message says which."""
+    """A benchmark got a bad suite, method, bank or option; the message says which."""
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     """One row of a benchmark table: a method and its hyperparameters.
 
-    :param key: the row's identifier (unique in a protocol), used by ``--methods``, e.g.
+    :param key: the row's identifier (unique in a suite), used by ``--methods``, e.g.
         ``"itq"`` or ``"dqn-hier"``.
     :param kind: the adapter that runs it (a key of
         :data:`hashgym.benchmarks.methods.METHOD_KINDS`): ``"baseline"``, ``"dqn"``, ``"sb3"``
@@ -88,8 +88,8 @@ class MethodSpec:
 
 
 @dataclass(frozen=True)
-class BenchProtocol:
-    """A benchmark protocol: banks × methods × code lengths × seeds, and how to score them.
+class BenchSuite:
+    """A benchmark suite: banks × methods × code lengths × seeds, and how to score them.
 
     :param name: the preset name.
     :param description: one line for ``hashgym bench --list`` and the record.
@@ -120,36 +120,36 @@ class BenchProtocol:
 
     def __post_init__(self) -> None:
         if not self.banks:
-            raise BenchError(f"protocol {self.name!r} has no bank")
+            raise BenchError(f"suite {self.name!r} has no bank")
         if not self.bits or any(
             not is_integer(b) or b < 1 for b in self.bits
         ):
-            raise BenchError(f"protocol {self.name!r}: bits must be positive integers, got {self.bits!r}")
+            raise BenchError(f"suite {self.name!r}: bits must be positive integers, got {self.bits!r}")
         if not self.metrics:
-            raise BenchError(f"protocol {self.name!r} has no metric")
+            raise BenchError(f"suite {self.name!r} has no metric")
         if not self.methods:
-            raise BenchError(f"protocol {self.name!r} has no method")
+            raise BenchError(f"suite {self.name!r} has no method")
         keys = [m.key for m in self.methods]
         if len(set(keys)) != len(keys):
-            raise BenchError(f"protocol {self.name!r} has duplicate method keys: {keys}")
+            raise BenchError(f"suite {self.name!r} has duplicate method keys: {keys}")
         if self.relevance not in ("hierarchy", "label"):
             raise BenchError(
-                f"protocol {self.name!r}: relevance must be 'hierarchy' or 'label', "
+                f"suite {self.name!r}: relevance must be 'hierarchy' or 'label', "
                 f"got {self.relevance!r}"
             )
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise BenchError(f"protocol {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
+            raise BenchError(f"suite {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
 
     def method(self, key: str) -> MethodSpec:
         """The method with this key.
 
-        :raises BenchError: naming the protocol's methods, for an unknown key.
+        :raises BenchError: naming the suite's methods, for an unknown key.
         """
         for spec in self.methods:
             if spec.key == key:
                 return spec
         raise BenchError(
-            f"protocol {self.name!r} has no method {key!r}; its methods: "
+            f"suite {self.name!r} has no method {key!r}; its methods: "
             f"{', '.join(m.key for m in self.methods)}"
         )
 
@@ -160,10 +160,10 @@ class BenchProtocol:
         bits: Sequence[int] | None = None,
         banks: Sequence[str] | None = None,
         seeds: int | None = None,
-    ) -> BenchProtocol:
+    ) -> BenchSuite:
         """A copy restricted to some methods / bits, or with other banks / seed count.
 
-        :param methods: method keys to keep, in the protocol's order.
+        :param methods: method keys to keep, in the suite's order.
         :param bits: code lengths to run instead (any positive lengths).
         :param banks: banks to run instead (preset names or paths).
         :param seeds: number of seeds.
@@ -221,7 +221,7 @@ def _dqn_variants() -> tuple[MethodSpec, ...]:
     )
 
 
-DRLHIH = BenchProtocol(
+DRLHIH = BenchSuite(
     name="drlhih",
     description="DRLHIH Table 2: CIFAR-100 trees+people and all of CIFAR-100, 12 bits "
     "(3 per step), ACG/DCG/NDCG@20 with graded hierarchy relevance",
@@ -239,7 +239,7 @@ DRLHIH = BenchProtocol(
     ),
 )
 
-SCIHCGRL = BenchProtocol(
+SCIHCGRL = BenchSuite(
     name="scihcgrl",
     description="SCIHCGRL's CIFAR protocol on CIFAR-100 (1,000 query / 5,000 train / the rest "
     "as database): 24/32/48 bits, mAP@all and precision@r<=2, fine-label relevance",
@@ -263,7 +263,7 @@ SCIHCGRL = BenchProtocol(
 
 # every algorithm gets the env's defaults and the recipe's budget and parallel images
 
-AGENTS = BenchProtocol(
+AGENTS = BenchSuite(
     name="agents",
     description="HierHash-v0 (12 bits, 3 per step) on CIFAR-100 trained with DQN, QR-DQN, PPO, "
     "A2C and RecurrentPPO: which RL algorithm suits hashing best",
@@ -282,7 +282,7 @@ AGENTS = BenchProtocol(
     ),
 )
 
-QUICK = BenchProtocol(
+QUICK = BenchSuite(
     name="quick",
     description="the built-in cifar100-mini bank: LSH, ITQ, CSQ, the hierarchical DQN and "
     "recurrent REINFORCE at 24 and 48 bits, one seed, small budgets; a few minutes on two CPU "
@@ -305,24 +305,24 @@ QUICK = BenchProtocol(
     ),
 )
 
-BENCH_PROTOCOLS: dict[str, BenchProtocol] = {p.name: p for p in (DRLHIH, SCIHCGRL, AGENTS, QUICK)}
-"""Every benchmark protocol preset by name."""
+BENCH_SUITES: dict[str, BenchSuite] = {p.name: p for p in (DRLHIH, SCIHCGRL, AGENTS, QUICK)}
+"""Every benchmark suite preset by name."""
 
 
-def protocol_names() -> list[str]:
-    """The names :func:`get_protocol` accepts."""
-    return list(BENCH_PROTOCOLS)
+def suite_names() -> list[str]:
+    """The names :func:`get_suite` accepts."""
+    return list(BENCH_SUITES)
 
 
-def get_protocol(protocol: str | BenchProtocol) -> BenchProtocol:
-    """A protocol preset by name (or the protocol itself).
+def get_suite(suite: str | BenchSuite) -> BenchSuite:
+    """A suite preset by name (or the suite itself).
 
     :raises BenchError: for an unknown name, listing the known ones.
     """
-    if isinstance(protocol, BenchProtocol):
-        return protocol
-    if protocol not in BENCH_PROTOCOLS:
+    if isinstance(suite, BenchSuite):
+        return suite
+    if suite not in BENCH_SUITES:
         raise BenchError(
-            f"unknown benchmark protocol {protocol!r}; known: {', '.join(BENCH_PROTOCOLS)}"
+            f"unknown benchmark suite {suite!r}; known: {', '.join(BENCH_SUITES)}"
         )
-    return BENCH_PROTOCOLS[protocol]
+    return BENCH_SUITES[suite]
