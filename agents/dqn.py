@@ -126,10 +126,10 @@ DQN_DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: :data:`DQN_DEFAULTS` for sb3-contrib's QR-DQN, with 25 quantiles per action instead of its 200:
-#: the quantile loss compares every pair of quantiles of a batch (``256 × N × N``), so 200 made a
-#: gradient step about 60 times dearer than DQN's (under 500 environment steps/s on CIFAR-100)
-#: for a distribution over four-step returns that 25 quantiles already resolve.
+#: :data:`DQN_DEFAULTS` for sb3-contrib's QR-DQN, with 25 quantiles per action instead of its 200
+#: (as the RL Zoo file has it): the quantile loss compares every pair of a batch's quantiles
+#: (``256 × N × N``), and with 200 QR-DQN trained at under 500 environment steps/s on CIFAR-100
+#: against 11,900 with 25 and 13,500 for DQN (``benchmarks/results/notes/agents-suite.md``).
 QRDQN_DEFAULTS: dict[str, Any] = {
     **DQN_DEFAULTS,
     "policy_kwargs": {**DQN_DEFAULTS["policy_kwargs"], "n_quantiles": 25},

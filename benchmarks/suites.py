@@ -39,6 +39,7 @@ from hashgym.errors import HashgymError
 from hashgym.validation import is_integer
 
 __all__ = [
+    "AGENTS_GENERATION",
     "BENCH_SUITES",
     "EXECUTORS",
     "BenchError",
@@ -261,20 +262,28 @@ SCIHCGRL = BenchSuite(
     ),
 )
 
-# every algorithm gets the env's defaults and the recipe's budget and parallel images
+# Every algorithm gets HierHash-v0's defaults, 256 parallel images and the recipe's four memory
+# generations, at 500k steps each: 2M steps in all, a sixth of the drlhih suite's budget, so that
+# three seeds of the on-policy algorithms fit on two CPU cores (their registry defaults take a
+# gradient step every 26 environment steps where DQN takes one every 256; throughputs in
+# benchmarks/results/notes/agents-suite.md).
+AGENTS_GENERATION = 500_000
+_AGENTS_ENV = {**_DRLHIH_ENV, "memory_generation": AGENTS_GENERATION}
 
 AGENTS = BenchSuite(
     name="agents",
     description="HierHash-v0 (12 bits, 3 per step) on CIFAR-100 trained with DQN, QR-DQN, PPO, "
-    "A2C and RecurrentPPO: which RL algorithm suits hashing best",
+    "A2C and RecurrentPPO for 2M steps (four memory generations of 500k): which RL algorithm "
+    "suits hashing best",
     banks=("cifar100",),
     bits=(12,),
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
     methods=(
         _baseline("lsh", "LSH (reference)"),
+        _baseline("itq", "ITQ (reference)"),
         *(
-            _agent(algo, label, algo, levels=[0, 1], env_kwargs=_DRLHIH_ENV,
+            _agent(algo, label, algo, levels=[0, 1], env_kwargs=_AGENTS_ENV,
                    learning_curve=_LEARNING_CURVE)
             for algo, label in (("dqn", "DQN"), ("qrdqn", "QR-DQN"), ("ppo", "PPO"),
                                 ("a2c", "A2C"), ("recurrentppo", "RecurrentPPO"))

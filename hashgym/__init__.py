@@ -8,5 +8,5 @@ from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and Cent
 from hashgym.bank import BankError, FeatureBank
 from hashgym.errors import HashgymError
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 __all__ = ["BankError", "FeatureBank", "HashgymError", "__version__"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hashgym.agents.recipe import recipe_level_timesteps
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
 from hashgym.benchmarks.methods import AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.suites import (
+    AGENTS_GENERATION,
     BENCH_SUITES,
     BenchError,
     BenchSuite,
@@ -73,6 +75,12 @@ def test_presets_match_the_papers() -> None:
     agents = get_suite("agents")
     assert {m.params.get("algo") for m in agents.methods if m.kind == "agent"} == {
         "dqn", "qrdqn", "ppo", "a2c", "recurrentppo"}
+    for spec in agents.methods:  # the same budget for all: four generations of 500k steps
+        if spec.kind == "agent":
+            env = spec.params["env_kwargs"]
+            budget = recipe_level_timesteps(50_000, spec.params["levels"],
+                                            env["memory_generation"])
+            assert env["memory_generation"] == AGENTS_GENERATION and sum(budget) == 2_000_000
     quick = get_suite("quick")
     assert quick.banks == ("cifar100-mini",)
     assert quick.seeds == 1
