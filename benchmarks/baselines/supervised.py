@@ -242,21 +242,12 @@ class HashNet(DeepHasher):
     step, as in the released code (``γ = 0.005``, power 0.5; it updates ``β`` every 200 steps,
     here every step).
 
-    Deviation: ``α = 6.4 / K`` (0.2 at 32 bits) instead of the released code's ``10 / K``.
-    Measured on ``cifar100-csq`` (5,000 training images, 1,000 queries, 32 bits, 30 epochs,
-    seed 0), mAP@all: ``10 / K`` 0.567, ``6.4 / K`` 0.621; other scales, without continuation:
-    0.1 → 0.570, 0.2 → 0.619, ``10 / K`` → 0.586, 1.0 → 0.511. Larger scales saturate the
-    sigmoid for the many dissimilar pairs of a 100-class batch (about 99 % of the pairs) and
-    rank worse.
-
-    Continuation on cached features: the head's outputs are not kept small as the paper's
-    slowly fine-tuned CNN layer is, so a large ``β`` saturates ``tanh`` and stops learning.
-    With 570 steps (``cifar100-csq``, ``β`` ends at 1.96) it is neutral (0.621 with, 0.619
-    without); letting ``β`` reach 5.4 in those steps (``γ = 0.05``) drops mAP@all to 0.503.
-    Fitted on the full 50,000-image database of the shared bank (5,850 steps, ``β`` ends at
-    5.5; 10,000 queries): 0.29 with the released ``10 / K``, 0.464 with ``6.4 / K``, 0.486 with
-    ``6.4 / K`` and ``γ = 0`` (DPSH 0.49, ITQ 0.35). Continuation stays the default because it
-    is the method; pass ``gamma=0`` for long fits.
+    Deviation: ``α = 6.4 / K`` (0.2 at 32 bits) instead of the released code's ``10 / K``:
+    larger scales saturate the sigmoid for the many dissimilar pairs of a 100-class batch
+    (about 99 % of the pairs) and rank worse. Continuation stays on by default because it is
+    the method, although on cached features a large ``β`` saturates ``tanh`` and stops
+    learning; pass ``gamma=0`` for long fits. The measurements behind both:
+    ``benchmarks/results/notes/baselines-defaults.md``.
 
     :param gamma: continuation rate ``γ`` (0 turns continuation off: ``u = tanh(z)``).
     :param alpha: inner-product scale ``α``; ``None`` means ``6.4 / K``.
@@ -381,16 +372,8 @@ class SHDH(DeepHasher):
 
     ``L = mean_{i≠j} w_ij [log(1 + e^{Θ_ij}) − p_ij Θ_ij] + λ mean_i ‖|u_i| − 1‖² / K``.
 
-    Measured on ``cifar100-csq`` (32 bits, 30 epochs, seed 0; mAP@all on fine labels /
-    NDCG@20 with graded hierarchy relevance): unweighted pairs with ``ω ∝ 2^l`` (the previous
-    default) 0.430 / 0.668; grade-balanced with ``ω ∝ 2^l`` 0.616 / 0.780; grade-balanced with
-    equal ``ω`` (default) 0.656 / 0.809; ``c = 0.2`` instead of ½ 0.668 / 0.802 (not taken:
-    the graded metric is this method's target). ITQ: 0.424 / 0.704, DCH: 0.678 / 0.778.
-    Fitted on the full 50,000-image database (10,000 queries): SHDH 0.598 / 0.615, DCH
-    0.623 / 0.626, ITQ 0.348 / 0.537. On ``cifar100-trees-people`` (10 leaf classes under 2
-    super-classes, where about 10 % of a batch's pairs share a leaf) the weighting matters
-    little: SHDH 0.649 / 0.713 (unweighted with ``ω ∝ 2^l``: 0.645 / 0.709), DCH
-    0.649 / 0.708, ITQ 0.505 / 0.702.
+    The grade-balanced pairs and equal ``ω`` are the defaults because they ranked best on the
+    graded metric this method targets (``benchmarks/results/notes/baselines-defaults.md``).
     Single-label and multi-label data have one level, where this is DPSH with balanced pairs
     and a different quantization term.
 
