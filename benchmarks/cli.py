@@ -6,6 +6,8 @@ Examples::
     hashgym bench --suite scihcgrl --seeds 3 --out benchmarks/results/scihcgrl
     hashgym bench --suite drlhih --methods lsh,itq --bits 12
     hashgym bench --list                              # the suites and their methods
+    hashgym bench --suite drlhih --executor process --jobs 2   # cells in 2 worker processes
+    hashgym bench --suite agents --executor ray --ray-address auto  # on a running Ray cluster
 
 ``--protocol`` (``-p``), the option's name before hashgym 0.5, still works with a warning
 until 0.6.
@@ -68,10 +70,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1; per worker with --executor process)")
     parser.add_argument("--executor", choices=EXECUTORS, default="serial",
-                        help="run cells one after another (serial, default) or in a pool of "
-                             "worker processes (process); same values either way")
+                        help="run cells one after another (serial, default), in a pool of "
+                             "worker processes (process) or as Ray tasks (ray, the [ray] "
+                             "extra); same values either way")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes of --executor process (default: the CPU count)")
+                        help="worker processes of --executor process, tasks at once of a "
+                             "local --executor ray (default: the CPU count)")
+    parser.add_argument("--ray-address", default=None,
+                        help="with --executor ray: run on this Ray cluster ('auto' or an "
+                             "address) instead of a local Ray started for the run")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--no-resume", action="store_true",
@@ -118,6 +125,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             threads=args.threads,
             executor=args.executor,
             jobs=args.jobs,
+            ray_address=args.ray_address,
             plots=not args.no_plots,
             progress=not args.no_progress,
             resume=not args.no_resume,

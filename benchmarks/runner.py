@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
+from hashgym.benchmarks.ray_executor import RayPool
 from hashgym.benchmarks.suites import (
     EXECUTORS,
     BenchError,
@@ -451,6 +452,17 @@ def _run_cell_in_worker(cell: Cell, key: str, config: dict[str, Any], suite: Ben
     return _run_cell(cell, key, config, _WORKER_BANKS[cell.bank], suite, eval_config)
 
 
+def _run_cell_in_task(banks: dict[str, FeatureBank], threads: int, cell: Cell, key: str,
+                      config: dict[str, Any], suite: BenchSuite, eval_config: dict[str, Any]
+                      ) -> tuple[dict[str, Any], MethodOutput]:
+    """:func:`_run_cell` in a Ray task (:mod:`hashgym.benchmarks.ray_executor`), the banks read
+    from Ray's object store; the driver saves what it returns."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return _run_cell(cell, key, config, banks[cell.bank], suite, eval_config)
+
+
 def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
               suite: BenchSuite, eval_config: dict[str, Any]
               ) -> tuple[dict[str, Any], MethodOutput]:
@@ -497,6 +509,7 @@ def run_benchmark(
     command: str | None = None,
     executor: str = "serial",
     jobs: int | None = None,
+    ray_address: str | None = None,
 ) -> BenchResult:
     """Run (or resume) a benchmark suite and write its results.
 
@@ -521,10 +534,17 @@ def run_benchmark(
         cell as it finishes; resume, claims, the record and the tables are those of a serial
         run, and every cell's values are the same (seeds belong to cells, not to workers). A
         cell that raises in a worker is logged and the others go on; the run then raises
-        :class:`BenchError` naming every failed cell.
-    :param jobs: worker processes of the ``"process"`` executor (default: the CPU count).
+        :class:`BenchError` naming every failed cell. ``"ray"``: every cell a Ray task asking
+        for ``threads`` CPUs (:mod:`hashgym.benchmarks.ray_executor`), on a local Ray of
+        ``jobs × threads`` CPUs started for the run or on the cluster at ``ray_address``; the
+        driver's part is the process executor's.
+    :param jobs: worker processes of the ``"process"`` executor, tasks at once of a local
+        ``"ray"`` (default: the CPU count).
+    :param ray_address: the Ray cluster of the ``"ray"`` executor (``"auto"`` or an address);
+        ``None`` starts a local Ray for the run.
     :raises BenchError: for an unknown suite, method or executor, bad seeds, bits or jobs,
-        and (process executor) when cells failed.
+        a ``ray_address`` without the ray executor, Ray missing or unreachable, and (process and
+        ray executors) when cells failed.
     """
     suite = get_suite(suite).select(methods=methods, bits=bits)
     seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
@@ -532,6 +552,8 @@ def run_benchmark(
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
     check_choice(executor, "executor", EXECUTORS, BenchError)
     jobs = (os.cpu_count() or 1) if jobs is None else check_count(jobs, "jobs", 1, BenchError)
+    if ray_address is not None and executor != "ray":
+        raise BenchError(f"ray_address is for the ray executor, not {executor!r}")
     out_dir = Path(out) if out is not None else default_out_dir(suite.name)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -553,9 +575,12 @@ def run_benchmark(
     done: dict[int, CellResult] = {}
     computed = 0
     bar = tqdm(total=len(cells), desc=f"bench {suite.name}", unit="cell", disable=not progress)
-    pool = None if executor == "serial" else ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(bank_of, threads))
+    pool: Any = None
+    if executor == "process":
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(bank_of, threads))
+    elif executor == "ray":
+        pool = RayPool(jobs, threads, bank_of, address=ray_address)
     running: dict[Future[Any], tuple[int, Cell, str]] = {}
     failures: list[str] = []
     pending = list(enumerate(cells))
@@ -582,8 +607,12 @@ def run_benchmark(
                     waiting.append((index, cell))
                     continue
                 if pool is not None and data is None:  # the workers compute, the driver saves
-                    future = pool.submit(_run_cell_in_worker, cell, key, config, suite,
-                                         eval_config)
+                    if executor == "ray":
+                        future = pool.submit(_run_cell_in_task, threads, cell, key, config,
+                                             suite, eval_config)
+                    else:
+                        future = pool.submit(_run_cell_in_worker, cell, key, config, suite,
+                                             eval_config)
                     running[future] = (index, cell, key)
                     continue
                 rescore = data is not None

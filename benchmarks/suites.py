@@ -51,8 +51,8 @@ __all__ = [
 
 
 #: How :func:`hashgym.benchmarks.runner.run_benchmark` runs cells: one after another in this
-#: process, or in a pool of worker processes.
-EXECUTORS = ("serial", "process")
+#: process, in a pool of worker processes, or as Ray tasks (the ``ray`` extra).
+EXECUTORS = ("serial", "process", "ray")
 
 
 class BenchError(HashgymError):

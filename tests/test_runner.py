@@ -523,9 +523,41 @@ def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
     assert not list((tmp_path / "cells").glob("*.claim"))
 
 
+def test_ray_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: Path) -> None:
+    """Each cell a task of a local 2-CPU Ray that the run starts and stops: results.csv is the
+    serial run's, byte for byte; a failing cell is reported and the others are saved."""
+    pytest.importorskip("ray")
+    import ray
+
+    serial = _run(bank, tmp_path / "serial")
+    tasks = _run(bank, tmp_path / "ray", executor="ray", jobs=2)
+    assert tasks.computed == serial.computed == N_CELLS
+    assert (tmp_path / "ray" / "results.csv").read_bytes() == (
+        tmp_path / "serial" / "results.csv").read_bytes()
+    assert not ray.is_initialized()  # the local Ray was the run's, and is gone
+    suite = dataclasses.replace(TINY, bits=(8, 24), seeds=1)
+    with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed.*itq.*24 bits.*ITQ needs "
+                                         r"n_bits <= feature dimension"):
+        run_benchmark(suite, banks={"synthetic": bank}, out=tmp_path / "fail", progress=False,
+                      plots=False, executor="ray", jobs=2)
+    assert len(list((tmp_path / "fail" / "cells").glob("*.json"))) == 3
+    assert not list((tmp_path / "fail" / "cells").glob("*.claim"))
+
+
+def test_ray_executor_without_ray_names_the_extra(bank: FeatureBank, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what a missing package looks like
+    with pytest.raises(BenchError, match=r"the ray executor needs Ray, an optional extra: "
+                                         r"pip install -e \"\.\[ray\]\""):
+        _run(bank, tmp_path, executor="ray", jobs=1)
+    assert not (tmp_path / "results.csv").exists()
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"executor": "ray"}, "unknown executor 'ray'; expected one of serial, process"),
+    ({"executor": "dask"}, "unknown executor 'dask'; expected one of serial, process, ray"),
     ({"executor": "process", "jobs": 0}, "jobs must be a positive int, got 0"),
+    ({"executor": "process", "ray_address": "auto"},
+     "ray_address is for the ray executor, not 'process'"),
 ])
 def test_executor_arguments_are_checked(bank: FeatureBank, tmp_path: Path, kwargs, message) -> None:
     with pytest.raises(BenchError, match=message):
