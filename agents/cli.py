@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "parse_key_values", "run_from_args"]
+__all__ = ["CONFIG_KEYS", "add_arguments", "apply_config", "parse_key_values", "run_from_args"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,13 @@ def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym train``."""
-    parser.add_argument("--env", default="HierHash-v0",
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a JSON file of these options (best.json of hashgym tune: env, "
+                             "algo, bank, protocol, levels, timesteps, num_envs, seed, "
+                             "env_kwargs, algo_kwargs); options given here override it")
+    parser.add_argument("--env", default=None,
                         help="environment id: HierHash-v0 (default) or CentralHash-v0")
-    parser.add_argument("--algo", default="dqn",
+    parser.add_argument("--algo", default=None,
                         help="algorithm: dqn, qrdqn, ppo, a2c, trpo, recurrentppo, maskableppo, "
                              "ars, sac, td3, ddpg, tqc, reinforce (default dqn)")
     parser.add_argument("--bank", default=None,
@@ -83,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "generations, 12M steps on cifar100; CentralHash-v0 100000)")
     parser.add_argument("--num-envs", type=int, default=None,
                         help="images stepped in parallel (default 256 on HierHash-v0, else 64)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the model and the envs")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the model and the envs (default 0)")
     parser.add_argument("--n-bits", type=int, default=None, help="code length (env default)")
     parser.add_argument("--bits-per-step", type=int, default=None,
                         help="bits per action (env default)")
@@ -116,11 +121,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "networks gain little from more)")
 
 
+#: What ``--config`` may hold: the options it stands for, and ``validation`` (hashgym tune's
+#: record of how the setting scored, read by nobody).
+CONFIG_KEYS = ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed",
+               "env_kwargs", "algo_kwargs", "validation")
+
+
+def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fill the options ``args`` leaves unset from ``args.config`` and the defaults; return the
+    env and algorithm keyword arguments (the file's, updated by the command line's).
+
+    :raises ValueError: naming the file, when it is unreadable, not a JSON object, or has
+        unknown keys.
+    """
+    config: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read --config {args.config}: {exc}") from exc
+        if not isinstance(config, dict):
+            raise ValueError(f"--config {args.config} must hold a JSON object of options")
+        unknown = sorted(set(config) - set(CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"--config {args.config} has unknown keys {unknown}; known: "
+                             f"{', '.join(CONFIG_KEYS)}")
+    defaults = {"env": "HierHash-v0", "algo": "dqn", "seed": 0}
+    for key in ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed"):
+        if getattr(args, key) is None:
+            setattr(args, key, config.get(key, defaults.get(key)))
+    env_kwargs = {**config.get("env_kwargs", {}),
+                  **parse_key_values(args.env_kwargs, "--env-kwargs")}
+    algo_kwargs = {**config.get("algo_kwargs", {}),
+                   **parse_key_values(args.algo_kwargs, "--algo-kwargs")}
+    return env_kwargs, algo_kwargs
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym train``; returns the exit status."""
     try:
-        env_kwargs = parse_key_values(args.env_kwargs, "--env-kwargs")
-        algo_kwargs = parse_key_values(args.algo_kwargs, "--algo-kwargs")
+        env_kwargs, algo_kwargs = apply_config(args)
         for flag, value in (("--timesteps", args.timesteps),
                             ("--checkpoint-every", args.checkpoint_every)):
             if value is not None and value < 1:

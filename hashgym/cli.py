@@ -37,6 +37,7 @@ _DELEGATED = {
     "bench": ("hashgym.benchmarks.cli", "run a benchmark suite: tables, plots and a record"),
     "train": ("hashgym.agents.cli", "train an agent (any SB3 algorithm, DRLHIH's levels) with resume"),
     "encode": ("hashgym.agents.cli_encode", "code a bank's images with a trained agent (.npz)"),
+    "tune": ("hashgym.agents.cli_tune", "sweep an agent's arguments on a validation split (Optuna)"),
     "eval": ("hashgym.cli_eval", "score two code files (hashgym's or any tool's) on hashgym's metrics"),
     "index": ("hashgym.cli_index", "pack a code file into an index (build), or search one"),
     "show": ("hashgym.cli_show", "draw queries and their top-k retrieved images (.png)"),

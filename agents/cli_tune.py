@@ -1,0 +1,67 @@
+"""``hashgym tune --space space.yaml --trials N``: a hyperparameter sweep of an agent.
+
+See :mod:`hashgym.agents.tune` for the search, the validation split and the files written.
+Nothing heavy is imported until the sweep runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_arguments", "run_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hashgym tune``."""
+    parser.description = ("Train agents with arguments drawn from a search space, score each on "
+                          "a validation split of the bank's training images (never its "
+                          "queries), and write trials.csv and best.json (a hashgym train "
+                          "--config file).")
+    parser.add_argument("--space", required=True,
+                        help="the search space: a YAML or JSON file of train arguments whose "
+                             "values may be {uniform|loguniform|int: [low, high]} or "
+                             "{choice: [...]}")
+    parser.add_argument("--trials", type=int, default=20, help="trials to run (default 20)")
+    parser.add_argument("--env", default=None, help="environment id (overrides the space's)")
+    parser.add_argument("--algo", default=None, help="algorithm (overrides the space's)")
+    parser.add_argument("--bank", default=None, help="bank (overrides the space's)")
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="environment steps per trial (overrides the space's)")
+    parser.add_argument("--metric", default="NDCG@20",
+                        help="validation metric, higher is better (default NDCG@20)")
+    parser.add_argument("--rungs", type=int, default=3,
+                        help="validation scores per trial, where the pruner may stop it "
+                             "(default 3; 1 scores only at the end)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampler and of every trial (default 0)")
+    parser.add_argument("--out", default="runs/tune", help="output folder (default runs/tune)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``hashgym tune``; returns the exit status."""
+    import torch
+    from hashgym.agents.tune import TuneError, load_space, tune
+
+    from hashgym.bank import BankError
+
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        space = load_space(args.space)
+        for key in ("env", "algo", "bank", "timesteps"):
+            if getattr(args, key) is not None:
+                space[key] = getattr(args, key)
+        result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
+                      out=args.out)
+    except (TuneError, BankError) as exc:
+        print(f"hashgym tune: error: {exc}", file=sys.stderr)
+        return 2
+    states = [row["state"] for row in result.trials]
+    print(f"{len(states)} trials: {states.count('complete')} complete, "
+          f"{states.count('pruned')} pruned, {states.count('failed')} failed")
+    print(f"best {args.metric} on the validation split: {result.best_value:.4f}")
+    print(f"trials    {result.out / 'trials.csv'}")
+    print(f"best      {result.out / 'best.json'}  (hashgym train --config "
+          f"{result.out / 'best.json'})")
+    return 0

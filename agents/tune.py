@@ -1,0 +1,337 @@
+"""Hyperparameter sweeps for hashgym's agents: ``hashgym tune``.
+
+A sweep trains ``trials`` agents whose arguments are drawn from a **search space**, scores each
+on a **validation split carved out of the bank's training images**, and keeps the best:
+
+* **Validation, never the queries.** The bank is re-split by the ``holdout`` protocol
+  (:mod:`hashgym.protocols`): 10 % of every class's training images become validation queries,
+  the rest the database and the training set. The bank's own query split is not read.
+* **Search.** Optuna's TPE sampler (seeded, so the same space and seed give the same trials)
+  proposes each trial's arguments from what the earlier trials scored.
+* **Early stopping.** Each run is scored on the validation split at ``rungs`` evenly spaced
+  points; Optuna's successive-halving pruner (the synchronous form of ASHA) stops a trial whose
+  score at a rung is below the best ones' there, so most of the budget goes to promising
+  trials. ``rungs=1`` scores only at the end and prunes nothing.
+
+The output folder holds ``trials.csv`` (one row per trial: its number, state — ``complete``,
+``pruned`` or ``failed`` —, the metric, steps, seconds and every searched argument) and
+``best.json``, the best trial's arguments as a file ``hashgym train --config`` reads, pointed at
+the original bank, so the chosen setting trains on all training images.
+
+Search space
+------------
+A YAML (or JSON) mapping with :func:`hashgym.agents.train.train`'s arguments. A value is fixed,
+or a **dimension**: a mapping with one of these keys::
+
+    env: HierHash-v0
+    algo: dqn
+    bank: cifar100-mini
+    timesteps: 400000
+    env_kwargs:
+      margin: {uniform: [2.0, 4.0]}
+    algo_kwargs:
+      learning_rate: {loguniform: [1.0e-4, 3.0e-3]}
+      target_update_interval: {int: [500, 4000]}
+      policy_kwargs:
+        net_arch: {choice: [[256, 256], [512, 512]]}
+
+``uniform: [low, high]`` and ``loguniform: [low, high]`` draw floats, ``int: [low, high]`` an
+integer, ``choice: [a, b, ...]`` one of the values. Dimensions may sit at any depth of
+``env_kwargs`` and ``algo_kwargs``. The top-level keys are ``env``, ``algo``, ``bank``,
+``protocol``, ``levels``, ``timesteps``, ``num_envs``, ``seed``, ``env_kwargs`` and
+``algo_kwargs``. ``examples/dqn_space.yaml`` is the space around the DQN recipe.
+
+Optuna and PyYAML are the ``tune`` extra (``pip install -e ".[tune]"``).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hashgym.agents.cli import CONFIG_KEYS
+from hashgym.agents.encode import encode
+from hashgym.agents.train import train
+from stable_baselines3.common.callbacks import BaseCallback
+
+from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
+from hashgym.errors import HashgymError
+from hashgym.metrics import evaluate, parse_metric
+from hashgym.protocols import resolve_bank
+from hashgym.validation import check_count
+
+__all__ = ["DIMENSION_KINDS", "SPACE_KEYS", "SweepResult", "TuneError", "load_space", "tune"]
+
+logger = logging.getLogger(__name__)
+
+#: The top-level keys of a search space: the options of a ``hashgym train --config`` file.
+SPACE_KEYS = tuple(key for key in CONFIG_KEYS if key != "validation")
+#: The kinds of search dimension a space may hold.
+DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice")
+
+
+class TuneError(HashgymError):
+    """A sweep got a bad search space, metric or option; the message says which."""
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:
+        raise TuneError("hashgym tune needs Optuna, an optional extra: pip install -e "
+                        f"\".[tune]\" (or pip install \"hashgym[tune]\") ({exc})") from exc
+    return optuna
+
+
+# ---------------------------------------------------------------------------- the space
+def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a search space file (YAML, or JSON, which YAML reads too).
+
+    :raises TuneError: naming the file, for a missing or unreadable file, unknown keys or a
+        malformed dimension.
+    """
+    path = Path(path)
+    try:
+        import yaml
+    except ImportError as exc:
+        raise TuneError("reading a search space needs PyYAML, part of the tune extra: "
+                        "pip install -e \".[tune]\"") from exc
+    try:
+        space = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise TuneError(f"cannot read the search space {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise TuneError(f"the search space {path} is not valid YAML: {exc}") from exc
+    if not isinstance(space, dict):
+        raise TuneError(f"the search space {path} must be a mapping of train() arguments")
+    unknown = sorted(set(space) - set(SPACE_KEYS))
+    if unknown:
+        raise TuneError(f"the search space {path} has unknown keys {unknown}; known: "
+                        f"{', '.join(SPACE_KEYS)}")
+    for key in ("env_kwargs", "algo_kwargs"):
+        if not isinstance(space.get(key, {}), dict):
+            raise TuneError(f"{key} of the search space {path} must be a mapping")
+    if not _dimensions(space):
+        raise TuneError(f"the search space {path} has no dimension to search (e.g. "
+                        f"learning_rate: {{loguniform: [1.0e-4, 1.0e-2]}})")
+    return space
+
+
+def _is_dimension(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in DIMENSION_KINDS
+
+
+def _dimensions(space: Mapping[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every dimension of ``space`` by its dotted path (``algo_kwargs.learning_rate``)."""
+    found = {}
+    for key, value in space.items():
+        name = f"{prefix}{key}"
+        if _is_dimension(value):
+            kind, bounds = next(iter(value.items()))
+            _check_dimension(name, kind, bounds)
+            found[name] = value
+        elif isinstance(value, dict):
+            found.update(_dimensions(value, name + "."))
+    return found
+
+
+def _check_dimension(name: str, kind: str, bounds: Any) -> None:
+    if kind == "choice":
+        if not isinstance(bounds, list) or not bounds:
+            raise TuneError(f"dimension {name}: choice needs a non-empty list, got {bounds!r}")
+        return
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or not bounds[0] < bounds[1]):
+        raise TuneError(f"dimension {name}: {kind} needs [low, high] with low < high, "
+                        f"got {bounds!r}")
+    if kind == "loguniform" and bounds[0] <= 0:
+        raise TuneError(f"dimension {name}: loguniform needs low > 0, got {bounds!r}")
+    if kind == "int" and not all(float(b).is_integer() for b in bounds):
+        raise TuneError(f"dimension {name}: int needs integer bounds, got {bounds!r}")
+
+
+def _suggest(trial: Any, name: str, dimension: dict[str, Any]) -> Any:
+    kind, bounds = next(iter(dimension.items()))
+    if kind == "uniform":
+        return trial.suggest_float(name, float(bounds[0]), float(bounds[1]))
+    if kind == "loguniform":
+        return trial.suggest_float(name, float(bounds[0]), float(bounds[1]), log=True)
+    if kind == "int":
+        return trial.suggest_int(name, int(bounds[0]), int(bounds[1]))
+    # choices of lists (net_arch) are offered to Optuna as their JSON text
+    labels = [json.dumps(c) for c in bounds]
+    return json.loads(trial.suggest_categorical(name, labels))
+
+
+def _fill(space: Any, values: Mapping[str, Any], prefix: str = "") -> Any:
+    """``space`` with every dimension replaced by its value in ``values``."""
+    if not isinstance(space, dict):
+        return space
+    return {key: values[f"{prefix}{key}"] if _is_dimension(value)
+            else _fill(value, values, f"{prefix}{key}.") for key, value in space.items()}
+
+
+# ---------------------------------------------------------------------------- scoring
+class _Rungs(BaseCallback):
+    """Scores the agent on the validation split at evenly spaced steps and reports each score
+    to the trial; raises Optuna's ``TrialPruned`` when the pruner says so."""
+
+    def __init__(self, trial: Any, score: Any, total: int, rungs: int, optuna: Any) -> None:
+        super().__init__()
+        self.trial, self.score, self.optuna = trial, score, optuna
+        self.marks = [total * (i + 1) // rungs for i in range(rungs - 1)]
+
+    def _on_step(self) -> bool:
+        while self.marks and self.num_timesteps >= self.marks[0]:
+            step = self.marks.pop(0)
+            value = self.score(self.model)
+            self.trial.report(value, step)
+            if self.trial.should_prune():
+                raise self.optuna.TrialPruned(f"{value:.4f} at step {step:,}")
+        return True
+
+
+@dataclass
+class SweepResult:
+    """What :func:`tune` returns.
+
+    :param best_value: the best trial's validation metric.
+    :param best_config: its arguments (a ``hashgym train --config`` mapping).
+    :param trials: one mapping per trial (the rows of ``trials.csv``).
+    :param out: the output folder.
+    """
+
+    best_value: float
+    best_config: dict[str, Any]
+    trials: list[dict[str, Any]]
+    out: Path
+
+
+def tune(
+    space: Mapping[str, Any] | str | os.PathLike[str],
+    trials: int = 20,
+    *,
+    metric: str = "NDCG@20",
+    rungs: int = 3,
+    seed: int = 0,
+    out: str | os.PathLike[str] = "runs/tune",
+    bank: FeatureBank | str | None = None,
+) -> SweepResult:
+    """Run a sweep (see the module docstring) and write ``trials.csv`` and ``best.json``.
+
+    :param space: a search space mapping or the path of a YAML/JSON file holding one.
+    :param trials: trials to run.
+    :param metric: the validation metric (any of :mod:`hashgym.metrics`, higher is better);
+        NDCG and ACG/DCG use graded relevance over every label level, the rest the finest
+        label.
+    :param rungs: validation scores per trial (the pruner's rungs; 1: only at the end).
+    :param seed: seeds the sampler and every trial's model and envs (the same for all trials,
+        so trials differ only by their arguments).
+    :param out: output folder.
+    :param bank: the bank, overriding the space's ``bank``; ``best.json`` names it when it is
+        a preset name or a path (for a :class:`FeatureBank`, give ``--bank`` to ``hashgym
+        train``).
+    :raises TuneError: for a bad space, metric, count or a space without a budget.
+    """
+    optuna = _optuna()
+    space = load_space(space) if not isinstance(space, Mapping) else dict(space)
+    dims = _dimensions(space)
+    trials = check_count(trials, "trials", 1, TuneError)
+    rungs = check_count(rungs, "rungs", 1, TuneError)
+    try:
+        parsed = parse_metric(metric)
+    except ValueError as exc:
+        raise TuneError(f"metric: {exc}") from exc
+    if space.get("timesteps") is None:
+        raise TuneError("the search space needs a fixed budget: timesteps")
+    bank_spec = bank if bank is not None else space.get("bank")
+    full = resolve_bank(bank_spec, protocol=space.get("protocol"))
+    val = resolve_bank(full, protocol="holdout", seed=seed)
+    qi, di = val.indices("query"), val.indices("database")
+    graded = parsed.name in ("NDCG", "ACG", "DCG") and val.n_levels > 1
+    q_labels = val.labels[qi] if graded else val.labels[qi, -1]
+    d_labels = val.labels[di] if graded else val.labels[di, -1]
+    relevance = "hierarchy" if graded else "label"
+    env_id = space.get("env", "HierHash-v0")
+
+    def score(model: Any) -> float:
+        q = encode(model, val, "query", env_id=env_id)
+        d = encode(model, val, "database", env_id=env_id)
+        return float(evaluate(q, d, q_labels, d_labels, [metric], relevance=relevance)[metric])
+
+    rows: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        values = {name: _suggest(trial, name, dim) for name, dim in dims.items()}
+        config = _fill(space, values)
+        started = time.perf_counter()
+        row: dict[str, Any] = {"trial": trial.number, "state": "failed", "value": None,
+                               "steps": None, "seconds": None, **values}
+        rows.append(row)
+        total = int(config["timesteps"])
+        try:
+            result = train(
+                config.get("algo", "dqn"), env_id,
+                {**copy.deepcopy(config.get("env_kwargs", {})), "bank": val},
+                total_timesteps=total, num_envs=config.get("num_envs"), seed=seed,
+                algo_kwargs=copy.deepcopy(config.get("algo_kwargs", {})),
+                levels=config.get("levels"),
+                callback=_Rungs(trial, score, total, rungs, optuna),
+            )
+            value = score(result.model)
+            row.update(state="complete", value=value, steps=result.timesteps)
+            return value
+        except optuna.TrialPruned:
+            row["state"] = "pruned"
+            raise
+        finally:
+            row["seconds"] = round(time.perf_counter() - started, 2)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner() if rungs > 1 else
+        optuna.pruners.NopPruner(),
+    )
+    study.optimize(objective, n_trials=trials, catch=(HashgymError, ValueError))
+    complete = [r for r in rows if r["state"] == "complete"]
+    if not complete:
+        raise TuneError(f"none of the {trials} trials completed; see {Path(out)} / the log")
+    best_row = max(complete, key=lambda r: r["value"])
+    best_config = _fill(space, {name: best_row[name] for name in dims})
+    best_config["seed"] = seed
+    if isinstance(bank_spec, str):
+        best_config["bank"] = bank_spec
+    else:
+        best_config.pop("bank", None)
+    best_config["validation"] = {"metric": metric, "value": best_row["value"],
+                                 "trial": best_row["trial"], "split": "holdout"}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "trials.csv") as handle:
+        handle.write(_csv(rows, ["trial", "state", "value", "steps", "seconds", *dims]).encode())
+    with atomic_write(out / "best.json") as handle:
+        handle.write(json.dumps(best_config, indent=2, sort_keys=True).encode())
+    return SweepResult(float(best_row["value"]), best_config, rows, out)
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                         for k, v in row.items() if k in columns})
+    return buffer.getvalue()

@@ -1,0 +1,146 @@
+"""hashgym tune: a sweep on a synthetic bank writes its trials and a config hashgym train runs;
+the validation split comes from the training images only; bad spaces fail by name."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hashgym.agents import tune as tune_module
+from hashgym.agents.tune import TuneError, load_space, tune
+
+from hashgym.cli import main
+from hashgym.synthetic import make_hierarchical_bank
+
+torch.set_num_threads(1)
+pytest.importorskip("optuna")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SPACE = {
+    "env": "HierHash-v0",
+    "algo": "dqn",
+    "levels": [0],
+    "timesteps": 1_024,
+    "num_envs": 16,
+    "algo_kwargs": {
+        "learning_starts": 32, "batch_size": 16, "buffer_size": 1000,
+        "learning_rate": {"loguniform": [1e-4, 1e-2]},
+        "policy_kwargs": {"net_arch": {"choice": [[16], [32, 32]]}},
+    },
+    "env_kwargs": {"margin": {"uniform": [1.0, 3.0]}},
+}
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_hierarchical_bank(seed=0).save(tmp_path_factory.mktemp("bank") / "bank.npz")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    result = tune({**SPACE, "bank": str(bank_path)}, trials=4, rungs=2, out=tmp_path / "sweep")
+    rows = _rows(tmp_path / "sweep" / "trials.csv")
+    assert [r["trial"] for r in rows] == ["0", "1", "2", "3"]
+    assert {r["state"] for r in rows} <= {"complete", "pruned"}
+    assert set(rows[0]) == {"trial", "state", "value", "steps", "seconds",
+                            "algo_kwargs.learning_rate", "algo_kwargs.policy_kwargs.net_arch",
+                            "env_kwargs.margin"}
+    done = [r for r in rows if r["state"] == "complete"]
+    best = max(done, key=lambda r: float(r["value"]))
+    config = json.loads((tmp_path / "sweep" / "best.json").read_text())
+    assert config["bank"] == str(bank_path) and config["seed"] == 0
+    assert config["algo_kwargs"]["learning_rate"] == pytest.approx(
+        float(best["algo_kwargs.learning_rate"]), rel=1e-5)
+    assert json.dumps(config["algo_kwargs"]["policy_kwargs"]["net_arch"]) == (
+        best["algo_kwargs.policy_kwargs.net_arch"])
+    assert config["validation"]["value"] == pytest.approx(result.best_value)
+    assert 0.0 <= result.best_value <= 1.0
+    # the same space and seed propose the same trials
+    again = tune({**SPACE, "bank": str(bank_path)}, trials=2, rungs=1, out=tmp_path / "again")
+    assert [r["algo_kwargs.learning_rate"] for r in again.trials] == [
+        r["algo_kwargs.learning_rate"] for r in result.trials[:2]]
+    # hashgym train --config runs the chosen setting
+    code = main(["train", "--config", str(tmp_path / "sweep" / "best.json"), "--timesteps",
+                 "512", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    trained = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert trained["algo_kwargs"]["learning_rate"] == config["algo_kwargs"]["learning_rate"]
+    assert trained["env_kwargs"]["margin"] == config["env_kwargs"]["margin"]
+
+
+def test_trials_are_scored_on_training_images_only(bank_path: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = tune_module.encode
+
+    def spy(model, bank, split="query", **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((bank.meta["protocol"]["name"], bank.n))
+        return real(model, bank, split, **kwargs)
+
+    monkeypatch.setattr(tune_module, "encode", spy)
+    tune({**SPACE, "bank": str(bank_path)}, trials=1, rungs=1, out=tmp_path)
+    n_train = len(make_hierarchical_bank(seed=0).indices("train"))
+    assert seen and all(entry == ("holdout", n_train) for entry in seen)
+
+
+def test_the_shipped_dqn_space_loads() -> None:
+    space = load_space(EXAMPLES / "dqn_space.yaml")
+    assert space["algo"] == "dqn" and space["timesteps"] > 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("algo: dqn\nlearning_rate: {uniform: [0.1, 0.2]}\n",
+     r"unknown keys \['learning_rate'\]; known: env, algo"),
+    ("algo_kwargs:\n  learning_rate: 0.001\n", "has no dimension to search"),
+    ("algo_kwargs:\n  learning_rate: {uniform: [0.2, 0.1]}\n",
+     r"dimension algo_kwargs.learning_rate: uniform needs \[low, high\] with low < high"),
+    ("algo_kwargs:\n  learning_rate: {loguniform: [0, 0.1]}\n", "loguniform needs low > 0"),
+    ("algo_kwargs:\n  target_update_interval: {int: [1.5, 9]}\n", "int needs integer bounds"),
+    ("algo_kwargs:\n  net_arch: {choice: []}\n", "choice needs a non-empty list"),
+    ("- 1\n- 2\n", "must be a mapping of train\\(\\) arguments"),
+    ("algo: [unclosed\n", "is not valid YAML"),
+])
+def test_bad_spaces_fail_by_name(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(TuneError, match=message):
+        load_space(path)
+
+
+def test_sweep_errors(bank_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      capsys) -> None:
+    space = {**SPACE, "bank": str(bank_path)}
+    with pytest.raises(TuneError, match="needs a fixed budget: timesteps"):
+        tune({k: v for k, v in space.items() if k != "timesteps"}, trials=1, out=tmp_path)
+    with pytest.raises(TuneError, match="trials must be a positive int, got 0"):
+        tune(space, trials=0, out=tmp_path)
+    with pytest.raises(TuneError, match="metric: "):
+        tune(space, trials=1, metric="NDCG@x", out=tmp_path)
+    assert main(["tune", "--space", str(tmp_path / "missing.yaml")]) == 2
+    assert "hashgym tune: error: cannot read the search space" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(TuneError, match=r"hashgym tune needs Optuna, an optional extra: pip "
+                                        r"install -e \"\.\[tune\]\""):
+        tune(space, trials=1, out=tmp_path)
+    assert not (tmp_path / "trials.csv").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"algo": "dqn", "lr": 1}', r"has unknown keys \['lr'\]"),
+    ("[1, 2]", "must hold a JSON object of options"),
+    ("{nope", "cannot read --config"),
+])
+def test_train_config_errors(tmp_path: Path, capsys, text: str, message: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert message.replace("\\", "") in capsys.readouterr().err or pytest.fail(message)
