@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
+from hashgym import kernels
 from hashgym.codes import as_bits_pair, distance_dtype, hamming_words, pack_words
 from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
@@ -431,6 +432,14 @@ class MAP(Metric):
         return n_database if self.k is None else min(self.k, n_database)
 
     def compute(self, chunk: _Chunk) -> np.ndarray:
+        same_class = chunk.relevance._binary_labels
+        if self.k is None and kernels.AVAILABLE and same_class is not None:
+            # no ranking needed: two passes per query in database order (hashgym.kernels)
+            q_classes, db_classes = same_class
+            total, n_hits = kernels.ap_all_sums(
+                chunk.dist, np.ascontiguousarray(q_classes[chunk.queries]), db_classes,
+                int(chunk.dist.max(initial=0)) + 1)
+            return _ratio(total, n_hits if self.normalize == "retrieved" else chunk.n_relevant)
         k = self.depth(chunk.n_database)
         rel = chunk.relevant_ranked[:, :k]
         # only the relevant positions matter: the j-th relevant item at rank i adds j / i
