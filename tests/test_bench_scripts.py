@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hashgym.benchmarks import bench_agents, bench_envs, bench_eval, diagnose_hierhash
+from hashgym.benchmarks import (
+    bench_agents,
+    bench_envs,
+    bench_eval,
+    bench_scale,
+    diagnose_hierhash,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +26,14 @@ def test_bench_eval_smoke(capsys) -> None:
                      "--index-repeats", "1"])
     out = capsys.readouterr().out
     assert "mAP@all:" in out and "per-query values" in out and "faiss and numpy" in out
+
+
+def test_bench_scale_smoke(capsys, tmp_path) -> None:
+    bench_scale.main(["--min", "1e3", "--max", "1e4", "--numpy-max", "1e4", "--queries", "20",
+                      "--repeats", "1", "--out", str(tmp_path / "scale.txt")])
+    out = capsys.readouterr().out
+    assert "N=        1,000" in out and "N=       10,000" in out and "at 10^9" in out
+    assert (tmp_path / "scale.txt").read_text().splitlines()[0] == "# hashgym benchmark: codes at scale"
 
 
 def test_bench_envs_smoke(capsys) -> None:
