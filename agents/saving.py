@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from hashgym.agents.registry import algorithm_class
+from hashgym.agents.registry import ALGORITHMS, TrainError, load_target, resolve_algorithm
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import open_path
 
@@ -77,24 +77,40 @@ def class_ref(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _untrusted(module_name: str) -> str | None:
+    """Why a model file may not name classes of ``module_name`` (``None``: it may)."""
+    private = [part for part in module_name.split(".") if part.startswith("_")]
+    if private:
+        return (f"model files may not name classes in {private[0]!r} modules (importing one "
+                f"could run its code)")
+    if not (module_name + ".").startswith(_TRUSTED_PREFIXES):
+        return (f"model files may only name classes from "
+                f"{', '.join(p.rstrip('.') for p in _TRUSTED_PREFIXES)}")
+    return None
+
+
 def resolve_class(ref: str) -> type:
     """The class named by ``"module:qualname"``, imported only from trusted packages.
 
-    :raises ModelFileError: for a malformed name, an untrusted module or a missing class.
+    The module must lie under hashgym.agents, stable_baselines3, sb3_contrib, torch.nn or
+    torch.optim and be neither private nor a ``__main__``; the names after the colon may not be
+    dunders (``__class__``); and what they lead to must be a class whose own module passes the
+    same test (``hashgym.agents.saving:pickle.Unpickler`` reaches ``_pickle.Unpickler`` through
+    a module-level import, and is refused).
+
+    :raises ModelFileError: for a malformed name, an untrusted module, a dunder name, a missing
+        class, something that is not a class, or a class from an untrusted module.
     """
     if not isinstance(ref, str) or ref.count(":") != 1:
         raise ModelFileError(f"class reference must look like 'module:Name', got {ref!r}")
     module_name, qualname = ref.split(":")
-    private = [part for part in module_name.split(".") if part.startswith("_")]
-    if private:
-        raise ModelFileError(
-            f"refusing to import {module_name!r}: model files may not name classes in "
-            f"{private[0]!r} modules (importing one could run its code)")
-    if not (module_name + ".").startswith(_TRUSTED_PREFIXES):
-        raise ModelFileError(
-            f"refusing to import {module_name!r}: model files may only name classes from "
-            f"{', '.join(p.rstrip('.') for p in _TRUSTED_PREFIXES)}"
-        )
+    reason = _untrusted(module_name)
+    if reason is not None:
+        raise ModelFileError(f"refusing to import {module_name!r}: {reason}")
+    dunders = [part for part in qualname.split(".") if part.startswith("__")]
+    if dunders:
+        raise ModelFileError(f"refusing class reference {ref!r}: model files may not name "
+                             f"dunder attributes ({dunders[0]!r})")
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -103,6 +119,11 @@ def resolve_class(ref: str) -> type:
         raise ModelFileError(f"cannot resolve class {ref!r}: {exc}") from exc
     if not isinstance(obj, type):
         raise ModelFileError(f"{ref!r} is not a class")
+    home = getattr(obj, "__module__", None)
+    reason = _untrusted(home) if isinstance(home, str) else "its module is unknown"
+    if reason is not None:
+        raise ModelFileError(f"refusing class reference {ref!r}: it leads to "
+                             f"{home}:{obj.__qualname__}, and {reason}")
     return obj
 
 
@@ -152,7 +173,12 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
 
 
 def space_from_json(data: dict[str, Any]) -> spaces.Space:
-    """The inverse of :func:`space_to_json`."""
+    """The inverse of :func:`space_to_json`.
+
+    :raises ModelFileError: for anything but a JSON object of a known space type.
+    """
+    if not isinstance(data, dict):
+        raise ModelFileError(f"a space in a model file must be a JSON object, got {data!r}")
     kind = data.get("type")
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(s) for k, s in data["spaces"].items()})
@@ -209,10 +235,22 @@ def save_model(model: Any, path: str | os.PathLike[str], info: dict[str, Any]) -
     return target
 
 
+#: The JSON types of ``hashgym.json`` entries that :func:`load_model` reads, where present.
+_INFO_TYPES: dict[str, tuple[type, str]] = {
+    "algo": (str, "a string (an algorithm's registry name)"),
+    "algo_kwargs": (dict, "a JSON object (the algorithm's constructor arguments)"),
+    "env_kwargs": (dict, "a JSON object (the env's arguments)"),
+}
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+               int: "a number", float: "a number", type(None): "null"}
+
+
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``hashgym.json`` of a model file.
 
-    :raises ModelFileError: if the file is missing, not a zip, or not written by hashgym.
+    :raises ModelFileError: if the file is missing, not a zip, not written by hashgym, or its
+        ``hashgym.json`` is not a JSON object of the supported format with an ``algo`` name
+        (and, where present, ``algo_kwargs`` and ``env_kwargs`` objects).
     """
     path = Path(path)
     if not path.is_file():
@@ -224,12 +262,39 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
                     f"{path} has no {MODEL_INFO}: it was not saved by hashgym (an SB3 zip from "
                     f"elsewhere can be loaded with the algorithm's own .load if you trust it)"
                 )
-            info = json.loads(archive.read(MODEL_INFO))
+            raw = archive.read(MODEL_INFO)
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{path} is not a model file (not a zip archive)") from exc
-    if not isinstance(info, dict) or info.get("format") != _FORMAT or "algo" not in info:
+    try:
+        info = json.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ModelFileError(f"{path}: its {MODEL_INFO} is not valid JSON ({exc}); the file is "
+                             f"damaged or was not written by hashgym") from exc
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{path}: its {MODEL_INFO} must hold a JSON object, got "
+                             f"{_JSON_KINDS.get(type(info), type(info).__name__)}")
+    if info.get("format") != _FORMAT or "algo" not in info:
         raise ModelFileError(f"{path}: unsupported {MODEL_INFO} (format {info.get('format')!r})")
+    for key, (kind, what) in _INFO_TYPES.items():
+        if key in info and not isinstance(info[key], kind):
+            raise ModelFileError(f"{path}: {MODEL_INFO} entry {key!r} must be {what}, got "
+                                 f"{info[key]!r}")
     return info
+
+
+def _model_class(path: Path | str | os.PathLike[str], algo: str) -> type:
+    """The class of the algorithm a model file names, as :class:`ModelFileError` if unknown."""
+    try:
+        _, spec = resolve_algorithm(algo)
+    except TrainError as exc:
+        raise ModelFileError(
+            f"{path}: {MODEL_INFO} names the unknown algorithm {algo!r}; known: "
+            f"{', '.join(sorted(ALGORITHMS))} (an algorithm added with register_algorithm must "
+            f"be registered again before its models load)") from exc
+    try:
+        return load_target(spec.target)
+    except TrainError as exc:
+        raise ModelFileError(f"{path}: cannot load a {algo} model: {exc}") from exc
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu",
@@ -244,10 +309,11 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
     :param device: torch device.
     :param for_training: keep the saved replay-buffer size (else a one-transition buffer is
         allocated: enough to predict, and no memory wasted).
+    :raises ModelFileError: naming the file, when it is missing, not hashgym's, damaged, names an
+        unknown algorithm or an untrusted class, or its model cannot be rebuilt.
     """
-
     info = read_model_info(path)
-    cls = algorithm_class(info["algo"])
+    cls = _model_class(path, info["algo"])
     if not _is_sb3(cls) or not cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.")):
         model = cls.load(str(path), device=device)  # hashgym's own agents load safely themselves
         model.hashgym_info = info

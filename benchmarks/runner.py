@@ -713,7 +713,7 @@ def _write_outputs(
         try:
             from hashgym.benchmarks.plots import draw_all
         except ImportError as exc:
-            logger.warning("plots skipped: %s (pip install 'hashgym[plots]')", exc)
+            logger.warning("plots skipped: %s (matplotlib is a dependency of hashgym: pip install matplotlib)", exc)
         else:
             files.extend(draw_all(out_dir, suite, results))
     return files

@@ -3,14 +3,15 @@
 Every file hashgym writes that a later run reads back (banks, codes, checkpoints, results)
 goes through :func:`atomic_write` (a temporary file in the target's folder, fsync, then
 ``os.replace``), so a process killed half way leaves either the old file or nothing at the
-target path, never a truncated file that later loads. The commands that take an ``--out`` file
-check it first with :func:`check_output`, so a slip of the shell (``--out`` naming the model or
-the bank just read) is an error, not a lost file.
+target path, never a truncated file that later loads. The commands that take an output file
+(``--out``, ``hashgym eval --json``) check it first with :func:`check_output`, so a slip of the
+shell (``--out`` naming the model or the bank just read) is an error, not a lost file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import zipfile
@@ -39,6 +40,16 @@ def _npz_names(path: Path) -> set[str] | None:
         return None
 
 
+def _json_names(path: Path) -> set[str] | None:
+    """The top-level keys of a ``.json`` file holding an object, or ``None`` when it holds
+    something else or is not JSON."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return set(data) if isinstance(data, dict) else None
+
+
 def check_output(
     out: str | os.PathLike[str],
     *,
@@ -47,39 +58,42 @@ def check_output(
     keys: Iterable[str],
     inputs: Iterable[str | os.PathLike[str] | None] = (),
     force: bool = False,
+    flag: str = "--out",
 ) -> Path:
     """Check an output path before anything is computed, and refuse it where writing would lose
     data.
 
     :param out: the path the command will write.
-    :param suffix: the extension it must have (e.g. ``".npz"``).
+    :param suffix: the extension it must have: ``".npz"`` (its arrays are its keys) or
+        ``".json"`` (a JSON object: its top-level keys are).
     :param kind: the kind of file the command writes, for messages (``"codes"``, ``"bank"``).
-    :param keys: the arrays every file of that kind holds; an existing ``out`` holding them all
-        is a previous result of the same kind and is replaced.
+    :param keys: the arrays (or JSON keys) every file of that kind holds; an existing ``out``
+        holding them all is a previous result of the same kind and is replaced.
     :param inputs: the command's input paths (``None`` and names that are not files, such as
         preset names, are skipped); ``out`` may never be one of them, ``force`` or not.
     :param force: replace an existing file of another kind too.
+    :param flag: the command's option that names ``out``, for messages (``"--json"``).
     :raises OutputPathError: ``out`` is an input, a folder, has another extension, or is an
         existing file of another kind (without ``force``).
     :return: ``out`` as a :class:`~pathlib.Path`.
     """
     path = Path(out)
-    if path.suffix != suffix:
-        raise OutputPathError(f"--out {path}: {kind} files are {suffix} files; give a path "
-                              f"ending in {suffix}")
     if path.is_dir():
-        raise OutputPathError(f"--out {path} is a folder; give a {suffix} file path")
+        raise OutputPathError(f"{flag} {path} is a folder; give a {suffix} file path")
+    if path.suffix != suffix:
+        raise OutputPathError(f"{flag} {path}: {kind} files are {suffix} files; give a path "
+                              f"ending in {suffix}")
     for given in inputs:
         if given is None or not Path(given).is_file() or not path.exists():
             continue
         if os.path.samefile(path, given):
-            raise OutputPathError(f"--out {path} is the input {given}: writing the {kind} file "
+            raise OutputPathError(f"{flag} {path} is the input {given}: writing the {kind} file "
                                   f"there would destroy it; choose another path")
     if path.exists() and not force:
-        names = _npz_names(path)
+        names = _json_names(path) if suffix == ".json" else _npz_names(path)
         missing = set(keys) - (names or set())
         if names is None or missing:
-            raise OutputPathError(f"--out {path} exists and is not a {kind} file (it lacks "
+            raise OutputPathError(f"{flag} {path} exists and is not a {kind} file (it lacks "
                                   f"{', '.join(sorted(missing))}); choose another path, or pass "
                                   f"--force to replace it")
     return path

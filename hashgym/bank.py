@@ -108,13 +108,14 @@ class FeatureBank:
 
     :param features: ``[N, D]`` float16 or float32 (float64 is converted to float32).
     :param labels: ``[N, L]`` integer class per level, level 0 the coarsest.
-    :param class_names: per level, the names of its classes.
+    :param class_names: per level, a sequence of the names of its classes; a plain string in
+        its place is refused (``class_names=("ab",)`` would read as the classes ``a`` and ``b``).
     :param split: ``[N]`` 0 = database, 1 = query.
     :param train: ``[N]`` bool training subset of the database, or ``None`` for all of it.
     :param multi_hot: ``[N, C]`` 0/1 concepts, or ``None``.
     :param concept_names: names of the ``C`` concepts.
     :param level_names: a name per level (default ``level0``, ``level1``, ...).
-    :param meta: free-form provenance, stored as JSON.
+    :param meta: free-form provenance: a dict of JSON values (it is stored as JSON).
     """
 
     features: np.ndarray
@@ -133,6 +134,8 @@ class FeatureBank:
         if not isinstance(features, np.ndarray):
             features = np.asarray(features)
         if features.dtype == np.float64:
+            if features.ndim == 2:  # before the cast, which would turn 1e300 into inf
+                self._check_finite(features)
             features = features.astype(np.float32)
         set_(self, "features", features)
         labels = np.asarray(self.labels)
@@ -144,13 +147,29 @@ class FeatureBank:
             set_(self, "train", np.asarray(self.train))
         if self.multi_hot is not None:
             set_(self, "multi_hot", np.asarray(self.multi_hot))
+        for name in ("class_names", "concept_names", "level_names"):
+            if isinstance(getattr(self, name), (str, bytes)):
+                raise BankError(f"{name} must be a sequence of names, got the string "
+                                f"{getattr(self, name)!r}")
+        for level, names in enumerate(self.class_names):
+            if isinstance(names, (str, bytes)):
+                raise BankError(
+                    f"class_names[{level}] must be the names of level {level}'s classes, got the "
+                    f"string {names!r}; give one sequence per level, e.g. "
+                    f"class_names=(({names!r},),) for a single class")
         set_(self, "class_names", tuple(tuple(str(n) for n in names) for names in self.class_names))
         set_(self, "concept_names", tuple(str(n) for n in self.concept_names))
         level_names = tuple(str(n) for n in self.level_names) or tuple(
             f"level{i}" for i in range(labels.shape[1] if labels.ndim == 2 else 0)
         )
         set_(self, "level_names", level_names)
+        if not isinstance(self.meta, Mapping):
+            raise BankError(f"meta must be a dict of JSON values, got {type(self.meta).__name__}")
         set_(self, "meta", dict(self.meta))
+        try:
+            json.dumps(self.meta, sort_keys=True)  # as save() stores it
+        except (TypeError, ValueError) as exc:
+            raise BankError(f"meta must hold JSON values only (it is saved as JSON): {exc}") from exc
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -224,8 +243,10 @@ class FeatureBank:
                     f"images are marked for training (first at row {int(leaked[0])})"
                 )
 
-    def _check_finite(self) -> None:
-        x = self.features
+    def _check_finite(self, x: np.ndarray | None = None) -> None:
+        """Refuse features (``x``, default the bank's) holding NaN or inf, or a value beyond
+        :data:`MAX_FEATURE_MAGNITUDE`, checked in blocks of rows."""
+        x = self.features if x is None else x
         for start in range(0, x.shape[0], _FINITE_CHECK_ROWS):
             block = np.asarray(x[start : start + _FINITE_CHECK_ROWS])
             finite = np.isfinite(block)

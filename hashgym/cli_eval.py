@@ -4,7 +4,10 @@ The files may be what ``hashgym encode`` wrote (codes with their bank rows and l
 from any other tool: a ``.npy`` array, or an ``.npz`` holding one array (or a ``codes`` array),
 of 0/1, ±1 or bool values, one row per image. Their labels then come from ``--bank`` (the rows of
 a split, or of ``--query-rows`` / ``--db-rows`` files) or from ``--query-labels`` /
-``--db-labels`` files. Nothing is unpickled.
+``--db-labels`` files. Nothing is unpickled. ``--json FILE`` also writes the scores; like every
+output path it is checked first (:func:`hashgym.atomic.check_output`): never one of the inputs,
+a folder or a file that is not ``.json``, and an existing file that is not a scores file only
+with ``--force``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hashgym.atomic import atomic_write
+from hashgym.atomic import OutputPathError, atomic_write, check_output
 from hashgym.bank import BankError
 from hashgym.codes import CodeError
 from hashgym.errors import HashgymError
@@ -30,6 +33,8 @@ __all__ = ["EvalInputError", "add_arguments", "load_code_file", "run_from_args"]
 
 #: What ``hashgym eval`` prints when ``--metrics`` is not given.
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
+#: The keys of every ``--json`` file ``hashgym eval`` writes (an existing one is replaced).
+_SCORES_KEYS = ("query", "database", "relevance", "scores")
 
 
 class EvalInputError(HashgymError):
@@ -112,7 +117,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a .npy of the query labels (instead of --bank)")
     parser.add_argument("--db-labels", default=None,
                         help="a .npy of the database labels (instead of --bank)")
-    parser.add_argument("--json", default=None, help="also write the scores to this .json file")
+    parser.add_argument("--json", default=None,
+                        help="also write the scores to this .json file (never one of the inputs; "
+                             "an existing file that is not a scores file needs --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --json file even if it is not a scores file")
 
 
 def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarray:
@@ -148,6 +157,10 @@ def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarra
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym eval``; returns the exit status."""
     try:
+        out = None if args.json is None else check_output(
+            args.json, suffix=".json", kind="scores", keys=_SCORES_KEYS, flag="--json",
+            inputs=(args.query, args.database, args.bank, args.query_rows, args.db_rows,
+                    args.query_labels, args.db_labels), force=args.force)
         query, query_labels = load_code_file(args.query)
         database, db_labels = load_code_file(args.database)
         if query.ndim == 2 and database.ndim == 2 and query.shape[1] != database.shape[1]:
@@ -168,16 +181,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         scores = evaluate(query, database, query_labels, db_labels, metrics,
                           relevance=relevance)
-        if args.json is not None:
-            out = Path(args.json)
-            if out.exists() and any(out.resolve() == Path(p).resolve()
-                                    for p in (args.query, args.database)):
-                raise EvalInputError(f"--json {out} is one of the code files")
+        if out is not None:
             with atomic_write(out) as handle:
                 handle.write(json.dumps({"query": str(args.query), "database":
                                          str(args.database), "relevance": relevance,
                                          "scores": scores}, indent=2).encode())
-    except (EvalInputError, BankError, CodeError, MetricError) as exc:
+    except (EvalInputError, BankError, CodeError, MetricError, OutputPathError) as exc:
         print(f"hashgym eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"{len(query):,} queries against {len(database):,} database codes, "

@@ -52,6 +52,22 @@ def test_encode_files_score_as_evaluate(codes: np.ndarray, tmp_path: Path,
     assert written == pytest.approx(expected)
 
 
+def test_json_replaces_its_own_scores_and_with_force_any_file(codes: np.ndarray, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    q = save_codes(tmp_path / "q.npz", codes[Q], BANK, Q)
+    db = save_codes(tmp_path / "db.npz", codes[DB], BANK, DB)
+    scores = tmp_path / "s.json"
+    for _ in range(2):  # the second run replaces the first run's scores file
+        assert main(["eval", str(q), str(db), "--json", str(scores)]) == 0
+    notes = tmp_path / "notes.json"
+    notes.write_text("[1, 2]")
+    assert main(["eval", str(q), str(db), "--json", str(notes)]) == 2
+    assert "exists and is not a scores file" in capsys.readouterr().err
+    assert notes.read_text() == "[1, 2]"
+    assert main(["eval", str(q), str(db), "--json", str(notes), "--force"]) == 0
+    assert json.loads(notes.read_text())["scores"] == json.loads(scores.read_text())["scores"]
+
+
 def test_raw_arrays_with_label_files_or_a_bank(codes: np.ndarray, tmp_path: Path,
                                                bank_path: Path,
                                                capsys: pytest.CaptureFixture) -> None:

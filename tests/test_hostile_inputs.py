@@ -15,6 +15,7 @@ import json
 import pickle
 import re
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,20 @@ def _poke(array: np.ndarray, index: tuple[int, ...], value: Any) -> np.ndarray:
     return out
 
 
+def _npy(array: np.ndarray) -> bytes:
+    """``array`` as ``.npy`` bytes."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _silently(call: Callable[[], Any]) -> Any:
+    """``call()`` with warnings raised as errors: a refusal must not warn first."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return call()
+
+
 def _extractor(ref: str) -> Callable[[dict], None]:
     """An ``edit`` for :meth:`Inputs.model`: the policy's features extractor becomes ``ref``."""
     return lambda info: info["algo_kwargs"]["policy_kwargs"].update(
@@ -182,6 +197,9 @@ BANKS: list[Case] = [
      BankError, "features contain non-finite values"),
     ("beyond-1e6", lambda f: BANK.replace(features=_poke(BANK.features, (7, 2), 2e6)),
      BankError, r"features\[7, 2\] = 2e\+06 is beyond ±1e\+06; .* standardise the features"),
+    ("beyond-1e6-float64", lambda f: _silently(
+        lambda: BANK.replace(features=np.full((N, 4), 1e300))),
+     BankError, r"features\[0, 0\] = 1e\+300 is beyond ±1e\+06; .* standardise the features"),
     ("integer-features", lambda f: BANK.replace(features=np.ones((N, 4), np.int64)),
      BankError, "features must be float16 or float32, got int64"),
     ("1d-features", lambda f: BANK.replace(features=np.ones(N, np.float32)),
@@ -194,6 +212,12 @@ BANKS: list[Case] = [
      BankError, r"labels out of range at level 1 \('level1'\): value 12 at row 5, expected 0\.\.11"),
     ("label-negative", lambda f: BANK.replace(labels=_poke(BANK.labels, (5, 0), -1)),
      BankError, r"labels out of range at level 0 \('level0'\): value -1 at row 5"),
+    ("class-names-string", lambda f: BANK.replace(labels=BANK.labels[:, 0], class_names=("abcd",),
+                                                  level_names=("coarse",)),
+     BankError, (r"class_names\[0\] must be the names of level 0's classes, got the string "
+                 r"'abcd'; give one sequence per level")),
+    ("meta-not-json-able", lambda f: BANK.replace(meta={"x": object()}),
+     BankError, r"meta must hold JSON values only \(it is saved as JSON\)"),
     ("float-labels", lambda f: BANK.replace(labels=BANK.labels + 0.5),
      BankError, "labels must be integers, got float64"),
     ("two-parents", lambda f: BANK.replace(labels=_poke(BANK.labels, (5, 0), 1)),
@@ -280,6 +304,11 @@ ENVS: list[Case] = [
      r"level=2 is beyond the bank's 2 hierarchy level\(s\)"),
     ("prev_codes-shape", lambda f: _hier(level=1, prev_codes=np.zeros((3, 12))), HashEnvError,
      r"prev_codes must have shape \(192, 12\): one 12-bit code per image of split 'train'"),
+    ("prev_codes-not-binary", lambda f: _hier(level=1, prev_codes=np.full((192, 12), 2)),
+     HashEnvError, r"prev_codes must contain only 0/1 or ±1 values, found 2"),
+    ("num_envs-single-env", lambda f: _hier(num_envs=4), HashEnvError,
+     (r"num_envs is not an argument of the single env: .*gymnasium\.make_vec\(env_id, "
+      r"num_envs=n, \.\.\.\) or, for Stable-Baselines3, hashgym\.envs\.sb3\.make_sb3_vec_env")),
     ("margin-negative", lambda f: _hier(margin=-1.0), HashEnvError,
      r"margin must be a finite number in \[0\.0, inf\], got -1\.0"),
     ("margin-nan", lambda f: _hier(margin=float("nan")), HashEnvError,
@@ -426,6 +455,14 @@ MODELS: list[Case] = [
      "refusing to import 'hashgym.cli'"),
     ("resolve-prefix-lookalike", lambda f: resolve_class("hashgym.agentsevil:X"), ModelFileError,
      "refusing to import 'hashgym.agentsevil'"),
+    ("class-through-an-import", lambda f: load_model(f.model(edit=_extractor(
+        "hashgym.agents.saving:pickle.Unpickler"))),
+     ModelFileError, (r"refusing class reference 'hashgym\.agents\.saving:pickle\.Unpickler': it "
+                      r"leads to _pickle:Unpickler, and model files may not name classes in "
+                      r"'_pickle' modules")),
+    ("resolve-dunder", lambda f: resolve_class("hashgym.agents.dqn:__class__"), ModelFileError,
+     (r"refusing class reference 'hashgym\.agents\.dqn:__class__': model files may not name "
+      r"dunder attributes \('__class__'\)")),
     ("resolve-no-colon", lambda f: resolve_class("stable_baselines3.PPO"), ModelFileError,
      "class reference must look like 'module:Name', got 'stable_baselines3.PPO'"),
     ("resolve-not-a-class", lambda f: resolve_class("torch.nn.functional:relu"), ModelFileError,
@@ -443,6 +480,17 @@ MODELS: list[Case] = [
     ("future-format", lambda f: load_model(f.file("future.zip", _zip(**{
         MODEL_INFO: json.dumps({"format": 99, "algo": "dqn"}).encode()}))),
      ModelFileError, r"unsupported hashgym\.json \(format 99\)"),
+    ("hashgym-json-not-json", lambda f: load_model(f.model(members={MODEL_INFO: b"{not json"})),
+     ModelFileError, r"model\.zip: its hashgym\.json is not valid JSON \(Expecting property name"),
+    ("hashgym-json-a-list", lambda f: load_model(f.model(members={MODEL_INFO: b"[1, 2]"})),
+     ModelFileError, r"model\.zip: its hashgym\.json must hold a JSON object, got an array"),
+    ("unknown-algo", lambda f: load_model(f.model(edit=lambda info: info.update(algo="bogus"))),
+     ModelFileError, (r"model\.zip: hashgym\.json names the unknown algorithm 'bogus'; known: "
+                      r"a2c, ars, ddpg, dqn")),
+    ("algo_kwargs-a-string", lambda f: load_model(f.model(
+        edit=lambda info: info.update(algo_kwargs="x"))),
+     ModelFileError, (r"model\.zip: hashgym\.json entry 'algo_kwargs' must be a JSON object "
+                      r"\(the algorithm's constructor arguments\), got 'x'")),
     ("unknown-space", lambda f: load_model(f.model(
         edit=lambda info: info.update(action_space={"type": "Weird"}))),
      ModelFileError, "unknown space type 'Weird' in model file"),
@@ -473,6 +521,16 @@ def test_model_files(inputs: Inputs, case: Callable, error: type[Exception],
 # --------------------------------------------------------------------------------- CLI paths
 CliCase = tuple[str, Callable[[Inputs], list[Any]], str]
 SPLIT = ["bank", "split", "--protocol", "holdout"]
+# random 0/1 codes of BANK's query and database splits, as hashgym eval's .npy inputs
+QCODES = _rng.integers(0, 2, (BANK.indices("query").size, 12), dtype=np.uint8)
+DBCODES = _rng.integers(0, 2, (BANK.indices("database").size, 12), dtype=np.uint8)
+
+
+def _eval(f: Inputs) -> list[Any]:
+    """``hashgym eval q.npy db.npy`` with random codes written through ``f``."""
+    return ["eval", f.file("q.npy", _npy(QCODES)), f.file("db.npy", _npy(DBCODES))]
+
+
 CLI: list[CliCase] = [
     ("encode-out-is-the-model", lambda f: ["encode", f.model(), "--out", f.model()],
      (r"^hashgym encode: error: --out .*model\.zip: codes files are \.npz files; give a path "
@@ -500,6 +558,12 @@ CLI: list[CliCase] = [
     ("encode-garbage-model", lambda f: ["encode", f.file("junk.zip", b"junk"),
                                         "--out", f.folder / "codes.npz"],
      r"^hashgym encode: error: .*junk\.zip is not a model file \(not a zip archive\)"),
+    ("encode-unknown-algo", lambda f: ["encode", f.model(edit=lambda info: info.update(algo="bogus")),
+                                       "--out", f.folder / "codes.npz"],
+     r"^hashgym encode: error: .*model\.zip: hashgym\.json names the unknown algorithm 'bogus'"),
+    ("encode-hashgym-json-not-json", lambda f: ["encode", f.model(members={MODEL_INFO: b"{"}),
+                                                "--out", f.folder / "codes.npz"],
+     r"^hashgym encode: error: .*model\.zip: its hashgym\.json is not valid JSON"),
     ("encode-missing-bank", lambda f: ["encode", f.model(), "--bank", f.folder / "absent.npz",
                                        "--out", f.folder / "codes.npz"],
      r"^hashgym: error: no bank at .*absent\.npz"),
@@ -529,6 +593,28 @@ CLI: list[CliCase] = [
     ("index-out-is-a-bank", lambda f: ["index", "build", f.npz("codes.npz", codes=Q, rows=QL),
                                        "--out", f.bank()],
      r"^hashgym index build: error: --out .*bank\.npz exists and is not a code index file"),
+    ("eval-json-is-the-bank", lambda f: [*_eval(f), "--bank", f.bank(), "--json", f.bank()],
+     (r"^hashgym eval: error: --json .*bank\.npz: scores files are \.json files; give a path "
+      r"ending in \.json")),
+    ("eval-json-is-the-model", lambda f: [*_eval(f), "--bank", f.bank(), "--json", f.model()],
+     r"^hashgym eval: error: --json .*model\.zip: scores files are \.json files"),
+    ("eval-json-is-the-query", lambda f: ["eval", f.file("q.json", _npy(QCODES)),
+                                          f.file("db.npy", _npy(DBCODES)), "--bank", f.bank(),
+                                          "--json", f.folder / "q.json"],
+     (r"^hashgym eval: error: --json .*q\.json is the input .*q\.json: writing the scores file "
+      r"there would destroy it")),
+    ("eval-json-is-a-folder", lambda f: [*_eval(f), "--bank", f.bank(),
+                                         "--json", f.folder_named("results")],
+     r"^hashgym eval: error: --json .*results is a folder; give a \.json file path"),
+    ("eval-json-is-foreign", lambda f: [*_eval(f), "--bank", f.bank(),
+                                        "--json", f.file("notes.json", b'{"a": 1}')],
+     (r"^hashgym eval: error: --json .*notes\.json exists and is not a scores file \(it lacks "
+      r"database, query, relevance, scores\); choose another path, or pass --force")),
+    ("eval-json-is-the-query-forced", lambda f: ["eval", f.file("q.json", _npy(QCODES)),
+                                                 f.file("db.npy", _npy(DBCODES)), "--bank",
+                                                 f.bank(), "--json", f.folder / "q.json",
+                                                 "--force"],
+     r"^hashgym eval: error: --json .*q\.json is the input .*would destroy it"),
     ("train-out-is-a-file", lambda f: ["train", "--algo", "dqn", "--bank", f.bank(),
                                        "--timesteps", "8", "--out", f.model(), "--no-progress"],
      r"^hashgym train: error: out='.*model\.zip' is a file: a run writes a folder"),

@@ -289,6 +289,9 @@ _MANUAL = """
     Every episode lasts exactly ``T = n_bits / bits_per_step`` steps (1 by default). The last
     step returns ``terminated=True``; ``truncated`` is always ``False``. Stepping a single env
     after the end raises :class:`HashEnvError`; call ``reset()``.
+    Do not pass ``max_episode_steps`` to ``gymnasium.make``: Gymnasium applies it with its
+    ``TimeLimit`` wrapper, which the environment never sees, and it would end episodes with
+    codes half made (``gymnasium.make_vec`` refuses it with :class:`HashEnvError`).
 
     ## Arguments
 

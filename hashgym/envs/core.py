@@ -449,6 +449,11 @@ class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
     ) -> None:
         if render_mode is not None:
             raise HashEnvError(f"render_mode={render_mode!r} is not supported (no rendering)")
+        if kwargs.pop("num_envs", 1) != 1:
+            raise HashEnvError(
+                "num_envs is not an argument of the single env: for a batch of episodes use "
+                "gymnasium.make_vec(env_id, num_envs=n, ...) or, for Stable-Baselines3, "
+                "hashgym.envs.sb3.make_sb3_vec_env")
         self._core = core = self.core_class(bank, num_envs=1, **kwargs)
         self.observation_space = core.observation_space
         self.action_space = core.action_space

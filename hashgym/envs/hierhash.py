@@ -594,7 +594,10 @@ class HierHashCore(CodingCore):
                 f"prev_codes must have shape {expected}: one {self.n_bits}-bit code per image of "
                 f"split {self.split!r}, in bank order; got shape {arr.shape}"
             )
-        self._previous = as_bits(arr, self.n_bits, name="prev_codes")
+        try:
+            self._previous = as_bits(arr, self.n_bits, name="prev_codes")
+        except CodeError as exc:
+            raise HashEnvError(str(exc)) from exc
 
     # ------------------------------------------------------------------ hooks
     def reseed(self, rng: np.random.Generator) -> None:
@@ -957,6 +960,9 @@ _MANUAL = """
     steps in triplet mode (4 and 12 by default). The last step returns ``terminated=True`` (the
     code is complete); ``truncated`` is always ``False``. Stepping a single env after the end
     raises :class:`HashEnvError`; call ``reset()``.
+    Do not pass ``max_episode_steps`` to ``gymnasium.make``: Gymnasium applies it with its
+    ``TimeLimit`` wrapper, which the environment never sees, and it would end episodes with
+    codes half made (``gymnasium.make_vec`` refuses it with :class:`HashEnvError`).
 
     ## Arguments
 
