@@ -687,6 +687,7 @@ def _run(
     if rel.n_database != d_bits.shape[0]:
         raise MetricError(f"db_labels have {rel.n_database} rows but db_codes have {d_bits.shape[0]}")
     check_count(n_jobs, "n_jobs", 1, MetricError)
+    check_count(chunk_bytes, "chunk_bytes", 1, MetricError)
     n_q, n_db, n_bits = q_bits.shape[0], d_bits.shape[0], q_bits.shape[1]
     depth = max((m.depth(n_db) for m in metrics), default=0)
     # distances (1 byte) + relevance masks; a ranking adds ids (8) and gathered labels (<= 8)

@@ -391,6 +391,8 @@ METRICS: list[Case] = [
      "a metric must be a name or a Metric, got int"),
     ("metric-k-0", lambda f: parse_metric("P@0"), MetricError, "k must be a positive int, got 0"),
     ("metrics-empty", lambda f: evaluate(Q, D, QL, DL, []), MetricError, "metrics is empty"),
+    ("chunk-bytes-0", lambda f: evaluate(Q, D, QL, DL, ["mAP@all"], chunk_bytes=0), MetricError,
+     "chunk_bytes must be a positive int, got 0"),
     ("metrics-duplicate", lambda f: evaluate(Q, D, QL, DL, ["mAP@all", "mAP@all"]), MetricError,
      r"metrics has duplicate names: \['mAP@all', 'mAP@all'\]"),
     ("code-lengths-differ", lambda f: evaluate(Q, D[:, :6], QL, DL), CodeError,
