@@ -150,6 +150,21 @@ def test_damaged_checkpoints_and_refused_values_are_named(trained: tuple[Path, P
     (run / "checkpoints" / record["model"]).unlink()
     assert main(args) == 2
     assert f"lacks its model file {record['model']!r}" in capsys.readouterr().err
+    # a missing replay buffer, then a truncated curriculum state, of a fresh run
+    again = [*args[:-5], "--out", str(tmp_path / "again"), "--no-progress",
+             "--checkpoint-every", "32"]
+    assert main(again) == 0
+    ckpt = tmp_path / "again" / "checkpoints"
+    record = json.loads((ckpt / "state.json").read_text())
+    buffer = (ckpt / record["replay_buffer"]).read_bytes()
+    (ckpt / record["replay_buffer"]).unlink()
+    assert main(again) == 2
+    assert f"lacks its replay_buffer file {record['replay_buffer']!r}" in capsys.readouterr().err
+    (ckpt / record["replay_buffer"]).write_bytes(buffer)
+    state_file = ckpt / record["state"]
+    state_file.write_bytes(state_file.read_bytes()[:40])
+    assert main(again) == 2
+    assert f"the checkpoint in {ckpt} is damaged" in capsys.readouterr().err
     assert main([*args[:-5], "--out", str(tmp_path / "lr"), "--algo-kwargs",
                  "learning_rate=-1"]) == 2
     assert "bad arguments for DQN: Invalid learning rate: -1" in capsys.readouterr().err
