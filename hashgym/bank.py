@@ -21,6 +21,8 @@ key                    dtype, shape             meaning
                                                 absent means "the whole database"
 ``multi_hot``          uint8 ``[N, C]`` (opt.)  multi-label concepts (NUS-WIDE style)
 ``concept_names``      str ``[C]`` (optional)   names of the multi-hot concepts
+``image_index``        int64 ``[N]`` (opt.)     row of each image in the bank's image source
+                                                (``meta["image_source"]``, :mod:`hashgym.images`)
 ``meta``               str ``()``               JSON: source, backbone, protocol, how it was made
 =====================  =======================  ===============================================
 
@@ -116,6 +118,9 @@ class FeatureBank:
     :param concept_names: names of the ``C`` concepts.
     :param level_names: a name per level (default ``level0``, ``level1``, ...).
     :param meta: free-form provenance: a dict of JSON values (it is stored as JSON).
+    :param image_index: ``[N]`` the row of each image in the image file that
+        ``meta["image_source"]`` names (for image observations, :mod:`hashgym.images`), or
+        ``None`` when the bank has no images. :meth:`take` keeps it aligned with the rows.
     """
 
     features: np.ndarray
@@ -127,6 +132,7 @@ class FeatureBank:
     concept_names: tuple[str, ...] = ()
     level_names: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    image_index: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -147,6 +153,14 @@ class FeatureBank:
             set_(self, "train", np.asarray(self.train))
         if self.multi_hot is not None:
             set_(self, "multi_hot", np.asarray(self.multi_hot))
+        if self.image_index is not None:
+            index = np.asarray(self.image_index)
+            if (index.shape != (features.shape[0],) or not np.issubdtype(index.dtype, np.integer)
+                    or (index.size and index.min() < 0)):
+                raise BankError(
+                    f"image_index must hold one non-negative integer row per image "
+                    f"({features.shape[0]}), got {index.dtype} {index.shape}")
+            set_(self, "image_index", index.astype(np.int64))
         for name in ("class_names", "concept_names", "level_names"):
             if isinstance(getattr(self, name), (str, bytes)):
                 raise BankError(f"{name} must be a sequence of names, got the string "
@@ -354,6 +368,7 @@ class FeatureBank:
             "concept_names": self.concept_names,
             "level_names": self.level_names,
             "meta": dict(self.meta),
+            "image_index": None if self.image_index is None else self.image_index[rows],
         }
         fields.update(changes)
         return FeatureBank(**fields)
@@ -419,6 +434,8 @@ class FeatureBank:
         if self.multi_hot is not None:
             arrays["multi_hot"] = self.multi_hot.astype(np.uint8)
             arrays["concept_names"] = np.array(self.concept_names, dtype=str)
+        if self.image_index is not None:
+            arrays["image_index"] = self.image_index
         return arrays
 
     def save(self, path: str | os.PathLike[str], compress: bool = False) -> Path:
@@ -515,6 +532,7 @@ class FeatureBank:
             concept_names=tuple(arrays["concept_names"].tolist()) if "concept_names" in arrays else (),
             level_names=tuple(arrays["level_names"].tolist()),
             meta=meta,
+            image_index=arrays.get("image_index"),
         )
 
 

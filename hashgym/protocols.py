@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
+from hashgym.images import attach_images
 
 __all__ = [
     "PROTOCOLS",
@@ -48,6 +49,9 @@ __all__ = [
 
 DATA_ENV = "HASHGYM_DATA"
 MINI_BANK = "cifar100_mini.npz"
+#: The shared CIFAR-100 images, beside the shared feature bank and in its order: the image
+#: source of the ``cifar100`` presets (:mod:`hashgym.images`).
+SHARED_IMAGES = "cifar100.npz"
 
 
 def data_dir() -> Path:
@@ -207,5 +211,8 @@ def resolve_bank(
                     f"`hashgym features` (see the README's data section)"
                 )
             bank = FeatureBank.load(path, mmap=mmap, verify=verify)
+            images = path.parent / SHARED_IMAGES
+            if source == "cifar100" and images.is_file() and bank.image_index is None:
+                bank = attach_images(bank, images, check=False)  # same order, read when used
     chosen = protocol or preset_protocol
     return apply_protocol(bank, chosen, seed) if chosen else bank

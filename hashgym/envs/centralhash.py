@@ -98,12 +98,14 @@ class CentralHashCore(CodingCore):
         center_seed: int = 0,
         min_distance: int | None = None,
         window: int | None = None,
+        observation: str = "features",
     ) -> None:
         self.action_type = _check_choice(action_type, "action_type", ACTION_TYPES)
         bits_per_step = n_bits if bits_per_step is None else bits_per_step
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
             n_bits=n_bits, bits_per_step=bits_per_step, window=window, num_envs=num_envs,
+            observation=observation,
         )
         self.global_weight = _check_float(global_weight, "global_weight", 0.0)
         self.epsilon = _check_float(epsilon, "epsilon", 0.0, 0.5)
@@ -306,6 +308,11 @@ _MANUAL = """
     * ``center_seed=0``, ``min_distance=None``: passed to
       :func:`~hashgym.centers.hash_centers` (and the multi-label tie-breaking vector).
     * ``window=None``: keep only the last ``window`` bits in the ``code`` observation.
+    * ``observation="features"``: what the ``features`` entry shows: the bank's feature vector,
+      or ``"image"``: the image itself, ``uint8 [H, W, C]`` (SB3's channel-last image layout,
+      so ``VecTransposeImage`` and SB3's image checks apply), read from the bank's image source
+      (:mod:`hashgym.images`), for an agent that trains its own CNN. A bank without images is
+      refused by name.
 
     Methods and attributes: ``class_centers``, ``image_centers`` (per split image),
     ``encode(act, indices=None)`` (code any images with a policy without touching the episode
@@ -327,6 +334,7 @@ _MANUAL = """
     ## Version History
 
     * v0: initial version.
+    * v0 since hashgym 0.5.0: ``observation="image"`` (new; the default is unchanged).
 """
 
 

@@ -58,6 +58,7 @@ from gymnasium.vector.utils import batch_space
 
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
+from hashgym.images import ImageError, bank_images, image_shape
 from hashgym.protocols import resolve_bank
 from hashgym.validation import check_choice, check_int, check_number
 
@@ -91,15 +92,30 @@ def _split_features(bank: FeatureBank, split: str, rows: np.ndarray) -> np.ndarr
     return per_bank[split]
 
 
-def observation_space(dim: int, code_length: int) -> spaces.Dict:
+def _split_images(bank: FeatureBank, split: str, rows: np.ndarray) -> np.ndarray:
+    """The split's images, ``uint8 [n_images, H, W, C]``, shared by every env on ``bank``."""
+    per_bank = _FEATURE_CACHE.setdefault(bank, {})
+    key = f"{split}/images"
+    if key not in per_bank:
+        per_bank[key] = bank_images(bank, rows)
+    return per_bank[key]
+
+
+#: What the ``features`` entry of the observation holds: the bank's feature vector, or the image.
+OBSERVATIONS = ("features", "image")
+
+
+def observation_space(dim: int | tuple[int, ...], code_length: int) -> spaces.Dict:
     """The observation space of both environments (see the module docstring).
 
-    :param dim: the feature dimension ``D``.
+    :param dim: the feature dimension ``D``, or the image shape ``(H, W, C)`` (``uint8``).
     :param code_length: ``n_bits``, or ``window`` when a window is used.
     """
+    first = (spaces.Box(0, 255, tuple(dim), np.uint8) if isinstance(dim, tuple)
+             else spaces.Box(-np.inf, np.inf, (dim,), np.float32))
     return spaces.Dict(
         {
-            "features": spaces.Box(-np.inf, np.inf, (dim,), np.float32),
+            "features": first,
             "code": spaces.Box(-1.0, 1.0, (code_length,), np.float32),
             "t": spaces.Box(0.0, 1.0, (1,), np.float32),
         }
@@ -135,6 +151,8 @@ class CodingCore:
     :param bits_per_step: bits emitted per step; must divide ``n_bits``.
     :param window: keep only the last ``window`` emitted bits in the ``code`` observation.
     :param num_envs: the batch size.
+    :param observation: ``"features"`` (the bank's feature vector) or ``"image"`` (the image
+        itself, ``uint8 [H, W, C]``, from the bank's image source: :mod:`hashgym.images`).
     :param slots: images coded per episode.
     """
 
@@ -151,7 +169,9 @@ class CodingCore:
         bits_per_step: int,
         window: int | None,
         num_envs: int,
+        observation: str = "features",
     ) -> None:
+        self.observation = _check_choice(observation, "observation", OBSERVATIONS)
         self.n_bits = _check_int(n_bits, "n_bits", 1)
         self.bits_per_step = _check_int(bits_per_step, "bits_per_step", 1)
         if self.n_bits % self.bits_per_step:
@@ -177,7 +197,17 @@ class CodingCore:
         self.position_of_row[self.rows] = np.arange(self.rows.size)
         self.steps_per_image = self.n_bits // self.bits_per_step
         self.episode_steps = self.slots * self.steps_per_image
-        self.observation_space = observation_space(self.bank.dim, self.window or self.n_bits)
+        if self.observation == "image":
+            try:
+                self.obs_shape: tuple[int, ...] = image_shape(self.bank)
+            except ImageError as exc:
+                raise HashEnvError(f"observation='image': {exc}") from exc
+            obs_dtype: Any = np.uint8
+        else:
+            self.obs_shape, obs_dtype = (self.bank.dim,), np.float32
+        self.observation_space = observation_space(
+            self.obs_shape if self.observation == "image" else self.bank.dim,
+            self.window or self.n_bits)
         self.rng: np.random.Generator | None = None
         self.action_space: spaces.Space = spaces.Discrete(2)  # set by subclasses
         n = self.num_envs
@@ -187,18 +217,20 @@ class CodingCore:
         self.bits = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
         self.signs = np.zeros((n, self.n_bits), dtype=np.float32)
         # the double buffer of the features observation (see the module docstring)
-        self.feature_buffers = np.zeros((2, n, self.bank.dim), dtype=np.float32)
+        self.feature_buffers = np.zeros((2, n, *self.obs_shape), dtype=obs_dtype)
         self.feature_buffer = 0
         self.slot_features = self.feature_buffers[0]
 
     @property
     def features(self) -> np.ndarray:
-        """The split's features, float32 ``[n_images, D]``, read from the bank when the first
-        episode needs them (:func:`_split_features`). :meth:`encode` does not need them: it
+        """The split's features, float32 ``[n_images, D]`` (with ``observation="image"``, its
+        images, ``uint8 [n_images, H, W, C]``), read from the bank when the first episode needs
+        them (:func:`_split_features`). :meth:`encode` does not need them: it
         reads bounded chunks of a memory-mapped bank, so coding a bank larger than memory
         keeps memory flat."""
         if self._features is None:
-            self._features = _split_features(self.bank, self.split, self.rows)
+            read = _split_images if self.observation == "image" else _split_features
+            self._features = read(self.bank, self.split, self.rows)
         return self._features
 
     @property
@@ -377,6 +409,8 @@ class CodingCore:
             m = chunk_rows.size
             if self._features is not None and (pos := self.position_of_row[chunk_rows]).min() >= 0:
                 feats = self._features[pos]  # already in memory for the episodes
+            elif self.observation == "image":
+                feats = bank_images(self.bank, chunk_rows)
             else:  # a bounded read: memory-mapped banks stream
                 feats = np.asarray(self.bank.features[chunk_rows], dtype=np.float32)
             signs = np.zeros((m, self.n_bits), dtype=np.float32)

@@ -353,6 +353,7 @@ class HierHashCore(CodingCore):
         rho: float = 0.9,
         coarse_weight: float = 0.0,
         window: int | None = None,
+        observation: str = "features",
     ) -> None:
         if bits_per_step is None:
             bits_per_step = default_bits_per_step(n_bits)
@@ -390,6 +391,7 @@ class HierHashCore(CodingCore):
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
             n_bits=n_bits, bits_per_step=bits_per_step, window=window, num_envs=num_envs,
+            observation=observation,
         )
         if self.bank.n_levels == 0:
             raise HashEnvError(
@@ -1013,6 +1015,11 @@ _MANUAL = """
       ``level >= 1`` (see Rewards; 0 is the paper's reward).
     * ``window=None``: keep only the last ``window`` bits in the ``code`` observation (the
       paper's window of ``k`` past codes).
+    * ``observation="features"``: what the ``features`` entry shows: the bank's feature vector,
+      or ``"image"``: the image itself, ``uint8 [H, W, C]`` (SB3's channel-last image layout,
+      so ``VecTransposeImage`` and SB3's image checks apply), read from the bank's image source
+      (:mod:`hashgym.images`), for an agent that trains its own CNN. A bank without images is
+      refused by name.
 
     **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
     (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
@@ -1058,6 +1065,7 @@ _MANUAL = """
       count codings of every image (unchanged at 12 bits and 3 bits per step).
     * v0 since hashgym 0.4.0: ``estimator="expected"`` by default (when coding anchors);
       ``bits_per_step`` and ``margin`` follow the code length (unchanged at 12 bits).
+    * v0 since hashgym 0.5.0: ``observation="image"`` (new; the default is unchanged).
 """
 
 
