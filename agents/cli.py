@@ -87,6 +87,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "generations, 12M steps on cifar100; CentralHash-v0 100000)")
     parser.add_argument("--num-envs", type=int, default=None,
                         help="images stepped in parallel (default 256 on HierHash-v0, else 64)")
+    parser.add_argument("--observation", choices=("features", "image"), default=None,
+                        help="what the agent sees: the bank's features (default) or the images "
+                             "themselves, through a CNN inside the agent")
+    parser.add_argument("--backbone", default=None,
+                        help="with --observation image: the CNN body: small (default), "
+                             "resnet18, resnet50 or vgg19")
+    parser.add_argument("--backbone-weights", default=None, metavar="FILE",
+                        help="with --observation image: the torchvision body's weights: "
+                             "'imagenet' or a state-dict file (e.g. hashgym features "
+                             "--save-weights); default random")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the model and the envs (default 0)")
     parser.add_argument("--n-bits", type=int, default=None, help="code length (env default)")
@@ -175,6 +185,20 @@ def run_from_args(args: argparse.Namespace) -> int:
     from hashgym.envs import HashEnvError
 
     torch.set_num_threads(max(1, args.threads))
+    if args.observation is not None:
+        env_kwargs["observation"] = args.observation
+    if args.backbone is not None or args.backbone_weights is not None:
+        if env_kwargs.get("observation") != "image":
+            print("hashgym train: error: --backbone and --backbone-weights need --observation "
+                  "image", file=sys.stderr)
+            return 2
+        policy_kwargs = dict(algo_kwargs.get("policy_kwargs") or {})
+        extractor = dict(policy_kwargs.get("features_extractor_kwargs") or {})
+        for key, value in (("backbone", args.backbone), ("weights", args.backbone_weights)):
+            if value is not None:
+                extractor[key] = value
+        policy_kwargs["features_extractor_kwargs"] = extractor
+        algo_kwargs["policy_kwargs"] = policy_kwargs
     for key, value in (("bank", args.bank), ("protocol", args.protocol),
                        ("n_bits", args.n_bits), ("bits_per_step", args.bits_per_step)):
         if value is not None:

@@ -34,7 +34,7 @@ from hashgym.agents.encode import encode_with_env
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 from hashgym.envs.sb3 import native_vector_env
 
@@ -136,6 +136,9 @@ class LevelCurriculum:
             native_vector_env(venv).restore_memory_state(state.memory)
         obs = venv.reset()  # unseeded: new episodes that read the restored memory
         self.model.set_env(venv, force_reset=False)
+        wrapped = self.model.get_env()
+        if isinstance(wrapped, VecTransposeImage):  # image observations: SB3 moved channels first
+            obs = wrapped.transpose_observations(obs)
         self.model._last_obs = obs  # continue from these observations, no further reset
         self.model._last_episode_starts = np.ones(venv.num_envs, dtype=bool)
         if isinstance(self.model, OffPolicyAlgorithm) and state.index > 0:

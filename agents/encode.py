@@ -42,7 +42,7 @@ __all__ = ["EncodeError", "encode", "encode_with_env", "load_codes", "policy_act
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
-_SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type")
+_SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type", "observation")
 
 
 class EncodeError(HashgymError):
@@ -162,12 +162,19 @@ def _check_observations_fit(model: Any, env_space: Any) -> None:
     for key in ("features", "code"):
         if key in model_space.spaces and key in env_space.spaces:
             want, got = model_space[key].shape, env_space[key].shape
+            if len(got) == 3 and want == (got[2], got[0], got[1]):
+                continue  # images: SB3 moved the model's channels first (VecTransposeImage)
             if want != got:
-                what = (f"{want[0]}-d features; this bank has {got[0]}-d features"
-                        if key == "features" else
-                        f"a {want[0]}-entry code observation; this env gives {got[0]}")
+                what = (f"a {want[0]}-entry code observation; this env gives {got[0]}"
+                        if key == "code" else
+                        f"{_describe(want)}; this env gives {_describe(got)}")
                 raise EncodeError(f"the model was trained on {what}: pass the bank it was "
-                                  f"trained on, or one with the same features")
+                                  f"trained on, or one with the same features (and the same "
+                                  f"observation='features' or 'image')")
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    return f"{shape[0]}-d features" if len(shape) == 1 else f"images of shape {shape}"
 
 
 def encode(

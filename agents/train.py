@@ -73,7 +73,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from hashgym.agents.checkpoints import RunStore
+from hashgym.agents.cnn import ImageHashFeatures
 from hashgym.agents.curriculum import LevelCurriculum, LevelState
+from hashgym.agents.dqn import HashQFeatures
 from hashgym.agents.flatten import FlattenDictObs
 from hashgym.agents.memory import MemoryRefresh
 from hashgym.agents.recipe import default_num_envs, recipe_budget
@@ -109,6 +111,7 @@ __all__ = [
     "hierarchical_dqn",
     "register_algorithm",
     "train",
+    "with_image_extractor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -309,6 +312,8 @@ def train(
     check_fits(name, spec, first_env.action_space, env_id)
 
     kwargs = merge_defaults(spec.defaults, dict(algo_kwargs or {}))
+    if env_kwargs.get("observation") == "image":
+        kwargs = with_image_extractor(kwargs)
     policy = policy or spec.policy
     info: dict[str, Any] = {
         "algo": name,
@@ -369,6 +374,22 @@ def train(
         path = run.save_final(model)
     wall = time.perf_counter() - started
     return TrainResult(model, info, path, wall, int(model.num_timesteps), resumed_from)
+
+
+def with_image_extractor(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Algorithm arguments for image observations: unless the caller chose another features
+    extractor, :class:`~hashgym.agents.cnn.ImageHashFeatures` in place of
+    :class:`~hashgym.agents.dqn.HashQFeatures` (or of SB3's default, whose NatureCNN needs
+    images of 36 pixels or more), with the same ``projection_dim``."""
+    policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+    chosen = policy_kwargs.get("features_extractor_class")
+    if chosen not in (None, HashQFeatures):
+        return kwargs
+    extractor_kwargs = dict(policy_kwargs.get("features_extractor_kwargs") or {})
+    extractor_kwargs.pop("normalize", None)  # HashQFeatures' own argument
+    policy_kwargs.update(features_extractor_class=ImageHashFeatures,
+                         features_extractor_kwargs=extractor_kwargs)
+    return {**kwargs, "policy_kwargs": policy_kwargs}
 
 
 def _build(cls: type, policy: str | None, venv: Any, kwargs: dict[str, Any], seed: int,

@@ -73,6 +73,7 @@ __all__ = [
     "BACKBONES",
     "FeatureError",
     "add_arguments",
+    "augment_batch",
     "build_backbone",
     "cache_file_name",
     "default_cache_dir",
@@ -219,8 +220,12 @@ def _to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tens
     return (x - mean) / std
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop after zero padding of ``side // 8`` pixels, and random horizontal flips."""
+def augment_batch(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop after zero padding of ``side // 8`` pixels, and random horizontal flips.
+
+    :param x: images ``[n, C, H, W]``.
+    :param gen: the random generator (``None``: torch's global one).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -338,7 +343,7 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
         for epoch in range(job.epochs):
             seen, total_loss = 0, 0.0
             for batch in training_batches(rows, job.batch_size, rng):
-                x = _augment(
+                x = augment_batch(
                     _to_tensor(job.images.read(batch, job.size), job.size, job.device), gen
                 )
                 y = torch.from_numpy(targets[batch]).to(job.device)

@@ -13,7 +13,7 @@ import numpy as np
 
 from hashgym.bank import DATABASE, QUERY, FeatureBank
 
-__all__ = ["make_hierarchical_bank", "make_multilabel_bank"]
+__all__ = ["make_class_images", "make_hierarchical_bank", "make_multilabel_bank"]
 
 
 def _split(n: int, query_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -120,3 +120,20 @@ def make_multilabel_bank(
         meta={"source": "synthetic", "kind": "multilabel", "n": n, "n_concepts": n_concepts,
               "dim": dim, "max_labels": max_labels, "noise": noise, "seed": seed},
     )
+
+
+def make_class_images(labels: np.ndarray, size: int = 8, noise: float = 40.0,
+                      seed: int = 0) -> np.ndarray:
+    """Synthetic ``uint8 [N, size, size, 3]`` images whose class shows in their pixels: a random
+    template per class (its finest label) plus Gaussian noise, for image-observation tests.
+
+    :param labels: ``[N]`` or ``[N, L]`` class ids (the last column is used).
+    :param size: the side of the square images.
+    :param noise: the noise's standard deviation, in pixel values.
+    :param seed: the seed of the templates and the noise.
+    """
+    rng = np.random.default_rng(seed)
+    finest = np.asarray(labels).reshape(len(labels), -1)[:, -1]
+    templates = rng.uniform(0, 255, (int(finest.max()) + 1, size, size, 3))
+    images = templates[finest] + rng.normal(0, noise, (len(finest), size, size, 3))
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)

@@ -161,7 +161,7 @@ def test_a_bank_of_other_features_is_refused_by_name() -> None:
     narrow = make_hierarchical_bank(dim=16, seed=1)
     assert BANK.features.shape[1] != 16
     with pytest.raises(EncodeError, match=rf"the model was trained on {BANK.features.shape[1]}-d "
-                                          r"features; this bank has 16-d features"):
+                                          r"features; this env gives 16-d features"):
         encode(result.model, narrow, "query")
     with pytest.raises(EncodeError, match="a 12-entry code observation; this env gives 24"):
         encode(result.model, BANK, "query", env_id="HierHash-v0",

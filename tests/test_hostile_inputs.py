@@ -510,7 +510,7 @@ MODELS: list[Case] = [
         "flipped.zip", _flip_byte(_model_bytes(), "policy.pth"))),
      ModelFileError, "the model's weights are damaged"),
     ("128d-model-on-512d-bank", lambda f: encode(f.model(), WIDE, "query"),
-     EncodeError, "the model was trained on 128-d features; this bank has 512-d features"),
+     EncodeError, "the model was trained on 128-d features; this env gives 512-d features"),
 ]
 
 
@@ -554,7 +554,7 @@ CLI: list[CliCase] = [
     ("encode-128d-model-on-512d-bank", lambda f: ["encode", f.model(), "--bank",
                                                   f.bank("wide.npz", WIDE),
                                                   "--out", f.folder / "codes.npz"],
-     "^hashgym encode: error: the model was trained on 128-d features; this bank has 512-d"),
+     "^hashgym encode: error: the model was trained on 128-d features; this env gives 512-d"),
     ("encode-in-memory-bank", lambda f: ["encode", f.model(), "--out", f.folder / "codes.npz"],
      "^hashgym encode: error: the model was trained on an in-memory bank: pass --bank"),
     ("encode-garbage-model", lambda f: ["encode", f.file("junk.zip", b"junk"),

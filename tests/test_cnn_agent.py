@@ -1,0 +1,126 @@
+"""A CNN inside the agent (hashgym.agents.cnn): on image observations a tiny CNN DQN learns
+codes well above random in seconds, encodes as stepping does, saves and loads to the same codes,
+starts from saved backbone weights, and refuses what it cannot use by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from hashgym.agents.cnn import ImageHashFeatures
+from hashgym.agents.encode import encode
+from hashgym.agents.saving import load_model
+from hashgym.agents.train import train
+
+from hashgym.bank import FeatureBank
+from hashgym.cli import main
+from hashgym.images import attach_images
+from hashgym.metrics import evaluate
+from hashgym.synthetic import make_class_images, make_hierarchical_bank
+
+torch.set_num_threads(1)
+SMALL = {"learning_starts": 256, "batch_size": 64, "buffer_size": 5000,
+         "policy_kwargs": {"features_extractor_kwargs": {"projection_dim": 64}, "net_arch": [64]}}
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> FeatureBank:
+    """The synthetic bank with 8x8 images whose pixels show their fine class."""
+    base = make_hierarchical_bank(seed=0)
+    path = tmp_path_factory.mktemp("images") / "images.npz"
+    np.savez(path, images=make_class_images(base.labels, seed=0))
+    return attach_images(base, path)
+
+
+@pytest.fixture(scope="module")
+def trained(bank: FeatureBank, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run")
+    result = train("dqn", "HierHash-v0", {"bank": bank, "observation": "image"},
+                   total_timesteps=40_000, num_envs=32, levels=[1], seed=0, algo_kwargs=SMALL,
+                   out=out)
+    return result, out
+
+
+def _map(bank: FeatureBank, query: np.ndarray, db: np.ndarray) -> float:
+    qi, di = bank.indices("query"), bank.indices("database")
+    return evaluate(query, db, bank.labels[qi, 1], bank.labels[di, 1], ["mAP@all"])["mAP@all"]
+
+
+def test_a_tiny_cnn_agent_learns_codes_above_random(bank: FeatureBank, trained) -> None:
+    result, _ = trained
+    extractor = result.model.policy.q_net.features_extractor
+    assert isinstance(extractor, ImageHashFeatures)  # chosen by train() for image observations
+    query, db = encode(result.model, bank, "query"), encode(result.model, bank, "database")
+    rng = np.random.default_rng(0)
+    chance = _map(bank, rng.integers(0, 2, query.shape), rng.integers(0, 2, db.shape))
+    assert _map(bank, query, db) > 1.8 * chance
+
+
+def test_encode_through_the_cnn_equals_stepping_the_env(bank: FeatureBank, trained) -> None:
+    model = trained[0].model
+    rows = bank.indices("query")
+    venv = gym.make_vec("HierHash-v0", num_envs=len(rows), bank=bank, split="query",
+                        observation="image")
+    obs, _ = venv.reset(seed=0, options={"indices": rows})
+    for _ in range(venv.unwrapped.episode_steps):
+        obs, _, terminated, _, info = venv.step(model.predict(obs, deterministic=True)[0])
+    assert terminated.all()
+    by_hand = (np.stack([o["code"] for o in info["final_obs"]]) > 0).astype(np.uint8)
+    np.testing.assert_array_equal(encode(model, bank, "query", batch_size=7), by_hand)
+
+
+def test_a_saved_image_model_loads_to_the_same_codes(bank: FeatureBank, trained) -> None:
+    result, out = trained
+    loaded, info = load_model(out / "model.zip")
+    assert info["env_kwargs"]["observation"] == "image"
+    np.testing.assert_array_equal(encode(loaded, bank, "database"),
+                                  encode(result.model, bank, "database"))
+
+
+def test_a_torchvision_body_starts_from_saved_weights(bank: FeatureBank, tmp_path: Path) -> None:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(3)
+    state = resnet18(num_classes=4).state_dict()
+    torch.save(state, tmp_path / "backbone.pt")
+    space = gym.make("HierHash-v0", bank=bank, observation="image").observation_space
+    extractor = ImageHashFeatures(space, backbone="resnet18", weights=str(tmp_path / "backbone.pt"))
+    torch.testing.assert_close(extractor.body.state_dict()["conv1.weight"], state["conv1.weight"])
+    obs = {k: torch.as_tensor(np.stack([v] * 2)) for k, v in space.sample().items()}
+    obs["features"] = obs["features"].float() / 255
+    assert extractor(obs).shape == (2, extractor.features_dim)
+
+
+def test_hashgym_train_with_image_observations(bank: FeatureBank, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    path = bank.save(tmp_path / "bank.npz")
+    args = ["train", "--bank", str(path), "--observation", "image", "--backbone", "small",
+            "--timesteps", "256", "--num-envs", "16", "--levels", "0", "--no-progress",
+            "--algo-kwargs", "learning_starts=64", "batch_size=16"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    model, _ = load_model(tmp_path / "run" / "model.zip")
+    assert isinstance(model.policy.q_net.features_extractor, ImageHashFeatures)
+    assert main(["train", "--bank", str(path), "--backbone", "resnet18", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "--backbone and --backbone-weights need --observation image" in capsys.readouterr().err
+    assert main([*args[:6], "vgg1", *args[7:], "--out", str(tmp_path / "bad2")]) == 2
+    assert "unknown backbone 'vgg1'; expected one of small, resnet18" in capsys.readouterr().err
+
+
+def test_extractor_errors(bank: FeatureBank) -> None:
+    image_space = gym.make("HierHash-v0", bank=bank, observation="image").observation_space
+    feature_space = gym.make("HierHash-v0", bank=bank).observation_space
+    with pytest.raises(ValueError, match="needs the Dict observation of an env made with "
+                                         "observation='image'"):
+        ImageHashFeatures(feature_space)
+    with pytest.raises(ValueError, match="the 'small' body has no pretrained weights"):
+        ImageHashFeatures(image_space, weights="imagenet")
+    with pytest.raises(ValueError, match="projection_dim must be a positive integer, got 0"):
+        ImageHashFeatures(image_space, projection_dim=0)
+    with pytest.raises(TypeError, match="augment must be True or False, got 1"):
+        ImageHashFeatures(image_space, augment=1)
+    assert isinstance(image_space["features"], spaces.Box)
