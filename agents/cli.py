@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "themselves, through a CNN inside the agent")
     parser.add_argument("--backbone", default=None,
                         help="with --observation image: the CNN body: small (default), "
-                             "resnet18, resnet50 or vgg19")
+                             "resnet18, resnet50 or vgg19 (DQN-style agents and reinforce)")
     parser.add_argument("--backbone-weights", default=None, metavar="FILE",
                         help="with --observation image: the torchvision body's weights: "
                              "'imagenet' or a state-dict file (e.g. hashgym features "
@@ -193,11 +193,15 @@ def run_from_args(args: argparse.Namespace) -> int:
                   "image", file=sys.stderr)
             return 2
         policy_kwargs = dict(algo_kwargs.get("policy_kwargs") or {})
-        extractor = dict(policy_kwargs.get("features_extractor_kwargs") or {})
-        for key, value in (("backbone", args.backbone), ("weights", args.backbone_weights)):
+        if str(args.algo).lower() == "reinforce":  # its policy holds the CNN body itself
+            target, names = policy_kwargs, ("backbone", "backbone_weights")
+        else:  # the SB3 features extractor (hashgym.agents.cnn.ImageHashFeatures)
+            target = dict(policy_kwargs.get("features_extractor_kwargs") or {})
+            names = ("backbone", "weights")
+            policy_kwargs["features_extractor_kwargs"] = target
+        for key, value in zip(names, (args.backbone, args.backbone_weights)):
             if value is not None:
-                extractor[key] = value
-        policy_kwargs["features_extractor_kwargs"] = extractor
+                target[key] = value
         algo_kwargs["policy_kwargs"] = policy_kwargs
     for key, value in (("bank", args.bank), ("protocol", args.protocol),
                        ("n_bits", args.n_bits), ("bits_per_step", args.bits_per_step)):

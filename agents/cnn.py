@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from hashgym.agents.dqn import HashQFeatures
@@ -39,7 +40,7 @@ from torch import nn
 from hashgym.features import augment_batch, build_backbone
 from hashgym.validation import is_integer
 
-__all__ = ["IMAGE_BODIES", "ImageHashFeatures"]
+__all__ = ["IMAGE_BODIES", "ImageBody", "ImageHashFeatures", "image_space_channels"]
 
 #: The CNN bodies :class:`ImageHashFeatures` builds.
 IMAGE_BODIES = ("small", "resnet18", "resnet50", "vgg19")
@@ -54,6 +55,53 @@ def _small_body(channels: int) -> tuple[nn.Module, int]:
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )
     return body, 64
+
+
+class ImageBody(nn.Module):
+    """A CNN body with its input normalisation and training-time augmentation: images
+    ``[n, C, H, W]`` scaled to ``[0, 1]`` in, features ``[n, dim]`` out.
+
+    :param backbone: one of :data:`IMAGE_BODIES` (see the module docstring).
+    :param weights: a torchvision body's weights (``None``, ``"imagenet"`` or a state-dict
+        file); must be ``None`` for ``"small"``.
+    :param channels: the images' channels.
+    :param augment: random crops and flips while the module trains.
+    :raises ValueError: for an unknown backbone or weights for ``"small"``.
+    """
+
+    def __init__(self, backbone: str = "small", weights: str | None = None, channels: int = 3,
+                 augment: bool = True) -> None:
+        super().__init__()
+        if backbone not in IMAGE_BODIES:
+            raise ValueError(f"unknown backbone {backbone!r}; expected one of "
+                             f"{', '.join(IMAGE_BODIES)}")
+        if not isinstance(augment, bool):
+            raise TypeError(f"augment must be True or False, got {augment!r}")
+        if backbone == "small":
+            if weights is not None:
+                raise ValueError("the 'small' body has no pretrained weights; weights must be None")
+            self.body, self.dim = _small_body(channels)
+        else:
+            self.body, _, self.dim, _ = build_backbone(backbone, weights, 1)
+        self.augment = augment
+        mean, std = (_MEAN, _STD) if channels == 3 else ((0.5,) * channels, (0.25,) * channels)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Features ``[n, dim]`` of images ``[n, C, H, W]`` in ``[0, 1]``."""
+        x = images.float()
+        if self.training and self.augment:
+            x = augment_batch(x)
+        return self.body((x - self.mean) / self.std)
+
+
+def image_space_channels(space: spaces.Space) -> tuple[int, bool] | None:
+    """``(channels, channels_first)`` of a ``uint8`` image space (SB3's layouts), else ``None``."""
+    if not isinstance(space, spaces.Box) or len(space.shape) != 3 or space.dtype != np.uint8:
+        return None
+    channels = int(min(space.shape[0], space.shape[-1]))
+    return channels, space.shape[0] == channels
 
 
 class ImageHashFeatures(BaseFeaturesExtractor):
@@ -75,43 +123,24 @@ class ImageHashFeatures(BaseFeaturesExtractor):
                  augment: bool = True) -> None:
         image = observation_space.spaces.get("features") if isinstance(
             observation_space, spaces.Dict) else None
-        if image is None or len(image.shape) != 3 or image.dtype != "uint8":
+        layout = image_space_channels(image) if image is not None else None
+        if layout is None:
             raise ValueError(
                 "ImageHashFeatures needs the Dict observation of an env made with "
                 f"observation='image' (a uint8 image under 'features'), got {observation_space}")
-        if backbone not in IMAGE_BODIES:
-            raise ValueError(f"unknown backbone {backbone!r}; expected one of "
-                             f"{', '.join(IMAGE_BODIES)}")
         if not is_integer(projection_dim) or projection_dim < 1:
             raise ValueError(f"projection_dim must be a positive integer, got {projection_dim!r}")
-        if not isinstance(augment, bool):
-            raise TypeError(f"augment must be True or False, got {augment!r}")
-        channels = int(min(image.shape[0], image.shape[-1]))  # channel-first after SB3's wrap
+        channels, self.channels_first = layout
         code = int(observation_space["code"].shape[0])
         super().__init__(observation_space, features_dim=int(projection_dim) + code + 1)
-        if backbone == "small":
-            if weights is not None:
-                raise ValueError("the 'small' body has no pretrained weights; weights must be None")
-            self.body, dim = _small_body(channels)
-        else:
-            self.body, _, dim, _ = build_backbone(backbone, weights, 1)
-        self.projection = nn.Sequential(nn.Linear(dim, int(projection_dim)), nn.ReLU())
-        self.augment = augment
-        self.channels_first = image.shape[0] == channels
-        self.register_buffer("mean", torch.tensor(_MEAN[:channels] if channels == 3 else
-                                                  (0.5,) * channels).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(_STD[:channels] if channels == 3 else
-                                                 (0.25,) * channels).view(1, -1, 1, 1))
+        self.body = ImageBody(backbone, weights, channels, augment)
+        self.projection = nn.Sequential(nn.Linear(self.body.dim, int(projection_dim)), nn.ReLU())
 
     def project(self, images: torch.Tensor) -> torch.Tensor:
         """``h(I)`` ``[n, projection_dim]`` of images scaled to ``[0, 1]`` (augmented while
         training)."""
-        x = images.float()
-        if not self.channels_first:
-            x = x.permute(0, 3, 1, 2)
-        if self.training and self.augment:
-            x = augment_batch(x)
-        return self.projection(self.body((x - self.mean) / self.std))
+        x = images if self.channels_first else images.permute(0, 3, 1, 2)
+        return self.projection(self.body(x))
 
     def forward(self, observations: dict[str, Any]) -> torch.Tensor:
         """``[h(I), c_t, t]`` for a batch of observations."""

@@ -312,9 +312,9 @@ def train(
     check_fits(name, spec, first_env.action_space, env_id)
 
     kwargs = merge_defaults(spec.defaults, dict(algo_kwargs or {}))
-    if env_kwargs.get("observation") == "image":
-        kwargs = with_image_extractor(kwargs)
     policy = policy or spec.policy
+    if env_kwargs.get("observation") == "image" and _takes_extractor(cls, policy):
+        kwargs = with_image_extractor(kwargs)
     info: dict[str, Any] = {
         "algo": name,
         "policy": policy,
@@ -374,6 +374,16 @@ def train(
         path = run.save_final(model)
     wall = time.perf_counter() - started
     return TrainResult(model, info, path, wall, int(model.num_timesteps), resumed_from)
+
+
+def _takes_extractor(cls: type, policy: str | type | None) -> bool:
+    """Whether the algorithm's policy is built around an SB3 features extractor (the recurrent
+    REINFORCE policy carries its own image body instead)."""
+    aliases = getattr(cls, "policy_aliases", {})
+    policy_class = aliases.get(policy or "MultiInputPolicy", policy)
+    if not isinstance(policy_class, type):
+        return True
+    return "features_extractor_class" in inspect.signature(policy_class.__init__).parameters
 
 
 def with_image_extractor(kwargs: dict[str, Any]) -> dict[str, Any]:

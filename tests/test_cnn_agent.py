@@ -89,7 +89,7 @@ def test_a_torchvision_body_starts_from_saved_weights(bank: FeatureBank, tmp_pat
     torch.save(state, tmp_path / "backbone.pt")
     space = gym.make("HierHash-v0", bank=bank, observation="image").observation_space
     extractor = ImageHashFeatures(space, backbone="resnet18", weights=str(tmp_path / "backbone.pt"))
-    torch.testing.assert_close(extractor.body.state_dict()["conv1.weight"], state["conv1.weight"])
+    torch.testing.assert_close(extractor.body.body.state_dict()["conv1.weight"], state["conv1.weight"])
     obs = {k: torch.as_tensor(np.stack([v] * 2)) for k, v in space.sample().items()}
     obs["features"] = obs["features"].float() / 255
     assert extractor(obs).shape == (2, extractor.features_dim)
@@ -109,6 +109,12 @@ def test_hashgym_train_with_image_observations(bank: FeatureBank, tmp_path: Path
     assert "--backbone and --backbone-weights need --observation image" in capsys.readouterr().err
     assert main([*args[:6], "vgg1", *args[7:], "--out", str(tmp_path / "bad2")]) == 2
     assert "unknown backbone 'vgg1'; expected one of small, resnet18" in capsys.readouterr().err
+    assert main(["train", "--env", "CentralHash-v0", "--algo", "reinforce", "--bank", str(path),
+                 "--observation", "image", "--backbone", "small", "--n-bits", "8",
+                 "--timesteps", "256", "--num-envs", "16", "--no-progress",
+                 "--out", str(tmp_path / "reinforce")]) == 0
+    model, _ = load_model(tmp_path / "reinforce" / "model.zip")
+    assert model.policy.image_body is not None and model.policy.backbone == "small"
 
 
 def test_extractor_errors(bank: FeatureBank) -> None:
@@ -124,3 +130,45 @@ def test_extractor_errors(bank: FeatureBank) -> None:
     with pytest.raises(TypeError, match="augment must be True or False, got 1"):
         ImageHashFeatures(image_space, augment=1)
     assert isinstance(image_space["features"], spaces.Box)
+
+
+# ------------------------------------------------------------------ the recurrent REINFORCE agent
+@pytest.fixture(scope="module")
+def reinforce_run(bank: FeatureBank, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("reinforce")
+    result = train("reinforce", "CentralHash-v0",
+                   {"bank": bank, "observation": "image", "n_bits": 16, "bits_per_step": 8},
+                   total_timesteps=25_600, num_envs=64, seed=0, out=out,
+                   algo_kwargs={"policy_kwargs": {"net_arch": [64], "hidden_size": 32}})
+    return result, out
+
+
+def test_reinforce_trains_its_cnn_end_to_end(bank: FeatureBank, reinforce_run) -> None:
+    """SCIHCGRL eq. (10): the CNN body learns with the policy; the codes beat random codes."""
+    result, _ = reinforce_run
+    policy = result.model.policy
+    assert policy.image_body is not None
+    query, db = encode(result.model, bank, "query"), encode(result.model, bank, "database")
+    rng = np.random.default_rng(0)
+    chance = _map(bank, rng.integers(0, 2, query.shape), rng.integers(0, 2, db.shape))
+    assert _map(bank, query, db) > 2 * chance
+
+
+def test_reinforce_image_codes_equal_stepping_and_survive_save_load(bank: FeatureBank,
+                                                                    reinforce_run) -> None:
+    result, out = reinforce_run
+    model = result.model
+    rows = bank.indices("query")
+    venv = gym.make_vec("CentralHash-v0", num_envs=len(rows), bank=bank, split="query",
+                        observation="image", n_bits=16, bits_per_step=8)
+    obs, _ = venv.reset(seed=0, options={"indices": rows})
+    state = None
+    for _ in range(venv.unwrapped.episode_steps):
+        actions, state = model.predict(obs, state=state, deterministic=True)
+        obs, _, terminated, _, info = venv.step(actions)
+    assert terminated.all()
+    by_hand = (np.stack([o["code"] for o in info["final_obs"]]) > 0).astype(np.uint8)
+    codes = encode(model, bank, "query", batch_size=5)
+    np.testing.assert_array_equal(codes, by_hand)
+    loaded, _ = load_model(out / "model.zip")
+    np.testing.assert_array_equal(encode(loaded, bank, "query"), codes)

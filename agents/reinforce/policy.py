@@ -52,6 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
+from hashgym.agents.cnn import ImageBody, image_space_channels
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
@@ -105,16 +106,18 @@ def action_type_of(action_space: spaces.Space) -> str:
 
 
 def check_observation_space(observation_space: spaces.Space) -> None:
-    """Refuse an observation space without the hashgym ``Dict``'s ``features`` [D] and ``t``."""
+    """Refuse an observation space without the hashgym ``Dict``'s ``features`` (a vector
+    ``[D]``, or a ``uint8`` image with ``observation="image"``) and ``t``."""
+    features = observation_space.spaces.get("features") if isinstance(
+        observation_space, spaces.Dict) else None
     if not (
-        isinstance(observation_space, spaces.Dict)
-        and isinstance(observation_space.spaces.get("features"), spaces.Box)
+        isinstance(features, spaces.Box)
         and isinstance(observation_space.spaces.get("t"), spaces.Box)
-        and len(observation_space["features"].shape) == 1
+        and (len(features.shape) == 1 or image_space_channels(features) is not None)
     ):
         raise ReinforceError(
-            f"RecurrentReinforce needs the hashgym Dict observation with 'features' [D] and 't' "
-            f"entries; got {observation_space}"
+            f"RecurrentReinforce needs the hashgym Dict observation with 'features' ([D], or a "
+            f"uint8 image) and 't' entries; got {observation_space}"
         )
 
 
@@ -160,7 +163,16 @@ class RecurrentHashPolicy(BasePolicy):
     :param value_head: add the linear value head used by the ``"value"`` baseline.
     :param exploration_std: ``σ`` of the Gaussian exploration for probability actions.
     :param optimizer_kwargs: extra arguments of the Adam optimizer (besides ``lr``).
-    :param normalize_images: unused (there are no images); accepted for SB3 compatibility.
+    :param backbone: with image observations (``observation="image"``), the CNN body that
+        replaces the feature vector: one of :data:`hashgym.agents.cnn.IMAGE_BODIES` (default
+        ``"small"``); it trains with the policy (SCIHCGRL eq. (10): ``θ_f`` follows the same
+        objective). Unused on feature vectors.
+    :param backbone_weights: the torchvision body's weights (``None``, ``"imagenet"`` or a
+        state-dict file).
+    :param augment: random crops and flips of the images during rollouts (the training
+        forward pass); never when acting deterministically.
+    :param normalize_images: unused (images are scaled by the body); accepted for SB3
+        compatibility.
     """
 
     def __init__(
@@ -177,6 +189,9 @@ class RecurrentHashPolicy(BasePolicy):
         value_head: bool = True,
         exploration_std: float = 0.5,
         optimizer_kwargs: dict[str, Any] | None = None,
+        backbone: str = "small",
+        backbone_weights: str | None = None,
+        augment: bool = True,
         normalize_images: bool = False,
     ) -> None:
         check_observation_space(observation_space)
@@ -214,7 +229,19 @@ class RecurrentHashPolicy(BasePolicy):
         self.weight_decay = float(weight_decay)
         self.exploration_std = float(exploration_std)
         self.bits_per_step = int(action_space.shape[0])
-        dim = int(observation_space["features"].shape[0])
+        self.backbone, self.backbone_weights, self.augment = backbone, backbone_weights, augment
+        layout = image_space_channels(observation_space["features"])
+        self.image_layout = layout
+        if layout is not None:
+            try:
+                self.image_body: ImageBody | None = ImageBody(backbone, backbone_weights,
+                                                              layout[0], augment)
+            except (TypeError, ValueError) as exc:
+                raise ReinforceError(str(exc)) from exc
+            dim = self.image_body.dim
+        else:
+            self.image_body = None
+            dim = int(observation_space["features"].shape[0])
         self.features_dim = dim
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_scale", torch.ones(dim))
@@ -250,6 +277,9 @@ class RecurrentHashPolicy(BasePolicy):
             value_head=self.value is not None,
             exploration_std=self.exploration_std,
             optimizer_kwargs=self.optimizer_kwargs,
+            backbone=self.backbone,
+            backbone_weights=self.backbone_weights,
+            augment=self.augment,
             lr_schedule=self._dummy_schedule,
         )
         return data
@@ -257,8 +287,9 @@ class RecurrentHashPolicy(BasePolicy):
     # ------------------------------------------------------------------ the network
     @torch.no_grad()
     def fit_feature_stats(self, features: torch.Tensor) -> None:
-        """Set the feature standardisation from a batch ``[n, D]`` (once; later calls are no-ops)."""
-        if bool(self.stats_ready):
+        """Set the feature standardisation from a batch ``[n, D]`` (once; later calls are no-ops;
+        images are normalised by their body instead)."""
+        if bool(self.stats_ready) or self.image_body is not None:
             return
         self.feature_mean.copy_(features.mean(dim=0))
         if features.shape[0] > 1:
@@ -282,7 +313,7 @@ class RecurrentHashPolicy(BasePolicy):
             hidden = features.new_zeros((n, self.hidden_size))
         elif episode_start is not None:
             hidden = hidden * (~episode_start).to(hidden.dtype).unsqueeze(1)
-        x = self.project(self.drop(self.mlp((features - self.feature_mean) / self.feature_scale)))
+        x = self.project(self.drop(self.mlp(self.encode_features(features))))
         h = self.cell(x, hidden)  # eq. (6)
         first = h
         states = [h]
@@ -294,6 +325,15 @@ class RecurrentHashPolicy(BasePolicy):
                 h = torch.tanh(F.linear(h, weight, bias))  # eq. (7)
                 states.append(h)
         return self.head(torch.stack(states)), h, first  # eq. (8), before the tanh
+
+    def encode_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The vector the MLP reads: standardised features ``[n, D]``, or the CNN body's
+        features of images (``[n, H, W, C]`` or ``[n, C, H, W]``, pixel values 0–255)."""
+        if self.image_body is None:
+            return (features - self.feature_mean) / self.feature_scale
+        channels = self.image_layout[0]
+        x = features if features.shape[1] == channels else features.permute(0, 3, 1, 2)
+        return self.image_body(x / 255.0)
 
     def deterministic_action(self, z: torch.Tensor) -> torch.Tensor:
         """SCIHCGRL eq. (9): bit 1 iff ``a = tanh z ≥ 0``; probability actions emit ``p = σ(2z)``
@@ -355,8 +395,13 @@ class RecurrentHashPolicy(BasePolicy):
         if not isinstance(observation, dict) or "features" not in observation or "t" not in observation:
             raise ReinforceError("observation must be the env's Dict observation with 'features' and 't'")
         feats = np.asarray(observation["features"], dtype=np.float32)
-        single = feats.ndim == 1
-        feats = feats.reshape(-1, self.features_dim) if feats.size else feats.reshape(0, self.features_dim)
+        if self.image_body is None:
+            single = feats.ndim == 1
+            feats = feats.reshape(-1, self.features_dim) if feats.size else feats.reshape(
+                0, self.features_dim)
+        else:  # images: [H, W, C] alone or [n, H, W, C] (either channel layout)
+            single = feats.ndim == 3
+            feats = feats[None] if single else feats
         n = feats.shape[0]
         t = np.asarray(observation["t"], dtype=np.float32).reshape(-1)
         if t.shape[0] != n:
