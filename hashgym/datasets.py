@@ -382,6 +382,8 @@ def load_cifar100_npz(path: str | os.PathLike[str]) -> ImageSet:
         level_names=("coarse", "fine"),
         images=arrays["images"],
         source=f"cifar100-npz:{path}",
+        # banks made from it can name the file for image observations (hashgym.images)
+        meta={"image_source": {"path": str(path.resolve()), "key": "images"}},
     )
 
 

@@ -671,6 +671,9 @@ def extract_features(
         meta["rows"] = rows.tolist()
     if image_set.meta:
         meta["source_meta"] = image_set.meta
+    image_source = image_set.meta.get("image_source")  # an image file the bank can name
+    if isinstance(image_source, dict):
+        meta["image_source"] = image_source
     bank = FeatureBank(
         features=feats.astype(dtype),
         labels=images.labels,
@@ -680,6 +683,7 @@ def extract_features(
         concept_names=images.concept_names,
         level_names=images.level_names,
         meta=meta,
+        image_index=rows if isinstance(image_source, dict) else None,
     )
     for target in (cache_path, out_path):
         if target is not None:

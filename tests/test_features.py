@@ -393,3 +393,20 @@ def test_nuswide_files_end_to_end(tmp_path: Path) -> None:
     assert bank.meta["input"].startswith("32x32") and bank.meta["source"].startswith(
         "nuswide-list:"
     )
+
+
+def test_a_bank_from_an_image_file_names_its_images(tmp_path: Path) -> None:
+    """hashgym features on a CIFAR-style .npz: the bank records the file and the row of each of
+    its images (a stratified subset here), so image observations show the right pixels."""
+    from hashgym.images import bank_images, has_images
+
+    rng = np.random.default_rng(0)
+    fine = np.arange(16, dtype=np.int16) % 4
+    images = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "c.npz", images=images, fine_labels=fine,
+             coarse_labels=(fine // 2).astype(np.int16), fine_names=np.array(["a", "b", "c", "d"]),
+             coarse_names=np.array(["x", "y"]))
+    bank = extract_features(load_cifar100_npz(tmp_path / "c.npz"), limit=12, **FAST)
+    assert has_images(bank)
+    np.testing.assert_array_equal(bank.image_index, bank.meta["rows"])
+    np.testing.assert_array_equal(bank_images(bank, np.arange(bank.n)), images[bank.meta["rows"]])
