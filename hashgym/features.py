@@ -303,6 +303,8 @@ class _Job:
     lr: float
     device: torch.device
     progress: bool
+    #: the images the backbone trains on: the database's, or a bank's training subset of it
+    train: np.ndarray | None = None
 
 
 def _targets(images: ImageSet) -> tuple[np.ndarray, int, bool]:
@@ -314,14 +316,17 @@ def _targets(images: ImageSet) -> tuple[np.ndarray, int, bool]:
 
 
 def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
-    """Train ``body`` + ``head`` on the database images of ``job.images`` only."""
+    """Train ``body`` + ``head`` on the database images of ``job.images`` only (only on
+    ``job.train`` of them when the split came with a training subset)."""
     import torch
     from tqdm.auto import tqdm
 
     assert job.images.split is not None
-    rows = np.flatnonzero(job.images.split == DATABASE)
+    chosen = job.images.split == DATABASE if job.train is None else job.train
+    rows = np.flatnonzero(chosen)
     if len(rows) < 2:
-        raise FeatureError(f"training needs at least 2 database images, got {len(rows)}")
+        what = "database" if job.train is None else "training"
+        raise FeatureError(f"training needs at least 2 {what} images, got {len(rows)}")
     targets, _, multi = _targets(job.images)
     loss_fn: torch.nn.Module = (
         torch.nn.BCEWithLogitsLoss()
@@ -406,12 +411,14 @@ def _resolve_split(
     split: str | os.PathLike[str] | np.ndarray | FeatureBank | None,
     query_fraction: float,
     seed: int,
-) -> tuple[np.ndarray | None, str]:
-    """The split over the whole image set (``None``: drawn after limiting) and how it was made."""
+) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """The split over the whole image set (``None``: drawn after limiting), the training subset
+    a bank's split comes with (``None``: the whole database), and how the split was made."""
+    train = None
     if split is None:
         if images.split is not None:
-            return images.split, "source"
-        return None, f"seeded stratified, query_fraction={query_fraction:.6g}"
+            return images.split, None, "source"
+        return None, None, f"seeded stratified, query_fraction={query_fraction:.6g}"
     if isinstance(split, (str, os.PathLike)):
         try:
             bank = FeatureBank.load(split)
@@ -423,13 +430,16 @@ def _resolve_split(
         how = "given"
     if isinstance(split, FeatureBank):
         how = how if how != "given" else "from bank"
+        if split.train is not None and split.n == len(images):
+            train = np.asarray(split.train, dtype=bool)
+            how += ", with its training subset"
         split = split.split
     arr = np.asarray(split)
     if arr.shape != (len(images),) or not np.isin(arr, (DATABASE, QUERY)).all():
         raise FeatureError(
             f"split must be 0/1 for each of the {len(images)} images, got shape {arr.shape}"
         )
-    return arr.astype(np.int8), how
+    return arr.astype(np.int8), train, how
 
 
 def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str:
@@ -445,6 +455,8 @@ def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str
         "size": job.size,
         "dtype": dtype,
         # only training depends on these
+        "train": (None if job.train is None or not job.epochs else
+                  hashlib.sha256(np.packbits(job.train).tobytes()).hexdigest()),
         "lr": job.lr if job.epochs else None,
         "batch_size": job.batch_size if job.epochs else None,
     }
@@ -530,7 +542,9 @@ def extract_features(
     :param train_epochs: epochs of training on the database images before extraction (0: none).
     :param split: ``None`` (the set's own split, else a seeded stratified one), a 0/1 array over
         the whole set (1 = query), or a :class:`FeatureBank` / bank path to take the split from
-        (e.g. the shared CIFAR-100 bank, to reproduce its split).
+        (e.g. the shared CIFAR-100 bank, to reproduce its split). A bank with a training subset
+        (``hashgym bank split cifar100 --protocol csq``: 5,000 training images) brings it
+        along: the backbone trains on those images only, and the new bank keeps the subset.
     :param seed: seed of sampling, splitting, initialisation, shuffling and augmentation.
     :param batch_size: images per forward pass (and per training step).
     :param device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when present.
@@ -575,7 +589,7 @@ def extract_features(
     except RuntimeError as exc:
         raise FeatureError(f"unknown device {device!r}: {exc}") from exc
 
-    full_split, split_how = _resolve_split(image_set, split, query_fraction, seed)
+    full_split, full_train, split_how = _resolve_split(image_set, split, query_fraction, seed)
     rows = np.arange(len(image_set))
     if limit is not None:
         rows = stratified_sample(image_set.strata(), limit, seed, split=full_split)
@@ -602,6 +616,7 @@ def extract_features(
         lr=lr if lr is not None else (0.1 if weights is None else 0.01),
         device=dev,
         progress=progress,
+        train=None if full_train is None else full_train[rows],
     )
     weights_id = _weights_identity(weights, backbone)
     key = _cache_key(job, limit, weights_id, dtype)
@@ -659,7 +674,9 @@ def extract_features(
         )
         meta["training"] = (
             f"{loss}; SGD nesterov m={_MOMENTUM} wd={_WEIGHT_DECAY}, OneCycle max_lr={job.lr}, "
-            f"batch {batch_size}, crop+flip; database images only"
+            f"batch {batch_size}, crop+flip; "
+            + ("database images only" if job.train is None else
+               f"the split bank's {int(job.train.sum())} training images only")
         )
         name, value = _query_top1(images, logits)
         meta[name] = round(value, 4)
@@ -684,6 +701,7 @@ def extract_features(
         level_names=images.level_names,
         meta=meta,
         image_index=rows if isinstance(image_source, dict) else None,
+        train=job.train,
     )
     for target in (cache_path, out_path):
         if target is not None:

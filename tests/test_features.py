@@ -410,3 +410,30 @@ def test_a_bank_from_an_image_file_names_its_images(tmp_path: Path) -> None:
     assert has_images(bank)
     np.testing.assert_array_equal(bank.image_index, bank.meta["rows"])
     np.testing.assert_array_equal(bank_images(bank, np.arange(bank.n)), images[bank.meta["rows"]])
+
+
+def test_a_split_bank_with_a_training_subset_trains_on_it_only(
+    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A split taken from a bank with a training subset (the csq protocol's 5,000 images):
+    only those images reach the optimiser, and the new bank keeps the subset."""
+    n = len(tiny)
+    split = np.zeros(n, dtype=np.int8)
+    split[::4] = 1  # queries
+    train = (split == 0) & (np.arange(n) % 2 == 1)  # half the database
+    source = FeatureBank(features=np.zeros((n, 2), np.float32), labels=tiny.labels,
+                         class_names=tiny.class_names, split=split, train=train)
+    trained: list[int] = []
+    real = features.training_batches
+
+    def recording(rows, batch_size, rng):  # type: ignore[no-untyped-def]
+        for batch in real(rows, batch_size, rng):
+            trained.extend(batch.tolist())
+            yield batch
+
+    monkeypatch.setattr(features, "training_batches", recording)
+    bank = extract_features(tiny, split=source, train_epochs=1, **FAST)
+    assert trained and set(trained) <= set(np.flatnonzero(train).tolist())
+    np.testing.assert_array_equal(bank.train, train)
+    assert "with its training subset" in bank.meta["split"]
+    assert f"{int(train.sum())} training images only" in bank.meta["training"]
