@@ -282,6 +282,22 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     return info
 
 
+def _without_backbone_weights(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Algorithm arguments with a CNN body's starting weights dropped (``None``): the model
+    file's state dict holds the trained weights, so loading never needs the file (or the
+    download) the body started from (:mod:`hashgym.agents.cnn`)."""
+    policy_kwargs = kwargs.get("policy_kwargs")
+    if not isinstance(policy_kwargs, dict):
+        return kwargs
+    policy_kwargs = dict(policy_kwargs)
+    if policy_kwargs.get("backbone_weights") is not None:
+        policy_kwargs["backbone_weights"] = None
+    extractor = policy_kwargs.get("features_extractor_kwargs")
+    if isinstance(extractor, dict) and extractor.get("weights") is not None:
+        policy_kwargs["features_extractor_kwargs"] = {**extractor, "weights": None}
+    return {**kwargs, "policy_kwargs": policy_kwargs}
+
+
 def _model_class(path: Path | str | os.PathLike[str], algo: str) -> type:
     """The class of the algorithm a model file names, as :class:`ModelFileError` if unknown."""
     try:
@@ -318,7 +334,7 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
         model = cls.load(str(path), device=device)  # hashgym's own agents load safely themselves
         model.hashgym_info = info
         return model, info
-    kwargs = dict(from_json(info.get("algo_kwargs", {})))
+    kwargs = _without_backbone_weights(dict(from_json(info.get("algo_kwargs", {}))))
     if not for_training and "buffer_size" in kwargs:
         kwargs["buffer_size"] = 1
     kwargs.pop("seed", None)
@@ -401,6 +417,9 @@ def sb3_zip_objects(path: Any, policy_class: type, what: str) -> dict[str, Any]:
         else:
             logger.warning("not unpickling %r from %s; it is set to None", key, path)
             objects[key] = None
+    if isinstance(data.get("policy_kwargs"), dict):  # the saved state dict holds the weights
+        objects["policy_kwargs"] = _without_backbone_weights(
+            {"policy_kwargs": data["policy_kwargs"]})["policy_kwargs"]
     return objects
 
 

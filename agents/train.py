@@ -62,6 +62,7 @@ Output folder, checkpoints and resume
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import logging
 import os
@@ -315,6 +316,7 @@ def train(
     policy = policy or spec.policy
     if env_kwargs.get("observation") == "image" and _takes_extractor(cls, policy):
         kwargs = with_image_extractor(kwargs)
+    kwargs = _bank_backbone(kwargs, bank)
     info: dict[str, Any] = {
         "algo": name,
         "policy": policy,
@@ -374,6 +376,34 @@ def train(
         path = run.save_final(model)
     wall = time.perf_counter() - started
     return TrainResult(model, info, path, wall, int(model.num_timesteps), resumed_from)
+
+
+def _bank_backbone(kwargs: dict[str, Any], bank: FeatureBank) -> dict[str, Any]:
+    """Replace a CNN body's weights ``"bank"`` with the backbone the bank's features came from:
+    the state dict ``hashgym features --save-weights`` wrote and recorded in the bank's meta
+    (checked against its SHA-256), so an agent starts end to end from it.
+
+    :raises TrainError: when the bank records no such file, or the file changed since.
+    """
+    policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+    extractor = dict(policy_kwargs.get("features_extractor_kwargs") or {})
+    places = [(policy_kwargs, "backbone_weights"), (extractor, "weights")]
+    if not any(place.get(key) == "bank" for place, key in places):
+        return kwargs
+    path, digest = bank.meta.get("saved_weights"), bank.meta.get("saved_weights_sha256")
+    if not path or not Path(path).is_file():
+        raise TrainError("backbone weights 'bank' need a bank made by hashgym features "
+                         "--save-weights, whose weights file still exists; this bank records "
+                         f"{path!r}")
+    if digest != hashlib.sha256(Path(path).read_bytes()).hexdigest():
+        raise TrainError(f"the backbone weights {path} changed since the bank was made "
+                         f"(SHA-256 differs from the bank's record)")
+    for place, key in places:
+        if place.get(key) == "bank":
+            place[key] = str(path)
+    if extractor:
+        policy_kwargs["features_extractor_kwargs"] = extractor
+    return {**kwargs, "policy_kwargs": policy_kwargs}
 
 
 def _takes_extractor(cls: type, policy: str | type | None) -> bool:

@@ -7,20 +7,22 @@ of :mod:`hashgym.protocols` (``cifar100-trees-people``, ``cifar100-csq``, ...), 
 ``split_seed`` (0), so every method and every seed sees the same queries and database; the
 method seed varies only the methods' own randomness.
 
-=============  ==========================================================================
-preset         what it reproduces
-=============  ==========================================================================
-``drlhih``     DRLHIH's Table 2: 12-bit codes (3 bits per step), ACG/DCG/NDCG@20 with graded
-               hierarchy relevance, on the ``trees`` + ``people`` subset of CIFAR-100 and on
-               all of it; LSH, SH, ITQ, DCH, SHDH and the DQN agent.
-``scihcgrl``   SCIHCGRL's CIFAR protocol (1,000 query / 5,000 train) applied to CIFAR-100;
-               24/32/48 bits, mAP@all and precision within Hamming radius 2 with fine-label
-               relevance; CNNH, DSH, NINH, HashNet, CSQ and the recurrent REINFORCE agent.
-``agents``     One environment (``HierHash-v0``), five Stable-Baselines3 algorithms: which
-               RL algorithm suits hashing best.
-``quick``      The bank built into the package, a few methods at two code lengths; a few
-               minutes on two CPU cores. The README's first command.
-=============  ==========================================================================
+=================  ==========================================================================
+preset             what it reproduces
+=================  ==========================================================================
+``drlhih``         DRLHIH's Table 2: 12-bit codes (3 bits per step), ACG/DCG/NDCG@20 with graded
+                   hierarchy relevance, on the ``trees`` + ``people`` subset of CIFAR-100 and on
+                   all of it; LSH, SH, ITQ, DCH, SHDH and the DQN agent.
+``scihcgrl``       SCIHCGRL's CIFAR protocol (1,000 query / 5,000 train) applied to CIFAR-100;
+                   24/32/48 bits, mAP@all and precision within Hamming radius 2 with fine-label
+                   relevance; CNNH, DSH, NINH, HashNet, CSQ and the recurrent REINFORCE agent.
+``scihcgrl-e2e``   The same protocol at 32 bits, with the REINFORCE agent also trained end to
+                   end on the images through the backbone the bank's features came from.
+``agents``         One environment (``HierHash-v0``), five Stable-Baselines3 algorithms: which
+                   RL algorithm suits hashing best.
+``quick``          The bank built into the package, a few methods at two code lengths; a few
+                   minutes on two CPU cores. The README's first command.
+=================  ==========================================================================
 
 Relevance: ``relevance="hierarchy"`` evaluates with every label level (graded relevance ``r`` =
 the number of agreeing levels for ACG/DCG/NDCG; binary relevance = the same finest class);
@@ -262,6 +264,34 @@ SCIHCGRL = BenchSuite(
     ),
 )
 
+# SCIHCGRL's end-to-end setting (§2.B, eq. (10): the CNN's parameters follow the reward's
+# gradient): the same recurrent REINFORCE agent on the frozen features of a backbone, and on the
+# images through that backbone, started from its weights and trained by the agent's loss. It
+# runs on a bank hashgym features made from cifar100.npz with the csq split and --save-weights
+# (the README's "End to end" lists the three commands); on a bank without them the end-to-end
+# row stops with an error that says so.
+SCIHCGRL_E2E = BenchSuite(
+    name="scihcgrl-e2e",
+    description="SCIHCGRL end to end on cifar100-csq, 32 bits: the recurrent REINFORCE agent "
+    "on a backbone's frozen features and through the backbone on the images, from the "
+    "weights hashgym features saved; mAP@all and precision@r<=2, fine labels",
+    banks=("cifar100-csq",),
+    bits=(32,),
+    metrics=("mAP@all", "P@r<=2"),
+    relevance="label",
+    level=-1,
+    methods=(
+        _baseline("csq", "CSQ (frozen features)"),
+        _agent("reinforce", "Recurrent REINFORCE (frozen features)", "reinforce",
+               env_id="CentralHash-v0", total_timesteps=307_200, num_envs=256),
+        _agent("reinforce-e2e", "Recurrent REINFORCE (end to end)", "reinforce",
+               env_id="CentralHash-v0", total_timesteps=307_200, num_envs=256,
+               env_kwargs={"observation": "image"},
+               algo_kwargs={"policy_kwargs": {"backbone": "resnet18",
+                                              "backbone_weights": "bank"}}),
+    ),
+)
+
 # Every algorithm gets HierHash-v0's defaults, 256 parallel images and the recipe's four memory
 # generations, at 500k steps each: 2M steps in all, a sixth of the drlhih suite's budget, so that
 # three seeds of the on-policy algorithms fit on two CPU cores (their registry defaults take a
@@ -314,7 +344,8 @@ QUICK = BenchSuite(
     ),
 )
 
-BENCH_SUITES: dict[str, BenchSuite] = {p.name: p for p in (DRLHIH, SCIHCGRL, AGENTS, QUICK)}
+BENCH_SUITES: dict[str, BenchSuite] = {
+    p.name: p for p in (DRLHIH, SCIHCGRL, SCIHCGRL_E2E, AGENTS, QUICK)}
 """Every benchmark suite preset by name."""
 
 

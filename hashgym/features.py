@@ -683,6 +683,7 @@ def extract_features(
         logger.info("backbone %s: %s = %.4f", backbone, name, value)
     if weights_out is not None:
         _save_state(body, head, backbone, weights_out)
+        meta["saved_weights"] = str(weights_out.resolve())
         meta["saved_weights_sha256"] = _file_sha256(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()

@@ -14,10 +14,12 @@ from gymnasium import spaces
 from hashgym.agents.cnn import ImageHashFeatures
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
-from hashgym.agents.train import train
+from hashgym.agents.train import TrainError, train
 
 from hashgym.bank import FeatureBank
 from hashgym.cli import main
+from hashgym.datasets import load_cifar100_npz
+from hashgym.features import extract_features
 from hashgym.images import attach_images
 from hashgym.metrics import evaluate
 from hashgym.synthetic import make_class_images, make_hierarchical_bank
@@ -172,3 +174,38 @@ def test_reinforce_image_codes_equal_stepping_and_survive_save_load(bank: Featur
     np.testing.assert_array_equal(codes, by_hand)
     loaded, _ = load_model(out / "model.zip")
     np.testing.assert_array_equal(encode(loaded, bank, "query"), codes)
+
+
+def test_an_agent_starts_from_the_backbone_its_bank_was_made_with(tmp_path: Path) -> None:
+    """Backbone weights ``"bank"``: the state dict hashgym features saved with the bank (what the
+    scihcgrl-e2e suite uses); a changed file, or a bank without one, is refused by name; the
+    model file then loads without it."""
+    fine = np.arange(24, dtype=np.int16) % 4
+    np.savez(tmp_path / "c.npz", images=make_class_images(fine, size=16, seed=1),
+             fine_labels=fine, coarse_labels=(fine // 2).astype(np.int16),
+             fine_names=np.array(["a", "b", "c", "d"]), coarse_names=np.array(["x", "y"]))
+    weights = tmp_path / "resnet18.pt"
+    bank = extract_features(load_cifar100_npz(tmp_path / "c.npz"), train_epochs=1,
+                            save_weights=weights, batch_size=8, progress=False, device="cpu")
+    env_kwargs = {"bank": bank, "observation": "image", "n_bits": 8}
+    policy_kwargs = {"backbone": "resnet18", "backbone_weights": "bank", "net_arch": [16],
+                     "hidden_size": 8}
+    result = train("reinforce", "CentralHash-v0", env_kwargs, total_timesteps=0, num_envs=4,
+                   algo_kwargs={"policy_kwargs": policy_kwargs}, out=tmp_path / "run")
+    body = result.model.policy.image_body.body
+    state = torch.load(weights, weights_only=True)
+    torch.testing.assert_close(body.state_dict()["conv1.weight"], state["conv1.weight"])
+    assert result.info["algo_kwargs"]["policy_kwargs"]["backbone_weights"] == str(weights.resolve())
+    saved = weights.read_bytes()
+    weights.unlink()  # the model file holds the weights: loading does not need the start file
+    loaded, _ = load_model(tmp_path / "run" / "model.zip")
+    np.testing.assert_array_equal(encode(loaded, bank, "query"),
+                                  encode(result.model, bank, "query"))
+    weights.write_bytes(saved[:-1] + b"x")
+    with pytest.raises(TrainError, match="changed since the bank was made"):
+        train("reinforce", "CentralHash-v0", env_kwargs, total_timesteps=0, num_envs=4,
+              algo_kwargs={"policy_kwargs": policy_kwargs})
+    other = bank.replace(meta={k: v for k, v in bank.meta.items() if k != "saved_weights"})
+    with pytest.raises(TrainError, match="need a bank made by hashgym features --save-weights"):
+        train("reinforce", "CentralHash-v0", {**env_kwargs, "bank": other}, total_timesteps=0,
+              num_envs=4, algo_kwargs={"policy_kwargs": policy_kwargs})

@@ -299,7 +299,7 @@ def test_unknown_suite_and_method_errors(bank: FeatureBank, tmp_path: Path) -> N
 
 def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["bench", "--suite", "nope", "--out", str(tmp_path)]) == 2
-    assert "unknown benchmark suite 'nope'; known: drlhih, scihcgrl, agents, quick" in (
+    assert "unknown benchmark suite 'nope'; known: drlhih, scihcgrl, scihcgrl-e2e, agents, quick" in (
         capsys.readouterr().err)
     assert main(["bench", "--suite", "quick", "--methods", "lsh,sift", "--out", str(tmp_path)]) == 2
     assert "has no method 'sift'" in capsys.readouterr().err
