@@ -785,7 +785,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
     run.add_argument(
-        "--split-from", metavar="BANK", help="take the query/database split from a bank"
+        "--split-from", metavar="BANK", help="take the query/database split from a bank (and its training subset: the backbone then trains on those images only)"
     )
     run.add_argument(
         "--query-fraction",
