@@ -260,7 +260,8 @@ _MANUAL = """
 
     ## Observation Space
 
-    The same ``Dict`` as ``HierHash-v0``: ``features`` float32 ``[D]``, ``code`` float32
+    The same ``Dict`` as ``HierHash-v0``: ``features`` float32 ``[D]`` (or the image, ``uint8
+    [H, W, C]``, with ``observation="image"``), ``code`` float32
     ``[n_bits]`` (or ``[window]``) with the bits emitted so far as ±1 and 0 elsewhere, ``t``
     float32 ``[1]`` = steps taken / ``T``.
 

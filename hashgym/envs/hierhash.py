@@ -906,7 +906,8 @@ _MANUAL = """
 
     ## Observation Space
 
-    ``Dict``: ``features`` float32 ``[D]`` (the image's feature vector, as cached in the bank),
+    ``Dict``: ``features`` float32 ``[D]`` (the image's feature vector, as cached in the bank;
+    with ``observation="image"`` the image itself, ``uint8 [H, W, C]``),
     ``code`` float32 ``[n_bits]`` in ``[-1, 1]`` (the current image's bits emitted so far as ±1,
     0 where not yet emitted; with ``window=k``, ``[k]``: the last ``k`` emitted bits, oldest
     first, right-aligned), ``t`` float32 ``[1]`` (the fraction of the current image's ``T`` steps
