@@ -37,17 +37,13 @@ from hashgym.agents.dqn import HashQFeatures
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from hashgym.features import augment_batch, build_backbone
+from hashgym.features import IMAGENET_MEAN, IMAGENET_STD, augment_batch, build_backbone
 from hashgym.validation import is_integer
 
 __all__ = ["IMAGE_BODIES", "ImageBody", "ImageHashFeatures", "image_space_channels"]
 
 #: The CNN bodies :class:`ImageHashFeatures` builds.
 IMAGE_BODIES = ("small", "resnet18", "resnet50", "vgg19")
-
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
-
 
 def _small_body(channels: int) -> tuple[nn.Module, int]:
     body = nn.Sequential(
@@ -84,7 +80,7 @@ class ImageBody(nn.Module):
         else:
             self.body, _, self.dim, _ = build_backbone(backbone, weights, 1)
         self.augment = augment
-        mean, std = (_MEAN, _STD) if channels == 3 else ((0.5,) * channels, (0.25,) * channels)
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,) * channels, (0.25,) * channels)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 

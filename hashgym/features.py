@@ -71,6 +71,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "BACKBONES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "FeatureError",
     "add_arguments",
     "augment_batch",
@@ -102,8 +104,9 @@ _VGGS = tuple(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))
 #: Supported backbone names (torchvision model names).
 BACKBONES: tuple[str, ...] = _RESNETS + _VGGS
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The channel means and deviations torchvision's ImageNet weights expect (also the CNN bodies' input normalisation in hashgym.agents.cnn).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 _LABEL_SMOOTHING = 0.1
 _MOMENTUM = 0.9
 _WEIGHT_DECAY = 5e-4
@@ -215,8 +218,8 @@ def _to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tens
         x = F.interpolate(
             x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
         )
-    mean = torch.tensor(_IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(_IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
