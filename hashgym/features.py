@@ -104,7 +104,8 @@ _VGGS = tuple(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))
 #: Supported backbone names (torchvision model names).
 BACKBONES: tuple[str, ...] = _RESNETS + _VGGS
 
-#: The channel means and deviations torchvision's ImageNet weights expect (also the CNN bodies' input normalisation in hashgym.agents.cnn).
+#: The channel means and deviations torchvision's ImageNet weights expect (also the input
+#: normalisation of the CNN bodies in hashgym.agents.cnn).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _LABEL_SMOOTHING = 0.1
@@ -788,7 +789,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
     run.add_argument(
-        "--split-from", metavar="BANK", help="take the query/database split from a bank (and its training subset: the backbone then trains on those images only)"
+        "--split-from", metavar="BANK",
+        help="take the query/database split from a bank (and its training subset: the "
+             "backbone then trains on those images only)",
     )
     run.add_argument(
         "--query-fraction",
