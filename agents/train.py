@@ -62,7 +62,6 @@ Output folder, checkpoints and resume
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import logging
 import os
@@ -101,6 +100,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from hashgym.bank import FeatureBank
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.envs.sb3 import make_sb3_vec_env
+from hashgym.features import file_sha256
 from hashgym.protocols import resolve_bank
 
 __all__ = [
@@ -395,7 +395,7 @@ def _bank_backbone(kwargs: dict[str, Any], bank: FeatureBank) -> dict[str, Any]:
         raise TrainError("backbone weights 'bank' need a bank made by hashgym features "
                          "--save-weights, whose weights file still exists; this bank records "
                          f"{path!r}")
-    if digest != hashlib.sha256(Path(path).read_bytes()).hexdigest():
+    if digest != file_sha256(path):
         raise TrainError(f"the backbone weights {path} changed since the bank was made "
                          f"(SHA-256 differs from the bank's record)")
     for place, key in places:

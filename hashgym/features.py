@@ -80,6 +80,7 @@ __all__ = [
     "cache_file_name",
     "default_cache_dir",
     "extract_features",
+    "file_sha256",
     "run_from_args",
     "training_batches",
 ]
@@ -176,7 +177,7 @@ def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
 
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    digest = _file_sha256(path)
+    digest = file_sha256(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
@@ -478,7 +479,7 @@ def _weights_identity(weights: str | Path | None, backbone: str) -> str:
     path = Path(weights)
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    return f"file-sha256:{_file_sha256(path)}"
+    return f"file-sha256:{file_sha256(path)}"
 
 
 def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
@@ -487,8 +488,9 @@ def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
     return f"{kind}-{backbone}-{key[:16]}.npz"
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 (hex) of a file's bytes: how a weights file is identified in bank meta."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank | None:
@@ -505,7 +507,7 @@ def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank 
         return None
     if save_weights is not None and (
         not save_weights.is_file()
-        or bank.meta.get("saved_weights_sha256") != _file_sha256(save_weights)
+        or bank.meta.get("saved_weights_sha256") != file_sha256(save_weights)
     ):
         return None
     logger.info("reusing cached feature bank %s (same inputs)", path)
@@ -688,7 +690,7 @@ def extract_features(
     if weights_out is not None:
         _save_state(body, head, backbone, weights_out)
         meta["saved_weights"] = str(weights_out.resolve())
-        meta["saved_weights_sha256"] = _file_sha256(weights_out)
+        meta["saved_weights_sha256"] = file_sha256(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()
     if image_set.meta:
