@@ -100,19 +100,25 @@ def _must_not_run(*args: object, **kwargs: object) -> None:
 
 
 # ---------------------------------------------------------------------- training isolation
-@pytest.mark.parametrize("limit", [None, 20])
-def test_query_images_are_never_trained_on(
-    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch, limit: int | None
-) -> None:
-    trained: list[int] = []
+@pytest.fixture
+def trained(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every image row that reaches the optimiser (a spy on ``features.training_batches``)."""
+    rows_seen: list[int] = []
     real = features.training_batches
 
     def recording(rows, batch_size, rng):  # type: ignore[no-untyped-def]
         for batch in real(rows, batch_size, rng):
-            trained.extend(batch.tolist())
+            rows_seen.extend(batch.tolist())
             yield batch
 
     monkeypatch.setattr(features, "training_batches", recording)
+    return rows_seen
+
+
+@pytest.mark.parametrize("limit", [None, 20])
+def test_query_images_are_never_trained_on(
+    tiny: ImageSet, trained: list[int], limit: int | None
+) -> None:
     bank = extract_features(tiny, train_epochs=2, limit=limit, **FAST)
     query = set(bank.indices("query").tolist())
     database = set(bank.indices("database").tolist())
@@ -413,7 +419,7 @@ def test_a_bank_from_an_image_file_names_its_images(tmp_path: Path) -> None:
 
 
 def test_a_split_bank_with_a_training_subset_trains_on_it_only(
-    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch
+    tiny: ImageSet, trained: list[int]
 ) -> None:
     """A split taken from a bank with a training subset (the csq protocol's 5,000 images):
     only those images reach the optimiser, and the new bank keeps the subset."""
@@ -423,15 +429,6 @@ def test_a_split_bank_with_a_training_subset_trains_on_it_only(
     train = (split == 0) & (np.arange(n) % 2 == 1)  # half the database
     source = FeatureBank(features=np.zeros((n, 2), np.float32), labels=tiny.labels,
                          class_names=tiny.class_names, split=split, train=train)
-    trained: list[int] = []
-    real = features.training_batches
-
-    def recording(rows, batch_size, rng):  # type: ignore[no-untyped-def]
-        for batch in real(rows, batch_size, rng):
-            trained.extend(batch.tolist())
-            yield batch
-
-    monkeypatch.setattr(features, "training_batches", recording)
     bank = extract_features(tiny, split=source, train_epochs=1, **FAST)
     assert trained and set(trained) <= set(np.flatnonzero(train).tolist())
     np.testing.assert_array_equal(bank.train, train)
