@@ -128,18 +128,9 @@ def test_query_images_are_never_trained_on(
     assert len(trained) == 2 * len(database)  # every database image, once per epoch
 
 
-def test_given_split_decides_what_is_trained(
-    tiny: ImageSet, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_given_split_decides_what_is_trained(tiny: ImageSet, trained: list[int]) -> None:
     split = np.zeros(len(tiny), np.int8)
     split[::4] = 1  # 8 queries, 2 per fine class
-    trained: list[int] = []
-    real = features.training_batches
-    monkeypatch.setattr(
-        features,
-        "training_batches",
-        lambda rows, bs, rng: (trained.extend(b.tolist()) or b for b in real(rows, bs, rng)),
-    )
     bank = extract_features(tiny, train_epochs=1, split=split, **FAST)
     np.testing.assert_array_equal(bank.split, split)
     assert bank.meta["split"] == "given"
