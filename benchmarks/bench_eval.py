@@ -222,7 +222,7 @@ def bench_index(args: argparse.Namespace, report: Report) -> None:
         index.add(db.astype(np.uint8))
         t_add = time.perf_counter() - start
         start = time.perf_counter()
-        index.range_search(queries[:1], 2)  # builds FAISS's multi-hash table for radius 2
+        index.range_search(queries[:1], 2)  # builds the radius table (hashgym.buckets)
         t_build = time.perf_counter() - start
         t_knn, knn_times, knn = timed(lambda ix=index: ix.search(queries, 100), args.index_repeats)
         t_rng, rng_times, rng_res = timed(lambda ix=index: ix.range_search(queries, 2),

@@ -11,20 +11,22 @@ Database ids are insertion order (0, 1, ...). Ties are always broken by the smal
 the metrics' ranking (METHODS.md, "Metrics"), so the top ``k`` is unique.
 
 Backends
-    ``"faiss"`` (``faiss-cpu``): ``IndexBinaryFlat`` for exact k-NN; for range search an
-    ``IndexBinaryMultiHash`` with ``radius + 1`` hash tables of ``b = bits // (radius + 1)`` bits
-    each (built on first use for that radius and kept in step with later ``add`` calls). By the
-    pigeonhole principle two codes within distance ``radius`` agree exactly on at least one of the
-    ``radius + 1`` disjoint substrings, so looking up each table without bit flips finds all of
-    them and the search is exact. When the substrings would be shorter than
-    :data:`MIN_HASH_BITS` (large radii) the exhaustive ``IndexBinaryFlat.range_search`` is used
-    instead. FAISS's radius is strict (``< r``); this class passes ``radius + 1``.
-    FAISS needs a multiple of 8 bits: codes are zero padded, which leaves distances unchanged.
+    ``"faiss"`` (``faiss-cpu``): the codes live once, in an ``IndexBinaryFlat``, which answers
+    exact k-NN. FAISS needs a multiple of 8 bits: codes are zero padded, which leaves distances
+    unchanged.
 
     ``"numpy"``: chunked XOR + ``np.bitwise_count`` on 64-bit words and the stable radix ranking
     of :mod:`hashgym.ranking`.
 
     ``"auto"`` (default) picks ``"faiss"`` when it imports, else ``"numpy"``.
+
+Radius search, on both backends, probes a :class:`hashgym.buckets.BucketTable` (the codes' ids
+bucketed by a key of their most balanced bits, built on first use after each change and about
+0.6x the packed codes for 64-bit codes) when that touches under an eighth of the codes, and
+scans every code otherwise (``IndexBinaryFlat.range_search`` on FAISS; FAISS's radius is strict,
+``< r``, so this class passes ``radius + 1``). Both are exact. The table replaced FAISS's
+``IndexBinaryMultiHash``, whose ``radius + 1`` hash maps held 10x the codes' memory
+(``benchmarks/results/bench_scale.txt``).
 
 File format (``hashgym-codeindex/1``): one ``.npz`` read with ``allow_pickle=False`` holding
 ``format`` (str), ``n_bits`` (int64) and ``codes`` (``[N, ceil(n_bits / 8)]`` uint8, packed).
@@ -42,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.atomic import atomic_write
+from hashgym.buckets import BucketTable
 from hashgym.codes import (
     CodeError,
     as_bits,
@@ -55,14 +58,11 @@ from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
 from hashgym.validation import check_count
 
-__all__ = ["FORMAT", "MIN_HASH_BITS", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
+__all__ = ["FORMAT", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "hashgym-codeindex/1"
-MIN_HASH_BITS = 16
-"""Shortest substring (bits) for which range search uses FAISS multi-hash tables; below it the
-exhaustive flat range search is used (short substrings make huge buckets)."""
 Backend = Literal["auto", "faiss", "numpy"]
 
 
@@ -125,11 +125,12 @@ class CodeIndex:
         self.backend: Literal["faiss", "numpy"] = "faiss" if faiss is not None else "numpy"
         self.chunk_bytes = int(chunk_bytes)
         self._faiss = faiss
+        # numpy keeps the codes in _packed (+ _parts not yet joined); FAISS keeps them in _flat only
         self._parts: list[np.ndarray] = []
         self._packed: np.ndarray = np.zeros((0, self.n_bytes), dtype=np.uint8)
         self._words: np.ndarray | None = None
         self._flat: Any = None
-        self._hash: dict[int, Any] = {}
+        self._table: BucketTable | None = None
         if faiss is not None:
             self._flat = faiss.IndexBinaryFlat(self.n_bytes * 8)
         logger.debug("CodeIndex(n_bits=%d) uses the %s backend", self.n_bits, self.backend)
@@ -145,17 +146,45 @@ class CodeIndex:
     @property
     def ntotal(self) -> int:
         """Number of codes in the index."""
+        if self._flat is not None:
+            return int(self._flat.ntotal)
         return int(self._packed.shape[0]) + sum(int(p.shape[0]) for p in self._parts)
 
     @property
+    def nbytes(self) -> int:
+        """Bytes the index holds: its codes (FAISS's storage, or numpy's packed array and, once a
+        search made it, its 64-bit word copy) and the radius table, once a radius search built it."""
+        if self._flat is not None:
+            held = self.ntotal * int(self._flat.code_size)
+        else:
+            held = int(self._packed.nbytes) + sum(int(p.nbytes) for p in self._parts)
+            held += int(self._words.nbytes) if self._words is not None else 0
+        return held + (self._table.nbytes if self._table is not None else 0)
+
+    @property
     def packed(self) -> np.ndarray:
-        """All codes, packed, ``[ntotal, ceil(n_bits / 8)]`` ``uint8``, in id order (read-only view)."""
-        if self._parts:
-            self._packed = np.concatenate([self._packed, *self._parts])
-            self._parts = []
-        view = self._packed.view()
+        """All codes, packed, ``[ntotal, ceil(n_bits / 8)]`` ``uint8``, in id order, read-only
+        (a view on numpy; a copy of FAISS's storage on faiss, which holds the only other copy)."""
+        if self._flat is not None:
+            view = self._stored().copy()
+        else:
+            if self._parts:
+                self._packed = np.concatenate([self._packed, *self._parts])
+                self._parts = []
+            view = self._packed.view()
         view.flags.writeable = False
         return view
+
+    def _stored(self) -> np.ndarray:
+        """The codes as stored, without a copy: FAISS's own buffer (valid until the next ``add``
+        or ``reset``, so never kept past a call) or numpy's array."""
+        if self._flat is None:
+            return self.packed
+        n = self.ntotal
+        if n == 0:
+            return np.zeros((0, self.n_bytes), dtype=np.uint8)
+        flat = self._faiss.rev_swig_ptr(self._flat.xb.data(), n * self._flat.code_size)
+        return flat.reshape(n, self._flat.code_size)[:, : self.n_bytes]
 
     def add(self, codes: np.ndarray) -> None:
         """Append codes (0/1, ±1 or bool, ``[N, n_bits]``); they get the next ids.
@@ -172,17 +201,16 @@ class CodeIndex:
         packed = check_packed(packed, self.n_bits, name="packed codes")
         if packed.shape[0] == 0:
             return
-        self._parts.append(packed.copy())
-        self._words = None
+        self._words, self._table = None, None
         if self._flat is not None:
-            self._flat.add(packed)
-            for table in self._hash.values():
-                table.add(packed)
+            self._flat.add(np.ascontiguousarray(packed))
+        else:
+            self._parts.append(packed.copy())
 
     def reset(self) -> None:
         """Remove every code."""
         self._parts, self._packed, self._words = [], np.zeros((0, self.n_bytes), np.uint8), None
-        self._hash = {}
+        self._table = None
         if self._flat is not None:
             self._flat.reset()
 
@@ -250,9 +278,13 @@ class CodeIndex:
         if self.ntotal == 0:
             empty = np.zeros(0, dtype=np.int64)
             return np.zeros(n_q + 1, dtype=np.int64), empty.astype(np.int32), empty
+        if self._table is None:
+            self._table = BucketTable(self._stored(), self.n_bits)
+        if self._table.pays_off(radius):
+            query_of_hit, d, i = self._table.range_search(self._stored(), q, radius)
+            return _sort_hits(query_of_hit, d, i, n_q)
         if self.backend == "faiss":
-            table = self._range_table(radius)
-            lims, d, i = table.range_search(q, radius + 1)  # FAISS's radius is strict
+            lims, d, i = self._flat.range_search(q, radius + 1)  # FAISS's radius is strict
             query_of_hit = np.repeat(np.arange(n_q), np.diff(lims.astype(np.int64)))
             return _sort_hits(query_of_hit, d, i, n_q)
         dw = self._db_words()
@@ -269,19 +301,6 @@ class CodeIndex:
             hit_d.append(chunk.ravel()[flat])
             hit_i.append(col)
         return _sort_hits(np.concatenate(hit_q), np.concatenate(hit_d), np.concatenate(hit_i), n_q)
-
-    def _range_table(self, radius: int) -> Any:
-        """The FAISS index that answers radius-``radius`` queries exactly (see the module docstring)."""
-        bits = self.n_bytes * 8
-        b = min(64, bits // (radius + 1))
-        if b < MIN_HASH_BITS:
-            return self._flat
-        if radius not in self._hash:
-            table = self._faiss.IndexBinaryMultiHash(bits, radius + 1, b)
-            table.nflip = 0
-            table.add(self.packed)
-            self._hash[radius] = table
-        return self._hash[radius]
 
     # -- persistence -----------------------------------------------------------------------
 

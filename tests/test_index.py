@@ -153,14 +153,31 @@ def test_numpy_fallback_when_faiss_is_missing(monkeypatch):
         CodeIndex(12, backend="faiss")
 
 
-def test_reset_and_packed_view():
-    index = CodeIndex(9, backend="numpy")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reset_and_packed_view(backend):
+    index = CodeIndex(9, backend=backend)
     index.add(np.ones((3, 9)))
     assert index.packed.tolist() == [[255, 128]] * 3
     with pytest.raises(ValueError, match="read-only"):
         index.packed[0, 0] = 0
     index.reset()
-    assert len(index) == 0
+    assert len(index) == 0 and index.packed.shape == (0, 2) and index.nbytes == 0
+
+
+@needs_faiss
+def test_faiss_index_holds_its_codes_once():
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 2, (50_000, 64))
+    index = CodeIndex(64, backend="faiss")
+    index.add(codes[:20_000])
+    index.add(codes[20_000:])
+    assert index.nbytes == 50_000 * 8  # FAISS's storage only: no second packed copy
+    lims, dist, ids = index.range_search(codes[:5], 2)  # builds the radius table
+    assert ids[lims[:-1]].tolist() == [0, 1, 2, 3, 4] and dist[lims[:-1]].tolist() == [0] * 5
+    # the table: 4 bytes of id per code, 4 per bucket offset (2^14 + 1), 14 key positions
+    assert index.nbytes == 50_000 * 8 + 50_000 * 4 + 4 * (2**14 + 1) + 8 * 14
+    assert index.nbytes < 1.7 * 50_000 * 8
+    np.testing.assert_array_equal(index.packed, pack(codes))
 
 
 def test_corrupted_files_are_refused(tmp_path):
