@@ -29,6 +29,7 @@ from gymnasium import spaces
 from hashgym.agents.dqn import HashQFeatures
 from hashgym.agents.flatten import flatten_observation
 from hashgym.agents.saving import load_model
+from sb3_contrib.qrdqn.policies import QRDQNPolicy
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from hashgym.atomic import atomic_write
@@ -85,20 +86,34 @@ def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, n
 
 
 def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
-    """The greedy policy of a DQN with :class:`~hashgym.agents.dqn.HashQFeatures`, projecting
-    each image's features once instead of at each of its ``T`` steps (``None`` for other models).
+    """The greedy policy of a DQN or QR-DQN with :class:`~hashgym.agents.dqn.HashQFeatures`,
+    projecting each image's features once instead of at each of its ``T`` steps (``None`` for
+    other models).
 
     ``env.encode`` passes the same ``features`` array at every step of a batch of images, so the
     projection ``h(I)`` is kept while that array object is (a reference is held, so its identity
-    cannot be reused). The result is ``argmax_a Q(s, a)`` computed by the model's own modules:
-    what ``model.predict(obs, deterministic=True)`` returns, about three times faster.
+    cannot be reused). The rest is the model's own modules on the same batch: ``argmax_a Q(s, a)``
+    (for QR-DQN, of the mean over its quantiles), exactly what ``model.predict(obs,
+    deterministic=True)`` returns, in a third (DQN) to a half (QR-DQN) of its time.
     """
 
     policy = getattr(model, "policy", None)
-    if not isinstance(policy, DQNPolicy) or type(policy.q_net.features_extractor) is not HashQFeatures:
+    if isinstance(policy, DQNPolicy):
+        net, head = policy.q_net, policy.q_net.q_net
+
+        def values(x: torch.Tensor) -> torch.Tensor:
+            return head(x)
+    elif isinstance(policy, QRDQNPolicy):
+        net, head = policy.quantile_net, policy.quantile_net.quantile_net
+        n_quantiles, n_actions = net.n_quantiles, int(net.action_space.n)
+
+        def values(x: torch.Tensor) -> torch.Tensor:
+            return head(x).view(-1, n_quantiles, n_actions).mean(dim=1)
+    else:
         return None
-    q_net = policy.q_net
-    extractor = q_net.features_extractor
+    extractor = net.features_extractor
+    if type(extractor) is not HashQFeatures:
+        return None
     device = policy.device
     cache: dict[str, Any] = {"features": None, "projected": None}
 
@@ -112,7 +127,7 @@ def _greedy_q_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] |
             x = extractor.join(cache["projected"],
                                torch.as_tensor(obs["code"], dtype=torch.float32, device=device),
                                torch.as_tensor(obs["t"], dtype=torch.float32, device=device))
-            return q_net.q_net(x).argmax(dim=1).cpu().numpy()
+            return values(x).argmax(dim=1).cpu().numpy()
 
     return act
 

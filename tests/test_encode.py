@@ -57,6 +57,29 @@ def test_dqn_codes_match_stepping_the_env() -> None:
     assert len(np.unique(codes, axis=0)) > 1
 
 
+@pytest.mark.parametrize("algo", ["dqn", "qrdqn"])
+def test_greedy_fast_path_equals_predict(algo: str) -> None:
+    """The Q-networks' encode path (features projected once per image) gives the codes of
+    SB3's own ``predict``, on a network with large random weights, so that the greedy action
+    changes from image to image and from step to step."""
+    model = train(algo, "HierHash-v0", {"bank": BANK}, total_timesteps=256, num_envs=16,
+                  levels=[1], algo_kwargs={"learning_starts": 10_000}).model
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.policy.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+
+    class PredictOnly:  # the model seen only through predict: encode's generic path
+        predict = staticmethod(model.predict)
+        observation_space, action_space = model.observation_space, model.action_space
+        hashgym_info = model.hashgym_info
+
+    rows = BANK.indices("database")
+    codes = encode(model, BANK, indices=rows, batch_size=50)
+    np.testing.assert_array_equal(codes, encode(PredictOnly(), BANK, indices=rows, batch_size=50))
+    assert len(np.unique(codes, axis=0)) > 4
+
+
 def test_recurrent_codes_match_stepping_the_env() -> None:
     env_kwargs = {"n_bits": 8, "bits_per_step": 2, "action_type": "probability"}
     model = train("recurrentppo", "CentralHash-v0", {"bank": BANK, **env_kwargs},
