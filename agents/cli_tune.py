@@ -36,30 +36,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampler and of every trial (default 0)")
     parser.add_argument("--out", default="runs/tune", help="output folder (default runs/tune)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trials at once, each in its own process (default 1: one after "
+                             "another, reproducible from --seed)")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start over instead of continuing the sweep found in --out")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads of each trial (default 1)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym tune``; returns the exit status."""
-    import torch
     from hashgym.agents.tune import TuneError, load_space, tune
 
     from hashgym.bank import BankError
 
-    torch.set_num_threads(max(1, args.threads))
     try:
         space = load_space(args.space)
         for key in ("env", "algo", "bank", "timesteps"):
             if getattr(args, key) is not None:
                 space[key] = getattr(args, key)
         result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
-                      out=args.out)
+                      out=args.out, jobs=args.jobs, resume=not args.no_resume,
+                      threads=args.threads)
     except (TuneError, BankError) as exc:
         print(f"hashgym tune: error: {exc}", file=sys.stderr)
         return 2
     states = [row["state"] for row in result.trials]
     print(f"{len(states)} trials: {states.count('complete')} complete, "
-          f"{states.count('pruned')} pruned, {states.count('failed')} failed")
+          f"{states.count('pruned')} pruned, {states.count('failed')} failed, "
+          f"{states.count('interrupted')} interrupted")
     print(f"best {args.metric} on the validation split: {result.best_value:.4f}")
     print(f"trials    {result.out / 'trials.csv'}")
     print(f"best      {result.out / 'best.json'}  (hashgym train --config "

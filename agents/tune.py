@@ -13,10 +13,14 @@ on a **validation split carved out of the bank's training images**, and keeps th
   score at a rung is below the best ones' there, so most of the budget goes to promising
   trials. ``rungs=1`` scores only at the end and prunes nothing.
 
+* **Parallel and resumable.** The study lives in Optuna's journal file ``study.journal`` in the
+  output folder. ``jobs`` worker processes share it (each runs its share of the trials), and a
+  sweep that was stopped resumes from it: the same call runs only the missing trials.
+
 The output folder holds ``trials.csv`` (one row per trial: its number, state — ``complete``,
-``pruned`` or ``failed`` —, the metric, steps, seconds and every searched argument) and
-``best.json``, the best trial's arguments as a file ``hashgym train --config`` reads, pointed at
-the original bank, so the chosen setting trains on all training images.
+``pruned``, ``failed`` or ``interrupted`` —, the metric, steps, seconds and every searched
+argument) and ``best.json``, the best trial's arguments as a file ``hashgym train --config``
+reads, pointed at the original bank, so the chosen setting trains on all training images.
 
 Search space
 ------------
@@ -48,12 +52,15 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,46 +225,49 @@ class SweepResult:
     out: Path
 
 
-def tune(
-    space: Mapping[str, Any] | str | os.PathLike[str],
-    trials: int = 20,
-    *,
-    metric: str = "NDCG@20",
-    rungs: int = 3,
-    seed: int = 0,
-    out: str | os.PathLike[str] = "runs/tune",
-    bank: FeatureBank | str | None = None,
-) -> SweepResult:
-    """Run a sweep (see the module docstring) and write ``trials.csv`` and ``best.json``.
+@dataclass(frozen=True)
+class _Sweep:
+    """Everything a process running trials needs (picklable, for the worker processes)."""
 
-    :param space: a search space mapping or the path of a YAML/JSON file holding one.
-    :param trials: trials to run.
-    :param metric: the validation metric (any of :mod:`hashgym.metrics`, higher is better);
-        NDCG and ACG/DCG use graded relevance over every label level, the rest the finest
-        label.
-    :param rungs: validation scores per trial (the pruner's rungs; 1: only at the end).
-    :param seed: seeds the sampler and every trial's model and envs (the same for all trials,
-        so trials differ only by their arguments).
-    :param out: output folder.
-    :param bank: the bank, overriding the space's ``bank``; ``best.json`` names it when it is
-        a preset name or a path (for a :class:`FeatureBank`, give ``--bank`` to ``hashgym
-        train``).
-    :raises TuneError: for a bad space, metric, count or a space without a budget.
-    """
+    space: dict[str, Any]
+    metric: str
+    rungs: int
+    seed: int
+    bank: Any
+    journal: str
+    threads: int | None
+
+    def signature(self) -> str:
+        """What must not change when a sweep resumes: the space, the metric, rungs and seed."""
+        return json.dumps({"space": self.space, "metric": self.metric, "rungs": self.rungs,
+                           "seed": self.seed}, sort_keys=True, default=str)
+
+
+STUDY = "hashgym-tune"
+"""The Optuna study name inside a sweep's journal file."""
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
+
+
+def _storage(optuna: Any, journal: str) -> Any:
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(journal))
+
+
+def _run_trials(sweep: _Sweep, n_trials: int, worker: int) -> None:
+    """Run ``n_trials`` trials of the sweep's study (one process; ``worker`` offsets the sampler's
+    seed so that parallel workers propose different arguments)."""
+    import torch
+
+    if sweep.threads is not None:
+        torch.set_num_threads(sweep.threads)
     optuna = _optuna()
-    space = load_space(space) if not isinstance(space, Mapping) else dict(space)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space, metric = sweep.space, sweep.metric
     dims = _dimensions(space)
-    trials = check_count(trials, "trials", 1, TuneError)
-    rungs = check_count(rungs, "rungs", 1, TuneError)
-    try:
-        parsed = parse_metric(metric)
-    except ValueError as exc:
-        raise TuneError(f"metric: {exc}") from exc
-    if space.get("timesteps") is None:
-        raise TuneError("the search space needs a fixed budget: timesteps")
-    bank_spec = bank if bank is not None else space.get("bank")
-    full = resolve_bank(bank_spec, protocol=space.get("protocol"))
-    val = resolve_bank(full, protocol="holdout", seed=seed)
+    parsed = parse_metric(metric)
+    full = resolve_bank(sweep.bank, protocol=space.get("protocol"))
+    val = resolve_bank(full, protocol="holdout", seed=sweep.seed)
     qi, di = val.indices("query"), val.indices("database")
     graded = parsed.name in ("NDCG", "ACG", "DCG") and val.n_levels > 1
     q_labels = val.labels[qi] if graded else val.labels[qi, -1]
@@ -270,45 +280,133 @@ def tune(
         d = encode(model, val, "database", env_id=env_id)
         return float(evaluate(q, d, q_labels, d_labels, [metric], relevance=relevance)[metric])
 
-    rows: list[dict[str, Any]] = []
-
     def objective(trial: Any) -> float:
-        values = {name: _suggest(trial, name, dim) for name, dim in dims.items()}
-        config = _fill(space, values)
+        config = _fill(space, {name: _suggest(trial, name, dim) for name, dim in dims.items()})
         started = time.perf_counter()
-        row: dict[str, Any] = {"trial": trial.number, "state": "failed", "value": None,
-                               "steps": None, "seconds": None, **values}
-        rows.append(row)
         total = int(config["timesteps"])
         try:
             result = train(
                 config.get("algo", "dqn"), env_id,
                 {**copy.deepcopy(config.get("env_kwargs", {})), "bank": val},
-                total_timesteps=total, num_envs=config.get("num_envs"), seed=seed,
+                total_timesteps=total, num_envs=config.get("num_envs"), seed=sweep.seed,
                 algo_kwargs=copy.deepcopy(config.get("algo_kwargs", {})),
                 levels=config.get("levels"),
-                callback=_Rungs(trial, score, total, rungs, optuna),
+                callback=_Rungs(trial, score, total, sweep.rungs, optuna),
             )
-            value = score(result.model)
-            row.update(state="complete", value=value, steps=result.timesteps)
-            return value
-        except optuna.TrialPruned:
-            row["state"] = "pruned"
-            raise
+            trial.set_user_attr("steps", result.timesteps)
+            return score(result.model)
         finally:
-            row["seconds"] = round(time.perf_counter() - started, 2)
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.SuccessiveHalvingPruner() if rungs > 1 else
+    study = optuna.load_study(
+        study_name=STUDY, storage=_storage(optuna, sweep.journal),
+        sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
+        pruner=optuna.pruners.SuccessiveHalvingPruner() if sweep.rungs > 1 else
         optuna.pruners.NopPruner(),
     )
-    study.optimize(objective, n_trials=trials, catch=(HashgymError, ValueError))
+    study.optimize(objective, n_trials=n_trials, catch=(HashgymError, ValueError))
+
+
+def _open_study(optuna: Any, sweep: _Sweep, resume: bool) -> Any:
+    """The sweep's study in its journal: a new one, or (``resume``) the one found there, after
+    checking it is the same sweep and marking trials left running by a stopped sweep failed."""
+    journal = Path(sweep.journal)
+    if journal.exists() and not resume:
+        journal.unlink()
+    study = optuna.create_study(study_name=STUDY, storage=_storage(optuna, sweep.journal),
+                                direction="maximize", load_if_exists=True)
+    recorded = study.user_attrs.get("sweep")
+    if recorded is None:
+        study.set_user_attr("sweep", sweep.signature())
+    elif recorded != sweep.signature():
+        raise TuneError(f"{journal.parent} holds a sweep of another search space, metric, rungs "
+                        f"or seed; give another --out, or --no-resume to start it over")
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        # nothing else runs this sweep while tune() prepares it: the trial's process is gone
+        # (trials.csv calls it interrupted: a failed trial without the seconds a finished run sets)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    return study
+
+
+def tune(
+    space: Mapping[str, Any] | str | os.PathLike[str],
+    trials: int = 20,
+    *,
+    metric: str = "NDCG@20",
+    rungs: int = 3,
+    seed: int = 0,
+    out: str | os.PathLike[str] = "runs/tune",
+    bank: FeatureBank | str | None = None,
+    jobs: int = 1,
+    resume: bool = True,
+    threads: int | None = None,
+) -> SweepResult:
+    """Run a sweep (see the module docstring) and write ``trials.csv`` and ``best.json``.
+
+    The study lives in ``out/study.journal`` (Optuna's journal file), so a stopped sweep
+    resumes: run the same call again and it runs only the trials still missing (a trial cut
+    off mid-run is listed as interrupted and replaced by a new one). Trials of one process are reproducible from ``seed``; with
+    ``jobs > 1`` the trials' order, and so what the sampler proposes, depends on which worker
+    finishes first.
+
+    :param space: a search space mapping or the path of a YAML/JSON file holding one.
+    :param trials: trials in the sweep (those a resumed sweep ran already included; trials cut
+        off mid-run are not counted).
+    :param metric: the validation metric (any of :mod:`hashgym.metrics`, higher is better);
+        NDCG and ACG/DCG use graded relevance over every label level, the rest the finest
+        label.
+    :param rungs: validation scores per trial (the pruner's rungs; 1: only at the end).
+    :param seed: seeds the sampler and every trial's model and envs (the same for all trials,
+        so trials differ only by their arguments).
+    :param out: output folder.
+    :param bank: the bank, overriding the space's ``bank``; ``best.json`` names it when it is
+        a preset name or a path (for a :class:`FeatureBank`, give ``--bank`` to ``hashgym
+        train``).
+    :param jobs: trials at once, each in its own process (worker ``w`` seeds its sampler with
+        ``seed + w``); 1 runs them in this process.
+    :param resume: continue the sweep found in ``out``; ``False`` starts it over.
+    :param threads: torch threads of each trial; default: as set in this process, 1 in the
+        worker processes.
+    :raises TuneError: for a bad space, metric, count, a space without a budget, or an ``out``
+        holding another sweep.
+    """
+    optuna = _optuna()
+    space = load_space(space) if not isinstance(space, Mapping) else dict(space)
+    dims = _dimensions(space)
+    trials = check_count(trials, "trials", 1, TuneError)
+    rungs = check_count(rungs, "rungs", 1, TuneError)
+    jobs = check_count(jobs, "jobs", 1, TuneError)
+    if threads is not None:
+        threads = check_count(threads, "threads", 1, TuneError)
+    try:
+        parse_metric(metric)
+    except ValueError as exc:
+        raise TuneError(f"metric: {exc}") from exc
+    if space.get("timesteps") is None:
+        raise TuneError("the search space needs a fixed budget: timesteps")
+    bank_spec = bank if bank is not None else space.get("bank")
+    resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here, by name
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = _Sweep(space=space, metric=metric, rungs=rungs, seed=seed, bank=bank_spec,
+                   journal=str(out / "study.journal"), threads=threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _open_study(optuna, sweep, resume)
+    ran = [t for t in study.get_trials(deepcopy=False) if "seconds" in t.user_attrs]
+    missing = trials - len(ran)  # interrupted trials (no seconds) are run again, as new trials
+    if missing > 0 and jobs == 1:
+        _run_trials(sweep, missing, 0)
+    elif missing > 0:
+        shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
+        workers = dataclasses.replace(sweep, threads=threads or 1)
+        with ProcessPoolExecutor(max_workers=jobs,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            for future in [pool.submit(_run_trials, workers, n, w) for w, n in enumerate(shares) if n]:
+                future.result()
+    rows = _trial_rows(study.get_trials(deepcopy=False), dims)
     complete = [r for r in rows if r["state"] == "complete"]
     if not complete:
-        raise TuneError(f"none of the {trials} trials completed; see {Path(out)} / the log")
+        raise TuneError(f"none of the {len(rows)} trials completed; see {out} / the log")
     best_row = max(complete, key=lambda r: r["value"])
     best_config = _fill(space, {name: best_row[name] for name in dims})
     best_config["seed"] = seed
@@ -318,13 +416,27 @@ def tune(
         best_config.pop("bank", None)
     best_config["validation"] = {"metric": metric, "value": best_row["value"],
                                  "trial": best_row["trial"], "split": "holdout"}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "trials.csv") as handle:
         handle.write(_csv(rows, ["trial", "state", "value", "steps", "seconds", *dims]).encode())
     with atomic_write(out / "best.json") as handle:
         handle.write(json.dumps(best_config, indent=2, sort_keys=True).encode())
     return SweepResult(float(best_row["value"]), best_config, rows, out)
+
+
+def _trial_rows(trials: list[Any], dims: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``trials.csv`` row per trial, by trial number (choices decoded from their JSON)."""
+    rows = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        state = _STATES.get(trial.state.name, trial.state.name.lower())
+        if state == "failed" and "seconds" not in trial.user_attrs:
+            state = "interrupted"  # its process stopped mid-trial (see _open_study)
+        values = {name: (json.loads(trial.params[name]) if "choice" in dim else trial.params[name])
+                  for name, dim in dims.items() if name in trial.params}
+        rows.append({"trial": trial.number, "state": state,
+                     "value": trial.value if state == "complete" else None,
+                     "steps": trial.user_attrs.get("steps"),
+                     "seconds": trial.user_attrs.get("seconds"), **values})
+    return rows
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -77,6 +77,51 @@ def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp
     assert trained["env_kwargs"]["margin"] == config["env_kwargs"]["margin"]
 
 
+def test_a_stopped_sweep_resumes_with_the_missing_trials(bank_path: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    space = {**SPACE, "bank": str(bank_path)}
+    first = tune(space, trials=2, rungs=1, out=tmp_path)
+    # a third trial whose process died mid-run: RUNNING in the journal, never told
+    study = optuna.load_study(study_name=tune_module.STUDY,
+                              storage=tune_module._storage(optuna, str(tmp_path / "study.journal")))
+    study.ask()
+    runs = []
+    real_train = tune_module.train
+    monkeypatch.setattr(tune_module, "train", lambda *a, **k: runs.append(1) or real_train(*a, **k))
+    resumed = tune(space, trials=4, rungs=1, out=tmp_path)
+    assert len(runs) == 2  # trials 0 and 1 were not trained again; 3 and 4 were
+    rows = _rows(tmp_path / "trials.csv")
+    assert [(r["trial"], r["state"]) for r in rows] == [
+        ("0", "complete"), ("1", "complete"), ("2", "interrupted"), ("3", "complete"),
+        ("4", "complete")]
+    assert [r["value"] for r in resumed.trials[:2]] == [r["value"] for r in first.trials]
+    # asking for no more trials than are finished trains nothing and rewrites the same files
+    tune(space, trials=4, rungs=1, out=tmp_path)
+    assert len(runs) == 2 and _rows(tmp_path / "trials.csv") == rows
+    # another space in the same folder is refused; --no-resume starts over
+    other = {**space, "env_kwargs": {"margin": {"uniform": [1.0, 2.0]}}}
+    with pytest.raises(TuneError, match="holds a sweep of another search space, metric, rungs "
+                                        "or seed; give another --out, or --no-resume"):
+        tune(other, trials=1, rungs=1, out=tmp_path)
+    fresh = tune(other, trials=1, rungs=1, out=tmp_path, resume=False)
+    assert [r["trial"] for r in fresh.trials] == [0] and len(runs) == 3
+
+
+def test_parallel_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsys) -> None:
+    code = main(["tune", "--space", str(EXAMPLES / "dqn_space.yaml"), "--bank", str(bank_path),
+                 "--timesteps", "1024", "--trials", "3", "--rungs", "1", "--jobs", "2",
+                 "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    assert "3 trials: 3 complete, 0 pruned, 0 failed, 0 interrupted" in capsys.readouterr().out
+    rows = _rows(tmp_path / "trials.csv")
+    assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    assert all(0.0 <= float(r["value"]) <= 1.0 and int(r["steps"]) >= 1024 for r in rows)
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["validation"]["value"] == max(float(r["value"]) for r in rows)
+
+
 def test_trials_are_scored_on_training_images_only(bank_path: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
@@ -123,6 +168,10 @@ def test_sweep_errors(bank_path: Path, tmp_path: Path, monkeypatch: pytest.Monke
         tune({k: v for k, v in space.items() if k != "timesteps"}, trials=1, out=tmp_path)
     with pytest.raises(TuneError, match="trials must be a positive int, got 0"):
         tune(space, trials=0, out=tmp_path)
+    with pytest.raises(TuneError, match="jobs must be a positive int, got 0"):
+        tune(space, trials=1, jobs=0, out=tmp_path)
+    with pytest.raises(TuneError, match="threads must be a positive int, got -1"):
+        tune(space, trials=1, threads=-1, out=tmp_path)
     with pytest.raises(TuneError, match="metric: "):
         tune(space, trials=1, metric="NDCG@x", out=tmp_path)
     assert main(["tune", "--space", str(tmp_path / "missing.yaml")]) == 2
