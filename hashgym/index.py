@@ -164,7 +164,8 @@ class CodeIndex:
     @property
     def packed(self) -> np.ndarray:
         """All codes, packed, ``[ntotal, ceil(n_bits / 8)]`` ``uint8``, in id order, read-only
-        (a view on numpy; a copy of FAISS's storage on faiss, which holds the only other copy)."""
+        (a view on numpy; on faiss a copy, made at each call, of FAISS's storage, where the index
+        keeps its only copy)."""
         if self._flat is not None:
             view = self._stored().copy()
         else:
