@@ -108,17 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     report(f"{'executor':10s} {'median s':>9s} {'vs serial':>10s}  results.csv  runs (s)")
     for executor in executors:
         verdict = "identical" if same[executor] else "DIFFERS"
-        report(f"{executor:10s} {medians[executor]:9.1f} {medians[executor] / serial:9.0%}  "
+        report(f"{executor:10s} {medians[executor]:9.1f} {medians[executor] / serial:9.1%}  "
                f"{verdict:11s}  {fmt_times(walls[executor])}")
     report()
     if "process" in medians:
         ratio = medians["process"] / serial
         verdict = "met" if ratio <= PROCESS_TARGET and same["process"] else "NOT met"
         report(f"target: process with {args.jobs} jobs <= {PROCESS_TARGET:.0%} of serial, same "
-               f"values: {verdict} ({ratio:.0%})")
+               f"values: {verdict} ({ratio:.1%})")
     if "ray" in medians and "process" in medians:
         extra = medians["ray"] - medians["process"]
-        report(f"ray over process: {extra:+.1f} s ({medians['ray'] / medians['process'] - 1:+.0%}), "
+        report(f"ray over process: {extra:+.1f} s ({medians['ray'] / medians['process'] - 1:+.1%}), "
                f"values {'identical' if same['ray'] else 'DIFFER'}")
     if args.out is not None:
         with atomic_write(args.out) as handle:
