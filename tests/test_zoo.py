@@ -41,6 +41,13 @@ def test_zoo_dqn_files_match_the_recipe(algo: str) -> None:
         assert ALGORITHMS["qrdqn"].defaults == QRDQN_DEFAULTS
 
 
+def test_zoo_lstm_file_has_the_registry_lstm() -> None:
+    policy = ALGORITHMS["recurrentppo"].defaults["policy_kwargs"]
+    want = "dict(" + ", ".join(f"{key}={value}" for key, value in policy.items()) + ")"
+    assert _hierhash_entry("ppo_lstm")["policy_kwargs"] == f'"{want}"'
+    assert config_path("ppo_lstm").read_text().count(f'policy_kwargs: "{want}"') == 2  # both envs
+
+
 def test_every_zoo_algorithm_has_a_file() -> None:
     assert all(config_path(algo).is_file() for algo in ZOO_ALGOS)
     with pytest.raises(ValueError, match="no zoo hyperparameters for 'nope'; available: ppo"):
