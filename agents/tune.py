@@ -237,10 +237,12 @@ class _Sweep:
     journal: str
     threads: int | None
 
-    def signature(self) -> str:
-        """What must not change when a sweep resumes: the space, the metric, rungs and seed."""
+    def signature(self, bank: FeatureBank) -> str:
+        """What must not change when a sweep resumes: the space, the metric, rungs, seed and
+        the bank (its fingerprint, ``bank`` being the resolved :attr:`bank`)."""
         return json.dumps({"space": self.space, "metric": self.metric, "rungs": self.rungs,
-                           "seed": self.seed}, sort_keys=True, default=str)
+                           "seed": self.seed, "bank": bank.fingerprint()}, sort_keys=True,
+                          default=str)
 
 
 STUDY = "hashgym-tune"
@@ -254,9 +256,10 @@ def _storage(optuna: Any, journal: str) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(journal))
 
 
-def _run_trials(sweep: _Sweep, n_trials: int, worker: int) -> None:
+def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | None = None) -> None:
     """Run ``n_trials`` trials of the sweep's study (one process; ``worker`` offsets the sampler's
-    seed so that parallel workers propose different arguments)."""
+    seed so that parallel workers propose different arguments; ``full``: the sweep's bank with its
+    protocol applied, when the caller has it already)."""
     import torch
 
     if sweep.threads is not None:
@@ -266,7 +269,8 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int) -> None:
     space, metric = sweep.space, sweep.metric
     dims = _dimensions(space)
     parsed = parse_metric(metric)
-    full = resolve_bank(sweep.bank, protocol=space.get("protocol"))
+    if full is None:
+        full = resolve_bank(sweep.bank, protocol=space.get("protocol"))
     val = resolve_bank(full, protocol="holdout", seed=sweep.seed)
     qi, di = val.indices("query"), val.indices("database")
     graded = parsed.name in ("NDCG", "ACG", "DCG") and val.n_levels > 1
@@ -307,7 +311,7 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int) -> None:
     study.optimize(objective, n_trials=n_trials, catch=(HashgymError, ValueError))
 
 
-def _open_study(optuna: Any, sweep: _Sweep, resume: bool) -> Any:
+def _open_study(optuna: Any, sweep: _Sweep, bank: FeatureBank, resume: bool) -> Any:
     """The sweep's study in its journal: a new one, or (``resume``) the one found there, after
     checking it is the same sweep and marking trials left running by a stopped sweep failed."""
     journal = Path(sweep.journal)
@@ -315,12 +319,12 @@ def _open_study(optuna: Any, sweep: _Sweep, resume: bool) -> Any:
         journal.unlink()
     study = optuna.create_study(study_name=STUDY, storage=_storage(optuna, sweep.journal),
                                 direction="maximize", load_if_exists=True)
-    recorded = study.user_attrs.get("sweep")
+    recorded, signature = study.user_attrs.get("sweep"), sweep.signature(bank)
     if recorded is None:
-        study.set_user_attr("sweep", sweep.signature())
-    elif recorded != sweep.signature():
-        raise TuneError(f"{journal.parent} holds a sweep of another search space, metric, rungs "
-                        f"or seed; give another --out, or --no-resume to start it over")
+        study.set_user_attr("sweep", signature)
+    elif recorded != signature:
+        raise TuneError(f"{journal.parent} holds a sweep of another search space, metric, rungs, "
+                        f"seed or bank; give another --out, or --no-resume to start it over")
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         # nothing else runs this sweep while tune() prepares it: the trial's process is gone
         # (trials.csv calls it interrupted: a failed trial without the seconds a finished run sets)
@@ -385,17 +389,17 @@ def tune(
     if space.get("timesteps") is None:
         raise TuneError("the search space needs a fixed budget: timesteps")
     bank_spec = bank if bank is not None else space.get("bank")
-    resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here, by name
+    full = resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sweep = _Sweep(space=space, metric=metric, rungs=rungs, seed=seed, bank=bank_spec,
                    journal=str(out / "study.journal"), threads=threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = _open_study(optuna, sweep, resume)
+    study = _open_study(optuna, sweep, full, resume)
     ran = [t for t in study.get_trials(deepcopy=False) if "seconds" in t.user_attrs]
     missing = trials - len(ran)  # interrupted trials (no seconds) are run again, as new trials
     if missing > 0 and jobs == 1:
-        _run_trials(sweep, missing, 0)
+        _run_trials(sweep, missing, 0, full)
     elif missing > 0:
         shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
         workers = dataclasses.replace(sweep, threads=threads or 1)

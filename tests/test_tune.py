@@ -102,9 +102,11 @@ def test_a_stopped_sweep_resumes_with_the_missing_trials(bank_path: Path, tmp_pa
     assert len(runs) == 2 and _rows(tmp_path / "trials.csv") == rows
     # another space in the same folder is refused; --no-resume starts over
     other = {**space, "env_kwargs": {"margin": {"uniform": [1.0, 2.0]}}}
-    with pytest.raises(TuneError, match="holds a sweep of another search space, metric, rungs "
-                                        "or seed; give another --out, or --no-resume"):
+    with pytest.raises(TuneError, match="holds a sweep of another search space, metric, rungs, "
+                                        "seed or bank; give another --out, or --no-resume"):
         tune(other, trials=1, rungs=1, out=tmp_path)
+    with pytest.raises(TuneError, match="holds a sweep of another"):  # the same space, another bank
+        tune(space, trials=4, rungs=1, out=tmp_path, bank=make_hierarchical_bank(seed=1))
     fresh = tune(other, trials=1, rungs=1, out=tmp_path, resume=False)
     assert [r["trial"] for r in fresh.trials] == [0] and len(runs) == 3
 
