@@ -229,7 +229,7 @@ def bench_index(args: argparse.Namespace, report: Report) -> None:
                                           max(3, args.index_repeats))
         results[backend] = (knn, rng_res)
         report(f"{backend}: add {t_add:.2f} s; first radius-2 search of one query (builds the radius "
-               f"table on FAISS) {t_build:.2f} s")
+               f"table) {t_build:.2f} s")
         report(f"  k-NN k=100      : median {t_knn:7.3f} s  runs {fmt_times(knn_times)}")
         report(f"  radius-2 search : median {t_rng:7.3f} s  runs "
                + "[" + ", ".join(f"{t:.3f}" for t in rng_times) + "]"
