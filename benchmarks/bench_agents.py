@@ -44,6 +44,7 @@ import torch
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
+from hashgym.benchmarks.bench_eval import timed
 
 import hashgym
 from hashgym.envs.hierhash import PAPER_SETTINGS
@@ -156,12 +157,7 @@ class _PredictOnly:
 def _encode_seconds(model: object, bank, rows: np.ndarray) -> float:
     """Median of 3 timed encodes of ``rows`` by ``model`` (after a warm-up)."""
     encode(model, bank, indices=rows, batch_size=8192)
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        encode(model, bank, indices=rows, batch_size=8192)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return timed(lambda: encode(model, bank, indices=rows, batch_size=8192), 3)[0]
 
 
 def bench_encoding(steps: int, seed: int) -> None:

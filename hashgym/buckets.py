@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from hashgym.codes import unpack
+
 __all__ = ["MAX_KEY_BITS", "BucketTable", "default_key_bits", "key_masks"]
 
 MAX_KEY_BITS = 24
@@ -74,7 +76,7 @@ def _balanced_positions(packed: np.ndarray, n_bits: int, key_bits: int, sample: 
     if key_bits == 0:
         return np.zeros(0, dtype=np.int64)
     step = max(1, packed.shape[0] // sample)
-    bits = np.unpackbits(packed[::step], axis=1, count=n_bits)
+    bits = unpack(packed[::step], n_bits)
     imbalance = np.abs(bits.mean(axis=0) - 0.5)
     return np.sort(np.argsort(imbalance, kind="stable")[:key_bits]).astype(np.int64)
 
