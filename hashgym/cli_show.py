@@ -1,12 +1,14 @@
-"""``hashgym show QUERY DB --images IMAGES --out grid.png``: what the codes retrieve, as a figure.
+"""``hashgym show QUERY DB --bank B --out grid.png``: what the codes retrieve, as a figure.
 
 The code files are what ``hashgym encode`` writes (codes with their bank rows and labels) or raw
 arrays whose rows are a ``--bank`` split's (``--query-split`` / ``--db-split``, as ``hashgym
-eval``). ``--images`` is an image file whose image ``i`` is bank row ``i``: the shared
-``cifar100.npz`` for the shared bank and its presets (the bank's source order), or any ``.npz``
-holding an ``images`` array ``uint8 [N, H, W, 3]`` in bank order. The first ``--queries``
-query codes are drawn (or ``--pick`` random ones, seeded), each with its ``--k`` nearest
-database images (:func:`hashgym.show.retrieval_grid`).
+eval``). The images come from the image source that ``--bank`` records (:mod:`hashgym.images`:
+the shared ``cifar100.npz`` for the shared bank and its presets, torchvision's CIFAR files or a
+NUS-WIDE list for banks that ``hashgym features`` made from them), or from ``--images``: an
+``.npz`` holding an ``images`` array ``uint8 [N, H, W, 3]`` whose image ``i`` is bank row ``i``.
+The first ``--queries`` query codes are drawn (or ``--pick`` random ones, seeded), each with
+its ``--k`` nearest database images (:func:`hashgym.show.retrieval_grid`); from a bank's source
+only those images are read.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from hashgym.atomic import OutputPathError
 from hashgym.bank import BankError
 from hashgym.cli_eval import EvalInputError, load_code_file
 from hashgym.codes import CodeError
+from hashgym.images import ImageError, bank_images
 from hashgym.protocols import resolve_bank
-from hashgym.show import ShowError, retrieval_grid
+from hashgym.show import ShowError, neighbours, retrieval_grid
 
 __all__ = ["add_arguments", "run_from_args"]
 
@@ -33,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym show``."""
     parser.add_argument("query", help="query codes: hashgym encode's .npz, or a .npy / .npz array")
     parser.add_argument("database", help="database codes, in the same forms")
-    parser.add_argument("--images", required=True,
-                        help="image file in bank order: cifar100.npz, or an .npz with 'images'")
+    parser.add_argument("--images", default=None,
+                        help="image file in bank order (an .npz with 'images'); default: the "
+                             "image source --bank records")
     parser.add_argument("--bank", default=None,
-                        help="the bank whose rows raw code arrays are (preset name or .npz)")
+                        help="the bank of the codes' rows (preset name or .npz): their labels "
+                             "for raw code arrays, and their images")
     parser.add_argument("--protocol", default=None, help="a split protocol applied to --bank")
     parser.add_argument("--query-split", default="query", help="--bank split of the query codes")
     parser.add_argument("--db-split", default="database", help="--bank split of the database codes")
@@ -93,21 +98,37 @@ def run_from_args(args: argparse.Namespace) -> int:
                                                    "query-split")
         database, db_rows, db_labels = _rows_and_labels(args.database, bank, args.db_split,
                                                          "db-split")
-        images = _load_images(Path(args.images))
-        top = int(max(q_rows.max(initial=0), db_rows.max(initial=0)))
-        if top >= len(images):
-            raise EvalInputError(f"{args.images} has {len(images)} images but the codes' bank "
-                                 f"rows reach {top}: give the image file of the codes' bank, "
-                                 f"in bank order")
         if args.queries < 1:
             raise EvalInputError(f"--queries must be >= 1, got {args.queries}")
-        n = min(args.queries, len(query))
+        n, n_db = min(args.queries, len(query)), len(database)
         chosen = (np.sort(np.random.default_rng(args.seed).choice(len(query), n, replace=False))
                   if args.pick else np.arange(n))
-        path = retrieval_grid(query[chosen], database, images[q_rows[chosen]], images[db_rows],
-                              q_labels[chosen], db_labels, out, k=args.k)
-    except (EvalInputError, BankError, CodeError, ShowError, OutputPathError) as exc:
+        query, q_rows, q_labels = query[chosen], q_rows[chosen], q_labels[chosen]
+        top = int(max(q_rows.max(initial=0), db_rows.max(initial=0)))
+        if args.images is not None:
+            images = _load_images(Path(args.images))
+            if top >= len(images):
+                raise EvalInputError(f"{args.images} has {len(images)} images but the codes' "
+                                     f"bank rows reach {top}: give the image file of the "
+                                     f"codes' bank, in bank order")
+            q_images, db_images = images[q_rows], images[db_rows]
+        else:
+            if bank is None:
+                raise EvalInputError("give --bank (its image source shows the images) or "
+                                     "--images FILE")
+            if top >= bank.n:
+                raise EvalInputError(f"the codes' bank rows reach {top} but --bank has "
+                                     f"{bank.n} images: give the bank the codes were made from")
+            # the database codes among some query's top k, kept in database order: each
+            # query's top k among them is its top k among all, and only their images are read
+            keep = np.unique(neighbours(query, database, q_labels, db_labels, args.k)[0])
+            database, db_labels, db_rows = database[keep], db_labels[keep], db_rows[keep]
+            q_images, db_images = bank_images(bank, q_rows), bank_images(bank, db_rows)
+        path = retrieval_grid(query, database, q_images, db_images, q_labels, db_labels, out,
+                              k=args.k)
+    except (EvalInputError, BankError, CodeError, ShowError, ImageError,
+            OutputPathError) as exc:
         print(f"hashgym show: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{n} queries, top {min(args.k, len(database))} of {len(database):,}: wrote {path}")
+    print(f"{n} queries, top {min(args.k, n_db)} of {n_db:,}: wrote {path}")
     return 0

@@ -383,7 +383,7 @@ def load_cifar100_npz(path: str | os.PathLike[str]) -> ImageSet:
         images=arrays["images"],
         source=f"cifar100-npz:{path}",
         # banks made from it can name the file for image observations (hashgym.images)
-        meta={"image_source": {"path": str(path.resolve()), "key": "images"}},
+        meta={"image_source": {"kind": "npz", "path": str(path.resolve()), "key": "images"}},
     )
 
 
@@ -526,7 +526,10 @@ def load_torchvision_cifar(
         images=np.ascontiguousarray(np.concatenate(images)),
         split=np.concatenate(split),
         source=f"torchvision-{name}:{root}",
-        meta={"verified": bool(verify)},
+        # banks made from it can name these files for image observations (hashgym.images)
+        meta={"verified": bool(verify),
+              "image_source": {"kind": "torchvision-cifar", "root": str(root.resolve()),
+                               "name": name, "verify": bool(verify)}},
     )
 
 
@@ -641,4 +644,10 @@ def load_nuswide_list(
         concept_names=_concept_names(concept_names, multi_hot.shape[1]),
         split=split,
         source=f"nuswide-list:{list_file}",
+        # banks made from it name the list files for image observations (hashgym.images);
+        # hashgym.features adds the side its backbone read the images at
+        meta={"image_source": {
+            "kind": "nuswide-list", "list": str(list_file.resolve()),
+            "query_list": None if query_list is None else str(Path(query_list).resolve()),
+            "root": str(image_root.resolve())}},
     )

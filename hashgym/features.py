@@ -695,8 +695,10 @@ def extract_features(
         meta["rows"] = rows.tolist()
     if image_set.meta:
         meta["source_meta"] = image_set.meta
-    image_source = image_set.meta.get("image_source")  # an image file the bank can name
+    image_source = image_set.meta.get("image_source")  # where the bank's images can be read
     if isinstance(image_source, dict):
+        if image_set.images is None:  # files: decoded at the side the backbone saw
+            image_source = {**image_source, "side": size}
         meta["image_source"] = image_source
     bank = FeatureBank(
         features=feats.astype(dtype),

@@ -2,18 +2,30 @@
 
 Both papers train their CNN with the hash function (SCIHCGRL §2.B, DRLHIH §3), so an
 environment may show the agent the image itself (``observation="image"``) for a CNN inside the
-agent to learn from. A bank then names where its images are:
+agent to learn from. A bank then names where its images are, in ``bank.meta["image_source"]``,
+one of three kinds (:data:`SOURCE_KINDS`):
 
-* ``bank.meta["image_source"] = {"path": FILE, "key": "images"}``: an ``.npz`` file (read with
-  ``allow_pickle=False``) whose array ``key`` holds ``uint8`` images ``[M, H, W, C]`` (or
-  ``[M, H, W]``, read as one channel): SB3's channel-last image convention;
-* ``bank.image_index`` (``[N]``): the row in that array of each of the bank's images, kept
-  aligned by :meth:`~hashgym.bank.FeatureBank.take` when a protocol takes a subset.
+* ``{"kind": "npz", "path": FILE, "key": "images"}`` (``kind`` may be left out): an ``.npz``
+  file (read with ``allow_pickle=False``) whose array ``key`` holds ``uint8`` images
+  ``[M, H, W, C]`` (or ``[M, H, W]``, read as one channel): SB3's channel-last image
+  convention. The shared ``cifar100.npz`` is one;
+* ``{"kind": "torchvision-cifar", "root": DIR, "name": "cifar100" | "cifar10", "verify": bool}``:
+  torchvision's standard CIFAR files, read by :func:`hashgym.datasets.load_torchvision_cifar`
+  (official train images first, then the test images; checksums checked unless ``verify`` is
+  false);
+* ``{"kind": "nuswide-list", "list": FILE, "query_list": FILE | None, "root": DIR, "side": S}``:
+  image files named by NUS-WIDE list files (:func:`hashgym.datasets.load_nuswide_list`),
+  decoded with PIL to ``S x S`` RGB (shorter side resized, centre crop) when first read.
 
-:func:`attach_images` records both on a bank. The shared CIFAR-100 bank gets its images
-(``cifar100.npz`` beside it, in the same order) from :func:`hashgym.protocols.resolve_bank`.
-:func:`bank_images` reads the images of given bank rows; a file is read once per process and
-kept (60,000 CIFAR images are 184 MB).
+and ``bank.image_index`` (``[N]``) holds the row in that source of each of the bank's images,
+kept aligned by :meth:`~hashgym.bank.FeatureBank.take` when a protocol takes a subset.
+
+``hashgym features`` records the source of the images it extracted from, whichever of the
+three it read (a NUS-WIDE bank at the side its backbone saw). :func:`attach_images` records an
+``.npz`` on any bank; the shared CIFAR-100 presets get theirs (``cifar100.npz`` beside the
+feature bank) from :func:`hashgym.protocols.resolve_bank`. :func:`bank_images` reads the images
+of given bank rows; a source is opened once per process and kept (60,000 CIFAR images are
+184 MB; the files of a list source are decoded as rows are asked for).
 """
 
 from __future__ import annotations
@@ -26,46 +38,130 @@ from typing import Any
 import numpy as np
 
 from hashgym.bank import FeatureBank
+from hashgym.datasets import DatasetError, ImageSet, load_nuswide_list, load_torchvision_cifar
 from hashgym.errors import HashgymError
 
-__all__ = ["ImageError", "attach_images", "bank_images", "has_images", "image_shape"]
+__all__ = ["SOURCE_KINDS", "ImageError", "attach_images", "bank_images", "has_images",
+           "image_shape"]
 
-#: Images read so far, by (resolved path, key, modification time).
-_CACHE: dict[tuple[str, str, float], np.ndarray] = {}
+#: The kinds of image source a bank can record (see the module docstring).
+SOURCE_KINDS = ("npz", "torchvision-cifar", "nuswide-list")
+
+#: Image sources opened so far, by kind, location and the files' modification times.
+_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
 class ImageError(HashgymError):
     """A bank's images are missing, unreadable or do not fit the bank; the message says which."""
 
 
-def _read(path: str | os.PathLike[str], key: str) -> np.ndarray:
-    """The image array ``key`` of the ``.npz`` at ``path`` (cached), checked to be images."""
-    path = Path(path)
-    try:
-        stamp = path.stat().st_mtime
-    except OSError as exc:
-        raise ImageError(f"the image file {path} cannot be read: {exc}") from exc
-    cache_key = (str(path.resolve()), key, stamp)
-    if cache_key not in _CACHE:
+class _ImageFiles:
+    """The images of a file-based :class:`~hashgym.datasets.ImageSet`, decoded at one side.
+
+    Indexing with an array of rows decodes those files (``uint8 [n, side, side, 3]``); it
+    quacks like the image array of the other kinds where :func:`bank_images` needs it.
+    """
+
+    def __init__(self, image_set: ImageSet, side: int) -> None:
+        self.image_set, self.side = image_set, side
+        self.shape = (len(image_set), side, side, 3)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                if key not in archive.files:
-                    raise ImageError(f"the image file {path} has no array {key!r}; it has "
-                                     f"{', '.join(archive.files)}")
-                images = archive[key]
-        except ImageError:
-            raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ImageError(f"the image file {path} cannot be read as .npz without pickle "
-                             f"({type(exc).__name__}: {exc})") from exc
-        if images.ndim == 3:
-            images = images[..., None]
-        if images.dtype != np.uint8 or images.ndim != 4:
-            raise ImageError(f"{key!r} in {path} must hold uint8 images [M, H, W, C] (or "
-                             f"[M, H, W]), got {images.dtype} {images.shape}")
-        images.setflags(write=False)
-        _CACHE[cache_key] = images
-    return _CACHE[cache_key]
+            return self.image_set.read(np.atleast_1d(np.asarray(rows)), size=self.side)
+        except DatasetError as exc:
+            raise ImageError(f"the bank's image files cannot be read: {exc}") from exc
+
+
+def _stamp(*paths: Path) -> tuple[float, ...]:
+    """The modification times of ``paths`` (so that a changed file is read again)."""
+    try:
+        return tuple(path.stat().st_mtime for path in paths)
+    except OSError as exc:
+        raise ImageError(f"the image source {exc.filename} cannot be read: {exc}") from exc
+
+
+def _read_npz(path: Path, key: str) -> np.ndarray:
+    """The image array ``key`` of the ``.npz`` at ``path``, checked to be images."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if key not in archive.files:
+                raise ImageError(f"the image file {path} has no array {key!r}; it has "
+                                 f"{', '.join(archive.files)}")
+            images = archive[key]
+    except ImageError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ImageError(f"the image file {path} cannot be read as .npz without pickle "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ImageError(f"{key!r} in {path} must hold uint8 images [M, H, W, C] (or "
+                         f"[M, H, W]), got {images.dtype} {images.shape}")
+    images.setflags(write=False)
+    return images
+
+
+def _field(source: dict[str, Any], name: str) -> Any:
+    if source.get(name) is None:
+        raise ImageError(f"the image source {source} has no {name!r}")
+    return source[name]
+
+
+def _open(source: dict[str, Any]) -> Any:
+    """The images of an image source (cached): an array ``[M, H, W, C]`` or :class:`_ImageFiles`.
+
+    :raises ImageError: when the source is of an unknown kind, lacks a field, or cannot be read.
+    """
+    kind = source.get("kind", "npz")
+    if kind == "npz":
+        path, key = Path(source.get("path", "")), source.get("key", "images")
+        cache_key: tuple[Any, ...] = (kind, str(path.resolve()), key, _stamp(path))
+        if cache_key not in _CACHE:
+            _CACHE[cache_key] = _read_npz(path, key)
+        return _CACHE[cache_key]
+    if kind == "torchvision-cifar":
+        root, name = Path(_field(source, "root")), _field(source, "name")
+        verify = bool(source.get("verify", True))
+        files = sorted(p for p in root.glob("cifar-*/*") if p.is_file())
+        cache_key = (kind, str(root.resolve()), name, verify, _stamp(*files))
+        if cache_key not in _CACHE:
+            try:
+                images = load_torchvision_cifar(root, name, verify=verify).images
+            except DatasetError as exc:
+                raise ImageError(f"the bank's torchvision CIFAR images cannot be read: {exc}") \
+                    from exc
+            assert images is not None
+            images.setflags(write=False)
+            _CACHE[cache_key] = images
+        return _CACHE[cache_key]
+    if kind == "nuswide-list":
+        lists = [Path(_field(source, "list"))]
+        if source.get("query_list") is not None:
+            lists.append(Path(source["query_list"]))
+        root, side = Path(_field(source, "root")), int(source.get("side", 224))
+        if side < 1:
+            raise ImageError(f"the image source's side must be >= 1 pixel, got {side}")
+        cache_key = (kind, *map(str, lists), str(root), side, _stamp(*lists))
+        if cache_key not in _CACHE:
+            try:
+                image_set = load_nuswide_list(lists[0], root, query_list=source.get("query_list"),
+                                              check_files=False)
+            except DatasetError as exc:
+                raise ImageError(f"the bank's NUS-WIDE images cannot be read: {exc}") from exc
+            _CACHE[cache_key] = _ImageFiles(image_set, side)
+        return _CACHE[cache_key]
+    raise ImageError(f"unknown image source kind {kind!r}; expected one of "
+                     f"{', '.join(SOURCE_KINDS)}")
+
+
+def _read(path: str | os.PathLike[str], key: str) -> np.ndarray:
+    """The image array ``key`` of the ``.npz`` at ``path`` (cached)."""
+    return _open({"kind": "npz", "path": str(path), "key": key})
 
 
 def attach_images(bank: FeatureBank, path: str | os.PathLike[str], key: str = "images",
@@ -93,7 +189,8 @@ def attach_images(bank: FeatureBank, path: str | os.PathLike[str], key: str = "i
     if images is not None and index.size and index.max() >= len(images):
         raise ImageError(f"the image file {path} has {len(images)} images, but the bank's "
                          f"index reaches row {int(index.max())}")
-    meta = {**bank.meta, "image_source": {"path": str(Path(path).resolve()), "key": key}}
+    meta = {**bank.meta,
+            "image_source": {"kind": "npz", "path": str(Path(path).resolve()), "key": key}}
     return bank.replace(meta=meta, image_index=index)
 
 
@@ -102,18 +199,24 @@ def has_images(bank: FeatureBank) -> bool:
     return isinstance(bank.meta.get("image_source"), dict) and bank.image_index is not None
 
 
-def _source(bank: FeatureBank) -> np.ndarray:
+def _source(bank: FeatureBank) -> Any:
     if not has_images(bank):
         raise ImageError(
             "this bank has no images: image observations need a bank that names its image "
-            "file (hashgym.images.attach_images(bank, 'images.npz'); the shared cifar100 "
-            "presets have theirs when cifar100.npz is beside the feature bank)")
-    source = bank.meta["image_source"]
-    images = _read(source.get("path", ""), source.get("key", "images"))
+            "source (hashgym.images.attach_images(bank, 'images.npz'), or a bank made by "
+            "hashgym features; the shared cifar100 presets have theirs when cifar100.npz is "
+            "beside the feature bank)")
+    images = _open(bank.meta["image_source"])
     if bank.image_index.size and bank.image_index.max() >= len(images):
-        raise ImageError(f"the image file {source.get('path')} has {len(images)} images, but "
-                         f"the bank's image_index reaches row {int(bank.image_index.max())}")
+        raise ImageError(f"the image source {_describe(bank.meta['image_source'])} has "
+                         f"{len(images)} images, but the bank's image_index reaches row "
+                         f"{int(bank.image_index.max())}")
     return images
+
+
+def _describe(source: dict[str, Any]) -> str:
+    """Where a source's images are, in a few words, for error messages."""
+    return str(source.get("path") or source.get("root") or source.get("list") or source)
 
 
 def image_shape(bank: FeatureBank) -> tuple[int, int, int]:

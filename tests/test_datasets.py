@@ -375,7 +375,9 @@ def test_torchvision_cifar_verified_path(tmp_path: Path, monkeypatch: pytest.Mon
         tv_utils, "check_integrity", lambda path, md5=None: checked.append(Path(path).name) or True
     )
     s = load_torchvision_cifar(tmp_path, "cifar100")
-    assert len(s) == 9 and s.meta == {"verified": True}
+    assert len(s) == 9 and s.meta["verified"] is True
+    assert s.meta["image_source"] == {"kind": "torchvision-cifar", "root": str(tmp_path.resolve()),
+                                      "name": "cifar100", "verify": True}
     assert sorted(set(checked)) == ["meta", "test", "train"]
 
 
@@ -398,3 +400,47 @@ def test_torchvision_cifar_download_uses_official_archive(
             "c58f30108f718f92721af3b95e74349a",
         )
     ]
+
+
+# ---------------------------------------------------------------------- banks name their images
+def test_a_bank_from_torchvision_files_reads_its_images_there(tmp_path: Path) -> None:
+    """hashgym features on torchvision's CIFAR files: the bank names the folder, and image
+    observations read the same pixels from it, after a save and load too."""
+    import gymnasium as gym
+
+    from hashgym.bank import FeatureBank
+    from hashgym.features import extract_features
+    from hashgym.images import ImageError, bank_images, image_shape
+
+    raw = _fake_cifar_root(tmp_path / "tv", "cifar100")
+    s = load_torchvision_cifar(tmp_path / "tv", "cifar100", verify=False)
+    bank = extract_features(s, batch_size=16, progress=False, device="cpu")
+    assert bank.meta["image_source"]["kind"] == "torchvision-cifar"
+    loaded = FeatureBank.load(bank.save(tmp_path / "bank.npz"))
+    assert image_shape(loaded) == (32, 32, 3)
+    np.testing.assert_array_equal(bank_images(loaded, np.arange(9)), s.images)
+    np.testing.assert_array_equal(  # the third test image, from the file's CHW rows
+        bank_images(loaded, [8])[0], raw["test"][2].reshape(3, 32, 32).transpose(1, 2, 0))
+    env = gym.make("CentralHash-v0", bank=loaded, observation="image", n_bits=8)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["features"], s.images[info["index"]])
+    (tmp_path / "tv" / "cifar-100-python" / "test").unlink()
+    with pytest.raises(ImageError, match=r"torchvision CIFAR images cannot be read: cifar100 file "
+                                         r"missing: .*test"):
+        bank_images(loaded, [0])
+
+
+def test_a_verified_source_is_verified_again_when_read(tmp_path: Path) -> None:
+    """A bank made from checksummed files reads them with checksums on: files that no longer
+    match (here: every file, as these are made up) are refused, not unpickled."""
+    from hashgym.bank import FeatureBank
+    from hashgym.images import ImageError, bank_images
+
+    _fake_cifar_root(tmp_path, "cifar10")
+    bank = FeatureBank(features=np.zeros((12, 2), np.float32), labels=np.zeros((12, 1), int),
+                       class_names=(("a",),), split=np.arange(12, dtype=np.int8) % 2,
+                       image_index=np.arange(12), meta={"image_source": {
+                           "kind": "torchvision-cifar", "root": str(tmp_path), "name": "cifar10",
+                           "verify": True}})
+    with pytest.raises(ImageError, match=r"does not match the official cifar10 MD5 checksum"):
+        bank_images(bank, [0])

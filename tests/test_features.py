@@ -390,6 +390,21 @@ def test_nuswide_files_end_to_end(tmp_path: Path) -> None:
     assert bank.meta["input"].startswith("32x32") and bank.meta["source"].startswith(
         "nuswide-list:"
     )
+    # the bank names its list and folder; image observations decode at the backbone's side
+    import gymnasium as gym
+
+    from hashgym.images import ImageError, bank_images, image_shape
+
+    assert bank.meta["image_source"]["side"] == 32
+    loaded = FeatureBank.load(bank.save(tmp_path / "bank.npz"))
+    assert image_shape(loaded) == (32, 32, 3)
+    np.testing.assert_array_equal(bank_images(loaded, [11, 0]), s.read(np.array([11, 0]), 32))
+    env = gym.make("CentralHash-v0", bank=loaded, observation="image", n_bits=16)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["features"], s.read(np.array([info["index"]]), 32)[0])
+    (tmp_path / "3.png").unlink()
+    with pytest.raises(ImageError, match=r"image files cannot be read: image file missing: .*3.png"):
+        bank_images(loaded, [3])
 
 
 def test_a_bank_from_an_image_file_names_its_images(tmp_path: Path) -> None:

@@ -115,6 +115,14 @@ def test_the_shared_cifar100_bank_finds_its_images(shared_data: Path) -> None:
      ImageError, r"index must give one image row per bank image \(240\)"),
     (lambda b, f: attach_images(b, f.with_name("nope.npz")),
      ImageError, r"nope.npz cannot be read"),
+    (lambda b, f: image_shape(b.replace(meta={"image_source": {"kind": "lmdb"}})),
+     ImageError, r"unknown image source kind 'lmdb'; expected one of npz, torchvision-cifar, nus"),
+    (lambda b, f: image_shape(b.replace(meta={"image_source": {"kind": "nuswide-list",
+                                                               "list": str(f)}})),
+     ImageError, r"the image source .* has no 'root'"),
+    (lambda b, f: image_shape(b.replace(meta={"image_source": {
+        "kind": "torchvision-cifar", "root": str(f.parent), "name": "cifar100"}})),
+     ImageError, r"torchvision CIFAR images cannot be read: cifar100 file missing"),
     (lambda b, f: b.replace(image_index=-np.ones(b.n, dtype=int)),
      BankError, r"image_index must hold one non-negative integer row per image \(240\)"),
 ])

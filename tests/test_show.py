@@ -11,6 +11,7 @@ from hashgym.agents.encode import save_codes
 
 from hashgym.cli import main
 from hashgym.codes import CodeError
+from hashgym.images import attach_images
 from hashgym.show import DPI, TILE_INCHES, ShowError, neighbours, retrieval_grid
 from hashgym.synthetic import make_hierarchical_bank
 
@@ -121,3 +122,37 @@ def test_show_raw_codes_need_a_bank(files, capsys) -> None:
     assert main(["show", str(files / "q.npy"), str(files / "db.npy"), "--images",
                  str(files / "images.npz"), "--out", str(files / "grid.png")]) == 2
     assert "holds raw codes without bank rows: give --bank" in capsys.readouterr().err
+
+
+def test_show_reads_the_images_the_bank_names(files) -> None:
+    """Without --images the bank's own image source is read, through its image_index (here a
+    reversed, offset layout): the figure is byte-identical to the one from an image file."""
+    index = np.arange(BANK.n)[::-1] + 3
+    stored = np.zeros((BANK.n + 3, 8, 8, 3), dtype=np.uint8)
+    stored[index] = IMAGES
+    np.savez(files / "stored.npz", pixels=stored)
+    attach_images(BANK, files / "stored.npz", key="pixels", index=index).save(
+        files / "with_images.npz")
+    common = [str(files / "q.npy"), str(files / "db.npy"), "--queries", "4", "--k", "5"]
+    assert main(["show", *common, "--bank", str(files / "with_images.npz"),
+                 "--out", str(files / "from_bank.png")]) == 0
+    assert main(["show", *common, "--bank", str(files / "bank.npz"), "--images",
+                 str(files / "images.npz"), "--out", str(files / "from_file.png")]) == 0
+    assert (files / "from_bank.png").read_bytes() == (files / "from_file.png").read_bytes()
+
+
+@pytest.mark.parametrize(("bank", "message"), [
+    (None, "give --bank (its image source shows the images) or --images FILE"),
+    ("bank.npz", "this bank has no images"),
+    ("small.npz", "the codes' bank rows reach 59 but --bank has 30 images"),
+])
+def test_show_without_images_needs_a_bank_with_images(files, bank, message, capsys) -> None:
+    q, db = BANK.indices("query"), BANK.indices("database")
+    save_codes(files / "q_enc.npz", CODES[q], BANK, q, {})
+    save_codes(files / "db_enc.npz", CODES[db], BANK, db, {})
+    attach_images(BANK, files / "images.npz").take(np.arange(30)).save(files / "small.npz")
+    argv = ["show", str(files / "q_enc.npz"), str(files / "db_enc.npz"),
+            "--out", str(files / "grid.png")]
+    assert main(argv + ([] if bank is None else ["--bank", str(files / bank)])) == 2
+    assert message in capsys.readouterr().err
+    assert not (files / "grid.png").exists()
