@@ -311,17 +311,24 @@ def test_feature_buffers_live_through_the_next_image(env_id: str, kwargs: dict) 
     venv.action_space.seed(0)
     obs, _ = venv.reset(seed=0)
     steps_per_image = venv.unwrapped.steps_per_image
+    last_final, last_codes = None, None
     for _ in range(3 * venv.unwrapped.episode_steps):
         kept = obs["features"].copy()
         last = obs
         obs, _, terminated, _, info = venv.step(venv.action_space.sample())
         np.testing.assert_array_equal(last["features"], kept)  # still valid one image later
+        if last_final is not None:  # the previous final codes too, through the next step
+            np.testing.assert_array_equal(np.stack([f["code"] for f in last_final]), last_codes)
+            last_final = None
         if terminated.all():
             for i, final in enumerate(info["final_obs"]):
                 np.testing.assert_array_equal(final["features"], kept[i])
                 assert final["t"].tolist() == [1.0] and not final["t"].flags.writeable
-                assert set(final) == {"features", "code", "t"}
+                assert set(final) == {"features", "code", "t"}, "a dict was reused"
+                final["mine"] = i  # fresh dicts: what a caller adds stays in its own
             assert info["final_obs"][0] is not info["final_obs"][1]
+            last_final = info["final_obs"]
+            last_codes = np.stack([f["code"] for f in last_final]).copy()
     assert steps_per_image >= 1
 
 

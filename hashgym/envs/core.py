@@ -36,9 +36,11 @@ buffers the same way). Hence:
   always through the next ``step()``, which is what one-step look-back consumers need (SB3
   stores the previous observation when it receives the next one). Copy it to keep it longer;
 * ``info["final_obs"]`` (same-step autoreset) is a fresh object array of fresh per-environment
-  dicts, whose ``features`` are row views of the ended images' buffer (same lifetime), whose
-  ``code`` rows view a fresh array, and whose ``t`` rows view a shared **read-only** array of
-  ones (the final ``t`` is always 1);
+  dicts, whose ``features`` are row views of the ended images' buffer, whose ``code`` rows
+  view the code buffer paired with it (both with the lifetime above: building 4,096 fresh code
+  arrays and their views at every step of one-step episodes cost a quarter of
+  ``CentralHash-v0``'s step), and whose ``t`` rows view a shared **read-only** array of ones
+  (the final ``t`` is always 1);
 * infos are fresh copies.
 
 Callers must not modify ``features`` in place (the buffers are shared by many observations).
@@ -556,7 +558,8 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
         if max_episode_steps is not None:
             raise HashEnvError("max_episode_steps is not supported: episodes have a fixed length")
         self._core = core = self.core_class(bank, num_envs=num_envs, **kwargs)
-        self._final_rows: tuple[list[list[np.ndarray]], list[np.ndarray]] | None = None
+        #: per feature buffer: its code buffer and the final-observation dicts viewing both
+        self._final_rows: tuple[np.ndarray, list[list[dict[str, np.ndarray]]]] | None = None
         self.num_envs = core.num_envs
         self.render_mode = render_mode
         self.single_observation_space = core.observation_space
@@ -604,22 +607,28 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
     def _final_observations(self) -> np.ndarray:
         """The ended episodes' last observations as Gymnasium's object array of per-env dicts.
 
-        Called at the final step, before the next episodes start. The ``features`` and ``t``
-        row views are built once and reused (the feature buffers and the read-only final ``t``
-        never move), so each call only creates the dicts and the views of the fresh ``code``.
+        Called at the final step, before the next episodes start. Per feature buffer, the
+        dicts of row views (``features`` of the buffer, ``code`` of its paired code buffer,
+        ``t`` of a read-only array of ones) are built once; each call writes the final codes
+        into the code buffer and returns shallow copies of the dicts (fresh dicts, the same
+        views), about six times faster than building them anew.
         """
         core = self._core
         if self._final_rows is None:
             ones = np.ones((self.num_envs, 1), dtype=np.float32)
             ones.setflags(write=False)
-            self._final_rows = ([list(buf) for buf in core.feature_buffers], list(ones))
-        feature_rows, t_rows = self._final_rows
-        codes = core.code_observation(core.signs, core.steps_per_image * core.bits_per_step)
-        return np.fromiter(
-            ({"features": f, "code": c, "t": t}
-             for f, c, t in zip(feature_rows[core.feature_buffer], codes, t_rows)),
-            dtype=object, count=self.num_envs,
-        )
+            code_dim = core.observation_space["code"].shape[0]
+            code_buffers = np.zeros((len(core.feature_buffers), self.num_envs, code_dim),
+                                    dtype=np.float32)
+            dicts = [[{"features": f, "code": c, "t": t}
+                      for f, c, t in zip(features, codes, ones, strict=True)]
+                     for features, codes in zip(core.feature_buffers, code_buffers, strict=True)]
+            self._final_rows = (code_buffers, dicts)
+        code_buffers, dicts = self._final_rows
+        np.copyto(code_buffers[core.feature_buffer],
+                  core.code_observation(core.signs, core.steps_per_image * core.bits_per_step))
+        return np.fromiter(map(dict.copy, dicts[core.feature_buffer]), dtype=object,
+                           count=self.num_envs)
 
     def _with_masks(self, info: dict[str, np.ndarray]) -> dict[str, Any]:
         """Fresh copies of the batched infos, each with its all-True ``_key`` mask."""
