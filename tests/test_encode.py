@@ -12,7 +12,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from hashgym.agents.encode import EncodeError, encode, load_codes, save_codes
+from hashgym.agents.encode import (
+    EncodeError,
+    _recurrent_act,
+    encode,
+    load_codes,
+    save_codes,
+)
 from hashgym.agents.saving import (
     MODEL_INFO,
     ModelFileError,
@@ -64,12 +70,23 @@ def test_greedy_fast_path_equals_predict(algo: str) -> None:
     changes from image to image and from step to step."""
     model = train(algo, "HierHash-v0", {"bank": BANK}, total_timesteps=256, num_envs=16,
                   levels=[1], algo_kwargs={"learning_starts": 10_000}).model
+    _randomised(model, scale=1.0)
+    _assert_encode_equals_predict(model)
+
+
+def _randomised(model, scale: float) -> None:
+    """Large random weights, so that actions change from image to image and step to step."""
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for parameter in model.policy.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
 
-    class PredictOnly:  # the model seen only through predict: encode's generic path
+
+def _assert_encode_equals_predict(model) -> None:
+    """encode() of the database gives the codes of the same model seen only through predict
+    (encode's generic path), and they are not all alike."""
+
+    class PredictOnly:
         predict = staticmethod(model.predict)
         observation_space, action_space = model.observation_space, model.action_space
         hashgym_info = model.hashgym_info
@@ -87,6 +104,43 @@ def test_recurrent_codes_match_stepping_the_env() -> None:
                   algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
     codes = encode(model, BANK, "query")
     np.testing.assert_array_equal(codes, _by_hand(model, "CentralHash-v0", env_kwargs))
+
+
+@pytest.mark.parametrize(("env_id", "env_kwargs"), [
+    ("HierHash-v0", {"bits_per_step": 2}),  # Discrete actions
+    ("CentralHash-v0", {"n_bits": 8, "bits_per_step": 2, "action_type": "probability"}),  # Box
+])
+def test_recurrent_fast_path_equals_predict(env_id: str, env_kwargs: dict) -> None:
+    """RecurrentPPO's encode path (features through the LSTM's input weights once per image)
+    gives the codes of sb3-contrib's own ``predict``, carried state and all."""
+    model = train("recurrentppo", env_id, {"bank": BANK, **env_kwargs}, total_timesteps=128,
+                  num_envs=16, algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
+    _randomised(model, scale=0.5)
+    assert _recurrent_act(model) is not None
+    _assert_encode_equals_predict(model)
+
+
+def test_recurrent_fast_path_restarts_only_the_new_episodes() -> None:
+    """Rows whose ``t`` is 0 start from a fresh state while the others carry theirs, as in
+    ``predict`` with ``episode_start``."""
+    model = train("recurrentppo", "HierHash-v0", {"bank": BANK, "bits_per_step": 2},
+                  total_timesteps=128, num_envs=16,
+                  algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
+    _randomised(model, scale=0.5)
+    act = _recurrent_act(model)
+    venv = gym.make_vec("HierHash-v0", num_envs=12, bank=BANK, bits_per_step=2)
+    obs, _ = venv.reset(seed=3)
+    state, starts = None, np.ones(12, dtype=bool)
+    rng, mixed = np.random.default_rng(0), 0
+    for _ in range(10):
+        mixed += bool(starts.any() and not starts.all())
+        expected, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        np.testing.assert_array_equal(act(obs), expected)
+        obs = {key: value.copy() for key, value in obs.items()}
+        obs["features"] = obs["features"] + rng.normal(size=obs["features"].shape)
+        obs["t"][:, 0] = np.where(rng.random(12) < 0.3, 0.0, obs["t"][:, 0] + 0.25)
+        starts = obs["t"][:, 0] == 0
+    assert mixed >= 5  # steps where some rows restarted and others carried on
 
 
 def test_plain_sb3_model_without_hashgym_info() -> None:
