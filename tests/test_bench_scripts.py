@@ -9,6 +9,7 @@ from hashgym.benchmarks import (
     bench_agents,
     bench_envs,
     bench_eval,
+    bench_images,
     bench_scale,
     diagnose_hierhash,
 )
@@ -55,3 +56,13 @@ def test_bench_agents_smoke(shared_data, capsys) -> None:
     bench_agents.main(["--quick"])
     out = capsys.readouterr().out
     assert "DQN hierarchical" in out and "REINFORCE (RNN)" in out and "images/s" in out
+    # the fast encode paths give the codes of predict on the 50,000 database images
+    assert out.count("the same codes") == 2 and "CODES DIFFER" not in out
+
+
+def test_bench_images_smoke(shared_data, capsys) -> None:
+    bench_images.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "CPU, 1 thread" in out and "CPU, 2 threads" in out and "encode img/s" in out
+    share = float(out.split(" of bits as the first row")[0].rsplit(" ", 1)[1])
+    assert share >= 0.999  # the same model's codes on 2 threads (float sums may differ in order)
