@@ -40,6 +40,19 @@ def _npz_names(path: Path) -> set[str] | None:
         return None
 
 
+#: Outputs known by their first bytes instead of their keys: FAISS's binary index files.
+_MAGIC = {".faiss": b"IB"}
+
+
+def _magic_names(path: Path, magic: bytes) -> set[str] | None:
+    """``set()`` when ``path`` starts with ``magic`` (a file of that kind), ``None`` otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            return set() if handle.read(len(magic)) == magic else None
+    except OSError:
+        return None
+
+
 def _json_names(path: Path) -> set[str] | None:
     """The top-level keys of a ``.json`` file holding an object, or ``None`` when it holds
     something else or is not JSON."""
@@ -64,8 +77,9 @@ def check_output(
     data.
 
     :param out: the path the command will write.
-    :param suffix: the extension it must have: ``".npz"`` (its arrays are its keys) or
-        ``".json"`` (a JSON object: its top-level keys are).
+    :param suffix: the extension it must have: ``".npz"`` (its arrays are its keys),
+        ``".json"`` (a JSON object: its top-level keys are) or ``".faiss"`` (FAISS's binary
+        index file, known by its first bytes; ``keys`` is then empty).
     :param kind: the kind of file the command writes, for messages (``"codes"``, ``"bank"``).
     :param keys: the arrays (or JSON keys) every file of that kind holds; an existing ``out``
         holding them all is a previous result of the same kind and is replaced.
@@ -90,7 +104,10 @@ def check_output(
             raise OutputPathError(f"{flag} {path} is the input {given}: writing the {kind} file "
                                   f"there would destroy it; choose another path")
     if path.exists() and not force:
-        names = _json_names(path) if suffix == ".json" else _npz_names(path)
+        if suffix in _MAGIC:
+            names = _magic_names(path, _MAGIC[suffix])
+        else:
+            names = _json_names(path) if suffix == ".json" else _npz_names(path)
         missing = set(keys) - (names or set())
         if names is None or missing:
             raise OutputPathError(f"{flag} {path} exists and is not a {kind} file (it lacks "

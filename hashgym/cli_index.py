@@ -2,7 +2,9 @@
 
 ``hashgym index build CODES --out INDEX.npz`` packs any code file that ``hashgym eval`` reads
 (``hashgym encode``'s ``.npz``, or a ``.npy`` / ``.npz`` array of 0/1, ±1 or bool codes) into a
-:class:`~hashgym.index.CodeIndex` file. ``hashgym search INDEX QUERY --k 100`` (or
+:class:`~hashgym.index.CodeIndex` file; ``--out INDEX.faiss`` writes FAISS's own binary index
+file instead (an ``IndexBinaryFlat`` that ``faiss.read_index_binary`` reads; codes of a multiple
+of 8 bits), and ``hashgym search`` reads either. ``hashgym search INDEX QUERY --k 100`` (or
 ``--radius 2``) answers every query code with its neighbours, ordered by (Hamming distance,
 database position), through FAISS when it is installed and numpy otherwise: the same answers
 either way. It prints the first queries' hits and, with ``--out``, writes them all to an
@@ -38,10 +40,12 @@ _ERRORS = (EvalInputError, CodeIndexError, CodeError, OutputPathError)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym index`` (its subcommands ``build`` and ``search``)."""
     sub = parser.add_subparsers(dest="index_command", required=True)
-    build = sub.add_parser("build", help="pack a code file into an index file (.npz)")
+    build = sub.add_parser("build", help="pack a code file into an index file (.npz or .faiss)")
     build.add_argument("codes", help="database codes: hashgym encode's .npz, or a .npy / .npz "
                                      "array of 0/1 or ±1 codes")
-    build.add_argument("--out", required=True, help="the index file to write (.npz)")
+    build.add_argument("--out", required=True,
+                       help="the index file to write: .npz (hashgym's), or .faiss (FAISS's "
+                            "IndexBinaryFlat file)")
     build.add_argument("--force", action="store_true",
                        help="replace an existing --out file even if it is not an index")
     add_search_arguments(sub.add_parser("search", help="the same as hashgym search"))
@@ -77,12 +81,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.index_command == "search":
         return run_search_from_args(args)
     try:
-        out = check_output(args.out, suffix=".npz", kind="code index", keys=_INDEX_KEYS,
+        faiss_file = Path(args.out).suffix == ".faiss"
+        out = check_output(args.out, suffix=".faiss" if faiss_file else ".npz",
+                           kind="code index", keys=() if faiss_file else _INDEX_KEYS,
                            inputs=[args.codes], force=args.force)
         codes = _codes(args.codes)
         index = CodeIndex(codes.shape[1], backend="numpy")
         index.add(codes)
-        index.save(out)
+        index.save(out, file_format="faiss" if faiss_file else "npz")
+    except ImportError as exc:
+        print(f"hashgym index build: error: {exc}", file=sys.stderr)
+        return 2
     except _ERRORS as exc:
         print(f"hashgym index build: error: {exc}", file=sys.stderr)
         return 2

@@ -28,9 +28,17 @@ scans every code otherwise (``IndexBinaryFlat.range_search`` on FAISS; FAISS's r
 ``IndexBinaryMultiHash``, whose ``radius + 1`` hash maps held 10x the codes' memory
 (``benchmarks/results/bench_scale.txt``).
 
-File format (``hashgym-codeindex/1``): one ``.npz`` read with ``allow_pickle=False`` holding
-``format`` (str), ``n_bits`` (int64) and ``codes`` (``[N, ceil(n_bits / 8)]`` uint8, packed).
-The backend is not stored: a file saved with one loads with either. Saves are atomic.
+File formats, both written atomically, both loaded by :meth:`CodeIndex.load` (which tells them
+apart by their first bytes) into either backend:
+
+* ``"npz"`` (``hashgym-codeindex/1``, the default): one ``.npz`` read with ``allow_pickle=False``
+  holding ``format`` (str), ``n_bits`` (int64) and ``codes`` (``[N, ceil(n_bits / 8)]`` uint8,
+  packed); any code length;
+* ``"faiss"``: FAISS's own binary index format, an ``IndexBinaryFlat`` as
+  ``faiss.write_index_binary`` writes it, so that FAISS (``faiss.read_index_binary``) and any
+  FAISS-based server read the file as it is. That format counts whole bytes, so it holds codes
+  of a multiple of 8 bits. Writing and reading it needs ``faiss-cpu``; FAISS's reader parses the
+  file (no pickle) and only flat binary indexes are accepted.
 """
 
 from __future__ import annotations
@@ -58,12 +66,17 @@ from hashgym.errors import HashgymError
 from hashgym.ranking import chunk_rows, stable_order
 from hashgym.validation import check_count
 
-__all__ = ["FORMAT", "Backend", "CodeIndex", "CodeIndexError", "faiss_available"]
+__all__ = ["FILE_FORMATS", "FORMAT", "Backend", "CodeIndex", "CodeIndexError",
+           "faiss_available"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "hashgym-codeindex/1"
+#: What :meth:`CodeIndex.save` writes (module docstring).
+FILE_FORMATS = ("npz", "faiss")
 Backend = Literal["auto", "faiss", "numpy"]
+#: The first bytes of FAISS's ``IndexBinaryFlat`` file (its other binary indexes: ``IB..``).
+_FAISS_FLAT_MAGIC = b"IBxF"
 
 
 class CodeIndexError(HashgymError):
@@ -305,23 +318,60 @@ class CodeIndex:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the codes to ``path`` (``.npz``, format ``hashgym-codeindex/1``), atomically."""
+    def save(self, path: str | os.PathLike[str], file_format: str = "npz") -> Path:
+        """Write the codes to ``path``, atomically.
+
+        :param path: the file.
+        :param file_format: ``"npz"`` (``hashgym-codeindex/1``) or ``"faiss"`` (FAISS's
+            ``IndexBinaryFlat`` file; module docstring).
+        :raises CodeIndexError: for another format, or ``"faiss"`` with a code length that is
+            not a multiple of 8 bits.
+        :raises ImportError: for ``"faiss"`` without ``faiss-cpu``.
+        """
+        if file_format not in FILE_FORMATS:
+            raise CodeIndexError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got "
+                                 f"{file_format!r}")
         target = Path(path)
+        if file_format == "npz":
+            with atomic_write(target) as handle:
+                np.savez(handle, format=np.array(FORMAT),
+                         n_bits=np.array(self.n_bits, dtype=np.int64), codes=self.packed)
+            return target
+        if self.n_bits % 8:
+            raise CodeIndexError(f"FAISS's binary index format counts whole bytes, so it holds "
+                                 f"codes of a multiple of 8 bits, not {self.n_bits}; save as npz")
+        faiss = _import_faiss()
+        if faiss is None:
+            raise ImportError("file_format='faiss' needs the faiss-cpu package")
+        flat = self._flat
+        if flat is None:  # numpy backend: a flat index just for the file
+            flat = faiss.IndexBinaryFlat(self.n_bits)
+            if self.ntotal:
+                flat.add(np.ascontiguousarray(self.packed))
+        data = faiss.serialize_index_binary(flat)
         with atomic_write(target) as handle:
-            np.savez(handle, format=np.array(FORMAT), n_bits=np.array(self.n_bits, dtype=np.int64),
-                     codes=self.packed)
+            handle.write(data.tobytes())
         return target
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: Backend = "auto") -> CodeIndex:
-        """Read an index written by :meth:`save` (never unpickles).
+        """Read an index written by :meth:`save` in either format (never unpickles).
 
-        :param path: the ``.npz`` file.
+        :param path: an ``.npz`` of format ``hashgym-codeindex/1``, or FAISS's file of an
+            ``IndexBinaryFlat`` (its codes' length is its dimension).
         :param backend: backend of the loaded index.
         :raises CodeIndexError: for a missing, truncated, corrupted or foreign file.
         """
         source = Path(path)
+        try:
+            with open(source, "rb") as handle:
+                magic = handle.read(4)
+        except FileNotFoundError:
+            raise CodeIndexError(f"code index file {source} does not exist") from None
+        except OSError as exc:
+            raise CodeIndexError(f"cannot read code index file {source}: {exc}") from exc
+        if magic.startswith(b"IB"):
+            return cls._load_faiss(source, backend)
         try:
             loaded = np.load(source, allow_pickle=False)
             if isinstance(loaded, np.ndarray):  # a .npy file: one bare array
@@ -346,4 +396,28 @@ class CodeIndex:
             index.add_packed(arrays["codes"])
         except CodeError as exc:
             raise CodeIndexError(f"{source} holds invalid codes: {exc}") from exc
+        return index
+
+    @classmethod
+    def _load_faiss(cls, source: Path, backend: Backend) -> CodeIndex:
+        """Read FAISS's file of an ``IndexBinaryFlat`` (see :meth:`load`)."""
+        faiss = _import_faiss()
+        if faiss is None:
+            raise CodeIndexError(f"{source} is a FAISS index file: reading it needs the "
+                                 f"faiss-cpu package")
+        data = np.fromfile(source, dtype=np.uint8)
+        if data[:4].tobytes() != _FAISS_FLAT_MAGIC:
+            raise CodeIndexError(f"{source} is a FAISS binary index of another kind "
+                                 f"({data[:4].tobytes()!r}); hashgym reads IndexBinaryFlat "
+                                 f"files ({_FAISS_FLAT_MAGIC!r})")
+        try:
+            flat = faiss.deserialize_index_binary(data)
+        except RuntimeError as exc:
+            raise CodeIndexError(f"cannot read FAISS index file {source}: "
+                                 f"{str(exc).splitlines()[-1]}") from exc
+        n, size = int(flat.ntotal), int(flat.code_size)
+        codes = (faiss.rev_swig_ptr(flat.xb.data(), n * size).reshape(n, size).copy() if n
+                 else np.zeros((0, size), dtype=np.uint8))
+        index = cls(int(flat.d), backend=backend)
+        index.add_packed(codes)
         return index

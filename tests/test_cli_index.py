@@ -108,3 +108,28 @@ def test_force_replaces_another_file(files):
                  "--force"]) == 0
     with np.load(files / "other.npz", allow_pickle=False) as data:
         assert str(data["format"]) == "hashgym-codeindex/1"
+
+
+def test_a_faiss_file_index_answers_as_the_npz_one(files):
+    """--out INDEX.faiss writes FAISS's own file; search reads it and answers the same."""
+    assert main(["index", "build", str(files / "db.npy"), "--out", str(files / "index.faiss")]) == 0
+    assert (files / "index.faiss").read_bytes()[:4] == b"IBxF"
+    for name in ("index.npz", "index.faiss"):
+        assert main(["search", str(files / name), str(files / "q.npz"), "--k", "9", "--out",
+                     str(files / f"{name}.hits.npz"), "--show", "0"]) == 0
+    with np.load(files / "index.npz.hits.npz") as a, np.load(files / "index.faiss.hits.npz") as b:
+        np.testing.assert_array_equal(a["ids"], b["ids"])
+        np.testing.assert_array_equal(a["distances"], b["distances"])
+    # rebuilding over an earlier FAISS file is allowed; over another file, refused
+    assert main(["index", "build", str(files / "db.npy"), "--out", str(files / "index.faiss")]) == 0
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    (lambda d: (d / "notes.faiss").write_text("my notes"), "exists and is not a code index file"),
+    (lambda d: np.save(d / "db.npy", DB[:, :12]), "multiple of 8 bits, not 12"),
+])
+def test_faiss_file_build_errors(files, setup, message, capsys):
+    setup(files)
+    out = files / "notes.faiss"
+    assert main(["index", "build", str(files / "db.npy"), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err

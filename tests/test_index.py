@@ -234,3 +234,62 @@ def test_bad_arguments():
 def test_module_has_no_faiss_import_at_top_level():
     # the fallback relies on importing faiss lazily, inside the constructor
     assert "faiss" not in vars(index_module)
+
+
+@needs_faiss
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_faiss_file_round_trip(tmp_path, backend):
+    """file_format="faiss" writes what FAISS itself reads, and files FAISS wrote load back."""
+    import faiss
+
+    rng = np.random.default_rng(1)
+    db = rng.integers(0, 2, (300, 24))
+    index = CodeIndex(24, backend=backend)
+    index.add(db)
+    path = index.save(tmp_path / "codes.faiss", file_format="faiss")
+    native = faiss.read_index_binary(str(path))
+    assert native.d == 24 and native.ntotal == 300
+    q = rng.integers(0, 2, (6, 24))
+    d_native, i_native = native.search(pack(q), 300)  # FAISS's own search of the file
+    by_id = np.zeros((6, 300), dtype=int)
+    np.put_along_axis(by_id, i_native, d_native, axis=1)
+    np.testing.assert_array_equal(by_id, brute_distances(q, db))
+    faiss.write_index_binary(native, str(tmp_path / "by_faiss.faiss"))
+    for file in (path, tmp_path / "by_faiss.faiss"):
+        for load_backend in BACKENDS:
+            loaded = CodeIndex.load(file, backend=load_backend)
+            assert loaded.n_bits == 24 and loaded.backend == load_backend
+            np.testing.assert_array_equal(loaded.packed, pack(db))
+            for a, b in zip(loaded.search(q, 10), index.search(q, 10)):
+                np.testing.assert_array_equal(a, b)
+    empty = CodeIndex(16, backend=backend).save(tmp_path / "empty.faiss", file_format="faiss")
+    assert len(CodeIndex.load(empty)) == 0 and CodeIndex.load(empty).n_bits == 16
+
+
+@needs_faiss
+def test_faiss_file_errors(tmp_path, monkeypatch):
+    import faiss
+
+    index = CodeIndex(12, backend="numpy")
+    index.add(np.zeros((3, 12)))
+    with pytest.raises(CodeIndexError, match="holds codes of a multiple of 8 bits, not 12"):
+        index.save(tmp_path / "twelve.faiss", file_format="faiss")
+    with pytest.raises(CodeIndexError, match="file_format must be one of npz, faiss, got 'hdf5'"):
+        index.save(tmp_path / "x.h5", file_format="hdf5")
+    assert not list(tmp_path.iterdir())  # nothing written
+    ivf = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(16), 16, 2)
+    ivf.train(np.random.default_rng(0).integers(0, 256, (64, 2), dtype=np.uint8))
+    faiss.write_index_binary(ivf, str(tmp_path / "ivf.faiss"))
+    with pytest.raises(CodeIndexError, match="FAISS binary index of another kind .*IBwF"):
+        CodeIndex.load(tmp_path / "ivf.faiss")
+    good = CodeIndex(16, backend="numpy")
+    good.add(np.ones((40, 16)))
+    data = good.save(tmp_path / "good.faiss", file_format="faiss").read_bytes()
+    (tmp_path / "cut.faiss").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CodeIndexError, match="cannot read FAISS index file .*cut.faiss"):
+        CodeIndex.load(tmp_path / "cut.faiss")
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(CodeIndexError, match="is a FAISS index file: reading it needs the faiss"):
+        CodeIndex.load(tmp_path / "good.faiss")
+    with pytest.raises(ImportError, match="file_format='faiss' needs the faiss-cpu package"):
+        good.save(tmp_path / "again.faiss", file_format="faiss")
