@@ -12,7 +12,12 @@ centres, and measures with :class:`hashgym.index.CodeIndex` on FAISS and, up to
 * memory: the packed codes, the index's own count of what it holds (``CodeIndex.nbytes``) and
   the growth of the process's resident memory from before the index was made to after its radius
   table was built (which also counts the allocator's slack and freed temporaries it kept);
-* k-NN (k = 100) and radius-2 search of the 1,000 queries, median of ``--repeats`` runs.
+* k-NN (k = 100) and radius-2 search of the 1,000 queries, median of ``--repeats`` runs;
+* on FAISS, approximate k-NN (``CodeIndex(knn="ivf")``, ``--nprobe`` lists per query): the
+  IVF's build (training and filling, at the first search), its search time beside the exact
+  one, and its recall of the exact top 10 and top 100 (the share of them it returns; the
+  synthetic codes have ten near copies each, so past the tenth the exact neighbours are far
+  codes that any cluster-pruning index misses).
 
 Codes are generated in chunks of 10^6 into one packed array, then added to the index in the
 same chunks; the index's memory is the growth of the process's resident memory from after the
@@ -104,7 +109,31 @@ def bench_size(n: int, backend: str, args: argparse.Namespace, report: Report) -
            f"{out['held_bytes'] / out['packed_bytes']:.2f}x)")
     report(f"        k-NN k=100: median {knn_s:.3f} s {fmt_times(knn_times)}; radius 2: median "
            f"{rng_s:.3f} s {fmt_times(rng_times)}, {int(lims[-1]):,} hits")
+    if backend == "faiss":
+        out.update(_bench_ivf(index, packed, queries, args, report, knn_s))
     return out
+
+
+def _bench_ivf(exact: CodeIndex, packed: np.ndarray, queries: np.ndarray,
+               args: argparse.Namespace, report: Report, exact_s: float) -> dict[str, float]:
+    """Approximate k-NN through the IVF beside ``exact``'s: build, time and recall@100."""
+    index = CodeIndex(N_BITS, backend="faiss", knn="ivf", nprobe=args.nprobe)
+    for start in range(0, len(packed), CHUNK):
+        index.add_packed(packed[start : start + CHUNK])
+    t0 = time.perf_counter()
+    index.search(queries[:1], 100)  # trains and fills the IVF
+    build_s = time.perf_counter() - t0
+    ivf_s, ivf_times, (_, ids) = timed(lambda: index.search(queries, 100), args.repeats)
+    _, exact_ids = exact.search(queries, 100)
+    recall = {k: float(np.mean([np.isin(e[:k], i).mean()
+                                for e, i in zip(exact_ids, ids, strict=True)]))
+              for k in (10, 100)}
+    report(f"        IVF k-NN, {index.ivf_lists:,} lists, nprobe {args.nprobe}: build "
+           f"{build_s:.2f} s; k=100 median {ivf_s:.3f} s {fmt_times(ivf_times)} "
+           f"({exact_s / ivf_s:.0f}x faster than exact); of the exact top 10 it returns "
+           f"{recall[10]:.3f}, of the top 100 {recall[100]:.3f}; holds "
+           f"{index.nbytes / 2**20:,.0f} MiB")
+    return {"ivf_build_s": build_s, "ivf_knn_s": ivf_s, "ivf_recall": recall[100]}
 
 
 def extrapolate(report: Report, name: str, sizes: list[int], values: list[float], unit: str) -> None:
@@ -126,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="largest N also measured on numpy (k-NN there is a full scan)")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--nprobe", type=int, default=16, help="IVF lists scanned per query")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
@@ -156,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
         ns = sorted(by_size)
         report(f"{backend}:")
         for key, unit in (("add_s", "s"), ("build_s", "s"), ("knn_s", "s"), ("radius_s", "s"),
-                          ("index_bytes", "bytes"), ("held_bytes", "bytes")):
-            extrapolate(report, key, ns, [by_size[n][key] for n in ns], unit)
+                          ("ivf_build_s", "s"), ("ivf_knn_s", "s"), ("index_bytes", "bytes"),
+                          ("held_bytes", "bytes")):
+            if all(key in by_size[n] for n in ns):
+                extrapolate(report, key, ns, [by_size[n][key] for n in ns], unit)
     if args.out is not None:
         with atomic_write(args.out) as handle:
             handle.write(("\n".join(report.lines) + "\n").encode())

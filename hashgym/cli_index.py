@@ -7,7 +7,8 @@ file instead (an ``IndexBinaryFlat`` that ``faiss.read_index_binary`` reads; cod
 of 8 bits), and ``hashgym search`` reads either. ``hashgym search INDEX QUERY --k 100`` (or
 ``--radius 2``) answers every query code with its neighbours, ordered by (Hamming distance,
 database position), through FAISS when it is installed and numpy otherwise: the same answers
-either way. It prints the first queries' hits and, with ``--out``, writes them all to an
+either way (``--nprobe N``: approximate k-NN through FAISS's IVF instead, hashgym.index).
+It prints the first queries' hits and, with ``--out``, writes them all to an
 ``.npz`` (``hashgym index search`` is the same command). Nothing is unpickled.
 
 Search results (``format`` = ``"hashgym-search/1"``): with ``--k``, ``ids`` and ``distances``
@@ -66,6 +67,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the hits of this many queries (default 5; 0: none)")
     parser.add_argument("--backend", choices=("auto", "faiss", "numpy"), default="auto",
                         help="search with FAISS, numpy, or FAISS when installed (default)")
+    parser.add_argument("--nprobe", type=int, default=None,
+                        help="approximate --k search through FAISS's IVF, scanning this many "
+                             "lists per query (default: exact)")
 
 
 def _codes(path: str) -> np.ndarray:
@@ -105,7 +109,9 @@ def run_search_from_args(args: argparse.Namespace) -> int:
         out = None if args.out is None else check_output(
             args.out, suffix=".npz", kind="search result", keys=("format", "ids", "distances"),
             inputs=[args.index, args.query], force=args.force)
-        index = CodeIndex.load(args.index, backend=args.backend)
+        index = CodeIndex.load(args.index, backend=args.backend,
+                               knn="exact" if args.nprobe is None else "ivf",
+                               nprobe=16 if args.nprobe is None else args.nprobe)
         queries = _codes(args.query)
         if queries.shape[1] != index.n_bits:
             raise EvalInputError(f"the query codes have {queries.shape[1]} bits and the index "
@@ -123,10 +129,12 @@ def run_search_from_args(args: argparse.Namespace) -> int:
             with atomic_write(out) as handle:
                 np.savez(handle, format=np.array(RESULTS_FORMAT),
                          n_bits=np.array(index.n_bits), **arrays)
-    except _ERRORS as exc:
+    except (*_ERRORS, ImportError) as exc:
         print(f"hashgym search: error: {exc}", file=sys.stderr)
         return 2
     what = f"k = {args.k}" if args.k is not None else f"radius {args.radius}"
+    if args.nprobe is not None and args.k is not None:
+        what += f" (approximate: IVF, {args.nprobe} lists per query)"
     print(f"{len(queries):,} queries against {len(index):,} codes of {index.n_bits} bits, "
           f"{what}, backend {index.backend}")
     for i in range(min(max(args.show, 0), len(queries))):

@@ -20,6 +20,16 @@ Backends
 
     ``"auto"`` (default) picks ``"faiss"`` when it imports, else ``"numpy"``.
 
+Approximate k-NN (opt-in, FAISS only): ``CodeIndex(n_bits, knn="ivf")`` answers ``search``
+through an ``IndexBinaryIVF`` instead of the exhaustive scan: the codes are clustered into
+``nlist`` lists (``sqrt(N)`` by default, k-means trained on a seeded sample of 64 codes per
+list at the first search after a change) and each query scans the ``nprobe`` nearest lists. Every returned distance is exact
+and the order is the same (distance, id); codes in unprobed lists are missed, so the top ``k``
+may differ from the exact one (with ``nprobe >= nlist`` the distances are the exact top
+``k``'s, though codes tied at the ``k``-th distance may be others than the smallest ids). It holds a second copy of
+the codes and 8 bytes of id per code. ``benchmarks/bench_scale.py`` measures its time and its
+recall of the exact top 100. Radius search stays exact.
+
 Radius search, on both backends, probes a :class:`hashgym.buckets.BucketTable` (the codes' ids
 bucketed by a key of their most balanced bits, built on first use after each change and about
 0.6x the packed codes for 64-bit codes) when that touches under an eighth of the codes, and
@@ -120,19 +130,42 @@ class CodeIndex:
     :param n_bits: code length (any positive number; not necessarily a multiple of 8).
     :param backend: ``"auto"``, ``"faiss"`` or ``"numpy"`` (module docstring).
     :param chunk_bytes: memory budget of one query chunk in the numpy backend.
-    :raises CodeIndexError: for a bad ``n_bits`` or ``backend``.
-    :raises ImportError: for ``backend="faiss"`` when faiss cannot be imported.
+    :param knn: ``"exact"`` (default) or ``"ivf"``: approximate k-NN through FAISS's
+        ``IndexBinaryIVF`` (module docstring); exact stays the default because the metrics and
+        ``hashgym search`` promise the exact ranking.
+    :param nprobe: lists each query scans with ``knn="ivf"`` (16: recall of the exact top 100
+        measured in ``benchmarks/results/bench_scale.txt``).
+    :param nlist: lists of the IVF (``None``: ``sqrt(N)``, at most ``N / 39`` so that k-means
+        has FAISS's minimum of 39 codes per list; more lists scan less per query but train in
+        time proportional to lists x sample, which took 337 s at 4 sqrt(N) lists for 10^6
+        codes on the project's machine).
+    :raises CodeIndexError: for a bad ``n_bits``, ``backend``, ``knn``, ``nprobe`` or ``nlist``.
+    :raises ImportError: for ``backend="faiss"`` or ``knn="ivf"`` when faiss cannot be imported.
     """
 
-    def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26) -> None:
+    def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26,
+                 knn: Literal["exact", "ivf"] = "exact", nprobe: int = 16,
+                 nlist: int | None = None) -> None:
         check_count(n_bits, "n_bits", 1, CodeIndexError)
         if backend not in ("auto", "faiss", "numpy"):
             raise CodeIndexError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
         if chunk_bytes <= 0:
             raise CodeIndexError(f"chunk_bytes must be positive, got {chunk_bytes}")
+        if knn not in ("exact", "ivf"):
+            raise CodeIndexError(f"knn must be 'exact' or 'ivf', got {knn!r}")
+        check_count(nprobe, "nprobe", 1, CodeIndexError)
+        if nlist is not None:
+            check_count(nlist, "nlist", 1, CodeIndexError)
+        if knn == "ivf" and backend == "numpy":
+            raise CodeIndexError("knn='ivf' is FAISS's IndexBinaryIVF: use backend='faiss' or "
+                                 "'auto'")
         faiss = _import_faiss() if backend != "numpy" else None
         if backend == "faiss" and faiss is None:
             raise ImportError("backend='faiss' needs the faiss-cpu package; install it or use backend='numpy'")
+        if knn == "ivf" and faiss is None:
+            raise ImportError("knn='ivf' needs the faiss-cpu package (FAISS's IndexBinaryIVF)")
+        self.knn, self.nprobe, self.nlist = knn, int(nprobe), nlist
+        self._ivf: Any = None
         self.n_bits = int(n_bits)
         self.n_bytes = -(-self.n_bits // 8)
         self.backend: Literal["faiss", "numpy"] = "faiss" if faiss is not None else "numpy"
@@ -172,6 +205,8 @@ class CodeIndex:
         else:
             held = int(self._packed.nbytes) + sum(int(p.nbytes) for p in self._parts)
             held += int(self._words.nbytes) if self._words is not None else 0
+        if self._ivf is not None:  # its inverted lists: a code and an int64 id per code
+            held += self.ntotal * (int(self._flat.code_size) + 8)
         return held + (self._table.nbytes if self._table is not None else 0)
 
     @property
@@ -215,7 +250,7 @@ class CodeIndex:
         packed = check_packed(packed, self.n_bits, name="packed codes")
         if packed.shape[0] == 0:
             return
-        self._words, self._table = None, None
+        self._words, self._table, self._ivf = None, None, None
         if self._flat is not None:
             self._flat.add(np.ascontiguousarray(packed))
         else:
@@ -224,7 +259,7 @@ class CodeIndex:
     def reset(self) -> None:
         """Remove every code."""
         self._parts, self._packed, self._words = [], np.zeros((0, self.n_bytes), np.uint8), None
-        self._table = None
+        self._table, self._ivf = None, None
         if self._flat is not None:
             self._flat.reset()
 
@@ -237,6 +272,29 @@ class CodeIndex:
         if self._words is None:
             self._words = packed_to_words(self.packed)
         return self._words
+
+    @property
+    def ivf_lists(self) -> int | None:
+        """The lists of the ``knn="ivf"`` index once a search built it (``None`` before)."""
+        return None if self._ivf is None else int(self._ivf.nlist)
+
+    def _ivf_index(self) -> Any:
+        """The IVF of ``knn="ivf"``, trained and filled at the first search after a change."""
+        if self._ivf is None:
+            n, faiss = self.ntotal, self._faiss
+            nlist = self.nlist or int(np.clip(round(np.sqrt(n)), 1, max(1, n // 39)))
+            nlist = min(nlist, n)
+            codes = self._stored()
+            sample = np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)
+            quantizer = faiss.IndexBinaryFlat(self.n_bytes * 8)
+            ivf = faiss.IndexBinaryIVF(quantizer, self.n_bytes * 8, nlist)
+            ivf.hashgym_quantizer = quantizer  # the IVF does not own it: keep it alive
+            ivf.train(np.ascontiguousarray(codes[np.sort(sample)]))
+            for start in range(0, n, 1 << 20):  # FAISS's storage stays valid while adding here
+                ivf.add(np.ascontiguousarray(codes[start:start + (1 << 20)]))
+            self._ivf = ivf
+        self._ivf.nprobe = self.nprobe
+        return self._ivf
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest codes of each query, ordered by (distance, id).
@@ -254,6 +312,16 @@ class CodeIndex:
         ids = np.full((n_q, k), -1, dtype=np.int64)
         kk = min(k, self.ntotal)
         if kk == 0:
+            return dist, ids
+        if self.knn == "ivf":
+            d, i = self._ivf_index().search(q, kk)
+            missed = i < 0  # fewer than kk codes in the probed lists
+            d[missed] = np.iinfo(np.int32).max
+            key = d.astype(np.int64) * (self.ntotal + 1) + np.where(missed, self.ntotal, i)
+            order = np.argsort(key, axis=1, kind="stable")
+            dist[:, :kk] = np.where(np.take_along_axis(missed, order, axis=1), -1,
+                                    np.take_along_axis(d, order, axis=1))
+            ids[:, :kk] = np.take_along_axis(i, order, axis=1)
             return dist, ids
         if self.backend == "faiss":
             d, i = self._flat.search(q, kk)
@@ -354,14 +422,18 @@ class CodeIndex:
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], backend: Backend = "auto") -> CodeIndex:
+    def load(cls, path: str | os.PathLike[str], backend: Backend = "auto",
+             knn: Literal["exact", "ivf"] = "exact", nprobe: int = 16) -> CodeIndex:
         """Read an index written by :meth:`save` in either format (never unpickles).
 
         :param path: an ``.npz`` of format ``hashgym-codeindex/1``, or FAISS's file of an
             ``IndexBinaryFlat`` (its codes' length is its dimension).
         :param backend: backend of the loaded index.
+        :param knn: its k-NN search, ``"exact"`` or ``"ivf"`` (see :class:`CodeIndex`).
+        :param nprobe: lists scanned per query with ``knn="ivf"``.
         :raises CodeIndexError: for a missing, truncated, corrupted or foreign file.
         """
+        options = {"backend": backend, "knn": knn, "nprobe": nprobe}
         source = Path(path)
         try:
             with open(source, "rb") as handle:
@@ -371,7 +443,7 @@ class CodeIndex:
         except OSError as exc:
             raise CodeIndexError(f"cannot read code index file {source}: {exc}") from exc
         if magic.startswith(b"IB"):
-            return cls._load_faiss(source, backend)
+            return cls._load_faiss(source, options)
         try:
             loaded = np.load(source, allow_pickle=False)
             if isinstance(loaded, np.ndarray):  # a .npy file: one bare array
@@ -391,7 +463,7 @@ class CodeIndex:
         n_bits = arrays["n_bits"]
         if n_bits.shape != () or not np.issubdtype(n_bits.dtype, np.integer) or int(n_bits) < 1:
             raise CodeIndexError(f"{source} has an invalid n_bits entry {n_bits!r}")
-        index = cls(int(n_bits), backend=backend)
+        index = cls(int(n_bits), **options)
         try:
             index.add_packed(arrays["codes"])
         except CodeError as exc:
@@ -399,7 +471,7 @@ class CodeIndex:
         return index
 
     @classmethod
-    def _load_faiss(cls, source: Path, backend: Backend) -> CodeIndex:
+    def _load_faiss(cls, source: Path, options: dict[str, Any]) -> CodeIndex:
         """Read FAISS's file of an ``IndexBinaryFlat`` (see :meth:`load`)."""
         faiss = _import_faiss()
         if faiss is None:
@@ -418,6 +490,6 @@ class CodeIndex:
         n, size = int(flat.ntotal), int(flat.code_size)
         codes = (faiss.rev_swig_ptr(flat.xb.data(), n * size).reshape(n, size).copy() if n
                  else np.zeros((0, size), dtype=np.uint8))
-        index = cls(int(flat.d), backend=backend)
+        index = cls(int(flat.d), **options)
         index.add_packed(codes)
         return index

@@ -133,3 +133,17 @@ def test_faiss_file_build_errors(files, setup, message, capsys):
     out = files / "notes.faiss"
     assert main(["index", "build", str(files / "db.npy"), "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss-cpu is not installed")
+def test_nprobe_searches_through_the_ivf(files, capsys):
+    """--nprobe: approximate k-NN; probing every list gives the exact distances."""
+    out = files / "hits.npz"
+    assert main(["search", str(files / "index.npz"), str(files / "q.npz"), "--k", "7",
+                 "--nprobe", "1000", "--out", str(out)]) == 0
+    assert "(approximate: IVF, 1000 lists per query)" in capsys.readouterr().out
+    with np.load(out, allow_pickle=False) as res:
+        np.testing.assert_array_equal(res["distances"], np.sort(_distances(), axis=1)[:, :7])
+    assert main(["search", str(files / "index.npz"), str(files / "q.npz"), "--k", "7",
+                 "--nprobe", "0"]) == 2
+    assert "nprobe must be a positive int" in capsys.readouterr().err

@@ -293,3 +293,54 @@ def test_faiss_file_errors(tmp_path, monkeypatch):
         CodeIndex.load(tmp_path / "good.faiss")
     with pytest.raises(ImportError, match="file_format='faiss' needs the faiss-cpu package"):
         good.save(tmp_path / "again.faiss", file_format="faiss")
+
+
+def _clustered(rng: np.random.Generator, n: int, n_bits: int, centres: int) -> np.ndarray:
+    """Codes near ``centres`` random codes (each bit flipped with probability 0.05)."""
+    base = rng.integers(0, 2, (centres, n_bits))[rng.integers(0, centres, n)]
+    return base ^ (rng.random((n, n_bits)) < 0.05)
+
+
+@needs_faiss
+def test_ivf_knn_returns_exact_distances_and_most_of_the_top_k():
+    rng = np.random.default_rng(3)
+    db, q = _clustered(rng, 20_000, 32, 200), _clustered(rng, 40, 32, 200)
+    exact = CodeIndex(32, backend="faiss")
+    exact.add(db)
+    ivf = CodeIndex(32, knn="ivf", nprobe=8)
+    ivf.add(db[:10_000])
+    assert ivf.ivf_lists is None
+    ivf.search(q, 5)  # trains the IVF; the next add must retrain it over every code
+    assert ivf.ivf_lists == 100  # sqrt(10,000)
+    ivf.add(db[10_000:])
+    d_exact, i_exact = exact.search(q, 50)
+    d_ivf, i_ivf = ivf.search(q, 50)
+    brute = brute_distances(q, db)
+    found = i_ivf >= 0
+    assert found.mean() > 0.9
+    np.testing.assert_array_equal(np.take_along_axis(brute, np.where(found, i_ivf, 0), 1)[found],
+                                  d_ivf[found])  # every distance is the true one
+    key = np.where(found, d_ivf.astype(np.int64) * 100_000 + i_ivf, np.iinfo(np.int64).max)
+    assert (np.diff(key, axis=1) > 0).all()  # ordered by (distance, id), misses last
+    assert (d_ivf[~found] == -1).all()
+    recall = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(i_exact, i_ivf)])
+    assert 0.5 < recall  # clustered codes: the probed lists hold most neighbours
+    everything = CodeIndex(32, knn="ivf", nprobe=10_000)
+    everything.add(db)
+    np.testing.assert_array_equal(everything.search(q, 50)[0], d_exact)  # all lists: exact
+    assert ivf.nbytes == 20_000 * 4 + 20_000 * (4 + 8)  # the flat codes + the lists' codes, ids
+    assert ivf.ivf_lists == 141  # sqrt(20,000)
+
+
+def test_ivf_errors(tmp_path, monkeypatch):
+    with pytest.raises(CodeIndexError, match="knn must be 'exact' or 'ivf', got 'hnsw'"):
+        CodeIndex(16, knn="hnsw")
+    with pytest.raises(CodeIndexError, match="knn='ivf' is FAISS's IndexBinaryIVF: use backend"):
+        CodeIndex(16, backend="numpy", knn="ivf")
+    with pytest.raises(CodeIndexError, match="nprobe must be a positive int"):
+        CodeIndex(16, nprobe=0)
+    with pytest.raises(CodeIndexError, match="nlist must be a positive int"):
+        CodeIndex(16, nlist=0)
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ImportError, match="knn='ivf' needs the faiss-cpu package"):
+        CodeIndex(16, knn="ivf")
