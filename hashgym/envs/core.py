@@ -43,7 +43,8 @@ buffers the same way). Hence:
   (the final ``t`` is always 1);
 * infos are fresh copies.
 
-Callers must not modify ``features`` in place (the buffers are shared by many observations).
+Callers must not modify ``features``, or a final observation's ``code``, in place (the
+buffers are shared by many observations).
 """
 
 from __future__ import annotations
