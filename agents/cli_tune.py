@@ -37,8 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the sampler and of every trial (default 0)")
     parser.add_argument("--out", default="runs/tune", help="output folder (default runs/tune)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="trials at once, each in its own process (default 1: one after "
-                             "another, reproducible from --seed)")
+                        help="trials at once, each in its own process or Ray task (default 1: "
+                             "one after another, reproducible from --seed)")
+    parser.add_argument("--executor", choices=("process", "ray"), default="process",
+                        help="where parallel trials run: local processes, or Ray tasks (the "
+                             "ray extra; a local Ray, or --ray-address)")
+    parser.add_argument("--ray-address", default=None,
+                        help="an existing Ray cluster ('auto' or an address); --out must be on "
+                             "a file system its nodes share")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over instead of continuing the sweep found in --out")
     parser.add_argument("--threads", type=int, default=1,
@@ -58,7 +64,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                 space[key] = getattr(args, key)
         result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
                       out=args.out, jobs=args.jobs, resume=not args.no_resume,
-                      threads=args.threads)
+                      threads=args.threads, executor=args.executor,
+                      ray_address=args.ray_address)
     except (TuneError, BankError) as exc:
         print(f"hashgym tune: error: {exc}", file=sys.stderr)
         return 2

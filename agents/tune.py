@@ -14,8 +14,11 @@ on a **validation split carved out of the bank's training images**, and keeps th
   trials. ``rungs=1`` scores only at the end and prunes nothing.
 
 * **Parallel and resumable.** The study lives in Optuna's journal file ``study.journal`` in the
-  output folder. ``jobs`` worker processes share it (each runs its share of the trials), and a
-  sweep that was stopped resumes from it: the same call runs only the missing trials.
+  output folder. ``jobs`` workers share it (each runs its share of the trials): local processes,
+  or Ray tasks (``executor="ray"``, :mod:`hashgym.ray_pool`) on a local Ray or on a cluster
+  (``ray_address``), whose nodes then need the output folder on a file system they all mount
+  (the journal's file locks keep their writes apart). A sweep that was stopped resumes from the
+  journal: the same call runs only the missing trials.
 
 The output folder holds ``trials.csv`` (one row per trial: its number, state — ``complete``,
 ``pruned``, ``failed`` or ``interrupted`` —, the metric, steps, seconds and every searched
@@ -75,9 +78,11 @@ from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.metrics import evaluate, parse_metric
 from hashgym.protocols import resolve_bank
-from hashgym.validation import check_count
+from hashgym.ray_pool import RayPool, RayPoolError
+from hashgym.validation import check_choice, check_count
 
-__all__ = ["DIMENSION_KINDS", "SPACE_KEYS", "SweepResult", "TuneError", "load_space", "tune"]
+__all__ = ["DIMENSION_KINDS", "EXECUTORS", "SPACE_KEYS", "SweepResult", "TuneError",
+           "load_space", "tune"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +90,8 @@ logger = logging.getLogger(__name__)
 SPACE_KEYS = tuple(key for key in CONFIG_KEYS if key != "validation")
 #: The kinds of search dimension a space may hold.
 DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice")
+#: Where a sweep's parallel workers run (module docstring).
+EXECUTORS = ("process", "ray")
 
 
 class TuneError(HashgymError):
@@ -332,6 +339,27 @@ def _open_study(optuna: Any, sweep: _Sweep, bank: FeatureBank, resume: bool) -> 
     return study
 
 
+def _run_workers(sweep: _Sweep, shares: list[int], executor: str,
+                 ray_address: str | None) -> None:
+    """Run worker ``w``'s ``shares[w]`` trials in parallel: local processes or Ray tasks."""
+    jobs = len(shares)
+    if executor == "ray":
+        try:
+            pool: Any = RayPool(jobs, sweep.threads or 1, sweep, address=ray_address)
+        except RayPoolError as exc:
+            raise TuneError(str(exc)) from exc
+        futures = [pool.submit(_run_trials, n, w) for w, n in enumerate(shares) if n]
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        futures = [pool.submit(_run_trials, sweep, n, w) for w, n in enumerate(shares) if n]
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def tune(
     space: Mapping[str, Any] | str | os.PathLike[str],
     trials: int = 20,
@@ -344,6 +372,8 @@ def tune(
     jobs: int = 1,
     resume: bool = True,
     threads: int | None = None,
+    executor: str = "process",
+    ray_address: str | None = None,
 ) -> SweepResult:
     """Run a sweep (see the module docstring) and write ``trials.csv`` and ``best.json``.
 
@@ -366,13 +396,19 @@ def tune(
     :param bank: the bank, overriding the space's ``bank``; ``best.json`` names it when it is
         a preset name or a path (for a :class:`FeatureBank`, give ``--bank`` to ``hashgym
         train``).
-    :param jobs: trials at once, each in its own process (worker ``w`` seeds its sampler with
-        ``seed + w``); 1 runs them in this process.
+    :param jobs: trials at once, each worker in its own process or Ray task (worker ``w``
+        seeds its sampler with ``seed + w``); 1 with ``executor="process"`` runs them in this
+        process.
     :param resume: continue the sweep found in ``out``; ``False`` starts it over.
     :param threads: torch threads of each trial; default: as set in this process, 1 in the
-        worker processes.
-    :raises TuneError: for a bad space, metric, count, a space without a budget, or an ``out``
-        holding another sweep.
+        worker processes (and the CPUs each Ray task asks for).
+    :param executor: ``"process"`` (local worker processes) or ``"ray"`` (Ray tasks: a local
+        Ray of ``jobs × threads`` CPUs started for the sweep, or the cluster at
+        ``ray_address``).
+    :param ray_address: an existing Ray cluster (``"auto"`` or an address), for
+        ``executor="ray"``.
+    :raises TuneError: for a bad space, metric, count, executor, a space without a budget, an
+        ``out`` holding another sweep, or a Ray that is missing or cannot be reached.
     """
     optuna = _optuna()
     space = load_space(space) if not isinstance(space, Mapping) else dict(space)
@@ -382,6 +418,9 @@ def tune(
     jobs = check_count(jobs, "jobs", 1, TuneError)
     if threads is not None:
         threads = check_count(threads, "threads", 1, TuneError)
+    check_choice(executor, "executor", EXECUTORS, TuneError)
+    if ray_address is not None and executor != "ray":
+        raise TuneError(f"ray_address is for the ray executor, not {executor!r}")
     try:
         parse_metric(metric)
     except ValueError as exc:
@@ -392,21 +431,21 @@ def tune(
     full = resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sweep = _Sweep(space=space, metric=metric, rungs=rungs, seed=seed, bank=bank_spec,
-                   journal=str(out / "study.journal"), threads=threads)
+    # absolute paths: Ray's workers do not start in this process's folder
+    worker_bank = (str(Path(bank_spec).resolve())
+                   if isinstance(bank_spec, str) and Path(bank_spec).is_file() else bank_spec)
+    sweep = _Sweep(space=space, metric=metric, rungs=rungs, seed=seed, bank=worker_bank,
+                   journal=str((out / "study.journal").resolve()), threads=threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, sweep, full, resume)
     ran = [t for t in study.get_trials(deepcopy=False) if "seconds" in t.user_attrs]
     missing = trials - len(ran)  # interrupted trials (no seconds) are run again, as new trials
-    if missing > 0 and jobs == 1:
+    if missing > 0 and jobs == 1 and executor == "process":
         _run_trials(sweep, missing, 0, full)
     elif missing > 0:
         shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
-        workers = dataclasses.replace(sweep, threads=threads or 1)
-        with ProcessPoolExecutor(max_workers=jobs,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            for future in [pool.submit(_run_trials, workers, n, w) for w, n in enumerate(shares) if n]:
-                future.result()
+        _run_workers(dataclasses.replace(sweep, threads=threads or 1), shares, executor,
+                     ray_address)
     rows = _trial_rows(study.get_trials(deepcopy=False), dims)
     complete = [r for r in rows if r["state"] == "complete"]
     if not complete:

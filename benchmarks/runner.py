@@ -63,7 +63,6 @@ from typing import Any
 
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
-from hashgym.benchmarks.ray_executor import RayPool
 from hashgym.benchmarks.suites import (
     EXECUTORS,
     BenchError,
@@ -79,6 +78,7 @@ from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.protocols import resolve_bank
+from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count, is_integer
 
 __all__ = [
@@ -455,7 +455,7 @@ def _run_cell_in_worker(cell: Cell, key: str, config: dict[str, Any], suite: Ben
 def _run_cell_in_task(banks: dict[str, FeatureBank], threads: int, cell: Cell, key: str,
                       config: dict[str, Any], suite: BenchSuite, eval_config: dict[str, Any]
                       ) -> tuple[dict[str, Any], MethodOutput]:
-    """:func:`_run_cell` in a Ray task (:mod:`hashgym.benchmarks.ray_executor`), the banks read
+    """:func:`_run_cell` in a Ray task (:mod:`hashgym.ray_pool`), the banks read
     from Ray's object store; the driver saves what it returns."""
     import torch
 
@@ -535,7 +535,7 @@ def run_benchmark(
         run, and every cell's values are the same (seeds belong to cells, not to workers). A
         cell that raises in a worker is logged and the others go on; the run then raises
         :class:`BenchError` naming every failed cell. ``"ray"``: every cell a Ray task asking
-        for ``threads`` CPUs (:mod:`hashgym.benchmarks.ray_executor`), on a local Ray of
+        for ``threads`` CPUs (:mod:`hashgym.ray_pool`), on a local Ray of
         ``jobs × threads`` CPUs started for the run or on the cluster at ``ray_address``; the
         driver's part is the process executor's.
     :param jobs: worker processes of the ``"process"`` executor, tasks at once of a local
@@ -580,7 +580,10 @@ def run_benchmark(
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(bank_of, threads))
     elif executor == "ray":
-        pool = RayPool(jobs, threads, bank_of, address=ray_address)
+        try:
+            pool = RayPool(jobs, threads, bank_of, address=ray_address)
+        except RayPoolError as exc:
+            raise BenchError(str(exc)) from exc
     running: dict[Future[Any], tuple[int, Cell, str]] = {}
     failures: list[str] = []
     pending = list(enumerate(cells))

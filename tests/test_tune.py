@@ -124,6 +124,25 @@ def test_parallel_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsy
     assert best["validation"]["value"] == max(float(r["value"]) for r in rows)
 
 
+def test_ray_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsys,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """--executor ray: the workers are tasks of a local Ray started for the sweep (and gone
+    after it), reading the bank and the journal by absolute paths from another folder."""
+    pytest.importorskip("ray")
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["tune", "--space", str(EXAMPLES / "dqn_space.yaml"), "--bank",
+                 str(bank_path), "--timesteps", "1024", "--trials", "3", "--rungs", "1",
+                 "--jobs", "2", "--executor", "ray", "--out", "sweep"])
+    assert code == 0, capsys.readouterr().err
+    assert "3 trials: 3 complete, 0 pruned, 0 failed, 0 interrupted" in capsys.readouterr().out
+    rows = _rows(tmp_path / "sweep" / "trials.csv")
+    assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    assert all(0.0 <= float(r["value"]) <= 1.0 for r in rows)
+    assert not ray.is_initialized()
+
+
 def test_trials_are_scored_on_training_images_only(bank_path: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
@@ -176,6 +195,13 @@ def test_sweep_errors(bank_path: Path, tmp_path: Path, monkeypatch: pytest.Monke
         tune(space, trials=1, threads=-1, out=tmp_path)
     with pytest.raises(TuneError, match="metric: "):
         tune(space, trials=1, metric="NDCG@x", out=tmp_path)
+    with pytest.raises(TuneError, match="unknown executor 'dask'; expected one of process, ray"):
+        tune(space, trials=1, executor="dask", out=tmp_path)
+    with pytest.raises(TuneError, match="ray_address is for the ray executor, not 'process'"):
+        tune(space, trials=1, ray_address="auto", out=tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # what a missing package looks like
+    with pytest.raises(TuneError, match=r"the ray executor needs Ray, an optional extra"):
+        tune(space, trials=2, jobs=2, executor="ray", out=tmp_path / "ray")
     assert main(["tune", "--space", str(tmp_path / "missing.yaml")]) == 2
     assert "hashgym tune: error: cannot read the search space" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "optuna", None)

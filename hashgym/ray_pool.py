@@ -1,27 +1,27 @@
-"""Benchmark cells as Ray tasks: the ``ray`` executor of ``hashgym bench``.
+"""Functions as Ray tasks behind a :class:`concurrent.futures.Executor`-like pool: the ``ray``
+executor of ``hashgym bench`` and ``hashgym tune``.
 
 :class:`RayPool` has the two methods of :class:`concurrent.futures.Executor` that
-:func:`hashgym.benchmarks.runner.run_benchmark` uses, ``submit`` and ``shutdown``, so the
-runner drives Ray exactly as it drives its local process pool: each cell (bank × method × bits
-× seed) becomes one Ray task, the driver waits on the tasks' futures and alone writes the
-results, each cell as it finishes.
+:func:`hashgym.benchmarks.runner.run_benchmark` and :func:`hashgym.agents.tune.tune` use,
+``submit`` and ``shutdown``, so they drive Ray exactly as they drive a local process pool: each
+benchmark cell (bank × method × bits × seed), or each sweep worker, becomes one Ray task; the
+driver waits on the tasks' futures and alone writes the results.
 
 * **Where it runs.** Without an address, a local Ray is started for the run with ``jobs ×
   cpus_per_task`` CPUs and shut down at the end. With ``address`` (``"auto"``, or
   ``"ray://host:10001"``), the tasks go to that cluster, which is left running; ``jobs`` is then
   the cluster's business.
-* **What a task asks for.** ``cpus_per_task`` CPUs: the runner's torch threads (every
+* **What a task asks for.** ``cpus_per_task`` CPUs: the caller's torch threads (every
   method runs on CPU).
-* **Data.** The object passed as ``shared`` (the runner's banks) is put in Ray's object store
-  once; every task reads it from there (numpy arrays without a copy on the same node) instead
-  of receiving its own copy.
+* **Data.** The object passed as ``shared`` (the runner's banks, a sweep's settings) is put in
+  Ray's object store once; every task reads it from there (numpy arrays without a copy on the
+  same node) instead of receiving its own copy.
 * **Failures.** A task that raises ends its future with the function's own exception (not
-  Ray's wrapper of it), one whose worker dies with Ray's error; the runner reports the cell and
-  the others go on. Tasks are not retried (``max_retries=0``): a
-  cell that failed is left for a rerun, which computes it again.
+  Ray's wrapper of it), one whose worker dies with Ray's error; the caller reports it and the
+  others go on. Tasks are not retried (``max_retries=0``): what failed is left for a rerun.
 
 Ray is an optional extra (``pip install -e ".[ray]"``); without it :class:`RayPool` raises
-:class:`~hashgym.benchmarks.suites.BenchError` saying so.
+:class:`RayPoolError` saying so.
 """
 
 from __future__ import annotations
@@ -31,11 +31,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from hashgym.benchmarks.suites import BenchError
+from hashgym.errors import HashgymError
 
-__all__ = ["RayPool"]
+__all__ = ["RayPool", "RayPoolError"]
 
 logger = logging.getLogger(__name__)
+
+
+class RayPoolError(HashgymError):
+    """Ray is missing, or cannot be started or reached; the message says which."""
 
 
 def _call_with_shared(fn: Callable[..., Any], shared: Any, *args: Any) -> Any:
@@ -53,7 +57,7 @@ class RayPool:
         store once.
     :param address: an existing Ray cluster (``"auto"`` or an address); ``None`` starts a
         local one.
-    :raises BenchError: when Ray is not installed, or cannot be started or reached.
+    :raises RayPoolError: when Ray is not installed, or cannot be started or reached.
     """
 
     def __init__(self, jobs: int, cpus_per_task: int, shared: Any,
@@ -61,7 +65,7 @@ class RayPool:
         try:
             import ray
         except ImportError as exc:
-            raise BenchError(
+            raise RayPoolError(
                 "the ray executor needs Ray, an optional extra: pip install -e \".[ray]\" "
                 f"(or pip install \"hashgym[ray]\") ({exc})"
             ) from exc
@@ -76,7 +80,7 @@ class RayPool:
                     ray.init(address=address, logging_level=logging.WARNING)
             except Exception as exc:  # ConnectionError, RuntimeError, ValueError from Ray
                 where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
-                raise BenchError(f"cannot start {where}: {type(exc).__name__}: {exc}") from exc
+                raise RayPoolError(f"cannot start {where}: {type(exc).__name__}: {exc}") from exc
             self._owns_ray = True
         self._shared = ray.put(shared)
         self._task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_call_with_shared)
