@@ -180,7 +180,8 @@ def _recurrent_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] 
     w_features = w_ih[:, start:stop]
     w_rest = torch.cat([w_ih[:, :start], w_ih[:, stop:]], dim=1)
     rest_keys = [key for key in keys if key != "features"]
-    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach() if lstm.bias else 0.0
+    bias = ((lstm.bias_ih_l0 + lstm.bias_hh_l0).detach() if lstm.bias
+            else torch.zeros(4 * lstm.hidden_size, device=policy.device))
     w_step = torch.cat([w_rest, lstm.weight_hh_l0.detach()], dim=1)  # [rest entries, h] -> gates
     device = policy.device
     cache: dict[str, Any] = {"features": None, "gates": None, "h": None, "c": None}
@@ -194,7 +195,8 @@ def _recurrent_act(model: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray] 
             n = len(obs["t"])
             if obs["features"] is not cache["features"]:
                 cache["features"] = obs["features"]
-                cache["gates"] = tensor(obs["features"]).reshape(n, -1) @ w_features.T + bias
+                cache["gates"] = torch.addmm(bias, tensor(obs["features"]).reshape(n, -1),
+                                             w_features.T)
             rest = [tensor(obs[key]).reshape(n, -1) for key in rest_keys]
             h, c = cache["h"], cache["c"]
             starts = torch.as_tensor(obs["t"][:, 0] == 0, device=device)
