@@ -63,6 +63,12 @@ class LevelState:
     done: bool = field(default=False)
 
 
+#: Episodes per env between an off-policy algorithm's log dumps. SB3 counts its ``log_interval``
+#: in episodes over all envs (4 by default), so with hundreds of envs ending their episodes in the
+#: same vector step it wrote its logs dozens of times per step: 7 % of a DQN run's time on the
+#: built-in bank, and as many CSV rows (``benchmarks/results/notes/retrieval-speed-0.5.md``).
+LOG_EPISODES_PER_ENV = 4
+
 #: Builds the SB3 vector env of one level: ``(level, prev_codes, seed) -> VecEnv``.
 EnvFactory = Callable[[Any, Any, int], VecEnv]
 
@@ -171,8 +177,10 @@ class LevelCurriculum:
             remaining = self.timesteps[state.index] - (self.model.num_timesteps - state.level_start)
             if remaining > 0:
                 fresh = self.levels[state.index] is None and self.model.num_timesteps == 0
+                extra = ({"log_interval": LOG_EPISODES_PER_ENV * self.model.n_envs}
+                         if isinstance(self.model, OffPolicyAlgorithm) else {})
                 self.model.learn(remaining, callback=callback, progress_bar=progress_bar,
-                                 reset_num_timesteps=fresh, tb_log_name=tb_log_name)
+                                 reset_num_timesteps=fresh, tb_log_name=tb_log_name, **extra)
             if state.index + 1 == len(self.levels):
                 break
             codes = self._encode(self.model, self.env)

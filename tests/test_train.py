@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hashgym.agents.curriculum import LOG_EPISODES_PER_ENV
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
 from hashgym.agents.train import ALGORITHMS, TrainError, algorithm_class, train
@@ -228,3 +229,15 @@ def test_logs_and_tensorboard_flag(tmp_path: Path) -> None:
         train("ppo", "CentralHash-v0", {"bank": BANK, "n_bits": 8}, total_timesteps=128,
               num_envs=16, algo_kwargs=_ROLLOUT, out=tmp_path / "tb", tensorboard=True)
         assert list((tmp_path / "tb" / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_off_policy_logs_once_per_four_episodes_of_every_env(tmp_path: Path) -> None:
+    # 16 envs x 16 episodes of 4 steps: SB3's default (a dump every 4 episodes over all envs)
+    # would write 64 rows, 16 at every vector step that ends the envs' episodes together
+    result = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=16 * 4 * 16,
+                   num_envs=16, levels=[0], algo_kwargs=_REPLAY, out=tmp_path,
+                   tensorboard=False)
+    assert result.timesteps == 1024
+    rows = (tmp_path / "logs" / "from-000000000" / "progress.csv").read_text().splitlines()
+    assert "rollout/exploration_rate" in rows[0]
+    assert len(rows) - 1 == 256 // (LOG_EPISODES_PER_ENV * 16) == 4
