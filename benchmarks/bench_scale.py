@@ -19,6 +19,16 @@ centres, and measures with :class:`hashgym.index.CodeIndex` on FAISS and, up to
   synthetic codes have ten near copies each, so past the tenth the exact neighbours are far
   codes that any cluster-pruning index misses).
 
+Before the index sizes it measures **streaming encode** (``--encode``, default 10^5 and 10^6
+images; ``--only encode`` runs just that part): a synthetic bank of that many 512-d float16
+features (the shared CIFAR-100 bank's width) saved uncompressed and loaded memory-mapped, coded
+at 64 bits by an untrained DRLHIH DQN with hashgym's network (``DQN_DEFAULTS``, 8 bits per step,
+8 steps; the weights do not change the cost) through :func:`hashgym.agents.encode.encode`,
+which reads the bank in batches of ``--encode-batch`` rows. It prints images/s and the peak
+growth of the process's *anonymous* resident memory during the encode (``RssAnon``, sampled
+every 5 ms; the file's pages that the map brings in are the page cache's, not the process's),
+which stays flat in N when the encode streams.
+
 Codes are generated in chunks of 10^6 into one packed array, then added to the index in the
 same chunks; the index's memory is the growth of the process's resident memory from after the
 codes exist to after the index and its radius table are built. The
@@ -35,13 +45,21 @@ import math
 import os
 import platform
 import resource
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
+from hashgym.agents.encode import encode
+from hashgym.agents.train import train
 from hashgym.benchmarks.bench_eval import Report, cpu_model, fmt_times, timed
 
 from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
 from hashgym.codes import pack
 from hashgym.index import CodeIndex, faiss_available
 
@@ -55,14 +73,20 @@ def _codes(rng: np.random.Generator, centres: np.ndarray, rows: np.ndarray) -> n
     return (centres[rows // 10] ^ flips).astype(np.uint8)
 
 
-def _available_bytes() -> int:
+def _proc_kib(path: str, key: str) -> int:
+    """The ``key:`` field of a ``/proc`` file counted in kB, in bytes (0 where it is absent)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _available_bytes() -> int:
+    """Memory the kernel could give a new allocation (``MemAvailable``)."""
+    return _proc_kib("/proc/meminfo", "MemAvailable")
 
 
 def _rss_bytes() -> int:
@@ -71,6 +95,90 @@ def _rss_bytes() -> int:
         return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _anon_rss_bytes() -> int:
+    """The process's anonymous resident memory (``RssAnon``): heap and arrays, without the file
+    pages a memory map has brought in."""
+    return _proc_kib("/proc/self/status", "RssAnon")
+
+
+@contextmanager
+def _peak_anon_rss() -> Iterator[list[int]]:
+    """Samples :func:`_anon_rss_bytes` every 5 ms in a thread while the block runs; the yielded
+    one-item list holds the largest value seen (final once the block has left)."""
+    peak = [_anon_rss_bytes()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], _anon_rss_bytes())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+        peak[0] = max(peak[0], _anon_rss_bytes())
+
+
+def _feature_bank(n: int, dim: int, seed: int) -> FeatureBank:
+    """``n`` images of ``dim``-d float16 features (non-negative, like pooled CNN features) in 100
+    classes under 20, a tenth of them queries; built in chunks of 10^5 rows."""
+    rng = np.random.default_rng(seed)
+    features = np.empty((n, dim), dtype=np.float16)
+    for start in range(0, n, 100_000):
+        m = min(n, start + 100_000) - start
+        features[start:start + m] = np.abs(rng.standard_normal((m, dim), dtype=np.float32))
+    fine = np.arange(n) % 100
+    return FeatureBank(features=features, labels=np.stack([fine // 5, fine], axis=1),
+                       class_names=(tuple(f"c{i}" for i in range(20)),
+                                    tuple(f"f{i}" for i in range(100))),
+                       split=(np.arange(n) % 10 == 0).astype(np.int8))
+
+
+def bench_encode(sizes: list[int], args: argparse.Namespace, report: Report) -> None:
+    """Streaming encode of memory-mapped synthetic banks (module docstring), one row per size."""
+    torch.set_num_threads(args.encode_threads)
+    report(f"## Streaming encode: DQN (DQN_DEFAULTS network), {N_BITS} bits in 8 steps of 8, "
+           f"memory-mapped 512-d float16 features, batches of {args.encode_batch:,} rows, "
+           f"{args.encode_threads} torch thread(s); medians of {args.repeats} runs")
+    model = None
+    rates: list[float] = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = _feature_bank(n, 512, args.seed).save(Path(folder) / "bank.npz")
+            bank = FeatureBank.load(path, mmap=True)
+            if model is None:
+                model = train("dqn", env_kwargs={"bank": bank, "n_bits": N_BITS}, levels=[1],
+                              total_timesteps=0, num_envs=16, seed=args.seed).model
+            encode(model, bank, indices=np.arange(min(n, args.encode_batch)))  # warm-up
+            times, peaks = [], []
+            for _ in range(args.repeats):
+                before = _anon_rss_bytes()
+                with _peak_anon_rss() as peak:
+                    t0 = time.perf_counter()
+                    codes = encode(model, bank, "all", batch_size=args.encode_batch)
+                    times.append(time.perf_counter() - t0)
+                peaks.append(peak[0] - before - codes.nbytes)
+                del codes
+            wall = float(np.median(times))
+            rates.append(n / wall)
+            report(f"  N={n:>11,}: {n / wall:,.0f} images/s, median {wall:.2f} s "
+                   f"{fmt_times(times)}; bank file {path.stat().st_size / 2**20:,.0f} MiB; "
+                   f"anonymous memory peak growth beyond the codes {max(peaks) / 2**20:,.0f} "
+                   f"MiB (a batch of features as float32: "
+                   f"{args.encode_batch * 512 * 4 / 2**20:,.0f} MiB)")
+            del bank
+    if rates:
+        rate = rates[-1]
+        report(f"  at the last size's rate, one process codes 10^8 images in 1e8 / {rate:,.0f} = "
+               f"{1e8 / rate / 3600:.1f} h and 10^9 in {1e9 / rate / 3600:.0f} h; the rows are "
+               f"independent, so k processes or machines over disjoint row ranges divide this "
+               f"by k")
+    report()
 
 
 def bench_size(n: int, backend: str, args: argparse.Namespace, report: Report) -> dict[str, float]:
@@ -157,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nprobe", type=int, default=16, help="IVF lists scanned per query")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encode", default="1e5,1e6",
+                        help="comma-separated bank sizes of the streaming-encode part ('' for none)")
+    parser.add_argument("--encode-batch", type=int, default=8192, help="rows per encode batch")
+    parser.add_argument("--encode-threads", type=int, default=1, help="torch threads for encode")
+    parser.add_argument("--only", choices=("encode", "index"), default=None,
+                        help="run only the streaming encode or only the index sizes")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
     sizes = [10 ** e for e in range(round(math.log10(args.min)), round(math.log10(args.max)) + 1)]
@@ -168,6 +282,10 @@ def main(argv: list[str] | None = None) -> None:
     report(f"codes: {N_BITS} bits, N / 10 random centres x 10 copies (each bit flipped with p = "
            f"1.5 / 64); {args.queries:,} queries near random centres; seed {args.seed}; medians "
            f"of {args.repeats} runs")
+    if args.only != "index" and args.encode:
+        bench_encode([round(float(x)) for x in args.encode.split(",")], args, report)
+    if args.only == "encode":
+        sizes = []
     backends = (["faiss"] if faiss_available() else []) + ["numpy"]
     results: dict[str, dict[int, dict[str, float]]] = {b: {} for b in backends}
     for n in sizes:
@@ -180,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
             if backend == "numpy" and n > args.numpy_max:
                 continue
             results[backend][n] = bench_size(n, backend, args, report)
+    if not sizes:
+        _write(args, report)
+        return
     report()
     report("## Growth with N and extrapolation to 10^9 codes")
     for backend, by_size in results.items():
@@ -190,6 +311,11 @@ def main(argv: list[str] | None = None) -> None:
                           ("held_bytes", "bytes")):
             if all(key in by_size[n] for n in ns):
                 extrapolate(report, key, ns, [by_size[n][key] for n in ns], unit)
+    _write(args, report)
+
+
+def _write(args: argparse.Namespace, report: Report) -> None:
+    """Write the report to ``--out`` (atomically) when one was given."""
     if args.out is not None:
         with atomic_write(args.out) as handle:
             handle.write(("\n".join(report.lines) + "\n").encode())

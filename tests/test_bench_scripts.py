@@ -31,10 +31,15 @@ def test_bench_eval_smoke(capsys) -> None:
 
 def test_bench_scale_smoke(capsys, tmp_path) -> None:
     bench_scale.main(["--min", "1e3", "--max", "1e4", "--numpy-max", "1e4", "--queries", "20",
-                      "--repeats", "1", "--out", str(tmp_path / "scale.txt")])
+                      "--repeats", "1", "--encode", "300,1000", "--encode-batch", "256",
+                      "--out", str(tmp_path / "scale.txt")])
     out = capsys.readouterr().out
     assert "N=        1,000" in out and "N=       10,000" in out and "at 10^9" in out
+    assert "N=        300:" in out and "N=      1,000:" in out and "images/s" in out
     assert (tmp_path / "scale.txt").read_text().splitlines()[0] == "# hashgym benchmark: codes at scale"
+    bench_scale.main(["--only", "encode", "--encode", "300", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "N=        300:" in out and "Growth" not in out and "faiss N=" not in out
 
 
 def test_bench_envs_smoke(capsys) -> None:
