@@ -394,7 +394,8 @@ class FeatureBank:
         for arr in arrays:
             arr = np.ascontiguousarray(arr)
             digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-            digest.update(memoryview(arr).cast("B"))
+            if arr.size:  # a multi-label bank's labels are [N, 0], which memoryview cannot cast
+                digest.update(memoryview(arr).cast("B"))
         return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:

@@ -401,3 +401,12 @@ def test_fingerprint_covers_every_input_array_and_nothing_else(hier_bank):
     train = hier_bank.split == 0
     train[np.flatnonzero(train)[0]] = False
     assert hier_bank.replace(train=train).fingerprint() != base
+
+
+def test_fingerprint_of_a_multi_label_bank(ml_bank):
+    # its labels are [N, 0]: nothing to hash there, and no error (memoryview cannot cast them)
+    base = ml_bank.fingerprint()
+    assert len(base) == 16 and ml_bank.labels.shape == (ml_bank.n, 0)
+    hot = ml_bank.multi_hot.copy()
+    hot[0] = 1 - hot[0]
+    assert ml_bank.replace(multi_hot=hot).fingerprint() != base
