@@ -66,7 +66,7 @@ class LevelState:
 #: Episodes per env between an off-policy algorithm's log dumps. SB3 counts its ``log_interval``
 #: in episodes over all envs (4 by default), so with hundreds of envs ending their episodes in the
 #: same vector step it wrote its logs dozens of times per step: 7 % of a DQN run's time on the
-#: built-in bank, and as many CSV rows (``benchmarks/results/notes/retrieval-speed-0.5.md``).
+#: built-in bank, and as many CSV rows (``benchmarks/results/notes/quick-suite-time.md``).
 LOG_EPISODES_PER_ENV = 4
 
 #: Builds the SB3 vector env of one level: ``(level, prev_codes, seed) -> VecEnv``.

@@ -42,7 +42,8 @@ from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EncodeError", "encode", "encode_with_env", "load_codes", "policy_act", "save_codes"]
+__all__ = ["EncodeError", "coding_sample", "encode", "encode_with_env", "load_codes", "policy_act",
+           "save_codes"]
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
@@ -51,6 +52,9 @@ _SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type", "observatio
 #: (4 MB at 256 units) stay in cache between the matrix product and the cell update, about a
 #: quarter faster on the project's machine than 8,192 rows at once.
 _LSTM_BLOCK = 1024
+#: Training images per class of the small bank :func:`encode`'s env is made over
+#: (:func:`coding_sample`).
+SAMPLE_PER_CLASS = 2
 
 
 class EncodeError(HashgymError):
@@ -350,9 +354,8 @@ def encode(
     env_kwargs.pop("split", None)
     bank_obj = resolve_bank(bank, protocol=env_kwargs.pop("protocol", None),
                             seed=env_kwargs.pop("protocol_seed", 0))
-    env_split = "train" if split == "all" else split
     env = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
-                       bank=bank_obj, split=env_split, **env_kwargs)
+                       bank=coding_sample(bank_obj), split="train", **env_kwargs)
     _check_observations_fit(model, env.single_observation_space)
     if indices is not None:
         rows = np.asarray(indices)
@@ -361,7 +364,34 @@ def encode(
     else:
         rows = bank_obj.indices(split)
     flatten = info.get("flatten_obs")
-    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size)
+    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size,
+                      bank=bank_obj)
+
+
+def coding_sample(bank: FeatureBank, per_class: int = SAMPLE_PER_CLASS) -> FeatureBank:
+    """The small bank :func:`encode` makes its env over: the first ``per_class`` training images
+    of every finest class (of every concept for a multi-label bank) and the first query image.
+
+    An env's episode state grows with its split (``HierHash-v0`` keeps a code memory, class
+    statistics and constraint pools of its training images: about 240 bytes per image, and 800
+    at its peak while being built), while coding only needs the observation and action layout;
+    the env then codes the rows of ``bank`` itself (:meth:`hashgym.envs.core.CodingCore.encode`
+    with ``bank=``), so the memory :func:`encode` needs beyond its codes does not grow with the
+    bank (``benchmarks/results/bench_scale_encode.txt``).
+
+    :param bank: the bank to code.
+    :param per_class: training images kept per class (2: a positive for every anchor).
+    """
+    train = bank.indices("train")
+    parts = [bank.indices("query")[:1]]
+    if bank.n_levels:
+        finest = bank.labels[train, -1]
+        parts += [train[finest == c][:per_class] for c in np.unique(finest)]
+    if bank.multi_hot is not None:
+        hot = np.asarray(bank.multi_hot[train])
+        parts += [train[np.flatnonzero(hot[:, c])[:per_class]] for c in range(hot.shape[1])]
+    keep = np.unique(np.concatenate(parts))
+    return bank if keep.size == bank.n else bank.take(keep)
 
 
 def save_codes(

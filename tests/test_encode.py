@@ -15,8 +15,10 @@ import torch
 from hashgym.agents.encode import (
     EncodeError,
     _recurrent_act,
+    coding_sample,
     encode,
     load_codes,
+    policy_act,
     save_codes,
 )
 from hashgym.agents.saving import (
@@ -32,8 +34,9 @@ from hashgym.agents.saving import (
 from hashgym.agents.train import train
 from stable_baselines3 import PPO
 
+from hashgym.envs.core import HashEnvError
 from hashgym.envs.sb3 import make_sb3_vec_env
-from hashgym.synthetic import make_hierarchical_bank
+from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
 torch.set_num_threads(1)
 BANK = make_hierarchical_bank(seed=0)
@@ -257,3 +260,37 @@ def test_tampered_weights_are_a_model_file_error(tmp_path: Path, payload: bytes)
     with pytest.raises(ModelFileError, match="weights are damaged or hold Python objects, which "
                                              "hashgym never unpickles"):
         load_model(bad)
+
+
+def test_encode_codes_a_bank_through_an_env_over_a_small_sample() -> None:
+    """encode() makes its env over coding_sample(bank) (two training images per class and one
+    query), so the env's episode state does not grow with the bank; the codes of every row are
+    those of an env made over the whole training split."""
+    sample = coding_sample(BANK)
+    finest = BANK.labels[BANK.indices("train"), -1]
+    assert sample.n == 2 * len(np.unique(finest)) + 1 < BANK.n
+    np.testing.assert_array_equal(np.unique(sample.labels[:, -1]), np.unique(finest))
+    for env_id, env_kwargs, bank, algo, kwargs in (
+            ("HierHash-v0", {}, BANK, "dqn", {"learning_starts": 32, "batch_size": 16}),
+            ("CentralHash-v0", {"n_bits": 8, "multilabel": True},
+             make_multilabel_bank(seed=2), "ppo", {"n_steps": 8, "batch_size": 64})):
+        model = train(algo, env_id, {"bank": bank, **env_kwargs}, total_timesteps=256,
+                      num_envs=16, seed=0, algo_kwargs=kwargs,
+                      levels=[0] if env_id == "HierHash-v0" else None).model
+        full = gym.make_vec(env_id, num_envs=1, bank=bank, split="train", **env_kwargs)
+        expected = full.unwrapped.encode(policy_act(model), indices=np.arange(bank.n))
+        np.testing.assert_array_equal(encode(model, bank, "all"), expected)
+        assert len(np.unique(expected, axis=0)) > 1
+
+
+def test_encode_from_another_bank_errors() -> None:
+    env = gym.make_vec("HierHash-v0", num_envs=1, bank=coding_sample(BANK)).unwrapped
+    act = lambda obs: np.zeros(len(obs["t"]), dtype=np.int64)
+    with pytest.raises(HashEnvError, match=r"encode\(bank=...\) needs indices"):
+        env.encode(act, bank=BANK)
+    other = make_hierarchical_bank(dim=8, seed=1)
+    with pytest.raises(HashEnvError, match="bank has 8-d features; the env's observations are 32-d"):
+        env.encode(act, indices=[0], bank=other)
+    with pytest.raises(HashEnvError, match=r"indices must be bank rows in 0\.\."):
+        env.encode(act, indices=[BANK.n], bank=BANK)
+    assert env.encode(act, indices=[0, BANK.n - 1], bank=BANK).shape == (2, 12)

@@ -384,7 +384,8 @@ class CodingCore:
         """All-valid action masks ``[n, ...]`` in the layout sb3-contrib's MaskablePPO expects."""
         raise NotImplementedError
 
-    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096) -> np.ndarray:
+    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096,
+               bank: FeatureBank | None = None) -> np.ndarray:
         """Code images with a policy, without touching the episode state: ``[n, n_bits]`` uint8.
 
         Each image is coded in ``steps_per_image`` steps, exactly as in an episode (same
@@ -398,24 +399,37 @@ class CodingCore:
         :param indices: bank rows to code (any split), in the order wanted; default: every image
             of the env's split, in bank order.
         :param batch_size: images coded per batch.
+        :param bank: the bank whose rows ``indices`` names (then required), read in batches
+            instead of the env's own; its observations must have the env's shape. This lets an
+            env made over a small sample of a bank code all of it: an env's episode state grows
+            with its split (hundreds of bytes per image for ``HierHash-v0``), coding does not.
         """
+        own = bank is None or bank is self.bank
+        if not own:
+            if indices is None:
+                raise HashEnvError("encode(bank=...) needs indices: the rows of that bank to code")
+            if bank.features.shape[1:] != self.bank.features.shape[1:]:
+                raise HashEnvError(f"bank has {bank.features.shape[1]}-d features; the env's "
+                                   f"observations are {self.bank.features.shape[1]}-d")
+        source = self.bank if bank is None else bank
         rows = self.rows if indices is None else np.asarray(indices)
         if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
             raise HashEnvError(f"indices must be a 1-D array of bank rows, got {rows.dtype} {rows.shape}")
-        if rows.size and (rows.min() < 0 or rows.max() >= self.bank.n):
-            raise HashEnvError(f"indices must be bank rows in 0..{self.bank.n - 1}")
+        if rows.size and (rows.min() < 0 or rows.max() >= source.n):
+            raise HashEnvError(f"indices must be bank rows in 0..{source.n - 1}")
         batch_size = _check_int(batch_size, "batch_size", 1)
         out = np.zeros((rows.size, self.n_bits), dtype=np.uint8)
         bps, steps = self.bits_per_step, self.steps_per_image
         for start in range(0, rows.size, batch_size):
             chunk_rows = rows[start : start + batch_size]
             m = chunk_rows.size
-            if self._features is not None and (pos := self.position_of_row[chunk_rows]).min() >= 0:
+            if (own and self._features is not None
+                    and (pos := self.position_of_row[chunk_rows]).min() >= 0):
                 feats = self._features[pos]  # already in memory for the episodes
             elif self.observation == "image":
-                feats = bank_images(self.bank, chunk_rows)
+                feats = bank_images(source, chunk_rows)
             else:  # a bounded read: memory-mapped banks stream
-                feats = np.asarray(self.bank.features[chunk_rows], dtype=np.float32)
+                feats = np.asarray(source.features[chunk_rows], dtype=np.float32)
             signs = np.zeros((m, self.n_bits), dtype=np.float32)
             for tau in range(steps):
                 obs = {
@@ -458,9 +472,10 @@ class _CoreAccess:
         """
         return self._core
 
-    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096) -> np.ndarray:
+    def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096,
+               bank: FeatureBank | None = None) -> np.ndarray:
         """See :meth:`CodingCore.encode`."""
-        return self._core.encode(act, indices, batch_size)
+        return self._core.encode(act, indices, batch_size, bank)
 
     def _pinned_rows(self, seed: int | None, options: dict[str, Any] | None) -> Any:
         """After ``super().reset(seed=seed)``: check the reset options, reseed the core when a
