@@ -8,6 +8,7 @@ Examples::
     hashgym bench --list                              # the suites and their methods
     hashgym bench --suite drlhih --executor process --jobs 2   # cells in 2 worker processes
     hashgym bench --suite agents --executor ray --ray-address auto  # on a running Ray cluster
+    hashgym bench --suite agents --executor ray --ray-address auto --device cuda  # a GPU per cell
 
 ``--protocol`` (``-p``), the option's name before hashgym 0.5, still works with a warning
 until 0.6.
@@ -79,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None,
                         help="with --executor ray: run on this Ray cluster ('auto' or an "
                              "address) instead of a local Ray started for the run")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of the deep baselines and agents: cpu (default, "
+                             "reproducible to the bit), cuda or cuda:N")
+    parser.add_argument("--gpus", type=float, default=None,
+                        help="with --executor ray: GPUs each cell's task asks for (default 1 "
+                             "with a cuda --device, else 0; 0.5 puts two cells on a GPU)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--no-resume", action="store_true",
@@ -126,6 +133,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             executor=args.executor,
             jobs=args.jobs,
             ray_address=args.ray_address,
+            device=args.device,
+            gpus=args.gpus,
             plots=not args.no_plots,
             progress=not args.no_progress,
             resume=not args.no_resume,

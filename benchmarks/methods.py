@@ -35,11 +35,14 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     100 episodes (``model.ep_info_buffer``), sampled ``curve_points`` times.
 
 Each adapter's budget (epochs, timesteps) is part of its ``params``, so it is recorded with the
-cell and changes the cell's key.
+cell and changes the cell's key. So is the torch device of a run on a GPU (:func:`on_device`):
+the deep baselines' ``device`` and the agents' ``device`` (``train(device=...)``); the other
+baselines are numpy and ignore it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -65,6 +68,7 @@ __all__ = [
     "MethodOutput",
     "MethodRunner",
     "TrainingCurve",
+    "on_device",
     "resolved_params",
     "run_agent",
     "run_baseline",
@@ -253,7 +257,7 @@ def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, 
 #: The parameters an ``agent`` method of a suite may set (the rest are refused).
 AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
                "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
-               "curve_points", "learning_curve"}
+               "curve_points", "learning_curve", "device"}
 
 
 def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
@@ -310,6 +314,7 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
         n_constraints=n_constraints,
         memory_refresh=params.get("memory_refresh"),
         callback=callbacks,
+        device=params.get("device", "cpu"),
     )
     start = time.perf_counter()
     query = encode(result.model, bank, "query")
@@ -335,6 +340,25 @@ METHOD_KINDS: dict[str, MethodRunner] = {
     "agent": run_agent,
 }
 """Every method adapter by ``MethodSpec.kind``."""
+
+
+def on_device(spec: MethodSpec, device: str) -> MethodSpec:
+    """``spec`` run on the torch device ``device``: unchanged for ``"cpu"`` (so a CPU run's
+    cells keep their keys) and for methods without torch (LSH, ITQ, ...); otherwise with
+    ``device`` in its ``params``, which makes it a different cell from the CPU one (GPU
+    arithmetic does not give the CPU's values to the last bit).
+
+    :param spec: the method.
+    :param device: a torch device string, ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
+    """
+    if device == "cpu":
+        return spec
+    if spec.kind == "baseline":
+        if "device" not in _make_baseline(16, 0, spec.params).get_params():
+            return spec
+    elif spec.kind != "agent":
+        return spec
+    return dataclasses.replace(spec, params={**spec.params, "device": device})
 
 
 def run_method(spec: MethodSpec, bank: FeatureBank, n_bits: int, seed: int) -> MethodOutput:

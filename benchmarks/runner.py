@@ -51,18 +51,19 @@ import logging
 import multiprocessing
 import os
 import platform
+import re
 import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hashgym.benchmarks.methods import MethodOutput, resolved_params, run_method
+from hashgym.benchmarks.methods import MethodOutput, on_device, resolved_params, run_method
 from hashgym.benchmarks.suites import (
     EXECUTORS,
     BenchError,
@@ -494,6 +495,25 @@ def _run_cell(cell: Cell, key: str, config: dict[str, Any], bank: FeatureBank,
     return data, output
 
 
+def _check_device(device: str, gpus: float | None, executor: str) -> float:
+    """Validate ``device`` and ``gpus`` (see :func:`run_benchmark`); the GPUs per Ray task."""
+    if not isinstance(device, str) or re.fullmatch(r"cpu|cuda(:\d+)?", device) is None:
+        raise BenchError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if gpus is None:
+        gpus = 1.0 if executor == "ray" and device != "cpu" else 0.0
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0:
+        raise BenchError(f"gpus must be a number >= 0, got {gpus!r}")
+    if gpus and executor != "ray":
+        raise BenchError(f"gpus is the GPU request of each Ray task (--executor ray); the "
+                         f"{executor} executor's cells use --device directly")
+    if device != "cpu" and executor != "ray":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BenchError(f"device={device!r}, but torch sees no CUDA device on this machine")
+    return float(gpus)
+
+
 def run_benchmark(
     suite: str | BenchSuite,
     *,
@@ -510,6 +530,8 @@ def run_benchmark(
     executor: str = "serial",
     jobs: int | None = None,
     ray_address: str | None = None,
+    device: str = "cpu",
+    gpus: float | None = None,
 ) -> BenchResult:
     """Run (or resume) a benchmark suite and write its results.
 
@@ -542,9 +564,16 @@ def run_benchmark(
         ``"ray"`` (default: the CPU count).
     :param ray_address: the Ray cluster of the ``"ray"`` executor (``"auto"`` or an address);
         ``None`` starts a local Ray for the run.
+    :param device: the torch device of the methods that use torch (the deep baselines and
+        the agents; :func:`~hashgym.benchmarks.methods.on_device`): ``"cpu"`` (default: every
+        value reproducible to the bit) or ``"cuda"`` / ``"cuda:N"``. On a GPU those cells are
+        other cells than the CPU ones (their key records the device).
+    :param gpus: GPUs each Ray task asks for (``"ray"`` only; default 1 when ``device`` is a
+        GPU, else 0; a fraction lets several cells share one GPU).
     :raises BenchError: for an unknown suite, method or executor, bad seeds, bits or jobs,
-        a ``ray_address`` without the ray executor, Ray missing or unreachable, and (process and
-        ray executors) when cells failed.
+        a ``ray_address`` or ``gpus`` without the ray executor, a bad device or one torch
+        cannot see here (serial and process), Ray missing or unreachable, and (process and ray
+        executors) when cells failed.
     """
     suite = get_suite(suite).select(methods=methods, bits=bits)
     seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
@@ -554,6 +583,7 @@ def run_benchmark(
     jobs = (os.cpu_count() or 1) if jobs is None else check_count(jobs, "jobs", 1, BenchError)
     if ray_address is not None and executor != "ray":
         raise BenchError(f"ray_address is for the ray executor, not {executor!r}")
+    gpus = _check_device(device, gpus, executor)
     out_dir = Path(out) if out is not None else default_out_dir(suite.name)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -563,6 +593,7 @@ def run_benchmark(
     torch.set_num_threads(threads)
     resolved = _resolve_banks(suite, banks)
     suite = suite.select(banks=[name for name, _ in resolved])
+    suite = replace(suite, methods=tuple(on_device(m, device) for m in suite.methods))
     fingerprints = {name: bank.fingerprint() for name, bank in resolved}
     store = CellStore(out_dir / "cells")
     cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in suite.methods
@@ -581,7 +612,7 @@ def run_benchmark(
                                    initializer=_init_worker, initargs=(bank_of, threads))
     elif executor == "ray":
         try:
-            pool = RayPool(jobs, threads, bank_of, address=ray_address)
+            pool = RayPool(jobs, threads, bank_of, address=ray_address, gpus_per_task=gpus)
         except RayPoolError as exc:
             raise BenchError(str(exc)) from exc
     running: dict[Future[Any], tuple[int, Cell, str]] = {}

@@ -11,8 +11,9 @@ driver waits on the tasks' futures and alone writes the results.
   cpus_per_task`` CPUs and shut down at the end. With ``address`` (``"auto"``, or
   ``"ray://host:10001"``), the tasks go to that cluster, which is left running; ``jobs`` is then
   the cluster's business.
-* **What a task asks for.** ``cpus_per_task`` CPUs: the caller's torch threads (every
-  method runs on CPU).
+* **What a task asks for.** ``cpus_per_task`` CPUs (the caller's torch threads) and
+  ``gpus_per_task`` GPUs (0 unless the caller runs its methods on a GPU; Ray then sets
+  ``CUDA_VISIBLE_DEVICES`` of the task to the GPUs it was given).
 * **Data.** The object passed as ``shared`` (the runner's banks, a sweep's settings) is put in
   Ray's object store once; every task reads it from there (numpy arrays without a copy on the
   same node) instead of receiving its own copy.
@@ -56,12 +57,13 @@ class RayPool:
     :param shared: an object every task receives as its first argument, put in the object
         store once.
     :param address: an existing Ray cluster (``"auto"`` or an address); ``None`` starts a
-        local one.
+        local one (which counts the machine's GPUs itself).
+    :param gpus_per_task: GPUs each task asks for (a fraction shares one GPU between tasks).
     :raises RayPoolError: when Ray is not installed, or cannot be started or reached.
     """
 
     def __init__(self, jobs: int, cpus_per_task: int, shared: Any,
-                 address: str | None = None) -> None:
+                 address: str | None = None, gpus_per_task: float = 0.0) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -83,7 +85,8 @@ class RayPool:
                 raise RayPoolError(f"cannot start {where}: {type(exc).__name__}: {exc}") from exc
             self._owns_ray = True
         self._shared = ray.put(shared)
-        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_call_with_shared)
+        self._task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task,
+                                max_retries=0)(_call_with_shared)
         self._refs: list[Any] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:

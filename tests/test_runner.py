@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
+from hashgym.benchmarks.methods import on_device, resolved_params, run_agent
 from hashgym.benchmarks.plots import steps_label
 from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
@@ -27,6 +29,7 @@ from hashgym.bank import FeatureBank
 from hashgym.cli import main
 from hashgym.codes import unpack
 from hashgym.metrics import evaluate
+from hashgym.ray_pool import RayPool
 from hashgym.synthetic import make_hierarchical_bank
 
 TINY = BenchSuite(
@@ -558,7 +561,73 @@ def test_ray_executor_without_ray_names_the_extra(bank: FeatureBank, tmp_path: P
     ({"executor": "process", "jobs": 0}, "jobs must be a positive int, got 0"),
     ({"executor": "process", "ray_address": "auto"},
      "ray_address is for the ray executor, not 'process'"),
+    ({"device": "tpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+    ({"gpus": 1}, ("gpus is the GPU request of each Ray task .--executor ray.; the serial "
+                  "executor's cells use --device directly")),
+    ({"executor": "ray", "gpus": -1}, "gpus must be a number >= 0, got -1"),
 ])
 def test_executor_arguments_are_checked(bank: FeatureBank, tmp_path: Path, kwargs, message) -> None:
     with pytest.raises(BenchError, match=message):
         _run(bank, tmp_path, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_a_gpu_device_needs_cuda_here(bank: FeatureBank, tmp_path: Path) -> None:
+    for executor in ("serial", "process"):
+        with pytest.raises(BenchError, match="device='cuda', but torch sees no CUDA device"):
+            _run(bank, tmp_path, device="cuda", executor=executor)
+    assert not (tmp_path / "cells").exists() or not list((tmp_path / "cells").iterdir())
+
+
+def test_on_device_moves_only_the_torch_methods_and_keeps_cpu_keys() -> None:
+    lsh = MethodSpec("lsh", "baseline", {"name": "lsh"})
+    csq = MethodSpec("csq", "baseline", {"name": "csq", "epochs": 2})
+    dqn = AGENTS.methods[1]
+    for spec in (lsh, csq, dqn):
+        assert on_device(spec, "cpu") is spec  # a CPU run's cells keep their keys
+    assert on_device(lsh, "cuda") is lsh  # numpy: nothing to move
+    assert on_device(csq, "cuda").params == {"name": "csq", "epochs": 2, "device": "cuda"}
+    assert on_device(dqn, "cuda:1").params == {**dqn.params, "device": "cuda:1"}
+    assert resolved_params(on_device(csq, "cuda"), 8, 0)["device"] == "cuda"
+    assert resolved_params(csq, 8, 0)["device"] == "cpu"
+
+
+def test_an_agent_cell_takes_its_device(bank: FeatureBank, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    real = bench_methods.train
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["device"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench_methods, "train", spy)
+    spec = on_device(AGENTS.methods[1], "cpu")
+    run_agent(bank, 6, 0, {**spec.params, "device": "cpu"})
+    assert seen == ["cpu"]
+
+
+def test_ray_tasks_ask_for_the_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RayPool passes gpus_per_task to Ray's task options (a stand-in ray module records them:
+    this machine has no GPU for a real Ray to hand out)."""
+    asked: list[dict[str, Any]] = []
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized() -> bool:
+            return True
+
+        @staticmethod
+        def put(value: Any) -> Any:
+            return value
+
+        @staticmethod
+        def remote(**options: Any) -> Any:
+            asked.append(options)
+            return lambda fn: fn
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay)
+    RayPool(2, 1, {}, gpus_per_task=0.5)
+    RayPool(2, 3, {})
+    assert asked == [{"num_cpus": 1, "num_gpus": 0.5, "max_retries": 0},
+                     {"num_cpus": 3, "num_gpus": 0.0, "max_retries": 0}]
