@@ -279,13 +279,14 @@ def main(argv: list[str] | None = None) -> None:
     report(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}")
     report(f"machine: {cpu_model()}; {os.cpu_count()} logical CPUs; {platform.system()} "
            f"{platform.release()}; load average at start {os.getloadavg()[0]:.2f}")
-    report(f"codes: {N_BITS} bits, N / 10 random centres x 10 copies (each bit flipped with p = "
-           f"1.5 / 64); {args.queries:,} queries near random centres; seed {args.seed}; medians "
-           f"of {args.repeats} runs")
     if args.only != "index" and args.encode:
         bench_encode([round(float(x)) for x in args.encode.split(",")], args, report)
     if args.only == "encode":
         sizes = []
+    else:
+        report(f"## Index: {N_BITS}-bit codes, N / 10 random centres x 10 copies (each bit "
+               f"flipped with p = 1.5 / 64); {args.queries:,} queries near random centres; seed "
+               f"{args.seed}; medians of {args.repeats} runs")
     backends = (["faiss"] if faiss_available() else []) + ["numpy"]
     results: dict[str, dict[int, dict[str, float]]] = {b: {} for b in backends}
     for n in sizes:
