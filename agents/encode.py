@@ -36,7 +36,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from hashgym.atomic import atomic_write
-from hashgym.bank import FeatureBank
+from hashgym.bank import DATABASE, QUERY, FeatureBank
 from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
@@ -55,6 +55,8 @@ _LSTM_BLOCK = 1024
 #: Training images per class of the small bank :func:`encode`'s env is made over
 #: (:func:`coding_sample`).
 SAMPLE_PER_CLASS = 2
+#: Rows :func:`coding_sample` reads at a time.
+_SAMPLE_BLOCK = 1 << 16
 
 
 class EncodeError(HashgymError):
@@ -377,21 +379,48 @@ def coding_sample(bank: FeatureBank, per_class: int = SAMPLE_PER_CLASS) -> Featu
     at its peak while being built), while coding only needs the observation and action layout;
     the env then codes the rows of ``bank`` itself (:meth:`hashgym.envs.core.CodingCore.encode`
     with ``bank=``), so the memory :func:`encode` needs beyond its codes does not grow with the
-    bank (``benchmarks/results/bench_scale_encode.txt``).
+    bank (``benchmarks/results/bench_scale_encode.txt``). The bank is read in blocks of
+    :data:`_SAMPLE_BLOCK` rows until every class and concept has its images, so coding a large
+    bank range by range does not rescan it at every call.
 
     :param bank: the bank to code.
     :param per_class: training images kept per class (2: a positive for every anchor).
     """
-    train = bank.indices("train")
-    parts = [bank.indices("query")[:1]]
-    if bank.n_levels:
-        finest = bank.labels[train, -1]
-        parts += [train[finest == c][:per_class] for c in np.unique(finest)]
-    if bank.multi_hot is not None:
-        hot = np.asarray(bank.multi_hot[train])
-        parts += [train[np.flatnonzero(hot[:, c])[:per_class]] for c in range(hot.shape[1])]
+    classes = np.zeros(bank.n_classes[-1] if bank.n_levels else 0, dtype=np.int64)
+    concepts = np.zeros(0 if bank.multi_hot is None else bank.multi_hot.shape[1], dtype=np.int64)
+    parts: list[np.ndarray] = []
+    query_found = False
+    for start in range(0, bank.n, _SAMPLE_BLOCK):
+        stop = min(bank.n, start + _SAMPLE_BLOCK)
+        rows = np.arange(start, stop)
+        if not query_found:
+            parts.append(rows[bank.split[start:stop] == QUERY][:1])
+            query_found = parts[-1].size > 0
+        train = rows[bank.train[start:stop] if bank.train is not None
+                     else bank.split[start:stop] == DATABASE]
+        if classes.size:
+            parts.append(_first_of_each(train, bank.labels[train, -1], classes, per_class))
+        for c in range(concepts.size):
+            hot = train[np.asarray(bank.multi_hot[train, c]) > 0]
+            parts.append(hot[: max(0, per_class - concepts[c])])
+            concepts[c] += parts[-1].size
+        if query_found and (classes >= per_class).all() and (concepts >= per_class).all():
+            break
     keep = np.unique(np.concatenate(parts))
     return bank if keep.size == bank.n else bank.take(keep)
+
+
+def _first_of_each(rows: np.ndarray, labels: np.ndarray, counts: np.ndarray,
+                   per_class: int) -> np.ndarray:
+    """The ``rows`` (in order) that bring each class's ``counts`` up to ``per_class``; updates
+    ``counts`` in place."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    first = np.searchsorted(sorted_labels, sorted_labels)  # each row's rank within its class
+    rank = np.arange(order.size) - first + counts[sorted_labels]
+    taken = order[rank < per_class]
+    np.add.at(counts, labels[taken], 1)
+    return rows[np.sort(taken)]
 
 
 def save_codes(

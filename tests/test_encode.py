@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from hashgym.agents import encode as encode_module
 from hashgym.agents.encode import (
     EncodeError,
     _recurrent_act,
@@ -281,6 +282,37 @@ def test_encode_codes_a_bank_through_an_env_over_a_small_sample() -> None:
         expected = full.unwrapped.encode(policy_act(model), indices=np.arange(bank.n))
         np.testing.assert_array_equal(encode(model, bank, "all"), expected)
         assert len(np.unique(expected, axis=0)) > 1
+
+
+@pytest.mark.parametrize("make", [lambda: BANK, lambda: make_multilabel_bank(seed=2)],
+                         ids=["hierarchical", "multi-label"])
+def test_coding_sample_reads_blocks_and_stops_early(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = make()
+    train = bank.indices("train")
+    expected = [bank.indices("query")[:1]]  # brute force: the first query, the first two
+    if bank.n_levels:  # training images of every class and of every concept, in bank order
+        expected += [train[bank.labels[train, -1] == c][:2] for c in np.unique(bank.labels[train, -1])]
+    if bank.multi_hot is not None:
+        expected += [train[bank.multi_hot[train, c] > 0][:2] for c in range(bank.multi_hot.shape[1])]
+    expected_bank = bank.take(np.unique(np.concatenate(expected)))
+    monkeypatch.setattr(encode_module, "_SAMPLE_BLOCK", 7)
+    read: list[int] = []
+    split = bank.split
+
+    class Counting(np.ndarray):
+        def __getitem__(self, item):  # the blocks coding_sample reads of bank.split
+            if isinstance(item, slice):
+                read.append(item.start)
+            return super().__getitem__(item)
+
+    object.__setattr__(bank, "split", split.view(Counting))
+    try:
+        sample = coding_sample(bank)
+    finally:
+        object.__setattr__(bank, "split", split)
+    np.testing.assert_array_equal(sample.features, expected_bank.features)
+    np.testing.assert_array_equal(sample.labels, expected_bank.labels)
+    assert read and max(read) < bank.n - 7  # stopped before the last block
 
 
 def test_encode_from_another_bank_errors() -> None:
