@@ -36,7 +36,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from hashgym.atomic import atomic_write
-from hashgym.bank import DATABASE, QUERY, FeatureBank
+from hashgym.bank import QUERY, FeatureBank
 from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
@@ -396,8 +396,7 @@ def coding_sample(bank: FeatureBank, per_class: int = SAMPLE_PER_CLASS) -> Featu
         if not query_found:
             parts.append(rows[bank.split[start:stop] == QUERY][:1])
             query_found = parts[-1].size > 0
-        train = rows[bank.train[start:stop] if bank.train is not None
-                     else bank.split[start:stop] == DATABASE]
+        train = rows[bank.train_mask_in(slice(start, stop))]
         if classes.size:
             parts.append(_first_of_each(train, bank.labels[train, -1], classes, per_class))
         for c in range(concepts.size):

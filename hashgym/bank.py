@@ -323,7 +323,15 @@ class FeatureBank:
     @property
     def train_mask(self) -> np.ndarray:
         """Bool mask of the training subset (the whole database when none was recorded)."""
-        return self.train if self.train is not None else self.split == DATABASE
+        return self.train_mask_in(slice(None))
+
+    def train_mask_in(self, rows: slice) -> np.ndarray:
+        """:attr:`train_mask` over a slice of the bank's rows, reading only those rows (for
+        block-by-block scans of a memory-mapped bank).
+
+        :param rows: a ``slice`` of row positions.
+        """
+        return self.train[rows] if self.train is not None else self.split[rows] == DATABASE
 
     def parents(self, level: int) -> np.ndarray:
         """For ``level >= 1``, the level-``(level-1)`` parent of every level-``level`` class.

@@ -69,6 +69,17 @@ def test_train_mask_restricts_train_split():
     np.testing.assert_array_equal(bank.indices("database"), [0, 1, 2, 5])
 
 
+@pytest.mark.parametrize("train", [None, np.array([True, False, True, False, False, False])])
+def test_train_mask_in_is_the_mask_of_a_row_range(train):
+    bank = FeatureBank(**_tiny(train=train))
+    expected = [True, False, True, False, False, False] if train is not None else \
+        [True, True, True, False, False, True]
+    np.testing.assert_array_equal(bank.train_mask, expected)
+    for start, stop in ((0, 6), (1, 4), (4, 6), (5, 5)):
+        np.testing.assert_array_equal(bank.train_mask_in(slice(start, stop)),
+                                      expected[start:stop])
+
+
 def test_float64_features_become_float32():
     bank = FeatureBank(**_tiny(features=np.ones((6, 2))))
     assert bank.features.dtype == np.float32
