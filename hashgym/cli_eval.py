@@ -7,7 +7,8 @@ a split, or of ``--query-rows`` / ``--db-rows`` files) or from ``--query-labels`
 ``--db-labels`` files. Nothing is unpickled. ``--json FILE`` also writes the scores; like every
 output path it is checked first (:func:`hashgym.atomic.check_output`): never one of the inputs,
 a folder or a file that is not ``.json``, and an existing file that is not a scores file only
-with ``--force``.
+with ``--force``. ``--class-codes`` also prints (and writes to the ``--json`` file) where each
+class's codes sit: :func:`hashgym.class_codes.class_code_report`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from hashgym.atomic import OutputPathError, atomic_write, check_output
 from hashgym.bank import BankError
+from hashgym.class_codes import ClassCodeError, class_code_report
 from hashgym.codes import CodeError
 from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
@@ -122,6 +125,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an existing file that is not a scores file needs --force)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --json file even if it is not a scores file")
+    parser.add_argument("--class-codes", action="store_true",
+                        help="also report each class's most common database code, how far apart "
+                             "sibling and other classes' codes are, and which class's code each "
+                             "query lands nearest (class labels only, not multi-hot)")
 
 
 def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarray:
@@ -181,12 +188,21 @@ def run_from_args(args: argparse.Namespace) -> int:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         scores = evaluate(query, database, query_labels, db_labels, metrics,
                           relevance=relevance)
+        report = None
+        if args.class_codes:
+            if relevance == "multilabel":
+                raise EvalInputError("--class-codes needs class labels; multi-hot labels give "
+                                     "an image no single class")
+            report = class_code_report(database, db_labels, query, query_labels)
         if out is not None:
+            record = {"query": str(args.query), "database": str(args.database),
+                      "relevance": relevance, "scores": scores}
+            if report is not None:
+                record["class_codes"] = asdict(report)
             with atomic_write(out) as handle:
-                handle.write(json.dumps({"query": str(args.query), "database":
-                                         str(args.database), "relevance": relevance,
-                                         "scores": scores}, indent=2).encode())
-    except (EvalInputError, BankError, CodeError, MetricError, OutputPathError) as exc:
+                handle.write(json.dumps(record, indent=2).encode())
+    except (EvalInputError, BankError, ClassCodeError, CodeError, MetricError,
+            OutputPathError) as exc:
         print(f"hashgym eval: error: {exc}", file=sys.stderr)
         return 2
     print(f"{len(query):,} queries against {len(database):,} database codes, "
@@ -194,4 +210,6 @@ def run_from_args(args: argparse.Namespace) -> int:
     width = max(len(name) for name in scores)
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:.4f}")
+    if report is not None:
+        print("\n".join(report.lines()))
     return 0
