@@ -9,9 +9,9 @@ half-credits) or elsewhere. Both follow from the geometry of the class codes: si
 apart are confused by a query one bit off its class.
 
 :func:`class_code_report` measures this from database codes and labels, and optionally query
-codes and labels; ``hashgym eval --class-codes`` prints it. It found, for instance, that the
-hierarchical DQN's sibling codes on ``cifar100-trees-people`` sit 1–2 bits apart where SHDH keeps
-them at least 4 (``benchmarks/results/notes/trees-people-validation.md``).
+codes and labels; ``hashgym eval --class-codes`` prints it. A worked reading, the hierarchical
+DQN against SHDH on a validation split of ``cifar100-trees-people``, is in
+``benchmarks/results/notes/trees-people-validation.md``.
 """
 
 from __future__ import annotations
