@@ -57,13 +57,19 @@ def class_codes(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     :raises hashgym.codes.CodeError: for invalid codes.
     """
     bits = as_bits(codes)
-    fine = _labels(labels, len(bits), "labels")[:, -1]
-    classes, class_of = np.unique(fine, return_inverse=True)
+    classes, _, modes, on_mode = _modes(bits, _labels(labels, len(bits), "labels")[:, -1])
+    return classes, modes, on_mode
+
+
+def _modes(bits: np.ndarray, fine: np.ndarray,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`class_codes` on validated bits and ``[n]`` labels, with each class's first row."""
+    classes, first, class_of = np.unique(fine, return_index=True, return_inverse=True)
     modes = np.empty((classes.size, bits.shape[1]), dtype=np.uint8)
     for c in range(classes.size):
         rows, counts = np.unique(bits[class_of == c], axis=0, return_counts=True)
         modes[c] = rows[counts.argmax()]  # np.unique sorts rows, argmax takes the first maximum
-    return classes, modes, (bits == modes[class_of]).all(axis=1)
+    return classes, first, modes, (bits == modes[class_of]).all(axis=1)
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,7 @@ def class_code_report(
         raise ClassCodeError("give queries and query_labels together, or neither")
     db_bits = as_bits(database, name="database")
     db_labels = _labels(database_labels, len(db_bits), "database_labels")
-    classes, modes, on_mode = class_codes(db_bits, db_labels[:, -1])
-    _, first = np.unique(db_labels[:, -1], return_index=True)
+    classes, first, modes, on_mode = _modes(db_bits, db_labels[:, -1])
     parent = db_labels[first, -2] if db_labels.shape[1] > 1 else None
     distances = hamming(modes, modes).astype(np.int64)
     off_diagonal = ~np.eye(classes.size, dtype=bool)
