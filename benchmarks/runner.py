@@ -59,6 +59,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -368,11 +369,12 @@ def _resolve_banks(
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("hashgym", "numpy", "torch", "stable-baselines3", "sb3-contrib", "gymnasium",
-                 "pandas", "matplotlib"):
+    """The versions a record names: hashgym's from the imported code (an editable install's
+    metadata keeps the version it was installed at), the others from their installed metadata.
+    """
+    out = {"python": platform.python_version(), "hashgym": hashgym.__version__}
+    for dist in ("numpy", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "pandas",
+                 "matplotlib"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

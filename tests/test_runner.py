@@ -25,6 +25,7 @@ from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
 
+import hashgym
 from hashgym.bank import FeatureBank
 from hashgym.cli import main
 from hashgym.codes import unpack
@@ -178,6 +179,19 @@ def test_changed_library_default_is_a_new_cell(bank: FeatureBank, tmp_path: Path
     assert run_benchmark(plain_itq, **options).computed == 0
     monkeypatch.setitem(defaults, "n_iter", 4)  # the library's default changes
     assert run_benchmark(plain_itq, **options).computed == 1 and calls == [8]
+
+
+def test_record_names_the_imported_code_version(bank: FeatureBank, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # an editable install's metadata keeps the version it was installed at; the record and the
+    # cell keys follow the code that ran
+    options = {"banks": {"synthetic": bank}, "out": tmp_path, "methods": ["lsh"], "bits": [8],
+               "seeds": 1, "progress": False, "plots": False}
+    run_benchmark(TINY, **options)
+    monkeypatch.setattr(hashgym, "__version__", "99.0.0")
+    assert run_benchmark(TINY, **options).computed == 1
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["versions"]["hashgym"] == "99.0.0"
 
 
 def test_interrupted_run_keeps_finished_cells_and_completes(
