@@ -15,7 +15,8 @@ __all__ = ["add_arguments", "run_from_args"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym tune``."""
     parser.description = ("Train agents with arguments drawn from a search space, score each on "
-                          "a validation split of the bank's training images (never its "
+                          "validation queries (a shared preset's development twin, or a "
+                          "holdout split of a bank's training images; never its test "
                           "queries), and write trials.csv and best.json (a hashgym train "
                           "--config file).")
     parser.add_argument("--space", required=True,
@@ -47,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a file system its nodes share")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over instead of continuing the sweep found in --out")
+    parser.add_argument("--on-test-bank", action="store_true",
+                        help="tune on a shared test preset (cifar100, cifar100-csq, ...) itself, "
+                             "on a holdout split of images its backbone trained on, instead of "
+                             "its development twin (cifar100-dev, ...)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads of each trial (default 1)")
 
@@ -56,16 +61,22 @@ def run_from_args(args: argparse.Namespace) -> int:
     from hashgym.agents.tune import TuneError, load_space, tune
 
     from hashgym.bank import BankError
+    from hashgym.protocols import development_twin
 
     try:
         space = load_space(args.space)
         for key in ("env", "algo", "bank", "timesteps"):
             if getattr(args, key) is not None:
                 space[key] = getattr(args, key)
+        twin = development_twin(str(space.get("bank")))
+        if twin is not None and not args.on_test_bank:
+            print(f"hashgym tune: {space['bank']}'s queries are a test set; choosing on its "
+                  f"development twin {twin} instead (validation queries its backbone never "
+                  f"saw; --on-test-bank to tune on {space['bank']} itself)", file=sys.stderr)
         result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
                       out=args.out, jobs=args.jobs, resume=not args.no_resume,
                       threads=args.threads, executor=args.executor,
-                      ray_address=args.ray_address)
+                      ray_address=args.ray_address, on_test_bank=args.on_test_bank)
     except (TuneError, BankError) as exc:
         print(f"hashgym tune: error: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +84,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(f"{len(states)} trials: {states.count('complete')} complete, "
           f"{states.count('pruned')} pruned, {states.count('failed')} failed, "
           f"{states.count('interrupted')} interrupted")
-    print(f"best {args.metric} on the validation split: {result.best_value:.4f}")
+    print(f"best {args.metric} on the validation split ({result.validation}): "
+          f"{result.best_value:.4f}")
     print(f"trials    {result.out / 'trials.csv'}")
     print(f"best      {result.out / 'best.json'}  (hashgym train --config "
           f"{result.out / 'best.json'})")

@@ -1,11 +1,19 @@
 """Hyperparameter sweeps for hashgym's agents: ``hashgym tune``.
 
 A sweep trains ``trials`` agents whose arguments are drawn from a **search space**, scores each
-on a **validation split carved out of the bank's training images**, and keeps the best:
+on **validation queries that are neither the test queries nor images the backbone trained on**,
+and keeps the best:
 
-* **Validation, never the queries.** The bank is re-split by the ``holdout`` protocol
-  (:mod:`hashgym.protocols`): 10 % of every class's training images become validation queries,
-  the rest the database and the training set. The bank's own query split is not read.
+* **Validation, never the test queries.** A shared preset whose queries are a test set
+  (``cifar100``, ``cifar100-csq``, ...) is replaced by its **development twin**
+  (``cifar100-dev``, ``cifar100-dev-csq``, ...; :func:`hashgym.protocols.development_twin`),
+  whose own backbone never saw its validation queries: trials train on the twin's training
+  images and are scored on its queries. ``on_test_bank=True`` (``--on-test-bank``) keeps the
+  shared preset instead, with the ``holdout`` split below, whose images that backbone trained
+  on. A development preset is scored on its own queries. Any other bank (a user's own) is
+  re-split by the ``holdout`` protocol (:mod:`hashgym.protocols`): 10 % of every class's
+  training images become validation queries, the rest the database and the training set; the
+  bank's own query split is not read.
 * **Search.** Optuna's TPE sampler (seeded, so the same space and seed give the same trials)
   proposes each trial's arguments from what the earlier trials scored.
 * **Early stopping.** Each run is scored on the validation split at ``rungs`` evenly spaced
@@ -77,7 +85,7 @@ from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.metrics import evaluate, parse_metric
-from hashgym.protocols import resolve_bank
+from hashgym.protocols import development_twin, is_development, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count
 
@@ -224,12 +232,15 @@ class SweepResult:
     :param best_config: its arguments (a ``hashgym train --config`` mapping).
     :param trials: one mapping per trial (the rows of ``trials.csv``).
     :param out: the output folder.
+    :param validation: where the trials were scored: ``"holdout"``, or the development preset's
+        name (e.g. ``"cifar100-dev-csq"``) whose validation queries were scored.
     """
 
     best_value: float
     best_config: dict[str, Any]
     trials: list[dict[str, Any]]
     out: Path
+    validation: str = "holdout"
 
 
 @dataclass(frozen=True)
@@ -278,7 +289,8 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
     parsed = parse_metric(metric)
     if full is None:
         full = resolve_bank(sweep.bank, protocol=space.get("protocol"))
-    val = resolve_bank(full, protocol="holdout", seed=sweep.seed)
+    val = full if is_development(full) else resolve_bank(full, protocol="holdout",
+                                                         seed=sweep.seed)
     qi, di = val.indices("query"), val.indices("database")
     graded = parsed.name in ("NDCG", "ACG", "DCG") and val.n_levels > 1
     q_labels = val.labels[qi] if graded else val.labels[qi, -1]
@@ -374,6 +386,7 @@ def tune(
     threads: int | None = None,
     executor: str = "process",
     ray_address: str | None = None,
+    on_test_bank: bool = False,
 ) -> SweepResult:
     """Run a sweep (see the module docstring) and write ``trials.csv`` and ``best.json``.
 
@@ -407,6 +420,9 @@ def tune(
         ``ray_address``).
     :param ray_address: an existing Ray cluster (``"auto"`` or an address), for
         ``executor="ray"``.
+    :param on_test_bank: tune on a shared test preset (its ``holdout`` split, images its
+        backbone trained on) instead of its development twin. Off by default, so that no
+        setting is chosen on the bank whose queries a final table reports.
     :raises TuneError: for a bad space, metric, count, executor, a space without a budget, an
         ``out`` holding another sweep, or a Ray that is missing or cannot be reached.
     """
@@ -428,12 +444,17 @@ def tune(
     if space.get("timesteps") is None:
         raise TuneError("the search space needs a fixed budget: timesteps")
     bank_spec = bank if bank is not None else space.get("bank")
-    full = resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here
+    twin = development_twin(bank_spec) if isinstance(bank_spec, str) else None
+    tuned_on = twin if twin is not None and not on_test_bank else bank_spec
+    full = resolve_bank(tuned_on, protocol=space.get("protocol"))  # a bad bank fails here
+    validation = (tuned_on if isinstance(tuned_on, str) and is_development(full) else "holdout")
+    if validation != "holdout" and space.get("protocol"):
+        validation = f"{validation} (protocol {space['protocol']})"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # absolute paths: Ray's workers do not start in this process's folder
-    worker_bank = (str(Path(bank_spec).resolve())
-                   if isinstance(bank_spec, str) and Path(bank_spec).is_file() else bank_spec)
+    worker_bank = (str(Path(tuned_on).resolve())
+                   if isinstance(tuned_on, str) and Path(tuned_on).is_file() else tuned_on)
     sweep = _Sweep(space=space, metric=metric, rungs=rungs, seed=seed, bank=worker_bank,
                    journal=str((out / "study.journal").resolve()), threads=threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -458,12 +479,12 @@ def tune(
     else:
         best_config.pop("bank", None)
     best_config["validation"] = {"metric": metric, "value": best_row["value"],
-                                 "trial": best_row["trial"], "split": "holdout"}
+                                 "trial": best_row["trial"], "split": validation}
     with atomic_write(out / "trials.csv") as handle:
         handle.write(_csv(rows, ["trial", "state", "value", "steps", "seconds", *dims]).encode())
     with atomic_write(out / "best.json") as handle:
         handle.write(json.dumps(best_config, indent=2, sort_keys=True).encode())
-    return SweepResult(float(best_row["value"]), best_config, rows, out)
+    return SweepResult(float(best_row["value"]), best_config, rows, out, validation)
 
 
 def _trial_rows(trials: list[Any], dims: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m hashgym.benchmarks.diagnose_hierhash [--bank cifar100] [--teacher dch]
+    python -m hashgym.benchmarks.diagnose_hierhash [--bank cifar100-dev] [--teacher dch]
         [--frozen-steps 4000000] [--paper-steps 800000] [--seed 0] [--skip-shipped]
 
 Each rung puts the same agent one obstacle further from a good hash function, all at 12 bits,
@@ -24,6 +24,10 @@ names what the later rung adds:
 5. **Paper setting**: ``PAPER_SETTINGS`` (one sampled triplet, a memory every episode rewrites,
    4,000 / 1,000 triplets with sibling negatives), ``--paper-steps`` steps on 64 images per
    step.
+
+The ladder is a tool for choosing what to change, so it runs on the development bank by default
+(``cifar100-dev``: validation queries its backbone never saw, none of them a test image); a
+shared test preset is refused unless ``--on-test-bank`` is given.
 
 Prints the machine, versions, date, seed and the wall time of every rung. The recorded output
 is ``benchmarks/results/diagnose_hierhash.txt``.
@@ -50,7 +54,7 @@ import hashgym
 from hashgym.bank import FeatureBank
 from hashgym.envs.hierhash import PAPER_SETTINGS, HierHashVectorEnv
 from hashgym.metrics import evaluate
-from hashgym.protocols import resolve_bank
+from hashgym.protocols import development_twin, resolve_bank
 
 N_BITS = 12
 BITS_PER_STEP = 3
@@ -131,7 +135,11 @@ def supervised_capacity(bank: FeatureBank, teacher_train: np.ndarray, epochs: in
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bank", default="cifar100")
+    parser.add_argument("--bank", default="cifar100-dev",
+                        help="the bank to diagnose (default cifar100-dev, the development twin)")
+    parser.add_argument("--on-test-bank", action="store_true",
+                        help="allow a shared test preset (cifar100, ...), whose queries are a "
+                             "test set")
     parser.add_argument("--teacher", default="dch", help="the baseline whose codes are the target")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the capacity rung")
     parser.add_argument("--frozen-steps", type=int, default=4_000_000,
@@ -142,6 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-shipped", action="store_true",
                         help="leave out the as-shipped rung (its budget is the longest)")
     args = parser.parse_args(argv)
+    twin = development_twin(args.bank)
+    if twin is not None and not args.on_test_bank:
+        parser.error(f"{args.bank}'s queries are a test set: diagnose on its development twin "
+                     f"{twin}, or pass --on-test-bank")
     torch.set_num_threads(1)
     print("# diagnose_hierhash")
     print(f"date      {datetime.datetime.now().isoformat(timespec='seconds')}")

@@ -28,7 +28,8 @@ key                    dtype, shape             meaning
 
 The shared CIFAR-100 bank (keys ``features``, ``fine_labels``, ``coarse_labels``,
 ``fine_to_coarse``, ``fine_names``, ``coarse_names``, ``split``, ``meta``) loads as it is: it
-becomes a two-level bank with level 0 = the 20 super-classes and level 1 = the 100 classes.
+becomes a two-level bank with level 0 = the 20 super-classes and level 1 = the 100 classes. Its
+optional ``image_index`` (the development bank's) is kept: each row's image in ``cifar100.npz``.
 
 Banks are saved uncompressed by default so that :meth:`FeatureBank.load` with ``mmap=True`` can
 memory-map the feature matrix instead of reading it; saves are atomic (temporary file + rename).
@@ -587,6 +588,7 @@ def _from_cifar_arrays(arrays: Mapping[str, np.ndarray], meta: dict[str, Any], s
         split=arrays["split"],
         level_names=("coarse", "fine"),
         meta=meta,
+        image_index=arrays.get("image_index"),
     )
 
 

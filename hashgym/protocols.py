@@ -1,4 +1,4 @@
-"""Named banks and evaluation protocols (METHODS.md, "Protocols").
+"""Named banks and evaluation protocols.
 
 A **protocol** decides which images of a bank are queries, which form the database and which
 of the database images are used for training. It is seeded, and what it did is recorded in the
@@ -11,19 +11,34 @@ protocol           split
                    shared CIFAR-100 bank: 10,000 query / 50,000 database.
 ``trees-people``   DRLHIH's CIFAR-100 subset: only the images of the ``trees`` and ``people``
                    super-classes, with the bank's own split restricted to them.
-``csq``            SCIHCGRL's (CSQ's) CIFAR protocol applied to CIFAR-100: 1,000 query and
-                   5,000 training images drawn per fine class (10 and 50 of each of the 100
-                   classes), every non-query image in the database (the training images too).
-                   Banks smaller than 6,000 images keep the same proportions.
-``holdout``        For tuning without touching the queries: the bank's training images only,
-                   10% of each finest class (at least one) held out as queries, the rest the
-                   database and the training set. The bank's own queries are dropped.
+``csq``            SCIHCGRL's (CSQ's) CIFAR protocol applied to CIFAR-100: 10 query and 50
+                   training images per fine class (1,000 / 5,000), every other image in the
+                   database (the training images too). The queries come only from the bank's
+                   own query split and the training images only from its database split, so
+                   on a bank whose backbone trained on its database (the shared ones) no query
+                   is an image the backbone saw. Classes under 500 images scale both counts
+                   down in proportion (the smallest class sets the scale).
+``holdout``        For tuning a user's own bank without touching its queries: the bank's
+                   training images only, 10% of each finest class (at least one) held out as
+                   queries, the rest the database and the training set. The bank's own queries
+                   are dropped. Where the backbone trained on those images, the held-out ones
+                   are not unseen: the shared banks have a development twin instead.
 =================  ==========================================================================
 
-A **preset name** is a bank source optionally followed by a protocol: ``cifar100`` (the shared
-60,000-image bank, found under ``$HASHGYM_DATA/cifar100/``), ``cifar100-mini`` (the small bank
-built into the package), and e.g. ``cifar100-csq``, ``cifar100-trees-people``,
-``cifar100-mini-csq``. :func:`resolve_bank` turns a preset name, a path or a bank into a bank.
+A **preset name** is a bank source optionally followed by a protocol:
+
+* ``cifar100``: the shared 60,000-image bank (``$HASHGYM_DATA/cifar100/``), whose 10,000
+  queries are the **test set**: score them once per final table, never to choose a setting.
+* ``cifar100-dev``: its **development twin**, the 50,000 database images of the shared bank
+  coded by a backbone trained on 45,000 of them only; its 5,000 validation queries (50 per fine
+  class) are as unseen by that backbone as the test queries are by the shared one. Choose
+  settings here (``hashgym tune`` does, see :func:`development_twin`).
+* ``cifar100-mini``: the small bank built into the package (a PCA-128 subset of the shared bank,
+  for examples and tests).
+
+A protocol name appended gives e.g. ``cifar100-csq``, ``cifar100-dev-csq``,
+``cifar100-dev-trees-people``, ``cifar100-mini-csq``. :func:`resolve_bank` turns a preset name, a
+path or a bank into a bank.
 """
 
 from __future__ import annotations
@@ -43,6 +58,8 @@ __all__ = [
     "SOURCES",
     "apply_protocol",
     "data_dir",
+    "development_twin",
+    "is_development",
     "preset_names",
     "resolve_bank",
 ]
@@ -67,10 +84,19 @@ def _shared_cifar100_path() -> Path:
     return data_dir() / "cifar100" / "cifar100_resnet18_features.npz"
 
 
+def _shared_cifar100_dev_path() -> Path:
+    return data_dir() / "cifar100" / "cifar100_resnet18_dev_features.npz"
+
+
 SOURCES: dict[str, Callable[[], Path]] = {
     "cifar100": _shared_cifar100_path,
+    "cifar100-dev": _shared_cifar100_dev_path,
     "cifar100-mini": _builtin_path,
 }
+
+#: Sources whose query split is a test set, and the development source that stands in for each
+#: when choosing settings (its queries unseen by its own backbone, none of them a test image).
+DEVELOPMENT_TWINS: dict[str, str] = {"cifar100": "cifar100-dev"}
 
 
 def _standard(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
@@ -91,26 +117,35 @@ def _trees_people(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
     return bank.take(keep, train=None)
 
 
+#: CSQ's per-class counts on CIFAR-100 (10 query, 50 training images of each of 100 classes),
+#: and the class size at which they apply in full.
+CSQ_QUERY, CSQ_TRAIN, CSQ_FULL_CLASS = 10, 50, 500
+
+
 def _csq(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
-    """10 query and 50 training images per finest class at full CIFAR-100 size (1,000 / 5,000)."""
+    """``CSQ_QUERY`` queries per finest class from the bank's query split, ``CSQ_TRAIN`` training
+    images from its database split, every other image in the database."""
     if bank.n_levels < 1:
         raise BankError("protocol 'csq' needs a bank with hierarchy labels")
     finest = bank.labels[:, -1]
-    scale = min(1.0, bank.n / 60000)
-    classes = np.unique(finest)
-    n_query = max(1, round(1000 * scale / len(classes)))
-    n_train = max(1, round(5000 * scale / len(classes)))
+    classes, sizes = np.unique(finest, return_counts=True)
+    scale = min(1.0, sizes.min() / CSQ_FULL_CLASS)
+    n_query = max(1, round(CSQ_QUERY * scale))
+    n_train = max(1, round(CSQ_TRAIN * scale))
     split = np.full(bank.n, DATABASE, dtype=np.int8)
     train = np.zeros(bank.n, dtype=bool)
     for c in classes:
-        rows = rng.permutation(np.flatnonzero(finest == c))
-        if len(rows) < n_query + n_train:
-            raise BankError(
-                f"protocol 'csq' needs {n_query + n_train} images of class "
-                f"{bank.class_names[-1][c]!r}, the bank has {len(rows)}"
-            )
-        split[rows[:n_query]] = QUERY
-        train[rows[n_query : n_query + n_train]] = True
+        members = finest == c
+        queries = rng.permutation(np.flatnonzero(members & (bank.split == QUERY)))
+        trainable = rng.permutation(np.flatnonzero(members & (bank.split == DATABASE)))
+        for rows, need, part in ((queries, n_query, "query"), (trainable, n_train, "database")):
+            if len(rows) < need:
+                raise BankError(
+                    f"protocol 'csq' needs {need} images of class {bank.class_names[-1][c]!r} in "
+                    f"the bank's {part} split, the bank has {len(rows)}"
+                )
+        split[queries[:n_query]] = QUERY
+        train[trainable[:n_train]] = True
     return bank.replace(split=split, train=train)
 
 
@@ -164,6 +199,30 @@ def apply_protocol(bank: FeatureBank, protocol: str, seed: int = 0) -> FeatureBa
     return out
 
 
+def development_twin(name: str) -> str | None:
+    """The development preset that stands in for preset ``name`` when choosing settings.
+
+    ``cifar100-csq`` gives ``cifar100-dev-csq``, ``cifar100`` and ``cifar100-holdout`` give
+    ``cifar100-dev`` (the twin's own validation queries replace the holdout split, whose images
+    the shared backbone trained on); a development preset, ``cifar100-mini`` or a name that is not
+    a preset give ``None``.
+    """
+    try:
+        source, protocol = _parse_preset(name)
+    except BankError:
+        return None
+    twin = DEVELOPMENT_TWINS.get(source)
+    if twin is None:
+        return None
+    return twin if protocol in ("standard", "holdout") else f"{twin}-{protocol}"
+
+
+def is_development(bank: FeatureBank) -> bool:
+    """Whether ``bank`` came from a development preset (its queries are validation queries that
+    its backbone never saw, and may be scored to choose settings)."""
+    return bool(bank.meta.get("development"))
+
+
 def _parse_preset(name: str) -> tuple[str, str]:
     for source in sorted(SOURCES, key=len, reverse=True):
         if name == source:
@@ -212,7 +271,10 @@ def resolve_bank(
                 )
             bank = FeatureBank.load(path, mmap=mmap, verify=verify)
             images = path.parent / SHARED_IMAGES
-            if source == "cifar100" and images.is_file() and bank.image_index is None:
-                bank = attach_images(bank, images, check=False)  # same order, read when used
+            if source in DEVELOPMENT_TWINS.values():
+                bank.meta["development"] = True
+            if source != "cifar100-mini" and images.is_file() and "image_source" not in bank.meta:
+                # the shared bank is in the images' order; the development bank names its rows
+                bank = attach_images(bank, images, index=bank.image_index, check=False)
     chosen = protocol or preset_protocol
     return apply_protocol(bank, chosen, seed) if chosen else bank

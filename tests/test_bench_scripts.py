@@ -57,6 +57,14 @@ def test_diagnose_hierhash_smoke(capsys) -> None:
         assert rung in out
 
 
+def test_diagnose_hierhash_refuses_a_test_preset(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        diagnose_hierhash.main(["--bank", "cifar100-csq"])
+    assert exit_info.value.code == 2
+    assert ("cifar100-csq's queries are a test set: diagnose on its development twin "
+            "cifar100-dev-csq, or pass --on-test-bank") in capsys.readouterr().err
+
+
 def test_bench_agents_smoke(shared_data, capsys) -> None:
     bench_agents.main(["--quick"])
     out = capsys.readouterr().out

@@ -7,7 +7,13 @@ import pytest
 
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.data.build_mini_bank import build_mini_bank
-from hashgym.protocols import PROTOCOLS, apply_protocol, preset_names, resolve_bank
+from hashgym.protocols import (
+    PROTOCOLS,
+    apply_protocol,
+    development_twin,
+    preset_names,
+    resolve_bank,
+)
 from hashgym.synthetic import make_hierarchical_bank
 
 
@@ -15,8 +21,9 @@ def test_preset_names_cover_every_source_and_protocol():
     names = preset_names()
     assert {"cifar100", "cifar100-trees-people", "cifar100-csq", "cifar100-mini",
             "cifar100-mini-csq", "cifar100-mini-trees-people", "cifar100-holdout",
-            "cifar100-mini-holdout"} == set(names)
-    assert len(names) == 2 * len(PROTOCOLS)
+            "cifar100-mini-holdout", "cifar100-dev", "cifar100-dev-csq",
+            "cifar100-dev-trees-people", "cifar100-dev-holdout"} == set(names)
+    assert len(names) == 3 * len(PROTOCOLS)
 
 
 def test_unknown_preset_and_protocol():
@@ -109,7 +116,7 @@ def test_csq_protocol_needs_enough_images_per_class():
                        labels=np.array([[0, 0], [0, 1], [1, 2], [1, 2], [0, 0], [1, 3]]),
                        class_names=(("a", "b"), ("a0", "a1", "b0", "b1")),
                        split=np.array([0, 0, 0, 1, 1, 0], dtype=np.int8))
-    with pytest.raises(BankError, match="protocol 'csq' needs 2 images of class 'a1', the bank has 1"):
+    with pytest.raises(BankError, match="protocol 'csq' needs 1 images of class 'a1' in the bank's query split, the bank has 0"):
         apply_protocol(bank, "csq")
 
 
@@ -152,3 +159,44 @@ def test_mini_bank_pca_ignores_query_images():
     db = a.split == DATABASE
     np.testing.assert_array_equal(a.features[db], b.features[db])
     assert a.n == 6 * 7 and a.dim == 4 and a.meta["pca"]["fitted_on"] == "the 50,000 database images"
+
+
+def test_development_presets_load_with_their_own_split(shared_data, monkeypatch):
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    dev = resolve_bank("cifar100-dev")
+    assert dev.meta["development"] is True
+    assert (len(dev.indices("query")), len(dev.indices("database"))) == (5000, 45000)
+    assert (np.bincount(dev.labels[dev.indices("query"), 1]) == 50).all()
+    csq = resolve_bank("cifar100-dev-csq")
+    assert (len(csq.indices("query")), len(csq.indices("train")), len(csq.indices("database"))) == (
+        1000, 5000, 49000)
+    tp = resolve_bank("cifar100-dev-trees-people")
+    assert {tp.class_names[0][c] for c in np.unique(tp.labels[:, 0])} == {"trees", "people"}
+    assert (len(tp.indices("query")), len(tp.indices("database"))) == (500, 4500)
+    # rows name their images in cifar100.npz: none of the shared bank's test queries is here
+    shared = resolve_bank("cifar100")
+    assert not np.isin(dev.image_index, shared.indices("query")).any()
+    np.testing.assert_array_equal(dev.labels, shared.labels[dev.image_index])
+
+
+def test_csq_queries_are_images_the_backbone_never_saw(shared_data, monkeypatch):
+    """The shared bank's backbone trained on its database split (rows = cifar100.npz images);
+    the development bank's on its own database split. csq's queries avoid both."""
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    for preset, source in (("cifar100-csq", "cifar100"), ("cifar100-dev-csq", "cifar100-dev")):
+        csq, full = resolve_bank(preset), resolve_bank(source)
+        trained_on = set(full.image_index[full.split == DATABASE].tolist())
+        queries = csq.image_index[csq.indices("query")]
+        assert len(queries) == 1000 and not trained_on.intersection(queries.tolist())
+        # training images come from what the backbone trained on; the rest is database
+        assert trained_on.issuperset(csq.image_index[csq.indices("train")].tolist())
+        assert len(csq.indices("database")) == full.n - 1000
+
+
+def test_development_twins():
+    assert development_twin("cifar100") == "cifar100-dev"
+    assert development_twin("cifar100-holdout") == "cifar100-dev"
+    assert development_twin("cifar100-csq") == "cifar100-dev-csq"
+    assert development_twin("cifar100-trees-people") == "cifar100-dev-trees-people"
+    for name in ("cifar100-dev", "cifar100-dev-csq", "cifar100-mini", "bank.npz", "nonsense"):
+        assert development_twin(name) is None

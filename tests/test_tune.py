@@ -221,3 +221,40 @@ def test_train_config_errors(tmp_path: Path, capsys, text: str, message: str) ->
     path.write_text(text)
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
     assert message.replace("\\", "") in capsys.readouterr().err or pytest.fail(message)
+
+
+def test_a_shared_test_preset_is_tuned_on_its_development_twin(
+        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    seen = []
+    real = tune_module.encode
+
+    def spy(model, bank, split="query", **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((bank.meta.get("development"), bank.meta["protocol"]["name"], bank.n))
+        return real(model, bank, split, **kwargs)
+
+    monkeypatch.setattr(tune_module, "encode", spy)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({**SPACE, "timesteps": 256}))
+    code = main(["tune", "--space", str(space), "--bank", "cifar100-csq", "--trials", "1",
+                 "--rungs", "1", "--out", str(tmp_path / "twin")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert ("cifar100-csq's queries are a test set; choosing on its development twin "
+            "cifar100-dev-csq") in captured.err
+    assert "validation split (cifar100-dev-csq)" in captured.out
+    # scored on the twin's csq split: 1,000 validation queries among its 50,000 images
+    assert seen and all(entry == (True, "csq", 50_000) for entry in seen)
+    config = json.loads((tmp_path / "twin" / "best.json").read_text())
+    assert config["bank"] == "cifar100-csq"  # the chosen setting trains on the bank asked for
+    assert config["validation"]["split"] == "cifar100-dev-csq"
+
+    seen.clear()
+    code = main(["tune", "--space", str(space), "--bank", "cifar100-csq", "--trials", "1",
+                 "--rungs", "1", "--out", str(tmp_path / "test"), "--on-test-bank"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "development twin" not in captured.err
+    assert seen and all(entry[:2] == (None, "holdout") for entry in seen)
+    assert json.loads((tmp_path / "test" / "best.json").read_text())["validation"]["split"] == (
+        "holdout")
