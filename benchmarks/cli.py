@@ -50,6 +50,25 @@ def parse_list(text: str, name: str, cast: type = str) -> list:
         raise BenchError(f"--{name} must be a comma-separated list of {cast.__name__}: {text!r}") from exc
 
 
+def parse_seeds(text: str) -> int | list[int]:
+    """``--seeds``: a count ``N`` (seeds ``0 .. N-1``), a range ``A-B`` (``A .. B``, both
+    included) or a comma-separated list (``100,101,107``).
+
+    :raises BenchError: for anything else, or an empty or reversed range.
+    """
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if "-" in text and "," not in text:
+        first, _, last = text.partition("-")
+        if first.strip().isdigit() and last.strip().isdigit():
+            if int(last) < int(first):
+                raise BenchError(f"--seeds range {text!r} ends before it starts")
+            return list(range(int(first), int(last) + 1))
+        raise BenchError(f"--seeds must be a count, a range A-B or a list A,B,...: {text!r}")
+    return parse_list(text, "seeds", int)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``hashgym bench``'s options to ``parser``."""
     parser.description = ("Run a benchmark suite and write its tables, plots and record "
@@ -61,8 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bank", default=None,
                         help="run on this bank (preset name or .npz path) instead of the "
                         "suite's; comma-separate several")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..N-1 (default: the suite's)")
+    parser.add_argument("--seeds", default=None,
+                        help="seeds: a count N (0..N-1), a range A-B or a list A,B,... "
+                             "(default: the suite's count); final tables take seeds that no "
+                             "development run used, e.g. 100-104")
     parser.add_argument("--out", default=None, help="output folder (default runs/bench/<suite>)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated method keys to run (default: all of the suite's)")
@@ -120,12 +141,12 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise BenchError(f"--suite is required; known: {', '.join(BENCH_SUITES)}")
         suite = get_suite(args.suite)
         from hashgym.benchmarks.runner import run_benchmark
-        from hashgym.benchmarks.tables import markdown_tables, summarize
+        from hashgym.benchmarks.tables import markdown_tables, paired_markdown, summarize
 
         result = run_benchmark(
             suite,
             banks=parse_list(args.bank, "bank") if args.bank else None,
-            seeds=args.seeds,
+            seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
             out=args.out,
             methods=parse_list(args.methods, "methods") if args.methods else None,
             bits=parse_list(args.bits, "bits", int) if args.bits else None,
@@ -144,6 +165,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"hashgym bench: error: {exc}", file=sys.stderr)
         return 2
     print(markdown_tables(summarize(result.rows), result.suite))
+    print(paired_markdown(result.rows, result.suite))
     resumed = len(result.cells) - result.computed
     print(f"{len(result.cells)} cells ({result.computed} computed, {resumed} resumed); "
           f"wrote {result.out}/: {', '.join(sorted(p.name for p in result.files))}")

@@ -72,7 +72,13 @@ from hashgym.benchmarks.suites import (
     MethodSpec,
     get_suite,
 )
-from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
+from hashgym.benchmarks.tables import (
+    latex_tables,
+    markdown_tables,
+    paired_markdown,
+    results_csv,
+    summarize,
+)
 
 import hashgym
 from hashgym.atomic import atomic_write, process_running
@@ -740,7 +746,9 @@ def _write_outputs(
         handle.write(results_csv(rows).encode())
     files.append(csv_path)
     summary = summarize(rows)
-    for name, text in (("table.md", markdown_tables(summary, suite)),
+    paired = paired_markdown(rows, suite)
+    for name, text in (("table.md", markdown_tables(summary, suite) + (
+                           "\n" + paired if paired else "")),
                        ("table.tex", latex_tables(summary, suite))):
         with atomic_write(out_dir / name) as handle:
             handle.write(text.encode())

@@ -43,6 +43,7 @@ from hashgym.validation import is_integer
 __all__ = [
     "AGENTS_GENERATION",
     "BENCH_SUITES",
+    "BEST_BASELINE",
     "EXECUTORS",
     "BenchError",
     "BenchSuite",
@@ -51,6 +52,9 @@ __all__ = [
     "suite_names",
 ]
 
+
+#: In a suite's ``comparisons``: the baseline with the best mean in each column.
+BEST_BASELINE = "best-baseline"
 
 #: How :func:`hashgym.benchmarks.runner.run_benchmark` runs cells: one after another in this
 #: process, in a pool of worker processes, or as Ray tasks (the ``ray`` extra).
@@ -107,6 +111,14 @@ class BenchSuite:
     :param seeds: how many seeds (``0 .. seeds-1``) by default.
     :param split_seed: seed of the bank presets' split (fixed across method seeds).
     :param ndcg_ks: cut-offs of the NDCG@k curve plotted per cell.
+    :param comparisons: the table's headline comparisons, each ``(method, other)``: ``method``'s
+        value minus ``other``'s, paired by seed, with a 95 % confidence interval
+        (:func:`hashgym.benchmarks.tables.paired_differences`), for every bank, length and
+        metric. ``other`` is a method key, or :data:`BEST_BASELINE` for the baseline with the
+        best mean in that column (the strongest opponent, however the columns fall).
+    :param settings: where the methods' settings were chosen (the preset and the study or
+        note), recorded in ``record.json`` so that a reader can tell a table measured blind from
+        one whose settings saw its queries.
     """
 
     name: str
@@ -120,6 +132,8 @@ class BenchSuite:
     seeds: int = 3
     split_seed: int = 0
     ndcg_ks: tuple[int, ...] = (1, 5, 10, 20, 50, 100, 200)
+    comparisons: tuple[tuple[str, str], ...] = ()
+    settings: str = ""
 
     def __post_init__(self) -> None:
         if not self.banks:
@@ -142,6 +156,11 @@ class BenchSuite:
             )
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise BenchError(f"suite {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
+        for pair in self.comparisons:
+            for key in pair:
+                if key != BEST_BASELINE and key not in keys:
+                    raise BenchError(f"suite {self.name!r}: comparison {pair!r} names no method "
+                                     f"{key!r}; its methods: {', '.join(keys)}")
 
     def method(self, key: str) -> MethodSpec:
         """The method with this key.
@@ -178,6 +197,9 @@ class BenchSuite:
             for key in wanted:
                 self.method(key)
             changes["methods"] = tuple(m for m in self.methods if m.key in wanted)
+            changes["comparisons"] = tuple(
+                pair for pair in self.comparisons
+                if all(k == BEST_BASELINE or k in wanted for k in pair))
         if bits is not None:
             changes["bits"] = tuple(bits)
         if banks is not None:
@@ -232,6 +254,11 @@ DRLHIH = BenchSuite(
     bits=(12,),
     metrics=("ACG@20", "DCG@20", "NDCG@20"),
     relevance="hierarchy",
+    comparisons=(("dqn-hier", BEST_BASELINE),),
+    settings="hashgym 0.5.0 defaults, chosen before the development bank existed: the DQN "
+    "recipe's by scoring this suite's cifar100 queries (notes/hierhash-expected.md, "
+    "hierhash-class-codes.md), the baselines' likewise (notes/baselines-defaults.md); not "
+    "re-chosen on cifar100-dev yet",
     methods=(
         _baseline("lsh", "LSH"),
         _baseline("sh", "SH"),
@@ -245,12 +272,18 @@ DRLHIH = BenchSuite(
 SCIHCGRL = BenchSuite(
     name="scihcgrl",
     description="SCIHCGRL's CIFAR protocol on CIFAR-100 (1,000 query / 5,000 train / the rest "
-    "as database): 24/32/48 bits, mAP@all and precision@r<=2, fine-label relevance",
+    "as database; queries from the bank's query split only): 24/32/48/64 bits, mAP@all and "
+    "precision@r<=2, fine-label relevance",
     banks=("cifar100-csq",),
-    bits=(24, 32, 48),
+    bits=(24, 32, 48, 64),
     metrics=("mAP@all", "P@r<=2"),
     relevance="label",
     level=-1,
+    comparisons=(("reinforce", "csq"), ("reinforce", BEST_BASELINE)),
+    settings="hashgym 0.5.0 defaults, chosen before the development bank existed: "
+    "REINFORCE's on the query mAP of the earlier cifar100-csq split, whose queries were "
+    "mostly backbone-training images (notes/reinforce-recipe.md), the baselines' likewise "
+    "(notes/baselines-defaults.md); not re-chosen on cifar100-dev-csq yet",
     methods=(
         _baseline("cnnh", "CNNH"),
         _baseline("dsh", "DSH"),

@@ -16,16 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hashgym.benchmarks.suites import BenchSuite
+from hashgym.benchmarks.suites import BEST_BASELINE, BenchSuite
 
 __all__ = [
     "CSV_COLUMNS",
+    "Paired",
     "Summary",
     "format_value",
     "latex_tables",
     "markdown_tables",
+    "paired_differences",
+    "paired_markdown",
     "results_csv",
     "summarize",
+    "t_quantile",
 ]
 
 CSV_COLUMNS = ("bank", "method", "bits", "seed", "metric", "value")
@@ -188,3 +192,117 @@ def latex_tables(
             parts.append(" & ".join([_tex(label), *texts]) + r" \\")
         parts += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(parts)
+
+
+# Student's t, 97.5 % quantiles for 1..30 degrees of freedom (two-sided 95 % intervals).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t_quantile(df: int) -> float:
+    """Student's t 97.5 % quantile with ``df`` degrees of freedom: the half-width factor of a
+    two-sided 95 % confidence interval. Tabled up to 30; beyond, the Cornish-Fisher expansion
+    around the normal quantile (within 0.001 of the exact value there).
+
+    :raises ValueError: for ``df < 1``.
+    """
+    if df < 1:
+        raise ValueError(f"a t interval needs at least 1 degree of freedom, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One headline comparison in one column: ``method`` minus ``other``, paired by seed.
+
+    :param bank: the bank.
+    :param bits: the code length.
+    :param metric: the metric.
+    :param method: the method's key.
+    :param other: the other method's key (the best baseline, when the suite asked for it).
+    :param seeds: the seeds both methods ran.
+    :param mean: the mean per-seed difference.
+    :param low: the 95 % interval's lower end (``mean - t * sd / sqrt(n)``; ``nan`` for one
+        seed).
+    :param high: its upper end.
+    """
+
+    bank: str
+    bits: int
+    metric: str
+    method: str
+    other: str
+    seeds: tuple[int, ...]
+    mean: float
+    low: float
+    high: float
+
+
+def paired_differences(rows: Iterable[Mapping[str, Any]], suite: BenchSuite) -> list[Paired]:
+    """The suite's ``comparisons`` in every bank × length × metric where both methods ran.
+
+    Each is the mean over seeds of ``value(method, seed) - value(other, seed)`` with a Student
+    t interval on those differences: paired, so that what a seed does to both methods (its
+    draws of the training data) cancels out. A :data:`BEST_BASELINE` opponent is the baseline
+    with the highest mean in that column.
+    """
+    values: dict[tuple[str, int, str, str], dict[int, float]] = {}
+    for row in rows:
+        key = (str(row["bank"]), int(row["bits"]), str(row["metric"]), str(row["method"]))
+        values.setdefault(key, {})[int(row["seed"])] = float(row["value"])
+    baselines = [m.key for m in suite.methods if m.kind == "baseline"]
+    banks = list(dict.fromkeys([*suite.banks, *sorted({k[0] for k in values})]))
+    metrics = list(dict.fromkeys([*suite.metrics, *sorted({k[2] for k in values})]))
+    columns = sorted({k[:3] for k in values},
+                     key=lambda c: (banks.index(c[0]), c[1], metrics.index(c[2])))
+    out = []
+    for bank, bits, metric in columns:
+        done = set()
+        def seeds_of(method: str, column: tuple[str, int, str] = (bank, bits, metric)) -> dict:
+            return values.get((*column, method), {})
+
+        for method, other in suite.comparisons:
+            if other == BEST_BASELINE:
+                ran = [b for b in baselines if seeds_of(b)]
+                if not ran:
+                    continue
+                other = max(ran, key=lambda b: float(np.mean(list(seeds_of(b).values()))))
+            a, b = seeds_of(method), seeds_of(other)
+            common = tuple(sorted(set(a) & set(b)))
+            if not common or (method, other) in done:
+                continue
+            done.add((method, other))
+            diff = np.array([a[seed] - b[seed] for seed in common])
+            mean = float(diff.mean())
+            if len(common) > 1:
+                half = t_quantile(len(common) - 1) * float(diff.std(ddof=1)) / math.sqrt(len(common))
+            else:
+                half = math.nan
+            out.append(Paired(bank, bits, metric, method, other, common, mean, mean - half,
+                              mean + half))
+    return out
+
+
+def paired_markdown(rows: Iterable[Mapping[str, Any]], suite: BenchSuite) -> str:
+    """The headline comparisons as a Markdown table (empty when the suite has none)."""
+    pairs = paired_differences(rows, suite)
+    if not pairs:
+        return ""
+    labels = {m.key: m.label or m.key for m in suite.methods}
+    lines = ["## Paired differences", "",
+             ("Method minus the other, per seed, mean and 95 % t interval over the seeds both ran; "
+             "an interval above 0 means the method is better on these seeds' draws."), "",
+             "| Bank | Bits | Metric | Method | Other | Seeds | Difference | 95 % interval |",
+             "|---|---:|---|---|---|---:|---:|---|"]
+    for p in pairs:
+        interval = ("–" if math.isnan(p.low) else
+                    f"[{p.low:+.{DECIMALS}f}, {p.high:+.{DECIMALS}f}]")
+        lines.append(f"| {p.bank} | {p.bits} | {p.metric} | {labels.get(p.method, p.method)} | "
+                     f"{labels.get(p.other, p.other)} | {len(p.seeds)} | "
+                     f"{p.mean:+.{DECIMALS}f} | {interval} |")
+    return "\n".join(lines) + "\n"

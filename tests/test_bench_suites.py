@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 from hashgym.agents.recipe import recipe_level_timesteps
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
+from hashgym.benchmarks.cli import parse_seeds
 from hashgym.benchmarks.methods import AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.suites import (
     AGENTS_GENERATION,
     BENCH_SUITES,
+    BEST_BASELINE,
     BenchError,
     BenchSuite,
     MethodSpec,
     get_suite,
     suite_names,
 )
+from hashgym.benchmarks.tables import paired_differences, paired_markdown, t_quantile
 
 from hashgym.centers import hash_centers
 from hashgym.metrics import parse_metric
@@ -66,7 +72,7 @@ def test_presets_match_the_papers() -> None:
         [0], [1], [0, 1]]
     scihcgrl = get_suite("scihcgrl")
     assert scihcgrl.banks == ("cifar100-csq",)
-    assert scihcgrl.bits == (24, 32, 48)
+    assert scihcgrl.bits == (24, 32, 48, 64)  # the paper's three lengths and 64
     assert scihcgrl.metrics == ("mAP@all", "P@r<=2")
     assert (scihcgrl.relevance, scihcgrl.level) == ("label", -1)
     assert {"cnnh", "dsh", "ninh", "hashnet", "csq", "reinforce"} == {
@@ -138,3 +144,66 @@ def test_method_spec_title_and_dict() -> None:
     assert MethodSpec("itq", "baseline", label="ITQ").title == "ITQ"
     assert spec.to_dict() == {"key": "itq", "kind": "baseline",
                               "params": {"name": "itq", "n_iter": 5}, "label": "itq"}
+
+
+def _rows(values: dict[str, list[float]], bits: int = 24, metric: str = "mAP@all") -> list[dict]:
+    return [{"bank": "b", "method": method, "bits": bits, "seed": 100 + seed, "metric": metric,
+             "value": value}
+            for method, series in values.items() for seed, value in enumerate(series)]
+
+
+def test_paired_differences_against_brute_force() -> None:
+    suite = BenchSuite(name="t", description="", banks=("b",), bits=(24,), metrics=("mAP@all",),
+                       methods=(MethodSpec("a", "baseline", {"name": "itq"}),
+                                MethodSpec("c", "baseline", {"name": "lsh"}),
+                                MethodSpec("rl", "agent", {"algo": "dqn"})),
+                       comparisons=(("rl", "a"), ("rl", BEST_BASELINE)))
+    rl, a, c = [0.60, 0.62, 0.62, 0.61], [0.58, 0.61, 0.60, 0.60], [0.50, 0.70, 0.70, 0.70]
+    pairs = paired_differences(_rows({"rl": rl, "a": a, "c": c}), suite)
+    assert [(p.method, p.other) for p in pairs] == [("rl", "a"), ("rl", "c")]  # c: best mean
+    diff = np.subtract(rl, a)
+    half = 3.182 * diff.std(ddof=1) / np.sqrt(4)  # t(0.975, 3 df)
+    assert pairs[0].seeds == (100, 101, 102, 103)
+    assert pairs[0].mean == pytest.approx(diff.mean())
+    assert (pairs[0].low, pairs[0].high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert pairs[0].low > 0  # rl is above a on every seed, by a steady margin
+    # only the seeds both ran are paired; one seed gives no interval
+    one = paired_differences(_rows({"rl": rl, "a": a[:1]}), suite)[0]
+    assert one.seeds == (100,) and np.isnan(one.low) and one.mean == pytest.approx(0.02)
+    text = paired_markdown(_rows({"rl": rl, "a": a, "c": c}), suite)
+    assert f"| b | 24 | mAP@all | rl | a | 4 | {diff.mean():+.4f} |" in text
+    # the best baseline that is also named does not repeat its row
+    assert len(paired_differences(_rows({"rl": rl, "a": a}), suite)) == 1
+
+
+def test_t_quantiles() -> None:
+    assert t_quantile(4) == 2.776 and t_quantile(30) == 2.042
+    assert t_quantile(40) == pytest.approx(2.021, abs=1e-3)
+    assert t_quantile(120) == pytest.approx(1.980, abs=1e-3)
+    with pytest.raises(ValueError, match="a t interval needs at least 1 degree of freedom, got 0"):
+        t_quantile(0)
+
+
+def test_a_comparison_names_the_suite_methods() -> None:
+    with pytest.raises(BenchError, match="comparison \\('rl', 'x'\\) names no method 'x'"):
+        BenchSuite(name="t", description="", banks=("b",), bits=(24,), metrics=("mAP@all",),
+                   methods=(MethodSpec("rl", "agent", {"algo": "dqn"}),),
+                   comparisons=(("rl", "x"),))
+    drlhih = get_suite("drlhih")
+    assert drlhih.select(methods=["dch"]).comparisons == ()
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("3", 3), ("100-104", [100, 101, 102, 103, 104]),
+                                             ("7,9", [7, 9]), ("5-5", [5])])
+def test_seed_options(text: str, seeds: int | list[int]) -> None:
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("104-100", "--seeds range '104-100' ends before it starts"),
+    ("a-b", "--seeds must be a count, a range A-B or a list A,B,...: 'a-b'"),
+    ("1,x", "--seeds must be a comma-separated list of int: '1,x'"),
+])
+def test_bad_seed_options(text: str, message: str) -> None:
+    with pytest.raises(BenchError, match=re.escape(message)):
+        parse_seeds(text)
