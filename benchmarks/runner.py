@@ -85,7 +85,7 @@ from hashgym.atomic import atomic_write, process_running
 from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
-from hashgym.protocols import resolve_bank
+from hashgym.protocols import class_slices, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count, is_integer
 
@@ -230,7 +230,18 @@ def score_cell(
     :return: ``(metrics, curves)``.
     """
     ql, dl, relevance = _labels(bank, suite)
-    metrics = evaluate(query_codes, db_codes, ql, dl, list(suite.metrics), relevance=relevance)
+    plain = [m for m in suite.metrics if " " not in m]
+    metrics = (evaluate(query_codes, db_codes, ql, dl, plain, relevance=relevance)
+               if plain else {})
+    sliced = [m for m in suite.metrics if " " in m]
+    if sliced:
+        slices = class_slices(bank)
+        for name, (q_mask, d_mask) in slices.items():
+            wanted = [m.split(" ", 1)[0] for m in sliced if m.split(" ", 1)[1] == name]
+            if wanted:
+                values = evaluate(query_codes[q_mask], db_codes[d_mask], ql[q_mask],
+                                  dl[d_mask], wanted, relevance=relevance)
+                metrics.update({f"{m} {name}": v for m, v in values.items()})
     pr = precision_recall_curve(query_codes, db_codes, ql, dl, relevance=relevance)
     if bank.n_levels:
         gq, gd, graded = bank.labels[bank.indices("query")], bank.labels[bank.indices("database")], "hierarchy"

@@ -160,8 +160,9 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))
     study = optuna.create_study(study_name=f"{suite.name}-{method}", storage=storage,
-                                direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+                                direction="maximize", load_if_exists=True)
+    # a resumed study must not draw its first proposals again: offset the seed by what ran
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
 
     def run(params: Mapping[str, Any]) -> tuple[float, float]:
         started = time.perf_counter()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hashgym.errors import HashgymError
+from hashgym.protocols import CLASS_SLICES
 from hashgym.validation import is_integer
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
     "suite_names",
 ]
 
+
+SLICE_NAMES = tuple(name for name, _, _ in CLASS_SLICES)
 
 #: In a suite's ``comparisons``: the baseline with the best mean in each column.
 BEST_BASELINE = "best-baseline"
@@ -103,7 +106,9 @@ class BenchSuite:
     :param banks: bank preset names or paths (:func:`hashgym.protocols.resolve_bank`); each
         gets its own table.
     :param bits: code lengths, one group of table columns each.
-    :param metrics: metric names of :func:`hashgym.metrics.evaluate`, in column order.
+    :param metrics: metric names of :func:`hashgym.metrics.evaluate`, in column order; a name
+        followed by a class slice (``"mAP@1000 unseen@all"``) is scored on that slice of a bank
+        split by the ``unseen`` protocol (:func:`hashgym.protocols.class_slices`).
     :param methods: the table rows.
     :param relevance: ``"hierarchy"`` (all label levels; graded relevance) or ``"label"`` (the
         class ids of ``level``).
@@ -156,6 +161,11 @@ class BenchSuite:
             )
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise BenchError(f"suite {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
+        for metric in self.metrics:
+            _, _, part = metric.partition(" ")
+            if part and part not in SLICE_NAMES:
+                raise BenchError(f"suite {self.name!r}: metric {metric!r} names no class slice; "
+                                 f"known: {', '.join(SLICE_NAMES)}")
         for pair in self.comparisons:
             for key in pair:
                 if key != BEST_BASELINE and key not in keys:
@@ -377,8 +387,37 @@ QUICK = BenchSuite(
     ),
 )
 
+# Retrieval of classes never trained on, in the protocol of the DSH_Analysis re-evaluation of
+# deep hashing (25 of CIFAR-100's classes unseen, mAP@1000), plus mAP@all and NDCG@20. 32 bits:
+# the DQN codes 4 bits per step there (3 does not divide 32).
+UNSEEN = BenchSuite(
+    name="unseen",
+    description="classes never trained on: cifar100-unseen (25 of the 100 fine classes left out "
+    "of training), 32 bits; mAP@1000, mAP@all and NDCG@20 as seen@seen, unseen@unseen and "
+    "unseen@all, fine-label relevance",
+    banks=("cifar100-unseen",),
+    bits=(32,),
+    metrics=tuple(f"{metric} {part}" for part in SLICE_NAMES
+                  for metric in ("mAP@1000", "mAP@all", "NDCG@20")),
+    relevance="label",
+    level=-1,
+    methods=(
+        _baseline("itq", "ITQ"),
+        _baseline("dch", "DCH"),
+        _baseline("csq", "CSQ"),
+        _baseline("shdh", "SHDH"),
+        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1],
+               env_kwargs={"bits_per_step": 4}),
+        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
+               total_timesteps=307_200, num_envs=256),
+    ),
+    comparisons=(("dqn-hier", BEST_BASELINE), ("reinforce", "csq")),
+    settings="hashgym 0.5.0 defaults (see the drlhih and scihcgrl suites); not chosen on "
+    "cifar100-dev-unseen yet",
+)
+
 BENCH_SUITES: dict[str, BenchSuite] = {
-    p.name: p for p in (DRLHIH, SCIHCGRL, SCIHCGRL_E2E, AGENTS, QUICK)}
+    p.name: p for p in (DRLHIH, SCIHCGRL, SCIHCGRL_E2E, AGENTS, QUICK, UNSEEN)}
 """Every benchmark suite preset by name."""
 
 

@@ -23,6 +23,12 @@ protocol           split
                    queries, the rest the database and the training set. The bank's own queries
                    are dropped. Where the backbone trained on those images, the held-out ones
                    are not unseen: the shared banks have a development twin instead.
+``unseen``         Retrieval of classes never trained on: a seeded quarter of the finest
+                   classes (25 of CIFAR-100's) is left out of training; the bank's own
+                   query/database split; training on the seen classes' database images. Scored
+                   as seen@seen, unseen@unseen and unseen@all (:func:`class_slices`). On the
+                   shared banks the backbone did see the unseen classes' database images, with
+                   labels: only the hash function is blind to them.
 =================  ==========================================================================
 
 A **preset name** is a bank source optionally followed by a protocol:
@@ -54,9 +60,11 @@ from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.images import attach_images
 
 __all__ = [
+    "CLASS_SLICES",
     "PROTOCOLS",
     "SOURCES",
     "apply_protocol",
+    "class_slices",
     "data_dir",
     "development_twin",
     "is_development",
@@ -149,6 +157,57 @@ def _csq(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
     return bank.replace(split=split, train=train)
 
 
+#: ``unseen``'s share of the finest classes kept out of training (25 of CIFAR-100's 100, as in
+#: the largest setting of the DSH_Analysis re-evaluation of deep hashing).
+UNSEEN_FRACTION = 0.25
+
+
+def _unseen(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
+    """A seeded ``UNSEEN_FRACTION`` of the finest classes is left out of training: the bank's own
+    query/database split, training on the database images of the other (seen) classes only. The
+    unseen classes are recorded in ``meta["protocol"]["unseen_classes"]``; :func:`class_slices`
+    turns them into the seen@seen, unseen@unseen and unseen@all evaluations."""
+    if bank.n_levels < 1:
+        raise BankError("protocol 'unseen' needs a bank with class labels")
+    finest = bank.labels[:, -1]
+    classes = np.unique(finest)
+    n_unseen = round(UNSEEN_FRACTION * len(classes))
+    if not 1 <= n_unseen < len(classes):
+        raise BankError(f"protocol 'unseen' leaves a quarter of the classes out of training "
+                        f"and needs at least 3 classes, the bank has {len(classes)}")
+    unseen = np.sort(rng.choice(classes, size=n_unseen, replace=False))
+    train = (bank.split == DATABASE) & ~np.isin(finest, unseen)
+    out = bank.replace(train=train)
+    out.meta["protocol"] = {"unseen_classes": [int(c) for c in unseen]}
+    return out
+
+
+#: The three evaluations of a bank split by ``unseen``: (name, query classes, database classes).
+CLASS_SLICES = (("seen@seen", "seen", "seen"), ("unseen@unseen", "unseen", "unseen"),
+                ("unseen@all", "unseen", "all"))
+
+
+def class_slices(bank: FeatureBank) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For a bank split by the ``unseen`` protocol: each of :data:`CLASS_SLICES` as boolean masks
+    over its query rows and its database rows (in ``bank.indices`` order).
+
+    :raises BankError: for a bank without recorded unseen classes.
+    """
+    protocol = bank.meta.get("protocol")
+    unseen = protocol.get("unseen_classes") if isinstance(protocol, dict) else None
+    if not isinstance(unseen, list):
+        raise BankError("this bank records no unseen classes: split it with protocol 'unseen'")
+    out = {}
+    for name, query_part, database_part in CLASS_SLICES:
+        masks = []
+        for split, part in (("query", query_part), ("database", database_part)):
+            is_unseen = np.isin(bank.labels[bank.indices(split), -1], unseen)
+            masks.append(np.ones_like(is_unseen) if part == "all" else
+                         is_unseen if part == "unseen" else ~is_unseen)
+        out[name] = (masks[0], masks[1])
+    return out
+
+
 #: ``holdout``'s share of every finest class's training images that becomes queries.
 HOLDOUT_FRACTION = 0.1
 
@@ -172,6 +231,7 @@ PROTOCOLS: dict[str, Callable[[FeatureBank, np.random.Generator], FeatureBank]] 
     "trees-people": _trees_people,
     "csq": _csq,
     "holdout": _holdout,
+    "unseen": _unseen,
 }
 
 
@@ -188,8 +248,11 @@ def apply_protocol(bank: FeatureBank, protocol: str, seed: int = 0) -> FeatureBa
     """Re-split ``bank`` by a named protocol (seeded) and record it in ``meta["protocol"]``."""
     if protocol not in PROTOCOLS:
         raise BankError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    out = PROTOCOLS[protocol](bank, np.random.default_rng(seed))
+    # a protocol may record details of its own in meta["protocol"]; an earlier one's go
+    fresh = bank.replace(meta={k: v for k, v in bank.meta.items() if k != "protocol"})
+    out = PROTOCOLS[protocol](fresh, np.random.default_rng(seed))
     out.meta["protocol"] = {
+        **out.meta.get("protocol", {}),
         "name": protocol,
         "seed": seed,
         "query": int(np.sum(out.split == QUERY)),

@@ -10,6 +10,7 @@ from hashgym.data.build_mini_bank import build_mini_bank
 from hashgym.protocols import (
     PROTOCOLS,
     apply_protocol,
+    class_slices,
     development_twin,
     preset_names,
     resolve_bank,
@@ -22,7 +23,8 @@ def test_preset_names_cover_every_source_and_protocol():
     assert {"cifar100", "cifar100-trees-people", "cifar100-csq", "cifar100-mini",
             "cifar100-mini-csq", "cifar100-mini-trees-people", "cifar100-holdout",
             "cifar100-mini-holdout", "cifar100-dev", "cifar100-dev-csq",
-            "cifar100-dev-trees-people", "cifar100-dev-holdout"} == set(names)
+            "cifar100-dev-trees-people", "cifar100-dev-holdout", "cifar100-unseen",
+            "cifar100-dev-unseen", "cifar100-mini-unseen"} == set(names)
     assert len(names) == 3 * len(PROTOCOLS)
 
 
@@ -200,3 +202,47 @@ def test_development_twins():
     assert development_twin("cifar100-trees-people") == "cifar100-dev-trees-people"
     for name in ("cifar100-dev", "cifar100-dev-csq", "cifar100-mini", "bank.npz", "nonsense"):
         assert development_twin(name) is None
+
+
+def test_unseen_protocol_trains_on_seen_classes_only(hier_bank):
+    out = apply_protocol(hier_bank, "unseen", seed=5)
+    unseen = out.meta["protocol"]["unseen_classes"]
+    fine = out.labels[:, 1]
+    assert len(unseen) == 3  # a quarter of the 12 fine classes
+    assert not np.isin(fine[out.train_mask], unseen).any()
+    np.testing.assert_array_equal(out.split, hier_bank.split)
+    seen_db = (out.split == DATABASE) & ~np.isin(fine, unseen)
+    np.testing.assert_array_equal(out.train_mask, seen_db)
+    assert apply_protocol(hier_bank, "unseen", seed=5).meta["protocol"] == out.meta["protocol"]
+    assert apply_protocol(hier_bank, "unseen", seed=6).meta["protocol"]["unseen_classes"] != unseen
+    # the slices, against a loop over the rows
+    slices = class_slices(out)
+    q, db = out.indices("query"), out.indices("database")
+    for name, (q_mask, d_mask) in slices.items():
+        query_part, database_part = name.split("@")
+        for rows, mask, part in ((q, q_mask, query_part), (db, d_mask, database_part)):
+            expected = [part == "all" or (int(fine[r]) in unseen) == (part == "unseen")
+                        for r in rows]
+            assert mask.tolist() == expected, name
+    # re-splitting drops the record, so stale unseen classes cannot leak into a new split
+    plain = apply_protocol(out, "standard")
+    assert "unseen_classes" not in plain.meta["protocol"]
+    with pytest.raises(BankError, match="this bank records no unseen classes: split it with "
+                                        "protocol 'unseen'"):
+        class_slices(plain)
+
+
+def test_unseen_protocol_needs_three_classes():
+    bank = make_hierarchical_bank(branching=(1, 2), n_per_class=10, dim=4)
+    with pytest.raises(BankError, match="protocol 'unseen' leaves a quarter of the classes out "
+                                        "of training and needs at least 3 classes, the bank "
+                                        "has 2"):
+        apply_protocol(bank, "unseen")
+
+
+def test_unseen_presets_pick_the_same_classes_on_both_twins(shared_data, monkeypatch):
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    test, dev = resolve_bank("cifar100-unseen"), resolve_bank("cifar100-dev-unseen")
+    assert test.meta["protocol"]["unseen_classes"] == dev.meta["protocol"]["unseen_classes"]
+    assert len(test.meta["protocol"]["unseen_classes"]) == 25
+    assert (len(test.indices("train")), len(dev.indices("train"))) == (37500, 33750)

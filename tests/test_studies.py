@@ -55,6 +55,8 @@ def test_a_study_scores_on_the_development_twin_and_resumes(
     again = run_study(SUITE, "csq", "cifar100-csq", bits=24, trials=3, seed=7,
                       out=tmp_path / "csq")
     assert len(seen) == 1 and again["trials"] == 3
+    drawn = [row["lam"] for row in again["rows"][1:]]
+    assert len(set(drawn)) == 2  # the resumed sampler does not repeat its first proposal
 
 
 @pytest.mark.parametrize(("method", "bank", "trials", "message"), [
