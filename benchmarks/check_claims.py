@@ -24,8 +24,8 @@
   ``seed=N`` (that seed's value), ``file PATH`` (the figure's text appears verbatim in the
   committed record ``benchmarks/results/PATH``), ``note PATH`` (the same for
   ``benchmarks/results/notes/PATH``) or ``paper SOURCE`` (a number quoted from a paper, declared
-  but not checked). A figure is a number with its attached suffix (``1.74M``, ``10x``,
-  ``55.2%``) and an optional ``± spread``; surrounding ``**`` may wrap it.
+  but not checked). A figure is a number, signed or not (``−0.019``), with its attached suffix
+  (``1.74M``, ``10x``, ``55.2%``) and an optional ``± spread``; surrounding ``**`` may wrap it.
 * **No unmarked figures.** Outside generated tables and fenced code blocks, any number with
   three or more decimals, any rate (``… steps/s``, ``images/s``), any ratio (``10x``, ``3×``)
   and any duration (``12 s``, ``4 min``, ``1.3 h``) must be a claimed figure.
@@ -63,7 +63,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _CLAIM = re.compile(r"<!--\s*claim:\s*(.*?)\s*-->")
 # A figure: a number, an attached suffix (M, x, ×, %), an optional "± spread", maybe in bold.
 _FIGURE = re.compile(
-    r"(?<![\w.])(?P<fig>\d[\d,]*(?:\.\d+)?(?:\s?±\s?\d[\d,]*(?:\.\d+)?)?[A-Za-z×%]*)[*`]*$")
+    r"(?P<fig>(?:(?<![\w.])[−+-])?(?<![\w.])\d[\d,]*(?:\.\d+)?(?:\s?±\s?\d[\d,]*(?:\.\d+)?)?"
+    r"[A-Za-z×%]*)[*`]*$")
 # Figures that must carry a claim: three or more decimals, rates, ratios and durations.
 _UNMARKED = (
     re.compile(r"(?<![\w.])\d+\.\d{3,}\b"),
@@ -225,8 +226,8 @@ def _check_number(records: _Records, figure: str, spec: str) -> str | None:
     key = (bank, method, int(bits_text), metric)
     if key not in record.summary:
         raise _SpecError(f"{spec!r}: no such results in {suite}/results.csv")
-    mean_text, _, std_text = (part.strip() for part in figure.partition("±"))
-    if not re.fullmatch(r"\d+(\.\d+)?", mean_text) or (std_text and not re.fullmatch(
+    mean_text, _, std_text = (part.strip() for part in figure.replace("−", "-").partition("±"))
+    if not re.fullmatch(r"[-+]?\d+(\.\d+)?", mean_text) or (std_text and not re.fullmatch(
             r"\d+(\.\d+)?", std_text)):
         return f"figure {figure!r} is not a plain number (or number ± number)"
     if seed is not None:
@@ -249,8 +250,10 @@ def _check_number(records: _Records, figure: str, spec: str) -> str | None:
 
 
 def _rounded(value: float, like: str) -> str:
+    """``value`` printed as ``like`` is: its decimals, and a ``+`` where ``like`` has one."""
     decimals = len(like.partition(".")[2])
-    return f"{value:.{decimals}f}"
+    sign = "+" if like.startswith("+") else ""
+    return f"{value:{sign}.{decimals}f}"
 
 
 def _check_claim(records: _Records, figure: str, spec: str) -> str | None:
@@ -272,13 +275,11 @@ def _check_claim(records: _Records, figure: str, spec: str) -> str | None:
     return _check_number(records, figure, spec)
 
 
-def _scan_line(records: _Records, text: str) -> tuple[list[str], int]:
-    """Problems of one prose line (claims that disagree, unmarked figures); claims counted."""
+def _scan_line(records: _Records, text: str) -> list[str]:
+    """Problems of one prose line: claims that disagree with their records, unmarked figures."""
     problems = []
     masked = list(text)
-    count = 0
     for match in _CLAIM.finditer(text):
-        count += 1
         masked[match.start():match.end()] = " " * (match.end() - match.start())
         figure = _FIGURE.search(text[:match.start()])
         if figure is None:
@@ -296,7 +297,7 @@ def _scan_line(records: _Records, text: str) -> tuple[list[str], int]:
         for match in list(pattern.finditer("".join(masked))):
             problems.append(f"unmarked figure {match.group(0).strip()!r}: add <!-- claim: … -->")
             masked[match.start():match.end()] = " " * (match.end() - match.start())
-    return problems, count
+    return problems
 
 
 @dataclass
@@ -318,7 +319,7 @@ def _check_file(records: _Records, path: Path, name: str, write: bool, report: _
         opening = None if fenced else _TABLE_OPEN.match(line)
         if opening is None:
             if not fenced:
-                for message in _scan_line(records, line)[0]:
+                for message in _scan_line(records, line):
                     report.problems.append(Problem(name, i + 1, message))
                 report.claims += len(_CLAIM.findall(line))
             out.append(line)

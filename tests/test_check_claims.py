@@ -115,6 +115,14 @@ def test_a_figure_is_compared_at_its_own_decimals_and_per_seed(root: Path) -> No
     assert _problems(root) == []
 
 
+def test_a_figure_keeps_its_sign(root: Path) -> None:
+    mean = np.mean(list(_values(*DQN).values()))
+    _append(root, f"+{mean:.3f}<!-- claim: {SPEC} -->")
+    assert _problems(root) == []
+    line = _append(root, f"a −{mean:.3f}<!-- claim: {SPEC} -->")
+    assert _problems(root) == [f"README.md:{line}: {SPEC}: expected {mean:.3f}, found -{mean:.3f}"]
+
+
 def test_an_unmarked_three_decimal_figure_is_named(root: Path) -> None:
     line = _append(root, "The agent reached 0.123 on the queries.")
     assert _problems(root) == [f"README.md:{line}: unmarked figure '0.123': add <!-- claim: … -->"]
