@@ -13,8 +13,13 @@ Q-network (DRLHIH §3.1, Fig. 2)
     the network and reads one scalar ``Q̂(s_t, a_t)``; here, as in every DQN, the last layer reads
     all ``2 ** bits_per_step`` values at once. This is the same function class as a one-hot
     action joined at the last layer, and costs one forward pass per step instead of eight. The
-    TD loss is DRLHIH eq. (3), with ε-greedy exploration and ``γ = 1`` (SB3's DQN with a target
-    network and a replay buffer).
+    TD target is DRLHIH eq. (3)'s, with ε-greedy exploration and ``γ = 1`` (SB3's DQN with a
+    target network and a replay buffer).
+
+Deviation
+    DRLHIH eq. (3) minimises the squared TD error; SB3's DQN minimises its Huber (smooth L1)
+    loss, equal to half the square for errors below 1 and linear beyond, which bounds the
+    gradient of a large error. hashgym keeps SB3's loss.
 
 Hierarchical training (DRLHIH §3.2, eqs. (4)–(5))
     :class:`hashgym.agents.curriculum.LevelCurriculum` trains one model level after level (any

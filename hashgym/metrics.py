@@ -39,7 +39,7 @@ of relevant items in the database; ``P@i = (1/i) Σ_{j≤i} rel_j``)
 * ``ACG@k = (1/k) Σ_{i≤k} r_i``; ``DCG@k = Σ_{i≤k} (2^{r_i} − 1) / log2(1 + i)``;
   ``NDCG@k = DCG@k / IDCG@k`` where IDCG@k is the DCG@k of the ideal order of the *whole* database
   (all items sorted by ``r`` descending), so a ranking can reach 1 only by putting the best items of
-  the database on top. These are the graded-relevance metrics of DRLHIH's experiments (its Table 2
+  the database on top. These are the graded-relevance metrics of DRLHIH's experiments (its Table 1
   reports ACG/DCG/NDCG@20 on CIFAR-100 with the super-class hierarchy).
 * ``mAHP@k``: the mean over queries of the average hierarchical precision of Deng, Berg and
   Fei-Fei, "Hierarchical Semantic Indexing for Large Scale Image Retrieval" (CVPR 2011), used for
@@ -865,7 +865,7 @@ def acg_at_k(
     k: int = 20,
     **options: Unpack[Options],
 ) -> float | tuple[float, np.ndarray]:
-    """``ACG@k = (1/k) Σ_{i≤k} r_i`` with graded relevance (DRLHIH's evaluation, Table 2).
+    """``ACG@k = (1/k) Σ_{i≤k} r_i`` with graded relevance (DRLHIH's evaluation, Table 1).
     Other parameters as in :func:`mean_average_precision`."""
     return _single(ACG(k), (query_codes, db_codes), (query_labels, db_labels), options)
 

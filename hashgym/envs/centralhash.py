@@ -280,6 +280,10 @@ _MANUAL = """
     ``1 − 6.9 h / k`` at the default ``ε``. With the default single step the episode's return is
     ``(1 + global_weight)(1 − BCE(p, c))``.
 
+    Sign: SCIHCGRL eq. (5) writes the reward as ``R = −J``; this env returns ``+J``, the
+    ``1 − BCE`` closeness above, because it returns a reward to maximise (Gymnasium's
+    convention, which every SB3 algorithm follows). A code at its hash center earns the most.
+
     ## Starting State
 
     Each episode codes one image drawn uniformly (with replacement) from the split with the
