@@ -1,7 +1,7 @@
 """Benchmark suites: which banks, code lengths, metrics and methods make up one table.
 
-A :class:`BenchSuite` is the complete recipe of one of the papers' comparisons (METHODS.md,
-"Protocols"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
+A :class:`BenchSuite` is the complete recipe of one of the papers' comparisons (``docs/methods.md``,
+"The papers' comparisons"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
 bank × method × code length × seed *cell* of it. The bank splits themselves are the bank presets
 of :mod:`hashgym.protocols` (``cifar100-trees-people``, ``cifar100-csq``, ...), always drawn with
 ``split_seed`` (0), so every method and every seed sees the same queries and database; the

@@ -1,7 +1,7 @@
 """The batched coding episode that ``HierHash-v0`` and ``CentralHash-v0`` share.
 
 Hashing one image is an episode of ``T = n_bits / bits_per_step`` steps: at each step the agent
-emits ``bits_per_step`` bits of the image's code (METHODS.md, "HierHash-v0" → "Chunks"). This
+emits ``bits_per_step`` bits of the image's code (``docs/methods.md``, "Steps and actions"). This
 module holds everything about that episode that does not depend on the reward:
 
 * :class:`CodingCore` keeps ``num_envs`` episodes **in lockstep** in preallocated numpy arrays

@@ -85,7 +85,7 @@ MEMORY_INITS = ("class", "image")
 #: so longer codes get as many passes over the images (``hierhash-class-codes.md``: 24 bits on
 #: ``cifar100-mini`` 0.194 → 0.270, 48 bits 0.105 → 0.257).
 GENERATION_CODINGS = 15
-#: DRLHIH's own setting (METHODS.md): ``HierHash-v0`` with these arguments is the paper's
+#: DRLHIH's own setting (``docs/methods.md``, "DRLHIH and HierHash-v0"): ``HierHash-v0`` with these arguments is the paper's
 #: environment; the defaults differ where the notes show the paper's setting does not learn.
 PAPER_SETTINGS: dict[str, Any] = {
     "estimator": "sample",
@@ -473,8 +473,8 @@ class HierHashCore(CodingCore):
 
         The constraint pool is redrawn (with the env's generator once seeded). When
         ``prev_codes`` is given at ``level >= 1``, the code memory is set to them: they are the
-        latest codes the agent emitted for the split's images (METHODS.md, memory mode). Without
-        ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
+        latest codes the agent emitted for the split's images (``docs/methods.md``, "Triplet mode
+        and memory mode"). Without ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
         """
         level = _check_int(level, "level", 0)
         if level >= self.bank.n_levels:
