@@ -291,7 +291,7 @@ SCIHCGRL = BenchSuite(
         _baseline("hashnet", "HashNet"),
         _baseline("csq", "CSQ"),
         # 1,200 updates of 256 images: twice the recipe's 600, a little better at every length
-        # for half a minute of training (benchmarks/results/notes/reinforce-recipe.md)
+        # for twice the training time (benchmarks/results/notes/reinforce-recipe.md)
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
                total_timesteps=307_200, num_envs=256),
     ),
