@@ -1017,8 +1017,8 @@ _MANUAL = """
       (:mod:`hashgym.images`), for an agent that trains its own CNN. A bank without images is
       refused by name.
 
-    **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
-    (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
+    **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``, with
+    ``from hashgym.envs.hierhash import PAPER_SETTINGS`` (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
     ``level_split=0``, ``memory_roles="all"``, ``sibling_negatives=1.0``,
     ``n_constraints=(4000, 1000)``, ``rho=0.9``). The defaults
     differ where the paper's setting was measured not to learn on a 50,000-image split; the
