@@ -65,9 +65,8 @@ class HashQFeatures(BaseFeaturesExtractor):
     :param observation_space: the ``Dict`` observation space of ``HierHash-v0`` /
         ``CentralHash-v0`` (keys ``features``, ``code``, ``t``).
     :param projection_dim: the dimension of the projected feature ``h(I)`` (256 by default; the
-        paper gives no size. With 64, as in hashgym 0.3.0, the network trained *supervised* to
-        emit DCH's codes reached only 0.555 NDCG@20 of DCH's 0.592: the capacity rung of
-        ``benchmarks/diagnose_hierhash.py``).
+        paper gives no size. 0.3.0's 64 capped what the network could represent:
+        ``benchmarks/results/notes/hierhash-expected.md``, the capacity rung).
     :param normalize: layer-normalise the features first (CNN features are non-negative with a
         large norm; normalising makes one learning rate fit every bank).
     """
@@ -109,9 +108,8 @@ class HashQFeatures(BaseFeaturesExtractor):
 #: ``benchmarks/results/notes/hierhash-recipe-history.md``). SB3 counts ``train_freq`` in
 #: vector steps: with the recipe's 256 envs, one gradient step of 256 transitions per 256 new
 #: ones. The network (a 256-d projection, two layers of 256) is four times 0.3.0's (64; 128,
-#: 128), which capped what the agent could represent: on held-out training images of
-#: ``cifar100-mini`` NDCG@20 went from 0.507 to 0.713 at 12 bits and from 0.657 to 0.816 at 48,
-#: and on all of CIFAR-100 past DCH (``benchmarks/results/notes/hierhash-expected.md``).
+#: 128), which capped what the agent could represent
+#: (``benchmarks/results/notes/hierhash-expected.md``).
 DQN_DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "buffer_size": 50_000,
@@ -133,8 +131,8 @@ DQN_DEFAULTS: dict[str, Any] = {
 
 #: :data:`DQN_DEFAULTS` for sb3-contrib's QR-DQN, with 25 quantiles per action instead of its 200
 #: (as the RL Zoo file has it): the quantile loss compares every pair of a batch's quantiles
-#: (``256 × N × N``), and with 200 QR-DQN trained at under 500 environment steps/s on CIFAR-100
-#: against 11,900 with 25 and 13,500 for DQN (``benchmarks/results/notes/agents-suite.md``).
+#: (``256 × N × N``), which made 200 many times slower than DQN for no measured gain
+#: (``benchmarks/results/notes/agents-suite.md``).
 QRDQN_DEFAULTS: dict[str, Any] = {
     **DQN_DEFAULTS,
     "policy_kwargs": {**DQN_DEFAULTS["policy_kwargs"], "n_quantiles": 25},

@@ -49,8 +49,8 @@ SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
 _SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type", "observation")
 #: Rows of a batch whose LSTM step :func:`_recurrent_act` computes at once: a block's gates
-#: (4 MB at 256 units) stay in cache between the matrix product and the cell update, about a
-#: quarter faster on the project's machine than 8,192 rows at once.
+#: (4 MB at 256 units) stay in cache between the matrix product and the cell update
+#: (``benchmarks/results/notes/retrieval-speed-0.5.md``).
 _LSTM_BLOCK = 1024
 #: Training images per class of the small bank :func:`encode`'s env is made over
 #: (:func:`coding_sample`).

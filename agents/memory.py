@@ -1,7 +1,7 @@
 """Refreshing ``HierHash-v0``'s code memory with the agent's current greedy codes.
 
-In memory mode (METHODS.md, ``HierHash-v0``) the triplet reward of DRLHIH eq. (1) reads other
-images' codes from a code memory. :class:`MemoryRefresh` rewrites the whole memory, every
+In memory mode (``docs/methods.md``, "Triplet mode and memory mode") the triplet reward of
+DRLHIH eq. (1) reads other images' codes from a code memory. :class:`MemoryRefresh` rewrites the whole memory, every
 ``every`` environment steps, with the greedy (deterministic) codes the agent gives every training
 image now, and starts a new memory generation. It is an option (``memory_refresh`` of
 :func:`hashgym.agents.train.train`), off by default: the env's own memory generations

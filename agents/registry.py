@@ -34,9 +34,8 @@ __all__ = [
 _ALL = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)
 _ON_POLICY_SMALL = {"n_steps": 16, "batch_size": 256}
 # RecurrentPPO: one 256-unit LSTM (sb3-contrib's size) shared by the actor and the critic instead
-# of one each: at 300k steps on held-out training images it scored as well as two (NDCG@20 0.627
-# vs 0.612) in about 60% of the time; smaller LSTMs were faster but squeeze the 512-d features
-# (0.548 with 128 units, 0.455 with 64) (benchmarks/results/notes/agents-suite.md)
+# of one each: as accurate as two and faster; smaller LSTMs squeeze the 512-d features
+# (benchmarks/results/notes/agents-suite.md)
 _RECURRENT = {**_ON_POLICY_SMALL, "policy_kwargs": {"lstm_hidden_size": 256,
                                                     "enable_critic_lstm": False,
                                                     "shared_lstm": True}}

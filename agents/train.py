@@ -219,7 +219,7 @@ def train(
     :param memory_refresh: ``HierHash-v0`` in memory mode only: every this many environment
         steps, set the code memory to the agent's greedy codes of every training image
         (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
-        episodes end, as METHODS.md specifies).
+        episodes end, as ``docs/methods.md`` describes).
     :param device: torch device.
     :param verbose: SB3's verbosity.
     :raises TrainError: for an unknown algorithm, one that does not fit the env's action space,

@@ -34,8 +34,9 @@ from hashgym import kernels
 from hashgym.atomic import atomic_write
 from hashgym.index import CodeIndex, faiss_available
 from hashgym.metrics import evaluate, mean_average_precision, ndcg_at_k, precision_at_radius
+from hashgym.protocols import data_dir
 
-CIFAR_FEATURES = Path(os.environ.get("HASHGYM_DATA", "/work/shared/data")) / "cifar100" / "cifar100_resnet18_features.npz"
+CIFAR_FEATURES = data_dir() / "cifar100" / "cifar100_resnet18_features.npz"
 
 
 class Report:

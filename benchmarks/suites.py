@@ -1,7 +1,7 @@
 """Benchmark suites: which banks, code lengths, metrics and methods make up one table.
 
-A :class:`BenchSuite` is the complete recipe of one of the papers' comparisons (METHODS.md,
-"Protocols"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
+A :class:`BenchSuite` is the complete recipe of one of the papers' comparisons (``docs/methods.md``,
+"The papers' comparisons"); :func:`hashgym.benchmarks.runner.run_benchmark` runs every
 bank × method × code length × seed *cell* of it. The bank splits themselves are the bank presets
 of :mod:`hashgym.protocols` (``cifar100-trees-people``, ``cifar100-csq``, ...), always drawn with
 ``split_seed`` (0), so every method and every seed sees the same queries and database; the
@@ -301,8 +301,8 @@ SCIHCGRL = BenchSuite(
         _baseline("ninh", "NINH"),
         _baseline("hashnet", "HashNet"),
         _baseline("csq", "CSQ"),
-        # 1,200 updates of 256 images: mAP@all 0.674 / 0.698 / 0.742 at 24 / 32 / 48 bits in
-        # 28 / 31 / 46 s of training on the shared 2-core machine (benchmarks/results/notes/reinforce-recipe.md)
+        # 1,200 updates of 256 images: twice the recipe's 600, a little better at every length
+        # for twice the training time (benchmarks/results/notes/reinforce-recipe.md)
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
                total_timesteps=307_200, num_envs=256),
     ),
@@ -381,7 +381,7 @@ QUICK = BenchSuite(
         _baseline("csq", "CSQ", epochs=20),
         # the recipe, as `hashgym train --algo dqn` runs it (four memory generations)
         _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
-        # 600 updates of 256 images: mAP@all 0.552 / 0.595 at 24 / 48 bits in 15 / 19 s
+        # 600 updates of 256 images: CSQ's level on this bank in seconds
         # (benchmarks/results/notes/reinforce-recipe.md)
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
                total_timesteps=153_600, num_envs=256),

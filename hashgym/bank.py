@@ -1,7 +1,7 @@
 """Feature banks: cached CNN features of a labelled image set, with a query/database split.
 
 Every environment, agent, baseline and metric in hashgym reads a :class:`FeatureBank`, so all
-methods are compared on the same inputs (METHODS.md, "Common ground").
+methods are compared on the same inputs (``docs/methods.md``, "Feature banks").
 
 File format (``hashgym-bank/1``)
 --------------------------------

@@ -3,7 +3,7 @@
 This module implements the hash-center generator of CSQ (Yuan et al., "Central Similarity
 Quantization for Efficient Image and Video Retrieval", CVPR 2020, Algorithm 1), which SCIHCGRL
 reuses unchanged as its Algorithm 1 and which the ``CentralHash-v0`` environment and the CSQ
-baseline both call (METHODS.md, "CentralHash-v0" → "Hash centers"):
+baseline both call (``docs/methods.md``, "Hash centres"):
 
 * ``m <= K`` classes, ``K = n_bits``: the first ``m`` rows of a ``K × K`` Hadamard matrix;
 * ``K < m <= 2K``: the first ``m`` rows of ``[H; -H]``;

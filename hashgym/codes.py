@@ -1,6 +1,6 @@
 """Binary codes: the one place that converts between code forms and computes Hamming distance.
 
-A code of ``n_bits`` bits has three forms (METHODS.md, "Codes"):
+A code of ``n_bits`` bits has three forms (``docs/methods.md``, "Codes"):
 
 * **bits**: ``uint8`` 0/1, shape ``[N, n_bits]`` (what environments emit and files store);
 * **signs**: ``±1`` (``int8`` or float), the form the papers' formulas use;

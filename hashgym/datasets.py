@@ -3,7 +3,7 @@
 An :class:`ImageSet` holds the images of one source (in memory as ``uint8`` NHWC arrays, or as
 file paths read lazily with PIL), their labels and, when the source defines one, its
 query/database split. :mod:`hashgym.features` reads an image set and writes a
-:class:`~hashgym.bank.FeatureBank` (METHODS.md, "Common ground").
+:class:`~hashgym.bank.FeatureBank` (``docs/methods.md``, "Feature banks").
 
 Sources
 -------

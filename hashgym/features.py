@@ -1,7 +1,7 @@
 """CNN feature extraction: an :class:`~hashgym.datasets.ImageSet` in, a cached feature bank out.
 
-The hashing methods hashgym compares all start from fixed CNN features (METHODS.md, "Common
-ground"): DRLHIH learns its image features with a ResNet, and SCIHCGRL's state
+The hashing methods hashgym compares all start from fixed CNN features (``docs/methods.md``,
+"Feature banks"): DRLHIH learns its image features with a ResNet, and SCIHCGRL's state
 ``s = (fv, hv)`` takes ``fv`` from a fully connected layer of VGG-19 (its Fig. 3; read here
 as fc7, the last layer before the classifier). :func:`extract_features` computes such a bank
 with a torchvision backbone:

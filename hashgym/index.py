@@ -8,7 +8,7 @@ and answers two queries with identical results on both backends:
   same order.
 
 Database ids are insertion order (0, 1, ...). Ties are always broken by the smaller id, as in
-the metrics' ranking (METHODS.md, "Metrics"), so the top ``k`` is unique.
+the metrics' ranking (``docs/methods.md``, "Ranking"), so the top ``k`` is unique.
 
 Backends
     ``"faiss"`` (``faiss-cpu``): the codes live once, in an ``IndexBinaryFlat``, which answers

@@ -1,5 +1,5 @@
 """Retrieval metrics of binary codes: mAP@K, precision/recall within a Hamming radius, precision@K,
-PR curves, ACG/DCG/NDCG@k and mAHP@k, all exactly defined (METHODS.md, "Metrics").
+PR curves, ACG/DCG/NDCG@k and mAHP@k, all exactly defined (``docs/methods.md``, "Metrics").
 
 Ranking
     Each query ranks the whole database by Hamming distance, ascending; ties keep database order
@@ -30,7 +30,7 @@ Definitions (``rel_i`` binary, ``r_i`` graded relevance of the item at rank ``i`
 of relevant items in the database; ``P@i = (1/i) Σ_{j≤i} rel_j``)
 
 * ``AP@K = (1/R_K) Σ_{i≤K} rel_i · P@i`` with ``R_K = Σ_{i≤K} rel_i`` (``normalize="retrieved"``,
-  METHODS.md's definition and the one of the public DeepHash evaluation code), or
+  ``docs/methods.md``, "mAP@K", and the public DeepHash evaluation code), or
   ``(1/R) Σ_{i≤K} rel_i · P@i`` (``normalize="database"``: the area under the full
   precision-recall curve truncated at K, which also penalises relevant items missed by the top K).
 * precision within radius ``ρ``: relevant items at distance ``≤ ρ`` over all items at distance
@@ -148,7 +148,8 @@ def _int_labels(labels: np.ndarray, name: str) -> np.ndarray:
 
 
 class Relevance:
-    """Binary and graded relevance between query and database items (METHODS.md, "Relevance").
+    """Binary and graded relevance between query and database items (``docs/methods.md``,
+    "Relevance").
 
     :param query_labels: labels of the queries (see the module docstring for the layouts).
     :param db_labels: labels of the database items, in the same layout.
@@ -410,8 +411,8 @@ class MAP(Metric):
     """mean Average Precision over the top ``k`` (all by default); see the module docstring.
 
     :param k: cut-off K; ``None`` for mAP@all.
-    :param normalize: ``"retrieved"`` divides by the relevant items in the top K (METHODS.md),
-        ``"database"`` by all relevant items in the database.
+    :param normalize: ``"retrieved"`` divides by the relevant items in the top K
+        (``docs/methods.md``, "mAP@K"), ``"database"`` by all relevant items in the database.
     """
 
     k: int | None = None
@@ -801,7 +802,7 @@ def mean_average_precision(
     normalize: Literal["retrieved", "database"] = "retrieved",
     **options: Unpack[Options],
 ) -> float | tuple[float, np.ndarray]:
-    """mAP@K of a Hamming ranking (METHODS.md, "mAP@K"); ``topk=None`` for mAP@all.
+    """mAP@K of a Hamming ranking (``docs/methods.md``, "mAP@K"); ``topk=None`` for mAP@all.
 
     :param query_codes: ``[Nq, n_bits]`` query codes (0/1, ±1 or bool).
     :param db_codes: ``[Nd, n_bits]`` database codes.

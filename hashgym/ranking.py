@@ -1,8 +1,8 @@
 """Hamming ranking: the database ordered by Hamming distance to each query, ties in database order.
 
 This is the ranking every retrieval metric in :mod:`hashgym.metrics` and the numpy backend of
-:class:`hashgym.index.CodeIndex` use (METHODS.md, "Metrics": the ranking is a stable sort by
-distance, so results are deterministic). Two facts make it fast:
+:class:`hashgym.index.CodeIndex` use (``docs/methods.md``, "Ranking": the ranking is a stable
+sort by distance, so results are deterministic). Two facts make it fast:
 
 * distances are small integers (``0..n_bits``), stored as ``uint8`` up to 255 bits, and numpy's
   stable sort of 8- and 16-bit integers is a radix (counting) sort, linear in the database size

@@ -87,7 +87,14 @@ def test_paley_prime_and_prime_power_fields(q: int) -> None:
 
 
 def test_supported_orders_cover_multiples_of_four_below_92() -> None:
-    assert [n for n in range(1, 200) if has_hadamard(n)][:3] == [1, 2, 4]
+    supported = [n for n in range(1, 200) if has_hadamard(n)]
+    # every claimed order is built; none that cannot exist (4 | n above 2) is claimed
+    for n in supported:
+        _assert_hadamard(hadamard(n), n)
+    assert all(n in (1, 2) or n % 4 == 0 for n in supported)
+    for n in sorted(set(range(1, 200)) - set(supported)):
+        with pytest.raises(CenterError, match=rf"order n={n}\b"):
+            hadamard(n)
     assert [n for n in range(4, 200, 4) if not has_hadamard(n)] == [92, 116, 156, 172, 184, 188]
     assert not any(has_hadamard(n) for n in (0, -4, 3, 6, 10, 30))
     assert not has_hadamard("12")  # type: ignore[arg-type]

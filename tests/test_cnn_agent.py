@@ -10,7 +10,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
 from hashgym.agents.cnn import ImageHashFeatures
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
@@ -131,7 +130,14 @@ def test_extractor_errors(bank: FeatureBank) -> None:
         ImageHashFeatures(image_space, projection_dim=0)
     with pytest.raises(TypeError, match="augment must be True or False, got 1"):
         ImageHashFeatures(image_space, augment=1)
-    assert isinstance(image_space["features"], spaces.Box)
+    # the space the errors were about is accepted with valid arguments: [h(I), c_t, t]
+    extractor = ImageHashFeatures(image_space, projection_dim=8)
+    width = 8 + image_space["code"].shape[0] + 1
+    assert extractor.features_dim == width
+    obs = image_space.sample()
+    batch = {"features": torch.as_tensor(obs["features"][None]).float() / 255,
+             "code": torch.as_tensor(obs["code"][None]), "t": torch.as_tensor(obs["t"][None])}
+    assert extractor(batch).shape == (1, width)
 
 
 # ------------------------------------------------------------------ the recurrent REINFORCE agent

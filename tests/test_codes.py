@@ -85,8 +85,11 @@ def test_distance_dtype():
 
 
 def test_check_packed_accepts_valid_codes():
-    packed = pack(np.ones((2, 12)))
-    assert check_packed(packed, 12) is not None
+    packed = pack(np.eye(4, 12))
+    np.testing.assert_array_equal(check_packed(packed, 12), packed)
+    rows = check_packed(packed[::2], 12)  # a strided view comes back C-contiguous, same bytes
+    assert rows.flags.c_contiguous
+    np.testing.assert_array_equal(rows, packed[[0, 2]])
     assert check_packed(np.zeros((0, 2), np.uint8), 12).shape == (0, 2)
 
 

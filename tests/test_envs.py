@@ -252,7 +252,6 @@ def test_encode_matches_episodes_and_leaves_state_alone(env_id: str, kwargs: dic
         ("HierHash-v0", {"bank": ML_BANK}, "needs a bank with hierarchy labels"),
         ("CentralHash-v0", {"epsilon": 0.0}, "epsilon must lie strictly between 0 and 0.5"),
         ("HierHash-v0", {"bank": "no-such-preset"}, "unknown preset"),
-        ("HierHash-v0", {"n_bits": 0}, "n_bits must be >= 1"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(env_id: str, kwargs: dict, match: str) -> None:

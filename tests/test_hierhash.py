@@ -15,8 +15,8 @@ from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
 TRAIN = BANK.indices("train")
-#: The paper's environment (these tests check METHODS.md's semantics; the defaults are tested in
-#: test_hierhash_defaults.py), ``rho`` left to each test
+#: The paper's environment (these tests check the semantics of docs/methods.md; the defaults are
+#: tested in test_hierhash_defaults.py), ``rho`` left to each test
 PAPER = {k: v for k, v in PAPER_SETTINGS.items() if k != "rho"}
 
 

@@ -33,7 +33,7 @@ from hashgym.metrics import (
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
 # ---------------------------------------------------------------------------------------------
-# plain brute-force references: Python loops over one query at a time, written from METHODS.md
+# plain brute-force references: Python loops over one query at a time, written from docs/methods.md
 
 
 def ref_distances(q: np.ndarray, db: np.ndarray) -> list[int]:

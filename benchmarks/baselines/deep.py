@@ -1,8 +1,8 @@
 """Deep hashing heads on cached features: one network, one training loop, a loss per method.
 
 The papers' deep baselines train a CNN end to end. hashgym compares every method on the same
-cached features (METHODS.md, "Common ground"), so each deep baseline here is the same small MLP
-head on top of the feature bank:
+cached features (``docs/methods.md``, "Feature banks"), so each deep baseline here is the same
+small MLP head on top of the feature bank:
 
 ``x → standardise → [Linear → ReLU] × len(hidden) → Linear → z ∈ R^K``, and ``u = tanh(z)``
 

@@ -10,7 +10,7 @@ A baseline is fitted on features and labels of one of three kinds, named explici
 
 All three become 0/1 *indicator* matrices, one per level (one-hot for class ids, the multi-hot
 matrix itself for concepts). Similarity is then defined once, for numpy arrays and torch tensors
-alike (METHODS.md, "Metrics", relevance):
+alike (``docs/methods.md``, "Relevance"):
 
 * two images are **similar** at a level when their indicator rows share a 1, i.e. the same class
   (single label) or at least one common concept (multi-label): ``s_ij = [Y_i · Y_j > 0]``;

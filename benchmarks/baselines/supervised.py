@@ -173,8 +173,8 @@ class DPSH(DeepHasher):
     ``L = mean_{i≠j} [log(1 + e^{Θ_ij}) − s_ij Θ_ij] + η mean_i ‖b_i − u_i‖² / K`` with
     ``Θ_ij = ½ u_iᵀ u_j`` and ``b_i = sign(u_i)`` (held fixed in the gradient).
 
-    The paper's output layer is linear (``u = z``); here ``u = tanh(z)`` (on ``cifar100-csq``,
-    32 bits: mAP@all 0.543 with tanh, 0.527 linear). The pairs are not weighted: with 100 fine
+    The paper's output layer is linear (``u = z``); here ``u = tanh(z)``, which retrieved better
+    (``benchmarks/results/notes/baselines-defaults.md``, "DPSH"). The pairs are not weighted: with 100 fine
     classes about 1 % of a batch's pairs are similar and the dissimilar ones dominate the
     likelihood. That is the published method (HashNet's weighting addresses exactly this), so
     it is kept.

@@ -280,10 +280,6 @@ _MANUAL = """
     ``1 − 6.9 h / k`` at the default ``ε``. With the default single step the episode's return is
     ``(1 + global_weight)(1 − BCE(p, c))``.
 
-    Sign: SCIHCGRL eq. (5) writes the reward as ``R = −J``; this env returns ``+J``, the
-    ``1 − BCE`` closeness above, because it returns a reward to maximise (Gymnasium's
-    convention, which every SB3 algorithm follows). A code at its hash center earns the most.
-
     ## Starting State
 
     Each episode codes one image drawn uniformly (with replacement) from the split with the
@@ -336,10 +332,19 @@ _MANUAL = """
     The ``features`` batch is one of two buffers reused image after image: it stays valid
     through the next ``step()``; copy it to keep it longer (see :mod:`hashgym.envs.core`).
 
+    ## Deviations from the paper
+
+    * The reward's sign: the env rewards ``+J = 1 − BCE(p, c)``, where SCIHCGRL eq. (5) writes
+      the rewards as ``R = −J``; with ``+J`` a reward maximiser moves towards the center.
+
     ## Version History
 
-    * v0: initial version.
-    * v0 since hashgym 0.5.0: ``observation="image"`` (new; the default is unchanged).
+    From now on, any change to what this environment does (a default, the reward, a space)
+    ships under a new id, ``CentralHash-v1``; ``CentralHash-v0`` stays registered and keeps its
+    behaviour, so the same arguments and seed give the same codes.
+
+    * hashgym 0.1.0: initial version.
+    * 0.5.0: ``observation="image"`` added; the default is unchanged.
 """
 
 

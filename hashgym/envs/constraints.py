@@ -1,6 +1,6 @@
 """Triplet constraints ``(I, I+, I−)`` per hierarchy level, with sibling negatives (DRLHIH §3.2).
 
-At level ``l`` (METHODS.md, "HierHash-v0" → "Constraints"):
+At level ``l`` (``docs/methods.md``, "Constraints"):
 
 * the positive ``I+`` is another image with the anchor's level-``l`` label;
 * the negative ``I−`` is a *sibling*: the same level-``(l−1)`` label, a different level-``l``

@@ -1,7 +1,7 @@
 """The batched coding episode that ``HierHash-v0`` and ``CentralHash-v0`` share.
 
 Hashing one image is an episode of ``T = n_bits / bits_per_step`` steps: at each step the agent
-emits ``bits_per_step`` bits of the image's code (METHODS.md, "HierHash-v0" → "Chunks"). This
+emits ``bits_per_step`` bits of the image's code (``docs/methods.md``, "Steps and actions"). This
 module holds everything about that episode that does not depend on the reward:
 
 * :class:`CodingCore` keeps ``num_envs`` episodes **in lockstep** in preallocated numpy arrays
@@ -627,7 +627,8 @@ class CodingVectorEnv(_CoreAccess, VectorEnv[ObsDict, np.ndarray, np.ndarray]):
         dicts of row views (``features`` of the buffer, ``code`` of its paired code buffer,
         ``t`` of a read-only array of ones) are built once; each call writes the final codes
         into the code buffer and returns shallow copies of the dicts (fresh dicts, the same
-        views), about six times faster than building them anew.
+        views). Why: building them anew at every step was a quarter of a step's time
+        (``benchmarks/results/notes/retrieval-speed-0.5.md``).
         """
         core = self._core
         if self._final_rows is None:

@@ -70,9 +70,8 @@ ESTIMATORS = ("expected", "class-mean", "sample")
 #: The most bits one ``Discrete(2 ** bits_per_step)`` action may emit: 65,536 actions, already a
 #: large Q-network head (2 ** 24 would need gigabytes for the action table alone).
 MAX_BITS_PER_STEP = 16
-#: The most bits per step :func:`default_bits_per_step` picks: ``Discrete(256)``. On
-#: ``cifar100-mini`` at 48 bits, 8 bits per step beat 12 (4,096 actions, which ε-greedy barely
-#: tries) and 6 and 3 (more decisions per code): ``benchmarks/results/notes/hierhash-expected.md``.
+#: The most bits per step :func:`default_bits_per_step` picks: ``Discrete(256)``, past which
+#: ε-greedy barely tries the actions (``benchmarks/results/notes/hierhash-v0-versions.md``).
 MAX_DEFAULT_BITS_PER_STEP = 8
 #: ``memory_init`` values: how the code memory of a level without previous codes starts.
 #: ``"class"``: one random code per class of the level, shared by its members; ``"image"``:
@@ -80,13 +79,13 @@ MAX_DEFAULT_BITS_PER_STEP = 8
 MEMORY_INITS = ("class", "image")
 #: ``memory_generation="auto"`` codes every image of the split this many times per generation
 #: (``GENERATION_CODINGS × T`` environment steps per image, ``T = n_bits / bits_per_step``: 3M
-#: steps on a 50,000-image split at 12 bits), enough for a DQN to catch up with its frozen
-#: memory (``benchmarks/results/notes/hierhash-learnable.md``). Counted in codings, not steps,
-#: so longer codes get as many passes over the images (``hierhash-class-codes.md``: 24 bits on
-#: ``cifar100-mini`` 0.194 → 0.270, 48 bits 0.105 → 0.257).
+#: steps on a 50,000-image split at 12 bits). Why: enough for a DQN to catch up with its frozen
+#: memory, and counted in codings so longer codes get as many passes over the images
+#: (``benchmarks/results/notes/hierhash-v0-versions.md``).
 GENERATION_CODINGS = 15
-#: DRLHIH's own setting (METHODS.md): ``HierHash-v0`` with these arguments is the paper's
-#: environment; the defaults differ where the notes show the paper's setting does not learn.
+#: DRLHIH's own setting (``docs/methods.md``, "DRLHIH and HierHash-v0"): ``HierHash-v0`` with
+#: these arguments is the paper's environment (hashgym 0.1.0's defaults); the defaults differ
+#: where the paper's setting does not learn (``benchmarks/results/notes/hierhash-learnable.md``).
 PAPER_SETTINGS: dict[str, Any] = {
     "estimator": "sample",
     "memory_generation": None,
@@ -110,9 +109,8 @@ def default_bits_per_step(n_bits: int) -> int:
 
     Four steps per code is the paper's shape (12 bits, 3 per step); longer codes keep it up to
     ``Discrete(256)``, then take more steps: 12 → 3, 16 → 4, 24 → 6, 32 → 8, 48 → 8 (six steps),
-    64 → 8. Measured on ``cifar100-mini``: at 24 bits 6 per step beat 3 (NDCG@20 0.474 vs
-    0.434), at 48 bits 8 beat 6, 12 and 3 (0.490 vs 0.470, 0.427, 0.397), at 12 bits 3 beat 4
-    and 6 (``benchmarks/results/notes/hierhash-expected.md``).
+    64 → 8. Why: fewer bits per step mean more decisions per code, more mean an action space
+    that exploration cannot cover (``benchmarks/results/notes/hierhash-v0-versions.md``).
 
     :param n_bits: the code length, ``>= 1``.
     """
@@ -126,11 +124,9 @@ def default_margin(n_bits: int) -> float:
 
     3 bits at the paper's 12 (which does not give ``β``: a quarter of the code), scaled like the
     spread of the distance between two random codes (standard deviation ``sqrt(n_bits) / 2``)
-    rather than like the code: 4.2 bits at 24, 6 at 48. A margin of ``n_bits / 4`` saturates
-    at longer codes, where it asks every anchor to sit on its class's code: on
-    ``cifar100-mini`` at 24 bits, 3 per step, ``β = 6`` gave NDCG@20 0.388 against 0.434 for
-    4.2 and 0.444 for 3; at 12 bits 3 beat 2 and 1.5 (0.411, 0.393, 0.382;
-    ``benchmarks/results/notes/hierhash-expected.md``).
+    rather than like the code: 4.2 bits at 24, 6 at 48. Why: a margin of ``n_bits / 4``
+    saturates at longer codes, where it asks every anchor to sit on its class's code
+    (``benchmarks/results/notes/hierhash-v0-versions.md``).
 
     :param n_bits: the code length, ``>= 1``.
     """
@@ -473,8 +469,8 @@ class HierHashCore(CodingCore):
 
         The constraint pool is redrawn (with the env's generator once seeded). When
         ``prev_codes`` is given at ``level >= 1``, the code memory is set to them: they are the
-        latest codes the agent emitted for the split's images (METHODS.md, memory mode). Without
-        ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
+        latest codes the agent emitted for the split's images (``docs/methods.md``, "Triplet mode
+        and memory mode"). Without ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
         """
         level = _check_int(level, "level", 0)
         if level >= self.bank.n_levels:
@@ -860,9 +856,8 @@ _MANUAL = """
       remembered codes are alike get the same expected distances from any code, so nothing
       rewards pulling them apart. Per-image random bits leave all class means near 0.5 and the
       first generation merges similar classes; at a level change every class starts with its
-      siblings' code. Measured on one seed, the DQN ended with 74 distinct class codes out of
-      100 from per-image random bits and 41 after the curriculum without the split
-      (``benchmarks/results/notes/hierhash-class-codes.md``).
+      siblings' code (what that cost in distinct class codes:
+      ``benchmarks/results/notes/hierhash-v0-versions.md``).
 
       **Memory generations** (``memory_generation``). Each episode writes its code to
       ``latest`` when it ends. By default the reward reads a *frozen* memory, which takes the
@@ -983,9 +978,8 @@ _MANUAL = """
       positive or negative, one drawn per episode (see Description).
     * ``estimator=None``: ``"expected"`` in memory mode coding anchors, ``"class-mean"`` with
       ``memory_roles="all"``, ``"sample"`` in triplet mode (the only one there); see
-      Description. On all of CIFAR-100 at 12 bits ``"expected"`` lifted the recipe's NDCG@20
-      from 0.505 to 0.571 (seed 0), on ``cifar100-mini`` at 24 bits from 0.227 to 0.388
-      (``benchmarks/results/notes/hierhash-expected.md``).
+      Description. ``"expected"`` because it learns the most of the three
+      (``benchmarks/results/notes/hierhash-v0-versions.md``).
     * ``memory_generation="auto"``: environment steps per memory generation (``"auto"``:
       ``GENERATION_CODINGS`` = 15 codings of every image of the split, i.e. ``15 T`` steps per
       image), or ``None`` (the memory changes at
@@ -1004,9 +998,10 @@ _MANUAL = """
       best CIFAR setting "(4K, 1K)", for a split of a few thousand images).
     * ``sibling_negatives=0.5``: the share of level-``>= 1`` triplets whose negative is a
       sibling (the rest take any other class), a number in ``[0, 1]``; 1.0 is the paper's, 0
-      any other class only (``True`` and ``False`` are read as 1.0 and 0.0). Half and half: sibling negatives are what splits a super-class's
-      children, the others keep the super-classes apart (sibling-only triplets never ask for
-      that, and the level-0 structure erodes).
+      any other class only (``True`` and ``False`` are read as 1.0 and 0.0). Half and half:
+      sibling negatives are what splits a super-class's children, the others keep the
+      super-classes apart (sibling-only triplets never ask for that, and the level-0 structure
+      erodes).
     * ``margin=None``: ``β`` in bits; default :func:`default_margin`, ``3 · sqrt(n_bits / 12)``
       (3 bits at 12 bits, where the paper does not give ``β``; 6 at 48).
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5), the paper's ``ρ`` (DRLHIH
@@ -1022,8 +1017,8 @@ _MANUAL = """
       (:mod:`hashgym.images`), for an agent that trains its own CNN. A bank without images is
       refused by name.
 
-    **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``
-    (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
+    **The paper's environment** is ``gym.make("HierHash-v0", **PAPER_SETTINGS)``, with
+    ``from hashgym.envs.hierhash import PAPER_SETTINGS`` (``estimator="sample"``, ``memory_generation=None``, ``memory_init="image"``,
     ``level_split=0``, ``memory_roles="all"``, ``sibling_negatives=1.0``,
     ``n_constraints=(4000, 1000)``, ``rho=0.9``). The defaults
     differ where the paper's setting was measured not to learn on a 50,000-image split; the
@@ -1055,18 +1050,28 @@ _MANUAL = """
     The ``features`` batch is one of two buffers reused image after image: it stays valid
     through the next ``step()``; copy it to keep it longer (see :mod:`hashgym.envs.core`).
 
+    ## Deviations from the paper
+
+    * The DQN loss: Stable-Baselines3's DQN, hashgym's agent for this env, minimises the Huber
+      (smooth L1) loss of the TD error, where DRLHIH eq. (3) minimises its square.
+
     ## Version History
 
-    * v0: initial version.
-    * v0 since hashgym 0.2.0: the defaults are the learnable setting (``estimator="class-mean"``,
-      ``memory_generation="auto"``, ``memory_roles="anchor"``, ``sibling_negatives=False``, 30
-      triplets per image, ``rho=1.0``); ``PAPER_SETTINGS`` gives the previous defaults back.
-    * v0 since hashgym 0.3.0: ``memory_init="class"``, ``level_split=1``,
-      ``sibling_negatives=0.5`` and the paper's ``rho=0.9`` by default; ``"auto"`` generations
-      count codings of every image (unchanged at 12 bits and 3 bits per step).
-    * v0 since hashgym 0.4.0: ``estimator="expected"`` by default (when coding anchors);
-      ``bits_per_step`` and ``margin`` follow the code length (unchanged at 12 bits).
-    * v0 since hashgym 0.5.0: ``observation="image"`` (new; the default is unchanged).
+    From now on, any change to what this environment does (a default, the reward, a space)
+    ships under a new id, ``HierHash-v1``; ``HierHash-v0`` stays registered and keeps its
+    behaviour, so the same arguments and seed give the same codes. Before this rule the id did
+    not move: ``HierHash-v0`` changed four times under the same id, three times in its defaults
+    and once by a new argument (what each release meant, why, and the measurements:
+    ``benchmarks/results/notes/hierhash-v0-versions.md``).
+
+    * hashgym 0.1.0: initial version, the paper's setting (today's ``PAPER_SETTINGS``).
+    * 0.2.0: ``estimator="class-mean"``, ``memory_generation="auto"``,
+      ``memory_roles="anchor"``, ``sibling_negatives=False``, 30 triplets per image, ``rho=1.0``.
+    * 0.3.0: ``memory_init="class"``, ``level_split=1``, ``sibling_negatives=0.5``,
+      ``rho=0.9``; ``"auto"`` generations count codings of every image (unchanged at 12 bits).
+    * 0.4.0: ``estimator="expected"`` when coding anchors; ``bits_per_step`` and ``margin``
+      follow the code length (unchanged at 12 bits).
+    * 0.5.0: ``observation="image"`` added; the default is unchanged.
 """
 
 
