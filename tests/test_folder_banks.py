@@ -372,7 +372,7 @@ def test_the_readme_example_writes_a_two_level_folder(
     script = Path(__file__).resolve().parents[1] / "examples" / "cifar_folder.py"
     monkeypatch.setattr(sys, "argv", [str(script), "--images", str(tmp_path / "c.npz"),
                                       "--out", str(tmp_path / "photos"), "--new",
-                                      str(tmp_path / "new"), "--super-classes", "y",
+                                      str(tmp_path / "new"), "--classes", "d", "c",
                                       "--per-class", "3"])
     runpy.run_path(str(script), run_name="__main__")
     assert "wrote 6 images to" in capsys.readouterr().out
