@@ -9,7 +9,8 @@ of 8 bits), and ``hashgym search`` reads either. ``hashgym search INDEX QUERY --
 database position), through FAISS when it is installed and numpy otherwise: the same answers
 either way (``--nprobe N``: approximate k-NN through FAISS's IVF instead, hashgym.index).
 It prints the first queries' hits and, with ``--out``, writes them all to an
-``.npz`` (``hashgym index search`` is the same command). Nothing is unpickled.
+``.npz`` (``hashgym index search`` is the same command; ``hashgym search`` also searches with
+pictures, ``--image``: :mod:`hashgym.agents.cli_search`). Nothing is unpickled.
 
 Search results (``format`` = ``"hashgym-search/1"``): with ``--k``, ``ids`` and ``distances``
 ``[n_queries, k]`` (``-1`` where the index holds fewer than ``k`` codes); with ``--radius``,
