@@ -42,8 +42,8 @@ from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EncodeError", "coding_sample", "encode", "encode_with_env", "load_codes", "policy_act",
-           "save_codes"]
+__all__ = ["EncodeError", "coding_sample", "encode", "encode_features", "encode_with_env",
+           "load_codes", "policy_act", "save_codes"]
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
@@ -329,14 +329,84 @@ def encode(
     :param device: torch device when ``model`` is a path.
     :return: ``[n, n_bits]`` uint8 0/1 codes, rows in the split's bank order (or ``indices``'s).
     """
+    if split not in SPLITS:
+        raise EncodeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    model, env, bank_obj, flatten = _coding_env(model, bank, env_id, env_kwargs, device)
+    if indices is not None:
+        rows = np.asarray(indices)
+    elif split == "all":
+        rows = np.arange(bank_obj.n)
+    else:
+        rows = bank_obj.indices(split)
+    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size,
+                      bank=bank_obj)
+
+
+def encode_features(
+    model: Any,
+    features: np.ndarray,
+    bank: FeatureBank | str | os.PathLike[str] | None = None,
+    *,
+    batch_size: int = 8192,
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Code feature vectors that are no bank's rows, e.g. a new picture's
+    (:func:`hashgym.embed.embed_pictures`), as :func:`encode` codes a bank's.
+
+    The rows are coded by the same env and policy as the bank's own: a feature vector equal to
+    a bank row's gets that row's code.
+
+    :param model: as in :func:`encode`.
+    :param features: ``[n, D]`` features, ``D`` the bank's feature size; they are rounded to
+        the bank's feature dtype first, as the bank's own features were.
+    :param bank: the bank the model codes (object, path or preset name); default: the bank the
+        model was trained on. Its layout and first images set up the env; its rows are not
+        coded.
+    :param batch_size, env_id, env_kwargs, device: as in :func:`encode`.
+    :return: ``[n, n_bits]`` uint8 0/1 codes, in the order of ``features``.
+    :raises EncodeError: for features of the wrong shape, or a model that observes images.
+    """
+    model, env, bank_obj, flatten = _coding_env(model, bank, env_id, env_kwargs, device)
+    if len(env.single_observation_space["features"].shape) != 1:
+        raise EncodeError("the model observes images (observation='image'), not features: "
+                          "encode_features codes feature vectors only")
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] != bank_obj.dim or not len(features):
+        raise EncodeError(f"features must be [n >= 1, {bank_obj.dim}] (the bank's feature "
+                          f"size), got shape {features.shape}")
+    sample = coding_sample(bank_obj)
+    n, m = sample.n, len(features)
+    # the sample's rows with the new vectors after them: coding reads features only, so the
+    # new rows borrow the first row's labels to make a valid bank
+    carrier = FeatureBank(
+        features=np.concatenate([sample.features, features.astype(sample.features.dtype)]),
+        labels=np.concatenate([sample.labels, np.repeat(sample.labels[:1], m, axis=0)]),
+        class_names=sample.class_names,
+        split=np.concatenate([sample.split, np.full(m, QUERY, dtype=sample.split.dtype)]),
+        train=None if sample.train is None else np.concatenate([sample.train,
+                                                                np.zeros(m, dtype=bool)]),
+        multi_hot=None if sample.multi_hot is None else np.concatenate(
+            [sample.multi_hot, np.repeat(sample.multi_hot[:1], m, axis=0)]),
+        concept_names=sample.concept_names,
+        level_names=sample.level_names,
+    )
+    return env.encode(policy_act(model, flatten), indices=np.arange(n, n + m),
+                      batch_size=batch_size, bank=carrier)
+
+
+def _coding_env(model: Any, bank: FeatureBank | str | os.PathLike[str] | None,
+                env_id: str | None, env_kwargs: dict[str, Any] | None, device: str
+                ) -> tuple[Any, Any, FeatureBank, bool | None]:
+    """The model, a coding env over a sample of its bank (:func:`coding_sample`), the bank, and
+    whether to flatten observations: what :func:`encode` and :func:`encode_features` share."""
     info: dict[str, Any] = {}
     if isinstance(model, (str, os.PathLike)):
 
         model, info = load_model(model, device=device)
     else:
         info = dict(getattr(model, "hashgym_info", None) or {})
-    if split not in SPLITS:
-        raise EncodeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if env_id is None and "env_id" in info:
         env_id = info["env_id"]
         recorded = info.get("env_kwargs", {})
@@ -359,15 +429,7 @@ def encode(
     env = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point",
                        bank=coding_sample(bank_obj), split="train", **env_kwargs)
     _check_observations_fit(model, env.single_observation_space)
-    if indices is not None:
-        rows = np.asarray(indices)
-    elif split == "all":
-        rows = np.arange(bank_obj.n)
-    else:
-        rows = bank_obj.indices(split)
-    flatten = info.get("flatten_obs")
-    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size,
-                      bank=bank_obj)
+    return model, env, bank_obj, info.get("flatten_obs")
 
 
 def coding_sample(bank: FeatureBank, per_class: int = SAMPLE_PER_CLASS) -> FeatureBank:

@@ -9,6 +9,7 @@ Subcommands::
     hashgym eval QUERY DB [--bank B] [--metrics ...]        score two code files
     hashgym index build CODES --out INDEX                  pack codes into an index file
     hashgym search INDEX QUERY --k K | --radius R [--out]  the nearest codes of each query
+    hashgym search MODEL --image FILE --index INDEX --k K  ... or of pictures
     hashgym show QUERY DB --images IMAGES --out grid.png   queries and what they retrieve
 
 Heavy libraries (torch, torchvision) are imported only by the subcommands that need them.
@@ -41,8 +42,8 @@ _DELEGATED = {
     "eval": ("hashgym.cli_eval", "score two code files (hashgym's or any tool's) on hashgym's metrics"),
     "index": ("hashgym.cli_index", "pack a code file into an index (build), or search one"),
     "show": ("hashgym.cli_show", "draw queries and their top-k retrieved images (.png)"),
-    "search": ("hashgym.cli_index", "the nearest codes of query codes in an index (--k or --radius)",
-               "add_search_arguments", "run_search_from_args"),
+    "search": ("hashgym.agents.cli_search",
+               "the nearest codes of query codes, or of pictures (--image), in an index"),
 }
 
 

@@ -9,7 +9,8 @@ of 8 bits), and ``hashgym search`` reads either. ``hashgym search INDEX QUERY --
 database position), through FAISS when it is installed and numpy otherwise: the same answers
 either way (``--nprobe N``: approximate k-NN through FAISS's IVF instead, hashgym.index).
 It prints the first queries' hits and, with ``--out``, writes them all to an
-``.npz`` (``hashgym index search`` is the same command). Nothing is unpickled.
+``.npz`` (``hashgym index search`` is the same command; ``hashgym search`` also searches with
+pictures, ``--image``: :mod:`hashgym.agents.cli_search`). Nothing is unpickled.
 
 Search results (``format`` = ``"hashgym-search/1"``): with ``--k``, ``ids`` and ``distances``
 ``[n_queries, k]`` (``-1`` where the index holds fewer than ``k`` codes); with ``--radius``,
@@ -29,8 +30,9 @@ from hashgym.cli_eval import EvalInputError, load_code_file
 from hashgym.codes import CodeError
 from hashgym.index import CodeIndex, CodeIndexError
 
-__all__ = ["RESULTS_FORMAT", "add_arguments", "add_search_arguments", "run_from_args",
-           "run_search_from_args"]
+__all__ = ["RESULTS_FORMAT", "add_arguments", "add_search_arguments", "check_results_path",
+           "format_hits", "hits_of", "run_from_args", "run_search_from_args", "search_index",
+           "write_hits"]
 
 #: The ``format`` entry of the result files ``hashgym search --out`` writes.
 RESULTS_FORMAT = "hashgym-search/1"
@@ -52,10 +54,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_search_arguments(sub.add_parser("search", help="the same as hashgym search"))
 
 
+def _show(value: str) -> int | str:
+    """``--show``: a count of queries to print, or the ``.png`` grid to draw."""
+    if value.lower().endswith(".png"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of queries to print or a .png file to draw, got {value!r}"
+        ) from None
+
+
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hashgym search``."""
-    parser.add_argument("index", help="an index file written by hashgym index build")
-    parser.add_argument("query", help="query codes, in any form hashgym eval reads")
+    """Options of ``hashgym search`` with query codes (``hashgym.agents.cli_search`` adds the
+    pictures')."""
+    parser.add_argument("index", help="an index file written by hashgym index build (with "
+                                      "--image: the model file)")
+    parser.add_argument("query", nargs="?", default=None,
+                        help="query codes, in any form hashgym eval reads")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--k", type=int, help="the k nearest codes of each query")
     which.add_argument("--radius", type=int,
@@ -63,13 +80,55 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="write every query's hits to this .npz")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out file even if it is not a search result")
-    parser.add_argument("--show", type=int, default=5,
-                        help="print the hits of this many queries (default 5; 0: none)")
+    parser.add_argument("--show", type=_show, default=5, metavar="N|GRID.png",
+                        help="print the hits of this many queries (default 5; 0: none); with "
+                             "--image, a .png file draws each picture and its top k instead")
     parser.add_argument("--backend", choices=("auto", "faiss", "numpy"), default="auto",
                         help="search with FAISS, numpy, or FAISS when installed (default)")
     parser.add_argument("--nprobe", type=int, default=None,
                         help="approximate --k search through FAISS's IVF, scanning this many "
                              "lists per query (default: exact)")
+
+
+def search_index(index: CodeIndex, queries: np.ndarray, k: int | None,
+                 radius: int | None) -> dict[str, np.ndarray]:
+    """The hits of ``queries`` in ``index`` as ``hashgym search --out`` writes them: with ``k``,
+    ``ids`` and ``distances`` ``[n, k]``; with ``radius``, FAISS's ``lims`` layout."""
+    if k is not None:
+        distances, ids = index.search(queries, k)
+        return {"ids": ids, "distances": distances, "k": np.array(k)}
+    lims, distances, ids = index.range_search(queries, radius)  # type: ignore[arg-type]
+    return {"lims": lims, "ids": ids, "distances": distances, "radius": np.array(radius)}
+
+
+def hits_of(arrays: dict[str, np.ndarray], i: int) -> list[tuple[int, int]]:
+    """``(distance, id)`` of query ``i``'s hits in :func:`search_index`'s arrays, nearest first."""
+    if "lims" in arrays:
+        part = slice(int(arrays["lims"][i]), int(arrays["lims"][i + 1]))
+        pairs = zip(arrays["distances"][part], arrays["ids"][part], strict=True)
+    else:
+        pairs = zip(arrays["distances"][i], arrays["ids"][i], strict=True)
+    return [(int(d), int(j)) for d, j in pairs if j >= 0]
+
+
+def write_hits(out: Path, n_bits: int, arrays: dict[str, np.ndarray]) -> None:
+    """Write :func:`search_index`'s arrays as a ``hashgym-search/1`` file (atomically)."""
+    with atomic_write(out) as handle:
+        np.savez(handle, format=np.array(RESULTS_FORMAT), n_bits=np.array(n_bits), **arrays)
+
+
+def check_results_path(args: argparse.Namespace, inputs: list[str]) -> Path | None:
+    """``--out`` checked as a search result file that overwrites none of ``inputs``."""
+    return None if args.out is None else check_output(
+        args.out, suffix=".npz", kind="search result", keys=("format", "ids", "distances"),
+        inputs=inputs, force=args.force)
+
+
+def format_hits(hits: list[tuple[int, int]]) -> str:
+    """The first 10 hits as ``id (distance), ...``."""
+    shown = ", ".join(f"{j} ({d})" for d, j in hits[:10])
+    more = f", … {len(hits) - 10} more" if len(hits) > 10 else ""
+    return (shown or "no hits") + more
 
 
 def _codes(path: str) -> np.ndarray:
@@ -104,11 +163,15 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def run_search_from_args(args: argparse.Namespace) -> int:
-    """Run ``hashgym search``; returns the exit status."""
+    """Run ``hashgym search`` with query codes; returns the exit status."""
     try:
-        out = None if args.out is None else check_output(
-            args.out, suffix=".npz", kind="search result", keys=("format", "ids", "distances"),
-            inputs=[args.index, args.query], force=args.force)
+        if args.query is None:
+            raise EvalInputError("give the query codes after the index (or search by picture: "
+                                 "hashgym search MODEL --image FILE --index INDEX)")
+        if isinstance(args.show, str):
+            raise EvalInputError(f"--show {args.show}: drawing needs pictures (--image); with "
+                                 f"query codes, hashgym show draws the grid")
+        out = check_results_path(args, [args.index, args.query])
         index = CodeIndex.load(args.index, backend=args.backend,
                                knn="exact" if args.nprobe is None else "ivf",
                                nprobe=16 if args.nprobe is None else args.nprobe)
@@ -116,19 +179,9 @@ def run_search_from_args(args: argparse.Namespace) -> int:
         if queries.shape[1] != index.n_bits:
             raise EvalInputError(f"the query codes have {queries.shape[1]} bits and the index "
                                  f"{args.index} holds {index.n_bits}-bit codes")
-        if args.k is not None:
-            distances, ids = index.search(queries, args.k)
-            lims = np.arange(len(queries) + 1, dtype=np.int64) * distances.shape[1]
-            flat_ids, flat_distances = ids.ravel(), distances.ravel()
-            arrays = {"ids": ids, "distances": distances, "k": np.array(args.k)}
-        else:
-            lims, flat_distances, flat_ids = index.range_search(queries, args.radius)
-            arrays = {"lims": lims, "ids": flat_ids, "distances": flat_distances,
-                      "radius": np.array(args.radius)}
+        arrays = search_index(index, queries, args.k, args.radius)
         if out is not None:
-            with atomic_write(out) as handle:
-                np.savez(handle, format=np.array(RESULTS_FORMAT),
-                         n_bits=np.array(index.n_bits), **arrays)
+            write_hits(out, index.n_bits, arrays)
     except (*_ERRORS, ImportError) as exc:
         print(f"hashgym search: error: {exc}", file=sys.stderr)
         return 2
@@ -138,12 +191,7 @@ def run_search_from_args(args: argparse.Namespace) -> int:
     print(f"{len(queries):,} queries against {len(index):,} codes of {index.n_bits} bits, "
           f"{what}, backend {index.backend}")
     for i in range(min(max(args.show, 0), len(queries))):
-        hits = [(int(d), int(j)) for d, j in zip(flat_distances[lims[i]:lims[i + 1]],
-                                                 flat_ids[lims[i]:lims[i + 1]], strict=True)
-                if j >= 0]
-        shown = ", ".join(f"{j} ({d})" for d, j in hits[:10])
-        more = f", … {len(hits) - 10} more" if len(hits) > 10 else ""
-        print(f"query {i}: {shown or 'no hits'}{more}")
+        print(f"query {i}: {format_hits(hits_of(arrays, i))}")
     if out is not None:
         print(f"wrote {Path(out)}")
     return 0

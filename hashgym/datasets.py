@@ -14,6 +14,8 @@ Sources
   official test set the queries.
 * :func:`load_nuswide_list`: NUS-WIDE in the common list format, one image per line
   (``relative/path.jpg 0 1 0 ...`` with 21 or 81 concepts), images read from ``image_root``.
+* :func:`hashgym.folders.load_image_folder`: a folder of image files, one sub-folder per class
+  (or per super-class, then class), as torchvision's ``ImageFolder`` reads.
 
 Seeded, stratified helpers choose subsets: :func:`stratified_sample` (limit a set to ``n``
 images, keeping class proportions) and :func:`stratified_split` (draw the query images).
@@ -51,6 +53,7 @@ __all__ = [
     "load_cifar100_npz",
     "load_nuswide_list",
     "load_torchvision_cifar",
+    "read_image_files",
     "stratified_sample",
     "stratified_split",
 ]
@@ -223,15 +226,31 @@ class ImageSet:
         rows = np.asarray(rows, dtype=np.int64)
         if self.images is not None:
             return self.images[rows]
-        side = 224 if size is None else int(size)
         assert self.paths is not None and self.root is not None
-        files = [self.root / self.paths[i] for i in rows]
-        if workers > 1 and len(files) > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                decoded = list(pool.map(lambda p: _read_image_file(p, side), files))
-        else:
-            decoded = [_read_image_file(p, side) for p in files]
-        return np.stack(decoded) if decoded else np.zeros((0, side, side, 3), np.uint8)
+        return read_image_files([self.root / self.paths[i] for i in rows],
+                                224 if size is None else int(size), workers)
+
+
+def read_image_files(files: Sequence[str | os.PathLike[str]], side: int,
+                     workers: int = 4) -> np.ndarray:
+    """Decode image files to ``uint8 [n, side, side, 3]`` RGB, as feature extraction reads them.
+
+    Each file is read with PIL, converted to RGB, its shorter side resized (bilinear) to
+    ``round(side * 8 / 7)`` and the centre ``side x side`` cropped: torchvision's 256 -> 224
+    recipe, whatever the file's own size and aspect.
+
+    :param files: the image files.
+    :param side: output side length in pixels.
+    :param workers: threads decoding files.
+    :raises DatasetError: when a file is missing or cannot be decoded.
+    """
+    paths = [Path(f) for f in files]
+    if workers > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            decoded = list(pool.map(lambda p: _read_image_file(p, side), paths))
+    else:
+        decoded = [_read_image_file(p, side) for p in paths]
+    return np.stack(decoded) if decoded else np.zeros((0, side, side, 3), np.uint8)
 
 
 def _read_image_file(path: Path, side: int) -> np.ndarray:

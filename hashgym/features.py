@@ -21,7 +21,7 @@ with a torchvision backbone:
 * **Input size.** Images are fed at their own size unless ``image_size`` says otherwise:
   CIFAR's 32×32 images go through the standard ImageNet stem unchanged, as in the shared bank
   (cheap; the final feature map is 1×1). ``image_size=224`` upsamples them instead, which suits
-  ImageNet weights better at ~49× the compute. Image files (NUS-WIDE) default to 224.
+  ImageNet weights better at ~49× the compute. Image files (NUS-WIDE, folders) default to 224.
   Pixels are normalised with the ImageNet channel means and deviations in every case.
 * **Determinism.** Everything is seeded (initialisation, sampling, augmentation); on CPU two
   runs with the same inputs give identical features. On CUDA deterministic algorithms are
@@ -65,6 +65,7 @@ from hashgym.datasets import (
     stratified_split,
 )
 from hashgym.errors import HashgymError
+from hashgym.folders import load_image_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -82,6 +83,7 @@ __all__ = [
     "extract_features",
     "file_sha256",
     "run_from_args",
+    "to_tensor",
     "training_batches",
 ]
 
@@ -209,7 +211,7 @@ def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
 
 
 # ---------------------------------------------------------------------- tensors
-def _to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+def to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """``uint8 [n, H, W, 3]`` → normalised ``float32 [n, 3, size, size]`` on ``device``."""
     import torch
     import torch.nn.functional as F
@@ -354,7 +356,7 @@ def _train(job: _Job, body: torch.nn.Module, head: torch.nn.Linear) -> None:
             seen, total_loss = 0, 0.0
             for batch in training_batches(rows, job.batch_size, rng):
                 x = augment_batch(
-                    _to_tensor(job.images.read(batch, job.size), job.size, job.device), gen
+                    to_tensor(job.images.read(batch, job.size), job.size, job.device), gen
                 )
                 y = torch.from_numpy(targets[batch]).to(job.device)
                 loss = loss_fn(head(body(x)), y)
@@ -392,7 +394,7 @@ def _forward_all(
             disable=not job.progress,
         ):
             rows = np.arange(start, min(start + job.batch_size, n))
-            f = body(_to_tensor(job.images.read(rows, job.size), job.size, job.device))
+            f = body(to_tensor(job.images.read(rows, job.size), job.size, job.device))
             feats.append(f.float().cpu().numpy())
             logits.append(head(f).float().cpu().numpy())
     return np.concatenate(feats), np.concatenate(logits)
@@ -693,8 +695,9 @@ def extract_features(
         meta["saved_weights_sha256"] = file_sha256(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()
-    if image_set.meta:
-        meta["source_meta"] = image_set.meta
+    source_meta = {k: v for k, v in image_set.meta.items() if k != "image_source"}
+    if source_meta:  # the image source is recorded once, below
+        meta["source_meta"] = source_meta
     image_source = image_set.meta.get("image_source")  # where the bank's images can be read
     if isinstance(image_source, dict):
         if image_set.images is None:  # files: decoded at the side the backbone saw
@@ -732,7 +735,7 @@ def _save_state(body: torch.nn.Module, head: torch.nn.Linear, backbone: str, pat
 
 
 # ---------------------------------------------------------------------- CLI
-SOURCES = ("cifar100-npz", "cifar100", "cifar10", "nuswide")
+SOURCES = ("cifar100-npz", "cifar100", "cifar10", "nuswide", "folder")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -743,13 +746,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SOURCES,
         default="cifar100-npz",
         help="cifar100-npz: the shared cifar100.npz; cifar100/cifar10: torchvision's "
-        "standard files; nuswide: a NUS-WIDE list file (default: %(default)s)",
+        "standard files; nuswide: a NUS-WIDE list file; folder: your own image files in "
+        "DIR/<class>/ or DIR/<super-class>/<class>/ (hashgym.folders) (default: %(default)s)",
     )
     src.add_argument(
         "--images",
         metavar="PATH",
         help="the .npz file (cifar100-npz; default $HASHGYM_DATA/cifar100/"
-        "cifar100.npz), the torchvision root folder, or the NUS-WIDE list file",
+        "cifar100.npz), the torchvision root folder, the NUS-WIDE list file, or the folder",
     )
     src.add_argument(
         "--download",
@@ -765,6 +769,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--query-list", metavar="PATH", help="nuswide: list file of the query images")
     src.add_argument(
         "--concept-names", metavar="PATH", help="nuswide: file with one concept name per line"
+    )
+    src.add_argument(
+        "--split-file", metavar="PATH",
+        help="folder: text file of the query images, one path relative to the folder per line "
+             "(default: a seeded split stratified by class, --query-fraction)",
+    )
+    src.add_argument(
+        "--skip-unreadable", action="store_true",
+        help="folder: skip (and count) files Pillow cannot read instead of refusing the folder",
     )
     net = parser.add_argument_group("backbone")
     net.add_argument(
@@ -826,6 +839,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_source(args: argparse.Namespace) -> ImageSet:
+    if args.source != "folder" and (args.split_file or args.skip_unreadable):
+        raise FeatureError("--split-file and --skip-unreadable are options of --source folder")
     if args.source == "cifar100-npz":
         path = args.images
         if path is None:
@@ -836,6 +851,9 @@ def _load_source(args: argparse.Namespace) -> ImageSet:
         return load_cifar100_npz(path)
     if args.images is None:
         raise FeatureError(f"--images is required for --source {args.source}")
+    if args.source == "folder":
+        return load_image_folder(args.images, split_file=args.split_file,
+                                 skip_unreadable=args.skip_unreadable)
     if args.source in ("cifar100", "cifar10"):
         return load_torchvision_cifar(
             args.images, args.source, download=args.download, verify=not args.no_verify
@@ -890,5 +908,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(f"feature bank: {where}")
     summary = bank.summary()
     summary["meta"] = {k: v for k, v in summary["meta"].items() if k != "rows"}
+    if "files" in summary["meta"].get("image_source", {}):  # a folder's files, one per image
+        files = summary["meta"]["image_source"]["files"]
+        summary["meta"]["image_source"] = {**summary["meta"]["image_source"],
+                                           "files": f"<{len(files)} paths>"}
     print(json.dumps(summary, indent=2, default=str))
     return 0

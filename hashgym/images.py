@@ -3,7 +3,7 @@
 Both papers train their CNN with the hash function (SCIHCGRL §2.B, DRLHIH §3), so an
 environment may show the agent the image itself (``observation="image"``) for a CNN inside the
 agent to learn from. A bank then names where its images are, in ``bank.meta["image_source"]``,
-one of three kinds (:data:`SOURCE_KINDS`):
+one of four kinds (:data:`SOURCE_KINDS`):
 
 * ``{"kind": "npz", "path": FILE, "key": "images"}`` (``kind`` may be left out): an ``.npz``
   file (read with ``allow_pickle=False``) whose array ``key`` holds ``uint8`` images
@@ -15,17 +15,20 @@ one of three kinds (:data:`SOURCE_KINDS`):
   false);
 * ``{"kind": "nuswide-list", "list": FILE, "query_list": FILE | None, "root": DIR, "side": S}``:
   image files named by NUS-WIDE list files (:func:`hashgym.datasets.load_nuswide_list`),
-  decoded with PIL to ``S x S`` RGB (shorter side resized, centre crop) when first read.
+  decoded with PIL to ``S x S`` RGB (shorter side resized, centre crop) when first read;
+* ``{"kind": "folder", "root": DIR, "files": [PATH, ...], "side": S}``: image files of a class
+  folder tree (:func:`hashgym.folders.load_image_folder`), ``files`` relative to ``DIR`` in the
+  order the bank recorded them (image ``i`` is ``files[i]``), decoded as the NUS-WIDE files.
 
 and ``bank.image_index`` (``[N]``) holds the row in that source of each of the bank's images,
 kept aligned by :meth:`~hashgym.bank.FeatureBank.take` when a protocol takes a subset.
 
-``hashgym features`` records the source of the images it extracted from, whichever of the
-three it read (a NUS-WIDE bank at the side its backbone saw). :func:`attach_images` records an
+``hashgym features`` records the source of the images it extracted from, whichever kind it
+read (a NUS-WIDE or folder bank at the side its backbone saw). :func:`attach_images` records an
 ``.npz`` on any bank; the shared CIFAR-100 presets get theirs (``cifar100.npz`` beside the
 feature bank) from :func:`hashgym.protocols.resolve_bank`. :func:`bank_images` reads the images
 of given bank rows; a source is opened once per process and kept (60,000 CIFAR images are
-184 MB; the files of a list source are decoded as rows are asked for).
+184 MB; the files of a list or folder source are decoded as rows are asked for).
 """
 
 from __future__ import annotations
@@ -38,14 +41,19 @@ from typing import Any
 import numpy as np
 
 from hashgym.bank import FeatureBank
-from hashgym.datasets import DatasetError, ImageSet, load_nuswide_list, load_torchvision_cifar
+from hashgym.datasets import (
+    DatasetError,
+    load_nuswide_list,
+    load_torchvision_cifar,
+    read_image_files,
+)
 from hashgym.errors import HashgymError
 
 __all__ = ["SOURCE_KINDS", "ImageError", "attach_images", "bank_images", "has_images",
            "image_shape"]
 
 #: The kinds of image source a bank can record (see the module docstring).
-SOURCE_KINDS = ("npz", "torchvision-cifar", "nuswide-list")
+SOURCE_KINDS = ("npz", "torchvision-cifar", "nuswide-list", "folder")
 
 #: Image sources opened so far, by kind, location and the files' modification times.
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -56,22 +64,23 @@ class ImageError(HashgymError):
 
 
 class _ImageFiles:
-    """The images of a file-based :class:`~hashgym.datasets.ImageSet`, decoded at one side.
+    """Image files under a folder, decoded at one side when read.
 
     Indexing with an array of rows decodes those files (``uint8 [n, side, side, 3]``); it
     quacks like the image array of the other kinds where :func:`bank_images` needs it.
     """
 
-    def __init__(self, image_set: ImageSet, side: int) -> None:
-        self.image_set, self.side = image_set, side
-        self.shape = (len(image_set), side, side, 3)
+    def __init__(self, root: Path, paths: tuple[str, ...], side: int) -> None:
+        self.root, self.paths, self.side = root, paths, side
+        self.shape = (len(paths), side, side, 3)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, rows: Any) -> np.ndarray:
+        files = [self.root / self.paths[i] for i in np.atleast_1d(np.asarray(rows))]
         try:
-            return self.image_set.read(np.atleast_1d(np.asarray(rows)), size=self.side)
+            return read_image_files(files, self.side)
         except DatasetError as exc:
             raise ImageError(f"the bank's image files cannot be read: {exc}") from exc
 
@@ -112,6 +121,14 @@ def _field(source: dict[str, Any], name: str) -> Any:
     return source[name]
 
 
+def _side(source: dict[str, Any]) -> int:
+    """The side a file source's images are decoded at (224 when not recorded)."""
+    side = int(source.get("side", 224))
+    if side < 1:
+        raise ImageError(f"the image source's side must be >= 1 pixel, got {side}")
+    return side
+
+
 def _open(source: dict[str, Any]) -> Any:
     """The images of an image source (cached): an array ``[M, H, W, C]`` or :class:`_ImageFiles`.
 
@@ -143,9 +160,7 @@ def _open(source: dict[str, Any]) -> Any:
         lists = [Path(_field(source, "list"))]
         if source.get("query_list") is not None:
             lists.append(Path(source["query_list"]))
-        root, side = Path(_field(source, "root")), int(source.get("side", 224))
-        if side < 1:
-            raise ImageError(f"the image source's side must be >= 1 pixel, got {side}")
+        root, side = Path(_field(source, "root")), _side(source)
         cache_key = (kind, *map(str, lists), str(root), side, _stamp(*lists))
         if cache_key not in _CACHE:
             try:
@@ -153,8 +168,15 @@ def _open(source: dict[str, Any]) -> Any:
                                               check_files=False)
             except DatasetError as exc:
                 raise ImageError(f"the bank's NUS-WIDE images cannot be read: {exc}") from exc
-            _CACHE[cache_key] = _ImageFiles(image_set, side)
+            assert image_set.root is not None and image_set.paths is not None
+            _CACHE[cache_key] = _ImageFiles(image_set.root, image_set.paths, side)
         return _CACHE[cache_key]
+    if kind == "folder":
+        root, files = Path(_field(source, "root")), _field(source, "files")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ImageError(f"the image source's 'files' must be a list of paths relative to "
+                             f"{root}, got {type(files).__name__}")
+        return _ImageFiles(root, tuple(files), _side(source))
     raise ImageError(f"unknown image source kind {kind!r}; expected one of "
                      f"{', '.join(SOURCE_KINDS)}")
 

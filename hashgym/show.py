@@ -4,8 +4,9 @@ top-``k`` database images by Hamming rank.
 :func:`retrieval_grid` draws it from codes, images and labels: one row per query, the query
 first (framed blue), then its neighbours in Hamming-rank order (distance, then database
 position: :mod:`hashgym.ranking`'s order), each framed green when it shares the query's finest
-label and red when not, with its Hamming distance under it. ``hashgym show``
-(:mod:`hashgym.cli_show`) draws it from code files and an image file.
+label and red when not (grey when the queries have no labels, as a new picture), with its
+Hamming distance under it. ``hashgym show`` (:mod:`hashgym.cli_show`) draws it from code files
+and an image file, ``hashgym search --image ... --show grid.png`` from pictures.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from hashgym.errors import HashgymError
 from hashgym.index import CodeIndex
 from hashgym.validation import check_count
 
-__all__ = ["QUERY_COLOR", "RELEVANT_COLOR", "WRONG_COLOR", "ShowError", "retrieval_grid"]
+__all__ = ["QUERY_COLOR", "RELEVANT_COLOR", "UNKNOWN_COLOR", "WRONG_COLOR", "ShowError",
+           "retrieval_grid"]
 
 QUERY_COLOR = "#1f5fbf"
 RELEVANT_COLOR = "#1a9e3a"
 WRONG_COLOR = "#d62728"
+#: The frame of a neighbour of an unlabelled query (relevance unknown).
+UNKNOWN_COLOR = "#7f7f7f"
 #: Inches per image tile; 100 dpi makes a 32-pixel CIFAR image about 1.3 times its size.
 TILE_INCHES = 0.9
 DPI = 100
@@ -80,15 +84,16 @@ def neighbours(query_codes: np.ndarray, db_codes: np.ndarray, query_labels: np.n
 
 
 def retrieval_grid(query_codes: np.ndarray, db_codes: np.ndarray, query_images: np.ndarray,
-                   db_images: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray,
-                   out: str | os.PathLike[str], k: int = 10) -> Path:
+                   db_images: np.ndarray, query_labels: np.ndarray | None,
+                   db_labels: np.ndarray, out: str | os.PathLike[str], k: int = 10) -> Path:
     """Draw each query and its top-``k`` database images by Hamming rank, and save a PNG.
 
     :param query_codes: ``[q, n_bits]`` codes (0/1, ±1 or bool) of the queries to draw.
     :param db_codes: ``[n, n_bits]`` database codes.
     :param query_images: ``uint8 [q, H, W, 3]`` (or ``[q, H, W]``) query images.
     :param db_images: ``uint8 [n, H, W, 3]`` database images.
-    :param query_labels: ``[q]`` or ``[q, L]`` labels (see :func:`neighbours`).
+    :param query_labels: ``[q]`` or ``[q, L]`` labels (see :func:`neighbours`), or ``None``
+        for queries without labels (new pictures): neighbours are then framed grey.
     :param db_labels: ``[n]`` or ``[n, L]`` database labels.
     :param out: the ``.png`` to write (atomically).
     :param k: neighbours per query (10, as papers print; fewer when the database is smaller).
@@ -99,6 +104,9 @@ def retrieval_grid(query_codes: np.ndarray, db_codes: np.ndarray, query_images: 
     """
     if len(query_codes) == 0 or len(db_codes) == 0:
         raise ShowError("retrieval_grid needs at least one query and one database code")
+    labelled = query_labels is not None
+    if query_labels is None:
+        query_labels = np.zeros(len(query_codes), dtype=np.int64)
     ids, distances, relevant = neighbours(query_codes, db_codes, query_labels, db_labels, k)
     n_q, k = ids.shape
     query_images = _check_images(query_images, n_q, "query")
@@ -109,7 +117,8 @@ def retrieval_grid(query_codes: np.ndarray, db_codes: np.ndarray, query_images: 
     axes = fig.subplots(n_q, k + 1, squeeze=False)
     for i in range(n_q):
         tiles = [(query_images[i], QUERY_COLOR, "query")]
-        tiles += [(db_images[j], RELEVANT_COLOR if good else WRONG_COLOR, f"d={int(d)}")
+        tiles += [(db_images[j], (RELEVANT_COLOR if good else WRONG_COLOR) if labelled
+                   else UNKNOWN_COLOR, f"d={int(d)}")
                   for d, j, good in zip(distances[i], ids[i], relevant[i], strict=True)]
         for ax, (image, color, caption) in zip(axes[i], tiles, strict=True):
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
