@@ -47,6 +47,7 @@ __all__ = [
     "BENCH_SUITES",
     "BEST_BASELINE",
     "EXECUTORS",
+    "SLICE_NAMES",
     "BenchError",
     "BenchSuite",
     "MethodSpec",
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 
+#: The class slices a suite's metric may name (``"mAP@1000 unseen@all"``).
 SLICE_NAMES = tuple(name for name, _, _ in CLASS_SLICES)
 
 #: In a suite's ``comparisons``: the baseline with the best mean in each column.

@@ -15,6 +15,7 @@ from hashgym.benchmarks.suites import (
     AGENTS_GENERATION,
     BENCH_SUITES,
     BEST_BASELINE,
+    SLICE_NAMES,
     BenchError,
     BenchSuite,
     MethodSpec,
@@ -34,7 +35,9 @@ def test_preset_is_well_formed(name: str) -> None:
     assert suite.name == name
     assert set(suite.banks) <= set(preset_names())
     for metric in suite.metrics:
-        parse_metric(metric)
+        base, _, part = metric.partition(" ")  # "mAP@1000 unseen@all": a metric on a slice
+        parse_metric(base)
+        assert part in ("", *SLICE_NAMES), metric
     assert len({m.key for m in suite.methods}) == len(suite.methods)
     for spec in suite.methods:
         assert spec.kind in METHOD_KINDS, f"{name}: {spec.key} has kind {spec.kind!r}"
@@ -207,3 +210,11 @@ def test_seed_options(text: str, seeds: int | list[int]) -> None:
 def test_bad_seed_options(text: str, message: str) -> None:
     with pytest.raises(BenchError, match=re.escape(message)):
         parse_seeds(text)
+
+
+def test_a_metric_names_a_known_class_slice() -> None:
+    with pytest.raises(BenchError, match="metric 'mAP@all seen@all' names no class slice; known: "
+                                         "seen@seen, unseen@unseen, unseen@all"):
+        BenchSuite(name="t", description="", banks=("b",), bits=(24,),
+                   metrics=("mAP@all seen@all",),
+                   methods=(MethodSpec("rl", "agent", {"algo": "dqn"}),))
