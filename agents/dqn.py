@@ -3,8 +3,7 @@
 The agent is Stable-Baselines3's :class:`~stable_baselines3.DQN`, plugged in at SB3's documented
 seams: :class:`HashQFeatures` (a :class:`~stable_baselines3.common.torch_layers.BaseFeaturesExtractor`)
 gives the network the shape of DRLHIH §3.1 / Fig. 2, and the policy's ``net_arch`` gives the
-fully connected layers on top of it. The registry's ``"dqn"`` is :class:`HashDQN`, SB3's DQN
-with faster bookkeeping for many envs and the same numbers.
+fully connected layers on top of it.
 
 Q-network (DRLHIH §3.1, Fig. 2)
     The image feature ``x(I)`` is projected to a low dimension ``h(I)`` (a linear layer + ReLU),
@@ -40,17 +39,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3 import DQN
-from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from hashgym.validation import is_integer
 
-__all__ = ["DQN_DEFAULTS", "QRDQN_DEFAULTS", "HashDQN", "HashQFeatures"]
+__all__ = ["DQN_DEFAULTS", "QRDQN_DEFAULTS", "HashQFeatures"]
 
 
 class HashQFeatures(BaseFeaturesExtractor):
@@ -138,102 +134,3 @@ QRDQN_DEFAULTS: dict[str, Any] = {
     **DQN_DEFAULTS,
     "policy_kwargs": {**DQN_DEFAULTS["policy_kwargs"], "n_quantiles": 25},
 }
-
-
-class HashDQN(DQN):
-    """Stable-Baselines3's :class:`~stable_baselines3.DQN` with three bookkeeping steps made
-    faster for hundreds of envs stepped at once; the same algorithm, random draws and numbers.
-
-    * **Acting** (:meth:`predict` on a batch of ``Dict`` observations of ``Box`` entries): the
-      ε-greedy draw is SB3's (one ``np.random.rand()`` per call, ``action_space.sample()`` per
-      env when exploring); the greedy actions are the Q-network's own ``argmax`` on the
-      observations as tensors, without SB3's ``obs_to_tensor`` (a deep copy and a copy of every
-      entry, and checks, at every vector step).
-    * **Storing transitions** (:meth:`_store_transition` with a
-      :class:`~stable_baselines3.common.buffers.DictReplayBuffer` and no ``VecNormalize``):
-      where episodes ended, the terminal observations replace the new episodes' first ones as
-      one array per entry instead of a Python loop over envs and entries (256 envs end their
-      episodes together on ``HierHash-v0``), and without SB3's deep copy of the observations.
-
-    * **Adam** steps every parameter tensor at once (``foreach=True``, torch's multi-tensor
-      implementation of the same update, which the CPU does not choose by default).
-
-    Everything else is SB3's. ``tests/test_agents_dqn.py`` checks that a run gives the same
-    weights and replay buffer as SB3's class with the same seed; the profile that led here is
-    ``benchmarks/results/notes/dqn-profile.md``.
-    """
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if type(self.policy.optimizer) is torch.optim.Adam:
-            for group in self.policy.optimizer.param_groups:
-                group["foreach"] = True
-
-    def predict(
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """SB3's ε-greedy :meth:`~stable_baselines3.DQN.predict`, greedy actions of a batch
-        computed straight from the observations (see the class docstring)."""
-        if not self._batch_of_boxes(observation):
-            return super().predict(observation, state, episode_start, deterministic)
-        assert isinstance(observation, dict)
-        n = len(next(iter(observation.values())))
-        if not deterministic and np.random.rand() < self.exploration_rate:
-            return np.array([self.action_space.sample() for _ in range(n)]), state
-        self.policy.set_training_mode(False)
-        with torch.inference_mode():
-            tensors = {key: torch.as_tensor(value, device=self.device)
-                       for key, value in observation.items()}
-            actions = self.q_net._predict(tensors, deterministic=True)
-        return actions.cpu().numpy().reshape(-1), state
-
-    def _batch_of_boxes(self, observation: Any) -> bool:
-        """A dict of batched arrays, one per ``Box`` entry of the policy's ``Dict`` space
-        (anything else goes through SB3's own ``predict``)."""
-        space = self.observation_space
-        if not isinstance(observation, dict) or not isinstance(space, spaces.Dict):
-            return False
-        if list(observation) != list(space.spaces):
-            return False
-        for key, value in observation.items():
-            entry = space.spaces[key]
-            if (not isinstance(entry, spaces.Box) or not isinstance(value, np.ndarray)
-                    or len(entry.shape) != 1 or value.shape[1:] != entry.shape
-                    or value.ndim != 2 or value.dtype != entry.dtype):
-                return False
-        return True
-
-    def _store_transition(
-        self,
-        replay_buffer: ReplayBuffer,
-        buffer_action: np.ndarray,
-        new_obs: np.ndarray | dict[str, np.ndarray],
-        reward: np.ndarray,
-        dones: np.ndarray,
-        infos: list[dict[str, Any]],
-    ) -> None:
-        """SB3's :meth:`~stable_baselines3.common.off_policy_algorithm.OffPolicyAlgorithm.
-        _store_transition`, with the terminal observations put in place as arrays."""
-        if (type(replay_buffer) is not DictReplayBuffer or self._vec_normalize_env is not None
-                or not isinstance(new_obs, dict)):
-            super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
-            return
-        ended = [i for i in np.flatnonzero(dones).tolist()
-                 if infos[i].get("terminal_observation") is not None]
-        if ended:
-            # the buffer copies what it is given, so only the entries with ended rows are copied
-            next_obs = dict(new_obs)
-            for key in next_obs:
-                column = np.array(new_obs[key])
-                column[ended] = np.stack([infos[i]["terminal_observation"][key] for i in ended])
-                next_obs[key] = column
-        else:
-            next_obs = new_obs
-        replay_buffer.add(self._last_obs, next_obs, buffer_action, reward, dones,  # type: ignore[arg-type]
-                          infos)
-        self._last_original_obs = self._last_obs
-        self._last_obs = new_obs

@@ -69,7 +69,7 @@ class AlgoSpec:
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {
-    "dqn": AlgoSpec("hashgym.agents.dqn:HashDQN", (spaces.Discrete,), defaults=DQN_DEFAULTS),
+    "dqn": AlgoSpec("stable_baselines3:DQN", (spaces.Discrete,), defaults=DQN_DEFAULTS),
     "qrdqn": AlgoSpec("sb3_contrib:QRDQN", (spaces.Discrete,), defaults=QRDQN_DEFAULTS),
     "ppo": AlgoSpec("stable_baselines3:PPO", _ALL, defaults=_ON_POLICY_SMALL),
     "a2c": AlgoSpec("stable_baselines3:A2C", _ALL, defaults={"n_steps": 8}),
@@ -102,19 +102,14 @@ def register_algorithm(name: str, spec: AlgoSpec) -> None:
 def resolve_algorithm(algo: str | type) -> tuple[str, AlgoSpec]:
     """The registry name and spec of ``algo``: a name (any case, ``-``/``_`` ignored) or an SB3
     algorithm class (a class the registry does not know gets a spec that accepts every space).
-    A class that a registered one directly extends under a longer name (SB3's ``DQN``, which
-    ``"dqn"``'s :class:`~hashgym.agents.dqn.HashDQN` extends) gets that entry, whose class
-    then trains.
 
     :raises TrainError: for an unknown name or a class that is not an SB3 ``BaseAlgorithm``.
     """
     if isinstance(algo, type):
         for name, spec in ALGORITHMS.items():
-            registered = spec.target.split(":")[1]
             if spec.target == f"{algo.__module__}:{algo.__qualname__}" or (
-                registered == algo.__name__ and load_target(spec.target) is algo
-            ) or (registered.endswith(algo.__name__)
-                  and algo in load_target(spec.target).__bases__):
+                spec.target.split(":")[1] == algo.__name__ and load_target(spec.target) is algo
+            ):
                 return name, spec
         if not issubclass(algo, BaseAlgorithm):
             raise TrainError(f"algo class {algo.__name__} is not an SB3 BaseAlgorithm")

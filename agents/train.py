@@ -16,7 +16,7 @@ Algorithms (:data:`ALGORITHMS`; :func:`register_algorithm` adds more)
 =================  ====================================  =============================================
 name               class                                 action spaces (env settings that give them)
 =================  ====================================  =============================================
-``dqn``            ``hashgym.agents.dqn.HashDQN``        Discrete (HierHash-v0)
+``dqn``            ``stable_baselines3.DQN``             Discrete (HierHash-v0)
 ``qrdqn``          ``sb3_contrib.QRDQN``                 Discrete (HierHash-v0)
 ``ppo``, ``a2c``   ``stable_baselines3.PPO`` / ``A2C``   all
 ``trpo``           ``sb3_contrib.TRPO``                  all

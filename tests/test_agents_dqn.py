@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 from hashgym.agents.curriculum import LevelCurriculum
-from hashgym.agents.dqn import DQN_DEFAULTS, HashDQN, HashQFeatures
+from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
 from hashgym.agents.encode import encode, encode_with_env
-from hashgym.agents.registry import ALGORITHMS, algorithm_class, resolve_algorithm
 from hashgym.agents.train import hierarchical_dqn, train
-from stable_baselines3 import DQN
 
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
@@ -118,62 +113,3 @@ def test_hierarchical_dqn_front_end(tmp_path) -> None:
     labels = BANK.labels
     a, _, n = env.get_attr("constraints")[0].T
     assert np.all(labels[a, 0] == labels[n, 0])  # sibling negatives when asked for
-
-
-def test_hash_dqn_runs_as_sb3_dqn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``"dqn"`` trains :class:`HashDQN`, whose acting and transition storing are faster than
-    SB3's: with the same seed a run through levels 0 and 1 (exploring at first, every episode
-    ending in the same vector step) ends with SB3's DQN's weights, replay buffer and codes."""
-    algo_kwargs = {"learning_starts": 64, "batch_size": 32, "exploration_fraction": 0.5,
-                   "target_update_interval": 64}
-    assert algorithm_class("dqn") is HashDQN and resolve_algorithm(DQN)[0] == "dqn"
-
-    def run() -> DQN:
-        return train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=2_048, num_envs=32,
-                     seed=3, algo_kwargs=algo_kwargs).model
-
-    fast = run()
-    monkeypatch.setitem(ALGORITHMS, "dqn", dataclasses.replace(ALGORITHMS["dqn"],
-                                                               target="stable_baselines3:DQN"))
-    slow = run()
-    assert type(fast) is HashDQN and type(slow) is DQN
-    for (name, a), (_, b) in zip(fast.policy.state_dict().items(),
-                                 slow.policy.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
-    for key in fast.replay_buffer.observations:
-        np.testing.assert_array_equal(fast.replay_buffer.observations[key],
-                                      slow.replay_buffer.observations[key])
-        np.testing.assert_array_equal(fast.replay_buffer.next_observations[key],
-                                      slow.replay_buffer.next_observations[key])
-    for name in ("actions", "rewards", "dones", "timeouts"):
-        np.testing.assert_array_equal(getattr(fast.replay_buffer, name),
-                                      getattr(slow.replay_buffer, name))
-    assert fast.replay_buffer.dones.any()  # terminal observations were stored
-    np.testing.assert_array_equal(encode(fast, BANK, "query"), encode(slow, BANK, "query"))
-
-
-def test_hash_dqn_predict_is_sb3_predict() -> None:
-    """Greedy actions of a batch, a single observation (SB3's path) and ε-greedy draws equal
-    SB3's ``DQN.predict`` on the same model and random state."""
-    model = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=256, num_envs=16,
-                  levels=[1], algo_kwargs={"learning_starts": 10_000}).model
-    with torch.no_grad():
-        for parameter in model.policy.parameters():  # actions that differ from row to row
-            parameter.copy_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(0)))
-    venv = gym.make_vec("HierHash-v0", num_envs=64, bank=BANK)
-    obs, _ = venv.reset(seed=0)
-    greedy, _ = model.predict(obs, deterministic=True)
-    np.testing.assert_array_equal(greedy, DQN.predict(model, obs, deterministic=True)[0])
-    assert greedy.shape == (64,) and len(np.unique(greedy)) > 1
-    single = {key: value[0] for key, value in obs.items()}
-    assert model.predict(single, deterministic=True)[0] == greedy[0]
-    for rate in (0.0, 0.5, 1.0):
-        model.exploration_rate = rate
-        np.random.seed(1)
-        model.action_space.seed(1)
-        fast = [model.predict(obs)[0] for _ in range(6)]
-        np.random.seed(1)
-        model.action_space.seed(1)
-        slow = [DQN.predict(model, obs)[0] for _ in range(6)]
-        for a, b in zip(fast, slow, strict=True):
-            np.testing.assert_array_equal(a, b)

@@ -167,7 +167,7 @@ def test_damaged_checkpoints_and_refused_values_are_named(trained: tuple[Path, P
     assert f"the checkpoint in {ckpt} is damaged" in capsys.readouterr().err
     assert main([*args[:-5], "--out", str(tmp_path / "lr"), "--algo-kwargs",
                  "learning_rate=-1"]) == 2
-    assert "bad arguments for HashDQN: Invalid learning rate: -1" in capsys.readouterr().err
+    assert "bad arguments for DQN: Invalid learning rate: -1" in capsys.readouterr().err
 
 
 def test_train_out_naming_a_file_is_refused_and_kept(tmp_path: Path,

@@ -90,7 +90,7 @@ def test_algorithms_that_do_not_fit(algo, env_id: str, env_kwargs: dict, match: 
     ({"level_timesteps": [8], "levels": [0, 1]}, "gives 1 values for 2 levels"),
     ({"level_timesteps": -1, "levels": [0]}, "must be >= 0"),
     ({"total_timesteps": 8, "env_kwargs": {"n_constraints": 5}}, "train\\(\\)'s own argument"),
-    ({"total_timesteps": 8, "algo_kwargs": {"no_such_arg": 1}}, "bad arguments for HashDQN"),
+    ({"total_timesteps": 8, "algo_kwargs": {"no_such_arg": 1}}, "bad arguments for DQN"),
     ({"total_timesteps": 8, "algo_kwargs": {"learning_rate": lambda p: p}}, "cannot store"),
 ])
 def test_bad_budgets_and_arguments(kwargs: dict, match: str) -> None:
