@@ -45,9 +45,9 @@ from hashgym.agents.train import train
 import hashgym
 from hashgym.protocols import resolve_bank
 
-#: The phases of a DQN run, each the cumulative time of one function (``file:line(name)``
-#: suffixes matched by :func:`_phase_rows`). They nest: acting and the env step are parts of
-#: collecting rollouts.
+#: The phases of a DQN run, each the cumulative time of one function (its file's name, ``None``
+#: for any file, and its name, matched by :func:`_phase_rows`). They nest: acting and the env
+#: step are parts of collecting rollouts.
 PHASES = (
     ("whole learn() calls", "off_policy_algorithm.py", "learn"),
     ("collect_rollouts (acting, env step, storing)", "off_policy_algorithm.py", "collect_rollouts"),
@@ -55,7 +55,7 @@ PHASES = (
      "_sample_action"),
     ("  env step (SB3VecEnv.step_wait)", "sb3.py", "step_wait"),
     ("    of which the env's reward", "hierhash.py", "reward"),
-    ("  storing transitions (_store_transition)", "off_policy_algorithm.py", "_store_transition"),
+    ("  storing transitions (_store_transition)", None, "_store_transition"),
     ("  info buffer (_update_info_buffer)", "base_class.py", "_update_info_buffer"),
     ("  logger dumps (dump_logs)", "off_policy_algorithm.py", "dump_logs"),
     ("  callbacks (on_step)", "callbacks.py", "on_step"),
@@ -85,10 +85,13 @@ def _digest(model: Any) -> str:
 
 
 def _header(args: argparse.Namespace) -> None:
+    where = os.path.dirname(os.path.abspath(hashgym.__file__))  # the code that runs, not the cwd
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        commit = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        commit = commit or f"unknown (hashgym from {where})"
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain",
+                                "--untracked-files=no"],
                                capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         commit, dirty = "unknown", ""
@@ -108,7 +111,7 @@ def _phase_rows(stats: pstats.Stats) -> list[tuple[str, float, int]]:
     for label, filename, name in PHASES:
         seconds, calls = 0.0, 0
         for (path, _line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-            if func == name and path.endswith(os.sep + filename):
+            if func == name and (filename is None or path.endswith(os.sep + filename)):
                 seconds, calls = seconds + ct, calls + nc
         rows.append((label, seconds, calls))
     return rows
