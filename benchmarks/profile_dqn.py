@@ -69,18 +69,18 @@ PHASES = (
 )
 
 
-def _run(generation: int, bits: int, seed: int) -> tuple[Any, float, float]:
+def _run(bank_name: str, generation: int, bits: int, seed: int) -> tuple[Any, float, float]:
     """Train the shortened recipe cell; return the result, its wall and CPU seconds."""
-    bank = resolve_bank("cifar100")
+    bank = resolve_bank(bank_name)
     wall, cpu = time.perf_counter(), time.process_time()
     result = train("dqn", "HierHash-v0",
                    {"bank": bank, "n_bits": bits, "memory_generation": generation}, seed=seed)
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _digest(model: Any) -> str:
-    """SHA-256 (first 16 hex digits) of the greedy codes of cifar100's query images."""
-    codes = encode(model, resolve_bank("cifar100"), "query")
+def _digest(model: Any, bank_name: str) -> str:
+    """SHA-256 (first 16 hex digits) of the greedy codes of the bank's query images."""
+    codes = encode(model, resolve_bank(bank_name), "query")
     return hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()[:16]
 
 
@@ -125,7 +125,7 @@ def profile(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile(timer)
         start = time.perf_counter()
         profiler.enable()
-        result, _, _ = _run(args.generation, args.bits, args.seed)
+        result, _, _ = _run(args.bank, args.generation, args.bits, args.seed)
         profiler.disable()
         elapsed = time.perf_counter() - start
         stats = pstats.Stats(profiler, stream=io.StringIO())
@@ -155,9 +155,9 @@ def timing(args: argparse.Namespace) -> None:
     print(f"\n{'run':>4s} {'env steps':>10s} {'wall s':>8s} {'cpu s':>8s} {'load':>5s}  "
           "query codes sha256")
     for i in range(args.repeats):
-        result, wall, cpu = _run(args.generation, args.bits, args.seed)
+        result, wall, cpu = _run(args.bank, args.generation, args.bits, args.seed)
         print(f"{i:>4d} {result.timesteps:>10,} {wall:8.1f} {cpu:8.1f} "
-              f"{os.getloadavg()[0]:5.2f}  {_digest(result.model)}", flush=True)
+              f"{os.getloadavg()[0]:5.2f}  {_digest(result.model, args.bank)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generation", type=int, default=300_000,
                         help="environment steps of one memory generation (the run is four)")
     parser.add_argument("--bits", type=int, default=12, help="code length")
+    parser.add_argument("--bank", default="cifar100",
+                        help="the bank (default cifar100, the cell's; a small one for a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1, help="runs of `time`")
     parser.add_argument("--top", type=int, default=25, help="functions listed per table")
