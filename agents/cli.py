@@ -6,7 +6,8 @@
                   [--timesteps N] [--seed S] [--out DIR] [--num-envs N]
                   [--env-kwargs KEY=VALUE ...] [--algo-kwargs KEY=VALUE ...]
                   [--checkpoint-every N] [--no-resume] [--no-progress] [--tensorboard | --no-tensorboard]
-    hashgym encode MODEL [--bank NAME|PATH] [--split all|query|database|train] --out codes.npz
+    hashgym encode MODEL [--bank NAME|PATH] [--split all|query|database|train] [--bits K]
+                   --out codes.npz
 
 ``hashgym train`` writes ``DIR/model.zip``, ``DIR/config.json``, ``DIR/logs/`` (CSV, and
 TensorBoard event files when ``tensorboard`` is installed: ``tensorboard --logdir DIR/logs``)
@@ -17,7 +18,9 @@ checkpoint (same level, same step count, same replay buffer). ``DIR`` defaults t
 ``hashgym encode`` codes the images of a split (default: every image of the bank, in bank order)
 with the model's deterministic policy and writes them atomically to a ``.npz`` with the bank rows,
 their split and labels, and the bank's and the model's provenance
-(:func:`hashgym.agents.encode.save_codes`).
+(:func:`hashgym.agents.encode.save_codes`). With ``--bits K`` it writes the first ``K`` bits of
+the model's code: for an agent that emits its code in order, a ``K``-bit code of its own (nested
+codes; ``hashgym eval --prefixes`` scores a file at several such lengths).
 
 ``KEY=VALUE`` values are read as JSON when they parse (``n_bits=16``, ``rho=0.9``,
 ``net_arch=[64,64]``), else as strings (``action_type=probability``).

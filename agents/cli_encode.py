@@ -1,5 +1,8 @@
 """``hashgym encode MODEL --out codes.npz``: code a bank's images with a trained agent.
 
+``--bits K`` writes the first ``K`` bits of the model's code (nested codes: see
+:func:`hashgym.agents.encode.encode`).
+
 See :mod:`hashgym.agents.cli` for both agent subcommands. No torch or SB3 import at import time.
 """
 
@@ -29,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "file that is not a codes file needs --force)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out file even if it is not a codes file")
+    parser.add_argument("--bits", type=int, default=None,
+                        help="nested codes: write only the first BITS bits of the model's code, "
+                             "a code of its own for an agent that emits its chunks in order "
+                             "(HierHash-v0's agents, the REINFORCE agent); a multiple of the "
+                             "model's chunk (bits_per_step; 1 for REINFORCE), at most its "
+                             "length (default: the whole code)")
     parser.add_argument("--batch-size", type=int, default=8192, help="images per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--threads", type=int, default=1,
@@ -60,11 +69,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
         rows = np.arange(bank.n) if args.split == "all" else bank.indices(args.split)
         t0 = time.perf_counter()
-        codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size)
+        codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size,
+                       bits=args.bits)
         seconds = time.perf_counter() - t0
         path = save_codes(out, codes, bank, rows, meta={"model": info,
                                                             "model_path": str(args.model),
-                                                            "split": args.split})
+                                                            "split": args.split,
+                                                            "prefix_bits": args.bits})
     except (EncodeError, ModelFileError, HashEnvError, OutputPathError) as exc:
         print(f"hashgym encode: error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ import torch
 from gymnasium import spaces
 from hashgym.agents.dqn import HashQFeatures
 from hashgym.agents.flatten import flatten_observation
+from hashgym.agents.reinforce.policy import RecurrentHashPolicy
 from hashgym.agents.saving import load_model
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.qrdqn.policies import QRDQNPolicy
@@ -41,9 +42,10 @@ from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
 from hashgym.protocols import resolve_bank
+from hashgym.validation import is_integer
 
-__all__ = ["EncodeError", "coding_sample", "encode", "encode_features", "encode_with_env",
-           "load_codes", "policy_act", "save_codes"]
+__all__ = ["EncodeError", "check_prefix", "coding_sample", "encode", "encode_features",
+           "encode_with_env", "load_codes", "policy_act", "prefix_unit", "save_codes"]
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
@@ -312,8 +314,18 @@ def encode(
     env_id: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
     device: str = "cpu",
+    bits: int | None = None,
 ) -> np.ndarray:
     """Code every image of a bank split with the agent's deterministic policy.
+
+    Nested codes: an agent that emits its code in order (a chunk of ``bits_per_step`` bits per
+    step on ``HierHash-v0``, or on ``CentralHash-v0`` with ``bits_per_step < n_bits``; one bit
+    per iteration of its RNN for the recurrent REINFORCE agent, whatever ``bits_per_step``)
+    decides its first bits before it sees its later ones, so the first ``K`` bits of its code
+    are a ``K``-bit code of their own: ``bits=K`` returns them, and one 64-bit model serves
+    12, 24, 32 and 48 bits too. The env stops after the steps that emit them (a 12-bit prefix
+    of a 64-bit DQN at 4 bits per step costs 3 of its 16 steps). :func:`prefix_unit` gives the
+    chunk every ``K`` must be a multiple of.
 
     :param model: a trained model (from :func:`hashgym.agents.train.train`, any SB3 model, the
         REINFORCE agent) or the path of a model file saved by hashgym.
@@ -327,7 +339,12 @@ def encode(
     :param env_kwargs: the env's shape arguments (``n_bits``, ``bits_per_step``, ``window``,
         ``action_type``); default: recorded in the model (or inferred).
     :param device: torch device when ``model`` is a path.
-    :return: ``[n, n_bits]`` uint8 0/1 codes, rows in the split's bank order (or ``indices``'s).
+    :param bits: code with only the first ``bits`` bits of the model's code (a positive
+        multiple of :func:`prefix_unit`, at most the model's length); ``None``: all of them.
+    :return: ``[n, n_bits]`` (or ``[n, bits]``) uint8 0/1 codes, rows in the split's bank order
+        (or ``indices``'s).
+    :raises EncodeError: for a ``bits`` longer than the model's code or not a multiple of its
+        chunk.
     """
     if split not in SPLITS:
         raise EncodeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -338,8 +355,13 @@ def encode(
         rows = np.arange(bank_obj.n)
     else:
         rows = bank_obj.indices(split)
-    return env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size,
-                      bank=bank_obj)
+    prefix = None if bits is None else check_prefix(bits, env.n_bits, prefix_unit(model, env))
+    # the env stops after the steps that emit the prefix; a chunk larger than the prefix's unit
+    # (the REINFORCE agent's whole code in one step) is coded in full and cut
+    steps_prefix = prefix if prefix is not None and prefix % env.bits_per_step == 0 else None
+    codes = env.encode(policy_act(model, flatten), indices=rows, batch_size=batch_size,
+                       bank=bank_obj, prefix=steps_prefix)
+    return codes if prefix is None else np.ascontiguousarray(codes[:, :prefix])
 
 
 def encode_features(
@@ -430,6 +452,43 @@ def _coding_env(model: Any, bank: FeatureBank | str | os.PathLike[str] | None,
                        bank=coding_sample(bank_obj), split="train", **env_kwargs)
     _check_observations_fit(model, env.single_observation_space)
     return model, env, bank_obj, info.get("flatten_obs")
+
+
+def prefix_unit(model: Any, env: Any) -> int:
+    """The chunk, in bits, that ``model`` emits its code in, in order, in ``env`` (a hashgym
+    env, or anything with its ``bits_per_step``): the bits every prefix
+    (:func:`encode`'s ``bits``) is a multiple of.
+
+    ``bits_per_step`` for every agent (each step's chunk is emitted after the previous ones,
+    which it sees in the ``code`` observation), except the recurrent REINFORCE agent
+    (:class:`~hashgym.agents.reinforce.policy.RecurrentHashPolicy`), whose RNN emits one bit
+    per iteration from the bits before it: 1. An agent that emits its whole code in one step
+    (``CentralHash-v0``'s default ``bits_per_step = n_bits``, other than REINFORCE) has no
+    shorter prefix.
+    """
+    if isinstance(getattr(model, "policy", None), RecurrentHashPolicy):
+        return 1
+    return int(env.bits_per_step)
+
+
+def check_prefix(bits: Any, n_bits: int, unit: int) -> int:
+    """``bits`` as a prefix length of an ``n_bits`` code emitted ``unit`` bits at a time.
+
+    :raises EncodeError: unless ``bits`` is a positive integer multiple of ``unit``, at most
+        ``n_bits``, each case named.
+    """
+    if not is_integer(bits) or bits < 1:
+        raise EncodeError(f"bits must be a positive number of bits, got {bits!r}")
+    if bits > n_bits:
+        raise EncodeError(f"bits={bits} is longer than the model's {n_bits}-bit code: a prefix "
+                          f"has at most {n_bits} bits")
+    if bits % unit:
+        whole = (" (the model emits its whole code in one step: its bits are not emitted in "
+                 "order)" if unit == n_bits else "")
+        raise EncodeError(f"bits={bits} is not a multiple of the model's chunk of {unit} bits"
+                          f"{whole}: a prefix is a whole number of the chunks the model emits "
+                          f"in order (multiples of {unit} up to {n_bits})")
+    return int(bits)
 
 
 def coding_sample(bank: FeatureBank, per_class: int = SAMPLE_PER_CLASS) -> FeatureBank:

@@ -8,7 +8,10 @@ a split, or of ``--query-rows`` / ``--db-rows`` files) or from ``--query-labels`
 output path it is checked first (:func:`hashgym.atomic.check_output`): never one of the inputs,
 a folder or a file that is not ``.json``, and an existing file that is not a scores file only
 with ``--force``. ``--class-codes`` also prints (and writes to the ``--json`` file) where each
-class's codes sit: :func:`hashgym.class_codes.class_code_report`.
+class's codes sit: :func:`hashgym.class_codes.class_code_report`. ``--prefixes 12,24,32,48``
+also scores the first 12, 24, ... bits of the codes (nested codes of an agent that emits its
+code in order, as ``hashgym encode --bits`` writes them; the ``--json`` file gets them under
+``prefixes``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EvalInputError", "add_arguments", "load_code_file", "run_from_args"]
+__all__ = ["EvalInputError", "add_arguments", "load_code_file", "prefix_lengths", "run_from_args"]
 
 #: What ``hashgym eval`` prints when ``--metrics`` is not given.
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
@@ -125,6 +128,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an existing file that is not a scores file needs --force)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --json file even if it is not a scores file")
+    parser.add_argument("--prefixes", default=None,
+                        help="also score the first K bits of the codes for each K of this "
+                             "comma-separated list (e.g. 12,24,32,48): the nested codes of one "
+                             "agent that emits its code in order (see hashgym encode --bits)")
     parser.add_argument("--class-codes", action="store_true",
                         help="also report each class's most common database code, how far apart "
                              "sibling and other classes' codes are, and which class's code each "
@@ -161,6 +168,20 @@ def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarra
     return bank.labels[rows]
 
 
+def prefix_lengths(text: str, n_bits: int) -> list[int]:
+    """The prefix lengths of ``--prefixes`` (comma-separated, each in ``1..n_bits``), in order.
+
+    :raises EvalInputError: for an entry that is not a whole number in that range, or none.
+    """
+    lengths = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry.isdigit() or not 0 < int(entry) <= n_bits:
+            raise EvalInputError(f"--prefixes: {entry!r} is not a prefix length of "
+                                 f"{n_bits}-bit codes (a whole number from 1 to {n_bits})")
+        lengths.append(int(entry))
+    return lengths
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym eval``; returns the exit status."""
     try:
@@ -188,6 +209,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         scores = evaluate(query, database, query_labels, db_labels, metrics,
                           relevance=relevance)
+        prefixes = {}
+        if args.prefixes is not None:
+            if np.ndim(query) != 2:
+                raise EvalInputError("--prefixes needs codes with one row of bits per image")
+            prefixes = {k: evaluate(query[:, :k], database[:, :k], query_labels, db_labels,
+                                    metrics, relevance=relevance)
+                        for k in prefix_lengths(args.prefixes, np.shape(query)[1])}
         report = None
         if args.class_codes:
             if relevance == "multilabel":
@@ -197,6 +225,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         if out is not None:
             record = {"query": str(args.query), "database": str(args.database),
                       "relevance": relevance, "scores": scores}
+            if prefixes:
+                record["prefixes"] = {str(k): value for k, value in prefixes.items()}
             if report is not None:
                 record["class_codes"] = asdict(report)
             with atomic_write(out) as handle:
@@ -210,6 +240,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     width = max(len(name) for name in scores)
     for name, value in scores.items():
         print(f"{name:<{width}}  {value:.4f}")
+    if prefixes:
+        print("\nfirst K bits  " + "  ".join(f"{name:>{max(len(name), 6)}}" for name in scores))
+        for k, values in prefixes.items():
+            print(f"{k:>12}  " + "  ".join(f"{values[name]:>{max(len(name), 6)}.4f}"
+                                           for name in scores))
     if report is not None:
         print("\n".join(report.lines()))
     return 0

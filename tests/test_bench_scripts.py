@@ -12,6 +12,7 @@ from hashgym.benchmarks import (
     bench_images,
     bench_scale,
     diagnose_hierhash,
+    profile_dqn,
 )
 
 
@@ -79,3 +80,13 @@ def test_bench_images_smoke(shared_data, capsys) -> None:
     assert "CPU, 1 thread" in out and "CPU, 2 threads" in out and "encode img/s" in out
     share = float(out.split(" of bits as the first row")[0].rsplit(" ", 1)[1])
     assert share >= 0.999  # the same model's codes on 2 threads (float sums may differ in order)
+
+
+def test_profile_dqn_smoke(capsys) -> None:
+    profile_dqn.main(["profile", "--bank", "cifar100-mini", "--generation", "1024", "--top", "5",
+                      "--clocks", "cpu"])
+    out = capsys.readouterr().out
+    assert "DQN.train (gradient steps)" in out and "Top 5 by tottime, cpu clock" in out
+    profile_dqn.main(["time", "--bank", "cifar100-mini", "--generation", "1024", "--repeats", "2"])
+    runs = [line.split() for line in capsys.readouterr().out.splitlines()[-2:]]
+    assert [run[0] for run in runs] == ["0", "1"] and runs[0][-1] == runs[1][-1]  # same codes

@@ -130,3 +130,28 @@ def test_bad_inputs_are_named(codes: np.ndarray, tmp_path: Path, bank_path: Path
         assert main(["eval", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("hashgym eval: error: ") and message in err, (argv, err)
+
+
+def test_prefixes_score_as_files_of_the_first_bits(codes: np.ndarray, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """``--prefixes 3,6,12`` prints and writes, for each length, the scores of files holding
+    only the codes' first bits."""
+    q = save_codes(tmp_path / "q.npz", codes[Q], BANK, Q)
+    db = save_codes(tmp_path / "db.npz", codes[DB], BANK, DB)
+    assert main(["eval", str(q), str(db), "--prefixes", "3,6,12", "--json",
+                 str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    table = out.split("first K bits")[1].splitlines()[1:]
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert written["scores"] == pytest.approx(_expected(codes))
+    for k, line in zip((3, 6, 12), table, strict=True):
+        qk = save_codes(tmp_path / f"q{k}.npz", codes[Q, :k], BANK, Q)
+        dbk = save_codes(tmp_path / f"db{k}.npz", codes[DB, :k], BANK, DB)
+        assert main(["eval", str(qk), str(dbk), "--json", str(tmp_path / f"s{k}.json")]) == 0
+        alone = _printed(capsys.readouterr().out)
+        assert line.split()[0] == str(k)
+        assert [float(v) for v in line.split()[1:]] == pytest.approx(list(alone.values()),
+                                                                     abs=5e-5)
+        assert written["prefixes"][str(k)] == json.loads(
+            (tmp_path / f"s{k}.json").read_text())["scores"]
+    assert written["prefixes"]["3"] != written["prefixes"]["12"]

@@ -20,6 +20,7 @@ from hashgym.agents.encode import (
     encode,
     load_codes,
     policy_act,
+    prefix_unit,
     save_codes,
 )
 from hashgym.agents.saving import (
@@ -35,6 +36,7 @@ from hashgym.agents.saving import (
 from hashgym.agents.train import train
 from stable_baselines3 import PPO
 
+from hashgym.cli import main
 from hashgym.envs.core import HashEnvError
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
@@ -326,3 +328,61 @@ def test_encode_from_another_bank_errors() -> None:
     with pytest.raises(HashEnvError, match=r"indices must be bank rows in 0\.\."):
         env.encode(act, indices=[BANK.n], bank=BANK)
     assert env.encode(act, indices=[0, BANK.n - 1], bank=BANK).shape == (2, 12)
+
+
+def test_a_prefix_is_the_first_bits_of_the_full_code(tmp_path: Path) -> None:
+    """A 64-bit DQN (8 bits per step): its 24-bit codes, from an env that stops after three
+    steps, are the first 24 bits of its 64-bit codes, from the API and from the CLI; its
+    prefixes are the chunks in order (so 12 bits is refused)."""
+    result = train("dqn", "HierHash-v0", {"bank": BANK, "n_bits": 64}, total_timesteps=256,
+                   num_envs=16, levels=[1], algo_kwargs={"learning_starts": 10_000})
+    model = result.model
+    _randomised(model, scale=1.0)  # codes that change from step to step
+    full = encode(model, BANK, "database")
+    assert full.shape[1] == 64 and len(np.unique(full[:, 24:], axis=0)) > 4
+    for bits in (8, 24, 56, 64):
+        np.testing.assert_array_equal(encode(model, BANK, "database", bits=bits),
+                                      full[:, :bits])
+    with pytest.raises(EncodeError, match="bits=12 is not a multiple of the model's chunk of 8"):
+        encode(model, BANK, "database", bits=12)
+    with pytest.raises(EncodeError, match="bits=72 is longer than the model's 64-bit code"):
+        encode(model, BANK, "database", bits=72)
+
+    path = save_model(model, tmp_path / "model.zip", model.hashgym_info)
+    bank_path = BANK.save(tmp_path / "bank.npz")
+    for bits, name in ((None, "full.npz"), (24, "prefix.npz")):
+        argv = ["encode", str(path), "--bank", str(bank_path), "--split", "database",
+                "--out", str(tmp_path / name)]
+        assert main(argv + ([] if bits is None else ["--bits", str(bits)])) == 0
+    prefix, whole = load_codes(tmp_path / "prefix.npz"), load_codes(tmp_path / "full.npz")
+    np.testing.assert_array_equal(whole["codes"], full)
+    np.testing.assert_array_equal(prefix["codes"], full[:, :24])
+    assert prefix["meta"]["prefix_bits"] == 24
+
+
+def test_the_prefix_unit_of_each_kind_of_agent() -> None:
+    """The REINFORCE agent's RNN emits one bit after another, so any prefix of its one-step code
+    is one; another agent that emits its whole code in one step has no shorter prefix."""
+    reinforce = train("reinforce", "CentralHash-v0", {"bank": BANK, "n_bits": 16},
+                      total_timesteps=64, num_envs=16).model
+    env = gym.make_vec("CentralHash-v0", num_envs=1, bank=BANK, n_bits=16).unwrapped
+    assert prefix_unit(reinforce, env) == 1
+    full = encode(reinforce, BANK, "query")
+    np.testing.assert_array_equal(encode(reinforce, BANK, "query", bits=5), full[:, :5])
+    venv = make_sb3_vec_env("CentralHash-v0", num_envs=8, bank=BANK, n_bits=16)
+    ppo = PPO("MultiInputPolicy", venv, n_steps=4, batch_size=32, seed=0)
+    assert prefix_unit(ppo, env) == 16
+    with pytest.raises(EncodeError, match=r"chunk of 16 bits \(the model emits its whole code "
+                                          r"in one step: its bits are not emitted in order\)"):
+        encode(ppo, BANK, "query", bits=8)
+    assert encode(ppo, BANK, "query", bits=16).shape == (len(QUERY), 16)
+
+
+def test_env_encode_prefix_errors() -> None:
+    env = gym.make_vec("HierHash-v0", num_envs=1, bank=BANK, n_bits=12).unwrapped
+    act = lambda obs: np.zeros(len(obs["t"]), dtype=np.int64)
+    assert env.encode(act, indices=[0, 1], prefix=6).shape == (2, 6)
+    for prefix in (0, 4, 15, 6.0):
+        with pytest.raises(HashEnvError, match=rf"prefix={prefix!r} must be a positive multiple "
+                                               r"of bits_per_step=3, at most n_bits=12"):
+            env.encode(act, indices=[0], prefix=prefix)

@@ -511,6 +511,16 @@ MODELS: list[Case] = [
      ModelFileError, "the model's weights are damaged"),
     ("128d-model-on-512d-bank", lambda f: encode(f.model(), WIDE, "query"),
      EncodeError, "the model was trained on 128-d features; this env gives 512-d features"),
+    ("prefix-longer-than-the-model", lambda f: encode(f.model(), NARROW, "query", bits=15),
+     EncodeError, r"bits=15 is longer than the model's 12-bit code: a prefix has at most 12"),
+    ("prefix-not-a-whole-chunk", lambda f: encode(f.model(), NARROW, "query", bits=4),
+     EncodeError, (r"bits=4 is not a multiple of the model's chunk of 3 bits: a prefix is a "
+                   r"whole number of the chunks the model emits in order \(multiples of 3 up "
+                   r"to 12\)")),
+    ("prefix-of-no-bits", lambda f: encode(f.model(), NARROW, "query", bits=0),
+     EncodeError, "bits must be a positive number of bits, got 0"),
+    ("prefix-not-a-number", lambda f: encode(f.model(), NARROW, "query", bits=6.0),
+     EncodeError, "bits must be a positive number of bits, got 6.0"),
 ]
 
 
@@ -555,6 +565,14 @@ CLI: list[CliCase] = [
                                                   f.bank("wide.npz", WIDE),
                                                   "--out", f.folder / "codes.npz"],
      "^hashgym encode: error: the model was trained on 128-d features; this env gives 512-d"),
+    ("encode-prefix-not-a-whole-chunk", lambda f: ["encode", f.model(), "--bank",
+                                                  f.bank("narrow.npz", NARROW), "--bits", "8",
+                                                  "--out", f.folder / "codes.npz"],
+     "^hashgym encode: error: bits=8 is not a multiple of the model's chunk of 3 bits"),
+    ("encode-prefix-longer-than-the-model", lambda f: ["encode", f.model(), "--bank",
+                                                       f.bank("narrow.npz", NARROW), "--bits",
+                                                       "24", "--out", f.folder / "codes.npz"],
+     "^hashgym encode: error: bits=24 is longer than the model's 12-bit code"),
     ("encode-in-memory-bank", lambda f: ["encode", f.model(), "--out", f.folder / "codes.npz"],
      "^hashgym encode: error: the model was trained on an in-memory bank: pass --bank"),
     ("encode-garbage-model", lambda f: ["encode", f.file("junk.zip", b"junk"),
@@ -617,6 +635,14 @@ CLI: list[CliCase] = [
                                                  f.bank(), "--json", f.folder / "q.json",
                                                  "--force"],
      r"^hashgym eval: error: --json .*q\.json is the input .*would destroy it"),
+    ("eval-prefix-longer-than-the-codes", lambda f: [*_eval(f), "--bank", f.bank(),
+                                                     "--prefixes", "6,13"],
+     (r"^hashgym eval: error: --prefixes: '13' is not a prefix length of 12-bit codes \(a "
+      r"whole number from 1 to 12\)")),
+    ("eval-prefix-not-a-number", lambda f: [*_eval(f), "--bank", f.bank(), "--prefixes", "6,x"],
+     r"^hashgym eval: error: --prefixes: 'x' is not a prefix length of 12-bit codes"),
+    ("eval-prefix-of-no-bits", lambda f: [*_eval(f), "--bank", f.bank(), "--prefixes", "0"],
+     r"^hashgym eval: error: --prefixes: '0' is not a prefix length"),
     ("train-out-is-a-file", lambda f: ["train", "--algo", "dqn", "--bank", f.bank(),
                                        "--timesteps", "8", "--out", f.model(), "--no-progress"],
      r"^hashgym train: error: out='.*model\.zip' is a file: a run writes a folder"),

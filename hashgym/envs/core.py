@@ -63,7 +63,7 @@ from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.images import ImageError, bank_images, image_shape
 from hashgym.protocols import resolve_bank
-from hashgym.validation import check_choice, check_int, check_number
+from hashgym.validation import check_choice, check_int, check_number, is_integer
 
 __all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
 
@@ -385,7 +385,7 @@ class CodingCore:
         raise NotImplementedError
 
     def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096,
-               bank: FeatureBank | None = None) -> np.ndarray:
+               bank: FeatureBank | None = None, prefix: int | None = None) -> np.ndarray:
         """Code images with a policy, without touching the episode state: ``[n, n_bits]`` uint8.
 
         Each image is coded in ``steps_per_image`` steps, exactly as in an episode (same
@@ -403,7 +403,19 @@ class CodingCore:
             instead of the env's own; its observations must have the env's shape. This lets an
             env made over a small sample of a bank code all of it: an env's episode state grows
             with its split (hundreds of bytes per image for ``HierHash-v0``), coding does not.
+        :param prefix: code only the first ``prefix`` bits, i.e. take only the first
+            ``prefix / bits_per_step`` steps of every image (``[n, prefix]``; ``None``: all
+            ``n_bits``). The chunks are emitted in order, so these are the first bits of the
+            full code; ``prefix`` must be a positive multiple of ``bits_per_step``, at most
+            ``n_bits``.
         """
+        if prefix is None:
+            prefix = self.n_bits
+        elif not is_integer(prefix) or not 0 < prefix <= self.n_bits or prefix % self.bits_per_step:
+            raise HashEnvError(
+                f"prefix={prefix!r} must be a positive multiple of bits_per_step="
+                f"{self.bits_per_step}, at most n_bits={self.n_bits} (the code is emitted "
+                f"{self.bits_per_step} bits per step)")
         own = bank is None or bank is self.bank
         if not own:
             if indices is None:
@@ -418,7 +430,7 @@ class CodingCore:
         if rows.size and (rows.min() < 0 or rows.max() >= source.n):
             raise HashEnvError(f"indices must be bank rows in 0..{source.n - 1}")
         batch_size = _check_int(batch_size, "batch_size", 1)
-        out = np.zeros((rows.size, self.n_bits), dtype=np.uint8)
+        out = np.zeros((rows.size, prefix), dtype=np.uint8)
         bps, steps = self.bits_per_step, self.steps_per_image
         for start in range(0, rows.size, batch_size):
             chunk_rows = rows[start : start + batch_size]
@@ -431,7 +443,7 @@ class CodingCore:
             else:  # a bounded read: memory-mapped banks stream
                 feats = np.asarray(source.features[chunk_rows], dtype=np.float32)
             signs = np.zeros((m, self.n_bits), dtype=np.float32)
-            for tau in range(steps):
+            for tau in range(prefix // bps):
                 obs = {
                     "features": feats,
                     "code": self.code_observation(signs, tau * bps),
@@ -473,9 +485,9 @@ class _CoreAccess:
         return self._core
 
     def encode(self, act: ActFn, indices: Any = None, batch_size: int = 4096,
-               bank: FeatureBank | None = None) -> np.ndarray:
+               bank: FeatureBank | None = None, prefix: int | None = None) -> np.ndarray:
         """See :meth:`CodingCore.encode`."""
-        return self._core.encode(act, indices, batch_size, bank)
+        return self._core.encode(act, indices, batch_size, bank, prefix)
 
     def _pinned_rows(self, seed: int | None, options: dict[str, Any] | None) -> Any:
         """After ``super().reset(seed=seed)``: check the reset options, reseed the core when a
