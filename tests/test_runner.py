@@ -645,3 +645,35 @@ def test_ray_tasks_ask_for_the_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     RayPool(2, 3, {})
     assert asked == [{"num_cpus": 1, "num_gpus": 0.5, "max_retries": 0},
                      {"num_cpus": 3, "num_gpus": 0.0, "max_retries": 0}]
+
+
+def test_metrics_on_class_slices_against_brute_force() -> None:
+    from hashgym.benchmarks.runner import score_cell
+    from hashgym.benchmarks.suites import BenchSuite, MethodSpec
+
+    from hashgym.metrics import evaluate
+    from hashgym.protocols import apply_protocol
+    from hashgym.synthetic import make_hierarchical_bank
+
+    bank = apply_protocol(make_hierarchical_bank(seed=3), "unseen", seed=2)
+    unseen = bank.meta["protocol"]["unseen_classes"]
+    rng = np.random.default_rng(0)
+    q, db = bank.indices("query"), bank.indices("database")
+    qc = rng.integers(0, 2, (len(q), 8), dtype=np.uint8)
+    dc = rng.integers(0, 2, (len(db), 8), dtype=np.uint8)
+    suite = BenchSuite(name="t", description="", banks=("b",), bits=(8,), relevance="label",
+                       metrics=("mAP@all", "mAP@all unseen@unseen", "NDCG@5 unseen@all",
+                                "mAP@10 seen@seen"),
+                       methods=(MethodSpec("lsh", "baseline", {"name": "lsh"}),))
+    scores, _ = score_cell(qc, dc, bank, suite)
+    fine_q, fine_d = bank.labels[q, 1], bank.labels[db, 1]
+    is_uq, is_ud = np.isin(fine_q, unseen), np.isin(fine_d, unseen)
+    for name, qm, dm in (("mAP@all", slice(None), slice(None)),
+                         ("mAP@all unseen@unseen", is_uq, is_ud),
+                         ("NDCG@5 unseen@all", is_uq, slice(None)),
+                         ("mAP@10 seen@seen", ~is_uq, ~is_ud)):
+        metric = name.split(" ")[0]
+        expected = evaluate(qc[qm], dc[dm], fine_q[qm], fine_d[dm], [metric],
+                            relevance="label")[metric]
+        assert scores[name] == pytest.approx(expected), name
+    assert set(scores) == set(suite.metrics)
