@@ -49,12 +49,12 @@ def check_device(device: str | None, name: str = "device") -> torch.device:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise DeviceError(f"{name} {device!r}, but torch sees no CUDA device on this "
-                              f"machine; use {name} cpu")
+            raise DeviceError(f"{name}={device!r}, but torch sees no CUDA device on this "
+                              f"machine (use 'cpu')")
         if dev.index is not None and dev.index >= count:
-            raise DeviceError(f"{name} {device!r}, but this machine has {count} CUDA "
+            raise DeviceError(f"{name}={device!r}, but this machine has {count} CUDA "
                               f"device(s) (cuda:0 to cuda:{count - 1})")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(f"{name} {device!r}, but torch sees no MPS device on this machine; "
-                          f"use {name} cpu")
+        raise DeviceError(f"{name}={device!r}, but torch sees no MPS device on this machine "
+                          f"(use 'cpu')")
     return dev

@@ -37,6 +37,7 @@ import numpy as np
 
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.images import attach_images
+from hashgym.validation import check_int
 
 __all__ = [
     "PROTOCOLS",
@@ -153,6 +154,7 @@ def apply_protocol(bank: FeatureBank, protocol: str, seed: int = 0) -> FeatureBa
     """Re-split ``bank`` by a named protocol (seeded) and record it in ``meta["protocol"]``."""
     if protocol not in PROTOCOLS:
         raise BankError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    seed = check_int(seed, f"the seed of protocol {protocol!r} (--seed)", 0, BankError)
     out = PROTOCOLS[protocol](bank, np.random.default_rng(seed))
     out.meta["protocol"] = {
         "name": protocol,
