@@ -527,6 +527,9 @@ def tune(
     bank_spec = bank if bank is not None else space.get("bank")
     full = resolve_bank(bank_spec, protocol=space.get("protocol"))  # a bad bank fails here
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TuneError(f"out={os.fspath(out)!r} is a file: a sweep writes a folder "
+                        f"(study.journal, trials.csv, best.json); give a folder path")
     out.mkdir(parents=True, exist_ok=True)
     # absolute paths: Ray's workers do not start in this process's folder
     worker_bank = (str(Path(bank_spec).resolve())

@@ -630,6 +630,9 @@ def run_benchmark(
         raise BenchError(f"ray_address is for the ray executor, not {executor!r}")
     gpus = _check_device(device, gpus, executor)
     out_dir = Path(out) if out is not None else default_out_dir(suite.name)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BenchError(f"out={os.fspath(out_dir)!r} is a file: a benchmark writes a folder "
+                         f"(cells/, results.csv, tables, plots, record.json); give a folder path")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -41,8 +41,9 @@ def _npz_names(path: Path) -> set[str] | None:
         return None
 
 
-#: Outputs known by their first bytes instead of their keys: FAISS's binary index files.
-_MAGIC = {".faiss": b"IB"}
+#: Outputs known by their first bytes instead of their keys: FAISS's binary index files, PNG
+#: figures.
+_MAGIC = {".faiss": b"IB", ".png": b"\x89PNG\r\n\x1a\n"}
 
 
 def _magic_names(path: Path, magic: bytes) -> set[str] | None:
@@ -66,6 +67,16 @@ def _torch_names(path: Path) -> set[str] | None:
     return set() if any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names) else None
 
 
+def _text_names(path: Path) -> set[str] | None:
+    """``set()`` when ``path`` holds UTF-8 text (a report), ``None`` otherwise."""
+    try:
+        data = path.read_bytes()
+        data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None if b"\0" in data else set()
+
+
 def _names(path: Path, suffix: str) -> set[str] | None:
     """The keys of an existing output file of the kind ``suffix`` names (see
     :func:`check_output`), or ``None`` when it is not a file of that kind."""
@@ -73,6 +84,8 @@ def _names(path: Path, suffix: str) -> set[str] | None:
         return _magic_names(path, _MAGIC[suffix])
     if suffix in (".pt", ".pth"):
         return _torch_names(path)
+    if suffix == ".txt":
+        return _text_names(path)
     return _json_names(path) if suffix == ".json" else _npz_names(path)
 
 
@@ -102,9 +115,9 @@ def check_output(
     :param out: the path the command will write.
     :param suffix: the extension it must have, or a tuple of those it may have: ``".npz"``
         (its arrays are its keys), ``".json"`` (a JSON object: its top-level keys are),
-        ``".faiss"`` (FAISS's binary index file, known by its first bytes) or ``".pt"`` /
-        ``".pth"`` (a ``torch.save`` file, known by its zip layout); ``keys`` is empty for the
-        last two kinds.
+        ``".faiss"`` (FAISS's binary index file) or ``".png"`` (a figure), both known by their
+        first bytes, ``".pt"`` / ``".pth"`` (a ``torch.save`` file, known by its zip layout) or
+        ``".txt"`` (a text report: any UTF-8 text); ``keys`` is empty for these last kinds.
     :param kind: the kind of file the command writes, for messages (``"codes"``, ``"bank"``).
     :param keys: the arrays (or JSON keys) every file of that kind holds; an existing ``out``
         holding them all is a previous result of the same kind and is replaced.

@@ -80,6 +80,7 @@ __all__ = [
     "augment_batch",
     "build_backbone",
     "cache_file_name",
+    "check_outputs",
     "default_cache_dir",
     "extract_features",
     "file_sha256",
@@ -516,6 +517,25 @@ def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank 
     return bank
 
 
+def check_outputs(out: str | os.PathLike[str] | None,
+                  save_weights: str | os.PathLike[str] | None,
+                  inputs: Iterable[str | os.PathLike[str] | None], force: bool = False) -> None:
+    """Check the files :func:`extract_features` writes before anything is read or computed: the
+    bank ``out`` (``.npz``) and the trained weights ``save_weights`` (``.pt`` / ``.pth``) are
+    never one of ``inputs`` nor each other, and replace an existing file of another kind only
+    with ``force`` (:func:`hashgym.atomic.check_output`).
+
+    :raises OutputPathError: naming the option (``--out``, ``--save-weights``) and the problem.
+    """
+    inputs = list(inputs)
+    if out is not None:
+        check_output(out, suffix=".npz", kind="bank", keys=("features", "labels", "split"),
+                     inputs=[*inputs, save_weights], force=force)
+    if save_weights is not None:
+        check_output(save_weights, suffix=(".pt", ".pth"), kind="weights", keys=(),
+                     inputs=[*inputs, out], force=force, flag="--save-weights")
+
+
 def extract_features(
     image_set: ImageSet,
     backbone: str = "resnet18",
@@ -601,12 +621,7 @@ def extract_features(
         weights = Path(weights)
     read = [*inputs, None if weights == "imagenet" else weights,
             split if isinstance(split, (str, os.PathLike)) else None]
-    if out is not None:
-        check_output(out, suffix=".npz", kind="bank", keys=("features", "labels", "split"),
-                     inputs=[*read, save_weights], force=force)
-    if save_weights is not None:
-        check_output(save_weights, suffix=(".pt", ".pth"), kind="weights", keys=(),
-                     inputs=[*read, out], force=force, flag="--save-weights")
+    check_outputs(out, save_weights, read, force)
     try:
         dev = check_device(device)
     except DeviceError as exc:
@@ -885,6 +900,10 @@ def run_from_args(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     try:
+        # the outputs first: a slip of the shell costs nothing, not an extraction
+        check_outputs(args.out, args.save_weights,
+                      (args.images, args.query_list, args.concept_names, args.split_from,
+                       None if args.weights == "imagenet" else args.weights), args.force)
         image_set = _load_source(args)
         cache_dir = args.cache_dir or (None if args.out else default_cache_dir())
         bank = extract_features(
