@@ -401,14 +401,17 @@ def test_overlap_is_scored_when_asked_and_disjoint_files_as_before(
 # ------------------------------------------------------------------ unclear errors
 SPACE = "algo_kwargs:\n  learning_rate: {uniform: [0.001, 0.002]}\n"
 
+
+def _config(**options: Any) -> Callable[[Files], list[Any]]:
+    """``hashgym train --config FILE`` with a config file of these options."""
+    return lambda f: ["train", "--config", f.config(**options), "--out", f.folder / "run"]
+
 UNCLEAR: list[CliCase] = [
     # the probe's cases
-    ("config-env-kwargs-a-list", lambda f: ["train", "--config", f.config(env_kwargs=[1]),
-                                            "--out", f.folder / "run"],
+    ("config-env-kwargs-a-list", _config(env_kwargs=[1]),
      (r"^hashgym train: error: --config .*config\.json: env_kwargs must be a JSON object of env "
       r"arguments, got \[1\]")),
-    ("config-timesteps-a-string", lambda f: ["train", "--config", f.config(timesteps="100"),
-                                             "--out", f.folder / "run"],
+    ("config-timesteps-a-string", _config(timesteps="100"),
      r"^hashgym train: error: --config .*: timesteps must be an integer, got '100'"),
     ("env-cartpole", lambda f: [*TRAIN, "--env", "CartPole-v1", "--out", f.folder / "run"],
      (r"^hashgym train: error: env id 'CartPole-v1' is a Gymnasium env but not a hashgym one "
@@ -428,17 +431,13 @@ UNCLEAR: list[CliCase] = [
     ("features-error-on-stderr", lambda f: [*FEATURES, "--source", "cifar10"],
      r"^hashgym features: error: --images is required for --source cifar10"),
     # more of the kind
-    ("config-levels-a-string", lambda f: ["train", "--config", f.config(levels="0"),
-                                          "--out", f.folder / "run"],
+    ("config-levels-a-string", _config(levels="0"),
      r"^hashgym train: error: --config .*: levels must be a list of integers, got '0'"),
-    ("config-bank-a-number", lambda f: ["train", "--config", f.config(bank=5),
-                                        "--out", f.folder / "run"],
+    ("config-bank-a-number", _config(bank=5),
      r"^hashgym train: error: --config .*: bank must be a string, got 5"),
-    ("config-algo-kwargs-a-string", lambda f: ["train", "--config", f.config(algo_kwargs="x"),
-                                               "--out", f.folder / "run"],
+    ("config-algo-kwargs-a-string", _config(algo_kwargs="x"),
      r"^hashgym train: error: --config .*: algo_kwargs must be a JSON object"),
-    ("config-seed-a-float", lambda f: ["train", "--config", f.config(seed=1.5),
-                                       "--out", f.folder / "run"],
+    ("config-seed-a-float", _config(seed=1.5),
      r"^hashgym train: error: --config .*: seed must be an integer, got 1\.5"),
     ("env-frozenlake", lambda f: [*TRAIN, "--env", "FrozenLake-v1", "--out", f.folder / "run"],
      r"^hashgym train: error: env id 'FrozenLake-v1' is a Gymnasium env but not a hashgym one"),
