@@ -97,6 +97,7 @@ from hashgym.agents.saving import (
 )
 from stable_baselines3.common.callbacks import CallbackList
 
+from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import FeatureBank
 from hashgym.devices import DeviceError, check_device
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
@@ -243,6 +244,14 @@ def train(
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise TrainError(f"out={os.fspath(out)!r} is a file: a run writes a folder (model.zip, "
                          f"config.json, logs/, checkpoints/); give a folder path")
+    if out is not None and (Path(out) / "config.json").is_file():
+        try:  # a run's own config.json (it resumes, or starts over) is replaced; nothing else
+            check_output(Path(out) / "config.json", suffix=".json", kind="run config",
+                         keys=("algo", "env_id"))
+        except OutputPathError as exc:
+            raise TrainError(f"out={os.fspath(out)!r} holds a config.json that is not a "
+                             f"hashgym run's (a --config file?); the run would replace it: "
+                             f"give another folder") from exc
     name, spec = resolve_algorithm(algo)
     cls = load_target(spec.target)
     if not _is_hashgym_env(env_id):

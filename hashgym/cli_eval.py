@@ -32,7 +32,8 @@ from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EvalInputError", "OverlapError", "add_arguments", "load_code_file", "run_from_args"]
+__all__ = ["EvalInputError", "OverlapError", "add_arguments", "check_overlap", "load_code_file",
+           "run_from_args"]
 
 #: What ``hashgym eval`` prints when ``--metrics`` is not given.
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
@@ -121,16 +122,24 @@ def _encoded_rows(path: Path) -> tuple[np.ndarray, str] | None:
     return rows, json.dumps(bank, sort_keys=True)
 
 
-def _check_overlap(args: argparse.Namespace, query: np.ndarray, database: np.ndarray,
-                   query_rows: np.ndarray | None, db_rows: np.ndarray | None) -> None:
-    """Refuse query and database codes of the same images (see :class:`OverlapError`)."""
+def check_overlap(query_file: str | os.PathLike[str], db_file: str | os.PathLike[str],
+                  query: np.ndarray, database: np.ndarray, query_rows: np.ndarray | None,
+                  db_rows: np.ndarray | None) -> None:
+    """Refuse query and database codes of the same images (see :class:`OverlapError`).
+
+    :param query_file: the query codes' file; ``db_file``: the database codes' file.
+    :param query: the query codes; ``database``: the database codes.
+    :param query_rows: the bank rows of the query codes when known (from ``--bank`` or a rows
+        file), else ``None``: the rows files ``hashgym encode`` wrote record are used then;
+        ``db_rows`` likewise.
+    :raises OverlapError: when the two files are one, share bank rows, or hold identical codes.
+    """
     hint = ("a query then retrieves itself and the scores come out above the real ones; pass "
             "--allow-overlap if the database is meant to hold the queries")
-    if os.path.samefile(args.query, args.database):
-        raise OverlapError(f"the query and database files are one file ({args.database}): "
-                           f"{hint}")
+    if os.path.samefile(query_file, db_file):
+        raise OverlapError(f"the query and database files are one file ({db_file}): {hint}")
     if query_rows is None or db_rows is None:
-        encoded = _encoded_rows(Path(args.query)), _encoded_rows(Path(args.database))
+        encoded = _encoded_rows(Path(query_file)), _encoded_rows(Path(db_file))
         if None not in encoded and encoded[0][1] == encoded[1][1]:  # type: ignore[index]
             query_rows, db_rows = encoded[0][0], encoded[1][0]  # type: ignore[index]
     if query_rows is not None and db_rows is not None:
@@ -235,7 +244,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.db_labels is not None or db_labels is None:
             db_labels, db_rows = _labels(args, "db", len(database), bank)
         if not args.allow_overlap:
-            _check_overlap(args, query, database, query_rows, db_rows)
+            check_overlap(args.query, args.database, query, database, query_rows, db_rows)
         relevance = args.relevance
         if relevance is None and args.query_labels is None and args.db_labels is None and (
                 np.ndim(query_labels) == 2):

@@ -23,7 +23,7 @@ import numpy as np
 
 from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import BankError
-from hashgym.cli_eval import EvalInputError, load_code_file
+from hashgym.cli_eval import EvalInputError, check_overlap, load_code_file
 from hashgym.codes import CodeError
 from hashgym.images import ImageError, bank_images
 from hashgym.protocols import resolve_bank
@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "PNG needs --force)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --out file even if it is not a PNG")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="show queries against a database that holds the same images "
+                             "(refused by default: each such query finds itself first)")
 
 
 def _rows_and_labels(path: str, bank: Any, split: str, flag: str
@@ -101,6 +104,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                                                    "query-split")
         database, db_rows, db_labels = _rows_and_labels(args.database, bank, args.db_split,
                                                          "db-split")
+        if not args.allow_overlap:
+            check_overlap(args.query, args.database, query, database, q_rows, db_rows)
         if args.queries < 1:
             raise EvalInputError(f"--queries must be >= 1, got {args.queries}")
         n, n_db = min(args.queries, len(query)), len(database)

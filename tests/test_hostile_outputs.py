@@ -218,6 +218,11 @@ DATA_LOSS: list[CliCase] = [
         "show", f.codes("q.npz", QUERY), f.codes("db.npz", DATABASE), "--bank", f.bank(),
         "--out", f.file("photo.png", b"not a png")],
      r"^hashgym show: error: --out .*photo\.png exists and is not a figure file"),
+    ("train-out-holds-its-config", lambda f: [
+        "train", "--config", f.config(algo="dqn", timesteps=64), "--bank", "cifar100-mini",
+        "--out", f.folder, "--no-progress"],
+     (r"^hashgym train: error: out='.*' holds a config.json that is not a hashgym run's \(a "
+      r"--config file\?\); the run would replace it")),
     ("tune-out-is-a-file", lambda f: [
         "tune", "--space", f.space("algo_kwargs:\n  learning_rate: {uniform: [0.1, 0.2]}\n"),
         "--timesteps", "64", "--bank", f.bank(), "--out", f.model()],
@@ -335,6 +340,10 @@ SILENT: list[CliCase] = [
         "--db-labels", f.npy("dl.npy", BANK.labels[:30, -1]), "--relevance", "label"],
      (rf"^hashgym eval: error: the query and database codes are identical arrays \(30 rows\): "
       rf"{SELF}")),
+    ("show-a-file-against-itself", lambda f: [
+        "show", f.codes("q.npz", QUERY), f.folder / "q.npz", "--bank", f.bank(),
+        "--out", f.folder / "grid.png"],
+     r"^hashgym show: error: the query and database files are one file"),
     # more of the kind: budgets that train nothing, devices that are not there
     ("train-level-timesteps-one-zero", lambda f: [*TRAIN[:3], "--level-timesteps", "64", "0",
                                                   "--out", f.folder / "run"],
