@@ -436,19 +436,21 @@ def _under_way(study: Any, optuna: Any) -> int:
 
 
 def _run_workers(sweep: _Sweep, shares: list[int], executor: str,
-                 ray_address: str | None) -> None:
-    """Run worker ``w``'s ``shares[w]`` trials in parallel: local processes or Ray tasks."""
+                 ray_address: str | None, first: int = 0) -> None:
+    """Run worker ``w``'s ``shares[w]`` trials in parallel: local processes or Ray tasks (their
+    samplers seeded as workers ``first + w``)."""
     jobs = len(shares)
     if executor == "ray":
         try:
             pool: Any = RayPool(jobs, sweep.threads or 1, sweep, address=ray_address)
         except RayPoolError as exc:
             raise TuneError(str(exc)) from exc
-        futures = [pool.submit(_run_trials, n, w) for w, n in enumerate(shares) if n]
+        futures = [pool.submit(_run_trials, n, first + w) for w, n in enumerate(shares) if n]
     else:
         pool = ProcessPoolExecutor(max_workers=jobs,
                                    mp_context=multiprocessing.get_context("spawn"))
-        futures = [pool.submit(_run_trials, sweep, n, w) for w, n in enumerate(shares) if n]
+        futures = [pool.submit(_run_trials, sweep, n, first + w)
+                   for w, n in enumerate(shares) if n]
     try:
         for future in futures:
             future.result()
@@ -543,12 +545,15 @@ def tune(
         # interrupted trials (no seconds) are run again, as new trials; those another sweep on
         # the folder is running now are left to it
         missing = trials - len(ran) - _under_way(study, optuna)
+        # beside a running sweep (whose workers are 0, 1, ...), samplers seeded by this
+        # process's id, so that the two do not propose the same arguments
+        first = os.getpid() if _other_sweepers(study) else 0
         if missing > 0 and jobs == 1 and executor == "process":
-            _run_trials(sweep, missing, 0, full)
+            _run_trials(sweep, missing, first, full)
         elif missing > 0:
             shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
             _run_workers(dataclasses.replace(sweep, threads=threads or 1), shares, executor,
-                         ray_address)
+                         ray_address, first)
     finally:
         _leave_study(study)
     rows = _trial_rows(study.get_trials(deepcopy=False), dims)
