@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hashgym.devices import check_device
+
 __all__ = ["CONFIG_KEYS", "add_arguments", "apply_config", "parse_key_values", "run_from_args"]
 
 logger = logging.getLogger(__name__)
@@ -140,12 +142,34 @@ CONFIG_KEYS = ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_en
                "env_kwargs", "algo_kwargs", "validation")
 
 
+#: The JSON types of ``--config``'s options: a check and its wording (``None`` is allowed for
+#: every option but the two mappings, and means "the default").
+_CONFIG_TYPES: dict[str, tuple[Any, str]] = {
+    **{key: (lambda v: isinstance(v, str), "a string")
+       for key in ("env", "algo", "bank", "protocol")},
+    **{key: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+       for key in ("timesteps", "num_envs", "seed")},
+    "levels": (lambda v: isinstance(v, list) and all(
+        isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of integers"),
+    "env_kwargs": (lambda v: isinstance(v, dict), "a JSON object of env arguments"),
+    "algo_kwargs": (lambda v: isinstance(v, dict), "a JSON object of algorithm arguments"),
+}
+
+
+def _config_type_problem(key: str, value: Any) -> str | None:
+    """What ``--config``'s ``key`` must be when ``value`` is not that, else ``None``."""
+    if key not in _CONFIG_TYPES or (value is None and not key.endswith("_kwargs")):
+        return None
+    check, wording = _CONFIG_TYPES[key]
+    return None if check(value) else wording
+
+
 def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fill the options ``args`` leaves unset from ``args.config`` and the defaults; return the
     env and algorithm keyword arguments (the file's, updated by the command line's).
 
     :raises ValueError: naming the file, when it is unreadable, not a JSON object, or has
-        unknown keys.
+        unknown keys or a value of the wrong type (naming the key).
     """
     config: dict[str, Any] = {}
     if args.config is not None:
@@ -159,6 +183,11 @@ def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         if unknown:
             raise ValueError(f"--config {args.config} has unknown keys {unknown}; known: "
                              f"{', '.join(CONFIG_KEYS)}")
+        for key, value in config.items():
+            problem = _config_type_problem(key, value)
+            if problem is not None:
+                raise ValueError(f"--config {args.config}: {key} must be {problem}, got "
+                                 f"{value!r}")
     defaults = {"env": "HierHash-v0", "algo": "dqn", "seed": 0}
     for key in ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed"):
         if getattr(args, key) is None:
@@ -174,8 +203,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym train``; returns the exit status."""
     try:
         env_kwargs, algo_kwargs = apply_config(args)
+        check_device(args.device, "--device")  # SB3 would train on the CPU without a word
         for flag, value in (("--timesteps", args.timesteps),
-                            ("--checkpoint-every", args.checkpoint_every)):
+                            ("--checkpoint-every", args.checkpoint_every),
+                            ("--num-envs", args.num_envs),
+                            *(("--level-timesteps", v) for v in args.level_timesteps or ()),
+                            *(("--n-constraints", v) for v in args.n_constraints or ())):
             if value is not None and value < 1:
                 raise ValueError(f"{flag} must be >= 1, got {value} (leave it out for the "
                                  f"default)")

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from hashgym.atomic import OutputPathError, check_output
+from hashgym.devices import DeviceError, check_device
 
 __all__ = ["add_arguments", "run_from_args"]
 
@@ -59,6 +60,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         out = check_output(args.out, suffix=".npz", kind="codes", keys=("codes", "rows"),
                            inputs=(args.model, args.bank), force=args.force)
+        check_device(args.device, "--device")
         model, info = load_model(args.model, device=args.device)
         recorded = info.get("env_kwargs", {})
         spec = args.bank if args.bank is not None else recorded.get("bank")
@@ -76,7 +78,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                                                             "model_path": str(args.model),
                                                             "split": args.split,
                                                             "prefix_bits": args.bits})
-    except (EncodeError, ModelFileError, HashEnvError, OutputPathError) as exc:
+    except (EncodeError, ModelFileError, HashEnvError, OutputPathError, DeviceError) as exc:
         print(f"hashgym encode: error: {exc}", file=sys.stderr)
         return 2
     rate = len(rows) / max(seconds, 1e-9)

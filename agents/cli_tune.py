@@ -81,9 +81,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"hashgym tune: error: {exc}", file=sys.stderr)
         return 2
     states = [row["state"] for row in result.trials]
+    running = states.count("running")
     print(f"{len(states)} trials: {states.count('complete')} complete, "
           f"{states.count('pruned')} pruned, {states.count('failed')} failed, "
-          f"{states.count('interrupted')} interrupted")
+          f"{states.count('interrupted')} interrupted"
+          + (f", {running} still running in another sweep on {result.out}" if running else ""))
     print(f"best {args.metric} on the validation split ({result.validation}): "
           f"{result.best_value:.4f}")
     print(f"trials    {result.out / 'trials.csv'}")

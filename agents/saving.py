@@ -35,6 +35,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import open_path
 
 from hashgym.atomic import atomic_write
+from hashgym.devices import check_device
 from hashgym.errors import HashgymError
 
 logger = logging.getLogger(__name__)
@@ -327,7 +328,9 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
         allocated: enough to predict, and no memory wasted).
     :raises ModelFileError: naming the file, when it is missing, not hashgym's, damaged, names an
         unknown algorithm or an untrusted class, or its model cannot be rebuilt.
+    :raises DeviceError: for a device this machine lacks (SB3 would load on the CPU instead).
     """
+    check_device(device)
     info = read_model_info(path)
     cls = _model_class(path, info["algo"])
     if not _is_sb3(cls) or not cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.")):

@@ -97,7 +97,9 @@ from hashgym.agents.saving import (
 )
 from stable_baselines3.common.callbacks import CallbackList
 
+from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import FeatureBank
+from hashgym.devices import DeviceError, check_device
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.features import file_sha256
@@ -144,6 +146,17 @@ class TrainResult:
     wall_time: float
     timesteps: int
     resumed_from: int | None = None
+
+
+def _is_hashgym_env(env_id: Any) -> bool:
+    """Whether ``env_id`` is registered by hashgym (its entry point lives in ``hashgym``): other
+    Gymnasium envs take no feature bank."""
+    spec = gym.registry.get(env_id) if isinstance(env_id, str) else None
+    if spec is None:
+        return False
+    point = spec.vector_entry_point or spec.entry_point
+    module = point.split(":")[0] if isinstance(point, str) else getattr(point, "__module__", "")
+    return module == "hashgym" or module.startswith("hashgym.")
 
 
 def _split_steps(total: int, n: int) -> list[int]:
@@ -220,19 +233,36 @@ def train(
         steps, set the code memory to the agent's greedy codes of every training image
         (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
         episodes end, as ``docs/methods.md`` describes).
-    :param device: torch device.
+    :param device: torch device; one this machine lacks (``"cuda"`` without CUDA) is refused,
+        where SB3 would train on the CPU without a word.
     :param verbose: SB3's verbosity.
-    :raises TrainError: for an unknown algorithm, one that does not fit the env's action space,
+    :raises TrainError: for an env that is not hashgym's, a device this machine lacks, an
+        unknown algorithm, one that does not fit the env's action space,
         inconsistent step budgets, or a checkpoint of a different run in ``out``.
     """
     started = time.perf_counter()
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise TrainError(f"out={os.fspath(out)!r} is a file: a run writes a folder (model.zip, "
                          f"config.json, logs/, checkpoints/); give a folder path")
+    if out is not None and (Path(out) / "config.json").is_file():
+        try:  # a run's own config.json (it resumes, or starts over) is replaced; nothing else
+            check_output(Path(out) / "config.json", suffix=".json", kind="run config",
+                         keys=("algo", "env_id"))
+        except OutputPathError as exc:
+            raise TrainError(f"out={os.fspath(out)!r} holds a config.json that is not a "
+                             f"hashgym run's (a --config file?); the run would replace it: "
+                             f"give another folder") from exc
     name, spec = resolve_algorithm(algo)
     cls = load_target(spec.target)
-    if env_id not in ("HierHash-v0", "CentralHash-v0") and env_id not in gym.registry:
-        raise TrainError(f"unknown env id {env_id!r}; expected 'HierHash-v0' or 'CentralHash-v0'")
+    if not _is_hashgym_env(env_id):
+        what = (f"env id {env_id!r} is a Gymnasium env but not a hashgym one (it takes no "
+                f"bank)" if isinstance(env_id, str) and env_id in gym.registry
+                else f"unknown env id {env_id!r}")
+        raise TrainError(f"{what}; expected 'HierHash-v0' or 'CentralHash-v0'")
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        raise TrainError(str(exc)) from exc
     env_kwargs = dict(env_kwargs or {})
     for reserved in ("num_envs", "n_constraints"):
         if reserved in env_kwargs:

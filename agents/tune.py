@@ -27,6 +27,13 @@ and keeps the best:
   (``ray_address``), whose nodes then need the output folder on a file system they all mount
   (the journal's file locks keep their writes apart). A sweep that was stopped resumes from the
   journal: the same call runs only the missing trials.
+* **Shared folders.** Each trial records its owner (process id, host and start time,
+  :mod:`hashgym.owners`) and each ``tune()`` call records itself in the journal while it runs.
+  A second sweep started on a folder where one is running leaves that sweep's trials alone
+  (only trials whose process is gone are marked interrupted) and runs only the trials beyond
+  those finished or under way; both then finish, and together they may hold more trials than
+  either asked for, never fewer. ``resume=False`` (``--no-resume``) is refused while another
+  sweep runs on the folder, since it would delete that sweep's trials.
 
 The output folder holds ``trials.csv`` (one row per trial: its number, state — ``complete``,
 ``pruned``, ``failed`` or ``interrupted`` —, the metric, steps, seconds and every searched
@@ -85,9 +92,10 @@ from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.metrics import evaluate, parse_metric
+from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import development_twin, is_development, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
-from hashgym.validation import check_choice, check_count
+from hashgym.validation import check_choice, check_count, is_integer
 
 __all__ = ["DIMENSION_KINDS", "EXECUTORS", "SPACE_KEYS", "SweepResult", "TuneError",
            "load_space", "tune"]
@@ -136,15 +144,42 @@ def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise TuneError(f"the search space {path} is not valid YAML: {exc}") from exc
     if not isinstance(space, dict):
         raise TuneError(f"the search space {path} must be a mapping of train() arguments")
+    return _check_space(space, f"the search space {path}")
+
+
+#: What the fixed top-level keys of a space must be (``None`` allowed): a check and its wording.
+_FIXED = {
+    **{key: (lambda v: isinstance(v, str), "a string") for key in ("env", "algo", "bank",
+                                                                   "protocol")},
+    "seed": (is_integer, "an integer"),
+}
+
+
+def _check_space(space: dict[str, Any], where: str) -> dict[str, Any]:
+    """``space`` if its keys, types and dimensions are sound, else :class:`TuneError` naming the
+    key (``where`` names the space in messages)."""
     unknown = sorted(set(space) - set(SPACE_KEYS))
     if unknown:
-        raise TuneError(f"the search space {path} has unknown keys {unknown}; known: "
-                        f"{', '.join(SPACE_KEYS)}")
+        raise TuneError(f"{where} has unknown keys {unknown}; known: {', '.join(SPACE_KEYS)}")
     for key in ("env_kwargs", "algo_kwargs"):
         if not isinstance(space.get(key, {}), dict):
-            raise TuneError(f"{key} of the search space {path} must be a mapping")
+            raise TuneError(f"{key} of {where} must be a mapping")
+    for key, (check, wording) in _FIXED.items():
+        value = space.get(key)
+        if _is_dimension(value):
+            raise TuneError(f"{key} of {where} is one value for the whole sweep, not a "
+                            f"dimension ({value!r}); search env_kwargs, algo_kwargs, levels, "
+                            f"timesteps or num_envs, and run one sweep per {key}")
+        if value is not None and not check(value):
+            raise TuneError(f"{key} of {where} must be {wording}, got {value!r}")
+    budget = space.get("timesteps")
+    if budget is not None:
+        low = budget[next(iter(budget))] if _is_dimension(budget) else [budget]
+        if not isinstance(low, list) or not all(is_integer(v) and v >= 1 for v in low):
+            raise TuneError(f"timesteps of {where} must be a positive integer (environment "
+                            f"steps per trial), got {budget!r}")
     if not _dimensions(space):
-        raise TuneError(f"the search space {path} has no dimension to search (e.g. "
+        raise TuneError(f"{where} has no dimension to search (e.g. "
                         f"learning_rate: {{loguniform: [1.0e-4, 1.0e-2]}})")
     return space
 
@@ -304,6 +339,7 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
         return float(evaluate(q, d, q_labels, d_labels, [metric], relevance=relevance)[metric])
 
     def objective(trial: Any) -> float:
+        trial.set_user_attr("owner", owner_record())  # other sweeps on the folder leave it be
         config = _fill(space, {name: _suggest(trial, name, dim) for name, dim in dims.items()})
         started = time.perf_counter()
         total = int(config["timesteps"])
@@ -330,41 +366,103 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
     study.optimize(objective, n_trials=n_trials, catch=(HashgymError, ValueError))
 
 
+#: The study's user attributes that name the processes running ``tune()`` on its folder.
+_SWEEPER = "sweeper:"
+
+
+def _me(record: Any) -> bool:
+    """Whether an owner record names this very process."""
+    mine = owner_record()
+    return isinstance(record, dict) and all(record.get(k) == mine[k] for k in mine)
+
+
+def _other_sweepers(study: Any) -> list[str]:
+    """The other processes running a sweep on this study's folder now (those on another host
+    count: whether they still run cannot be seen from here)."""
+    return [f"process {record['pid']} on {record['host']}"
+            for key, record in study.user_attrs.items()
+            if key.startswith(_SWEEPER) and record is not None and not _me(record)
+            and owner_alive(record) is not False]
+
+
+def _stale(trial: Any, sweepers: list[str]) -> bool:
+    """Whether a trial left RUNNING has lost its process: its owner (recorded as the trial
+    starts) is gone or is this process; a trial not yet marked is stale only when no other sweep
+    runs on the folder (it may be that sweep's trial an instant after it began)."""
+    owner = trial.user_attrs.get("owner")
+    if owner is None:
+        return not sweepers
+    return _me(owner) or owner_alive(owner) is False
+
+
 def _open_study(optuna: Any, sweep: _Sweep, bank: FeatureBank, resume: bool) -> Any:
     """The sweep's study in its journal: a new one, or (``resume``) the one found there, after
-    checking it is the same sweep and marking trials left running by a stopped sweep failed."""
+    checking it is the same sweep and marking failed the trials left running by a stopped sweep
+    (never those of a sweep still running on the folder); this process is then recorded as one
+    of the folder's sweepers (:func:`_leave_study` removes it)."""
     journal = Path(sweep.journal)
+    storage = _storage(optuna, sweep.journal)
     if journal.exists() and not resume:
+        try:
+            old = optuna.load_study(study_name=STUDY, storage=storage)
+        except KeyError:  # a journal without the study: nothing to keep
+            old = None
+        busy = _other_sweepers(old) if old is not None else []
+        if busy:
+            raise TuneError(f"{journal.parent} holds a sweep that is running now ({busy[0]}); "
+                            f"--no-resume would delete its trials: wait for it to finish, or "
+                            f"give another --out")
         journal.unlink()
-    study = optuna.create_study(study_name=STUDY, storage=_storage(optuna, sweep.journal),
-                                direction="maximize", load_if_exists=True)
+        storage = _storage(optuna, sweep.journal)
+    study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize",
+                                load_if_exists=True)
     recorded, signature = study.user_attrs.get("sweep"), sweep.signature(bank)
     if recorded is None:
         study.set_user_attr("sweep", signature)
     elif recorded != signature:
         raise TuneError(f"{journal.parent} holds a sweep of another search space, metric, rungs, "
                         f"seed or bank; give another --out, or --no-resume to start it over")
+    mine = owner_record()
+    study.set_user_attr(f"{_SWEEPER}{mine['host']}:{mine['pid']}:{mine['start']}", mine)
+    sweepers = _other_sweepers(study)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        # nothing else runs this sweep while tune() prepares it: the trial's process is gone
-        # (trials.csv calls it interrupted: a failed trial without the seconds a finished run sets)
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        if _stale(trial, sweepers):
+            # its process is gone (trials.csv calls it interrupted: a failed trial without the
+            # seconds a finished run sets); a live sweep's trial is left to it
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     return study
 
 
+def _leave_study(study: Any) -> None:
+    """Remove this process from the sweepers of the study's folder (its trials are told)."""
+    mine = owner_record()
+    study.set_user_attr(f"{_SWEEPER}{mine['host']}:{mine['pid']}:{mine['start']}", None)
+
+
+def _under_way(study: Any, optuna: Any) -> int:
+    """Trials other live processes are running now: a sweep sharing the folder does not run
+    them again."""
+    return sum(1 for t in study.get_trials(deepcopy=False,
+                                           states=(optuna.trial.TrialState.RUNNING,))
+               if not _me(t.user_attrs.get("owner")))
+
+
 def _run_workers(sweep: _Sweep, shares: list[int], executor: str,
-                 ray_address: str | None) -> None:
-    """Run worker ``w``'s ``shares[w]`` trials in parallel: local processes or Ray tasks."""
+                 ray_address: str | None, first: int = 0) -> None:
+    """Run worker ``w``'s ``shares[w]`` trials in parallel: local processes or Ray tasks (their
+    samplers seeded as workers ``first + w``)."""
     jobs = len(shares)
     if executor == "ray":
         try:
             pool: Any = RayPool(jobs, sweep.threads or 1, sweep, address=ray_address)
         except RayPoolError as exc:
             raise TuneError(str(exc)) from exc
-        futures = [pool.submit(_run_trials, n, w) for w, n in enumerate(shares) if n]
+        futures = [pool.submit(_run_trials, n, first + w) for w, n in enumerate(shares) if n]
     else:
         pool = ProcessPoolExecutor(max_workers=jobs,
                                    mp_context=multiprocessing.get_context("spawn"))
-        futures = [pool.submit(_run_trials, sweep, n, w) for w, n in enumerate(shares) if n]
+        futures = [pool.submit(_run_trials, sweep, n, first + w)
+                   for w, n in enumerate(shares) if n]
     try:
         for future in futures:
             future.result()
@@ -427,7 +525,8 @@ def tune(
         ``out`` holding another sweep, or a Ray that is missing or cannot be reached.
     """
     optuna = _optuna()
-    space = load_space(space) if not isinstance(space, Mapping) else dict(space)
+    space = (load_space(space) if not isinstance(space, Mapping)
+             else _check_space(dict(space), "the search space"))
     dims = _dimensions(space)
     trials = check_count(trials, "trials", 1, TuneError)
     rungs = check_count(rungs, "rungs", 1, TuneError)
@@ -451,6 +550,9 @@ def tune(
     if validation != "holdout" and space.get("protocol"):
         validation = f"{validation} (protocol {space['protocol']})"
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TuneError(f"out={os.fspath(out)!r} is a file: a sweep writes a folder "
+                        f"(study.journal, trials.csv, best.json); give a folder path")
     out.mkdir(parents=True, exist_ok=True)
     # absolute paths: Ray's workers do not start in this process's folder
     worker_bank = (str(Path(tuned_on).resolve())
@@ -459,18 +561,29 @@ def tune(
                    journal=str((out / "study.journal").resolve()), threads=threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, sweep, full, resume)
-    ran = [t for t in study.get_trials(deepcopy=False) if "seconds" in t.user_attrs]
-    missing = trials - len(ran)  # interrupted trials (no seconds) are run again, as new trials
-    if missing > 0 and jobs == 1 and executor == "process":
-        _run_trials(sweep, missing, 0, full)
-    elif missing > 0:
-        shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
-        _run_workers(dataclasses.replace(sweep, threads=threads or 1), shares, executor,
-                     ray_address)
+    try:
+        ran = [t for t in study.get_trials(deepcopy=False) if "seconds" in t.user_attrs]
+        # interrupted trials (no seconds) are run again, as new trials; those another sweep on
+        # the folder is running now are left to it
+        missing = trials - len(ran) - _under_way(study, optuna)
+        # beside a running sweep (whose workers are 0, 1, ...), samplers seeded by this
+        # process's id, so that the two do not propose the same arguments
+        first = os.getpid() if _other_sweepers(study) else 0
+        if missing > 0 and jobs == 1 and executor == "process":
+            _run_trials(sweep, missing, first, full)
+        elif missing > 0:
+            shares = [missing // jobs + (w < missing % jobs) for w in range(jobs)]
+            _run_workers(dataclasses.replace(sweep, threads=threads or 1), shares, executor,
+                         ray_address, first)
+    finally:
+        _leave_study(study)
     rows = _trial_rows(study.get_trials(deepcopy=False), dims)
     complete = [r for r in rows if r["state"] == "complete"]
     if not complete:
-        raise TuneError(f"none of the {len(rows)} trials completed; see {out} / the log")
+        running = sum(r["state"] == "running" for r in rows)
+        raise TuneError(f"none of the {len(rows)} trials completed"
+                        + (f" yet ({running} running in another sweep on {out}: run again once "
+                           f"it finishes)" if running else f"; see {out} / the log"))
     best_row = max(complete, key=lambda r: r["value"])
     best_config = _fill(space, {name: best_row[name] for name in dims})
     best_config["seed"] = seed

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from hashgym import kernels
-from hashgym.atomic import atomic_write
+from hashgym.atomic import OutputPathError, atomic_write, check_output
 from hashgym.index import CodeIndex, faiss_available
 from hashgym.metrics import evaluate, mean_average_precision, ndcg_at_k, precision_at_radius
 from hashgym.protocols import data_dir
@@ -40,7 +40,7 @@ CIFAR_FEATURES = data_dir() / "cifar100" / "cifar100_resnet18_features.npz"
 
 
 class Report:
-    """Prints lines and keeps them for the results file."""
+    """Prints lines and keeps them for the results file (``--out``, a ``.txt``)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -48,6 +48,31 @@ class Report:
     def __call__(self, text: str = "") -> None:
         print(text, flush=True)
         self.lines.append(text)
+
+    @staticmethod
+    def add_out_argument(parser: argparse.ArgumentParser) -> None:
+        """A benchmark script's ``--out`` (and ``--force``) options."""
+        parser.add_argument("--out", type=Path, default=None,
+                            help="also write the report here (a .txt; an existing file that is "
+                                 "not text needs --force)")
+        parser.add_argument("--force", action="store_true",
+                            help="let --out replace an existing file that is not text")
+
+    @staticmethod
+    def check_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+        """Refuse a bad ``--out`` before the benchmark runs (:func:`hashgym.atomic.check_output`),
+        as the script's usage error."""
+        if args.out is not None:
+            try:
+                check_output(args.out, suffix=".txt", kind="report", keys=(), force=args.force)
+            except OutputPathError as exc:
+                parser.error(str(exc))
+
+    def write(self, out: Path | None) -> None:
+        """Write the lines to ``out`` (atomically), when it is given."""
+        if out is not None:
+            with atomic_write(out) as handle:
+                handle.write(("\n".join(self.lines) + "\n").encode())
 
 
 def cpu_model() -> str:
@@ -251,8 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each hashgym timing")
     parser.add_argument("--baseline-repeats", type=int, default=3, help="runs of each reference timing")
     parser.add_argument("--index-repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    Report.add_out_argument(parser)
     args = parser.parse_args(argv)
+    Report.check_out(parser, args)
     args.n_query, args.n_db, args.n_index, args.n_index_queries = (
         (500, 5000, 20000, 100) if args.quick else (10_000, 50_000, 1_000_000, 1_000))
     report = Report()
@@ -278,9 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     bench_index(args, report)
     report()
     report(f"load average at end (1/5/15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.out is not None:
-        with atomic_write(args.out) as handle:
-            handle.write(("\n".join(report.lines) + "\n").encode())
+    report.write(args.out)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,6 @@ from pathlib import Path
 
 from hashgym.benchmarks.bench_eval import Report, cpu_model, fmt_times
 
-from hashgym.atomic import atomic_write
-
 EXECUTORS = ("serial", "process", "ray")
 PROCESS_TARGET = 0.60
 
@@ -67,8 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--executors", default=",".join(EXECUTORS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    Report.add_out_argument(parser)
     args = parser.parse_args(argv)
+    Report.check_out(parser, args)
     executors = [e for e in args.executors.split(",") if e]
     unknown = sorted(set(executors) - set(EXECUTORS))
     if unknown or "serial" not in executors:
@@ -120,9 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         extra = medians["ray"] - medians["process"]
         report(f"ray over process: {extra:+.1f} s ({medians['ray'] / medians['process'] - 1:+.1%}), "
                f"values {'identical' if same['ray'] else 'DIFFER'}")
-    if args.out is not None:
-        with atomic_write(args.out) as handle:
-            handle.write(("\n".join(report.lines) + "\n").encode())
+    report.write(args.out)
 
 
 if __name__ == "__main__":

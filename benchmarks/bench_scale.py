@@ -58,7 +58,6 @@ from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.bench_eval import Report, cpu_model, fmt_times, timed
 
-from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.codes import pack
 from hashgym.index import CodeIndex, faiss_available
@@ -271,8 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encode-threads", type=int, default=1, help="torch threads for encode")
     parser.add_argument("--only", choices=("encode", "index"), default=None,
                         help="run only the streaming encode or only the index sizes")
-    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    Report.add_out_argument(parser)
     args = parser.parse_args(argv)
+    Report.check_out(parser, args)
     sizes = [10 ** e for e in range(round(math.log10(args.min)), round(math.log10(args.max)) + 1)]
     report = Report()
     report("# hashgym benchmark: codes at scale")
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             results[backend][n] = bench_size(n, backend, args, report)
     if not sizes:
-        _write(args, report)
+        report.write(args.out)
         return
     report()
     report("## Growth with N and extrapolation to 10^9 codes")
@@ -312,14 +312,7 @@ def main(argv: list[str] | None = None) -> None:
                           ("held_bytes", "bytes")):
             if all(key in by_size[n] for n in ns):
                 extrapolate(report, key, ns, [by_size[n][key] for n in ns], unit)
-    _write(args, report)
-
-
-def _write(args: argparse.Namespace, report: Report) -> None:
-    """Write the report to ``--out`` (atomically) when one was given."""
-    if args.out is not None:
-        with atomic_write(args.out) as handle:
-            handle.write(("\n".join(report.lines) + "\n").encode())
+    report.write(args.out)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,9 @@ import multiprocessing
 import os
 import platform
 import re
-import socket
 import sys
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -81,10 +81,11 @@ from hashgym.benchmarks.tables import (
 )
 
 import hashgym
-from hashgym.atomic import atomic_write, process_running
+from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
+from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import class_slices, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count, is_integer
@@ -261,6 +262,25 @@ def score_cell(
 # the cell store
 
 
+def _cell_problem(data: Any, key: str) -> str | None:
+    """Why a cell's JSON cannot be used (damaged, another format or another cell's), or
+    ``None``: the parts a run reads back are checked, so a damaged file is recomputed instead of
+    crashing the run."""
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, not an object"
+    if data.get("format") != CELL_FORMAT or data.get("key") != key:
+        return "another format or another cell"
+    for name in ("evaluation", "metrics", "curves", "timing", "info"):
+        if not isinstance(data.get(name), dict):
+            return f"its {name!r} is not an object"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in data["metrics"].values()):
+        return "a metric is not a number"
+    if not isinstance(data["curves"].get("pr"), dict):
+        return "its precision-recall curve is missing"
+    return None
+
+
 class CellStore:
     """Finished cells under ``<out>/cells/``: ``<key>.npz`` codes and ``<key>.json`` results.
 
@@ -286,8 +306,9 @@ class CellStore:
         except (OSError, json.JSONDecodeError) as exc:
             logger.warning("ignoring unreadable cell %s (%s); recomputing it", path, exc)
             return None
-        if data.get("format") != CELL_FORMAT or data.get("key") != key:
-            logger.warning("ignoring cell %s of another format; recomputing it", path)
+        problem = _cell_problem(data, key)
+        if problem is not None:
+            logger.warning("ignoring cell %s (%s); recomputing it", path, problem)
             return None
         return data
 
@@ -303,17 +324,18 @@ class CellStore:
         """Claim a cell for this process before computing it, so that two runs on one output
         folder never compute it twice.
 
-        The claim is ``<key>.claim`` holding this process's id and host, written to a private
-        file first and then hard-linked into place, which fails when the claim exists: no run
-        ever sees a claim without its owner. A claim whose process no longer runs on this host
-        is stale and taken over.
+        The claim is ``<key>.claim`` holding this process's owner record (id, host and start
+        time, :func:`hashgym.owners.owner_record`), written to a private file first and then
+        hard-linked into place, which fails when the claim exists: no run ever sees a claim
+        without its owner. A claim whose process no longer runs on this host is stale and taken
+        over, also when its id now belongs to another process (the start time differs).
 
         :return: ``None`` when this process holds the claim; otherwise who holds it.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.claim_path(key)
         mine = self.root / f".{key}.{os.getpid()}.claim"
-        mine.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        mine.write_text(json.dumps(owner_record()))
         try:
             return self._link_claim(mine, path)
         finally:
@@ -328,13 +350,12 @@ class CellStore:
             except FileExistsError:
                 try:
                     owner = json.loads(path.read_text())
-                    pid, host = int(owner["pid"]), str(owner["host"])
-                except (OSError, ValueError, KeyError, TypeError):
-                    pid, host = -1, socket.gethostname()  # damaged: treated as stale
-                if host == socket.gethostname() and (pid < 0 or not process_running(pid)):
+                except (OSError, ValueError):
+                    owner = None  # damaged: treated as stale
+                if owner_alive(owner) is False:
                     path.unlink(missing_ok=True)  # stale: its run was killed
                     continue
-                return f"process {pid} on {host}"
+                return f"process {owner['pid']} on {owner['host']}"
             except OSError:  # a file system without hard links: exclusive create, then write
                 try:
                     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
@@ -451,6 +472,27 @@ def _compute(store: CellStore, cell: Cell, key: str, config: dict[str, Any], ban
     data, output = _run_cell(cell, key, config, bank, suite, eval_config)
     store.save(key, data, output)
     return data
+
+
+def _serial_cell(store: CellStore, cell: Cell, key: str, config: dict[str, Any],
+                 data: dict[str, Any] | None, bank: FeatureBank, suite: BenchSuite,
+                 eval_config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A cell in this process: its saved codes re-scored when ``data`` is a saved cell of
+    another evaluation (computed afresh when those codes cannot be read), else computed; and
+    whether it was computed."""
+    if data is not None:
+        try:
+            return _rescore(store, cell, key, data, bank, suite, eval_config), False
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            logger.warning("cell %s: its saved codes cannot be read (%s: %s); recomputing it",
+                           cell.describe(), type(exc).__name__, exc)
+    return _compute(store, cell, key, config, bank, suite, eval_config), True
+
+
+def _failure(cell: Cell, exc: Exception) -> str:
+    """Log a cell that raised, and describe it for the error that ends the run."""
+    logger.error("cell %s failed: %s: %s", cell.describe(), type(exc).__name__, exc)
+    return f"{cell.describe()}: {type(exc).__name__}: {exc}"
 
 
 #: The banks of a process executor's worker, set once per worker by :func:`_init_worker`.
@@ -573,8 +615,9 @@ def run_benchmark(
         ``"process"``: cells in a pool of ``jobs`` worker processes (``spawn``ed, each with
         ``threads`` torch threads and the banks sent once). The driver alone writes files, each
         cell as it finishes; resume, claims, the record and the tables are those of a serial
-        run, and every cell's values are the same (seeds belong to cells, not to workers). A
-        cell that raises in a worker is logged and the others go on; the run then raises
+        run, and every cell's values are the same (seeds belong to cells, not to workers). With
+        every executor, a cell that raises (e.g. ITQ asked for more bits than the features
+        have dimensions) is logged and the others go on and are saved; the run then raises
         :class:`BenchError` naming every failed cell. ``"ray"``: every cell a Ray task asking
         for ``threads`` CPUs (:mod:`hashgym.ray_pool`), on a local Ray of
         ``jobs × threads`` CPUs started for the run or on the cluster at ``ray_address``; the
@@ -591,8 +634,8 @@ def run_benchmark(
         GPU, else 0; a fraction lets several cells share one GPU).
     :raises BenchError: for an unknown suite, method or executor, bad seeds, bits or jobs,
         a ``ray_address`` or ``gpus`` without the ray executor, a bad device or one torch
-        cannot see here (serial and process), Ray missing or unreachable, and (process and ray
-        executors) when cells failed.
+        cannot see here (serial and process), Ray missing or unreachable, and when cells
+        failed.
     """
     suite = get_suite(suite).select(methods=methods, bits=bits)
     seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
@@ -604,6 +647,9 @@ def run_benchmark(
         raise BenchError(f"ray_address is for the ray executor, not {executor!r}")
     gpus = _check_device(device, gpus, executor)
     out_dir = Path(out) if out is not None else default_out_dir(suite.name)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BenchError(f"out={os.fspath(out_dir)!r} is a file: a benchmark writes a folder "
+                         f"(cells/, results.csv, tables, plots, record.json); give a folder path")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -668,18 +714,17 @@ def run_benchmark(
                                              eval_config)
                     running[future] = (index, cell, key)
                     continue
-                rescore = data is not None
                 try:
-                    if data is not None:
-                        data = _rescore(store, cell, key, data, bank_of[cell.bank], suite,
-                                        eval_config)
-                    else:
-                        data = _compute(store, cell, key, config, bank_of[cell.bank], suite,
-                                        eval_config)
-                        computed += 1
+                    data, fresh = _serial_cell(store, cell, key, config, data, bank_of[cell.bank],
+                                        suite, eval_config)
+                except Exception as exc:  # noqa: BLE001 (reported below, the others go on)
+                    failures.append(_failure(cell, exc))
+                    bar.update()
+                    continue
                 finally:
                     store.release(key)
-                done[index] = CellResult(cell, key, data, resumed=rescore)
+                computed += fresh
+                done[index] = CellResult(cell, key, data, resumed=not fresh)
                 bar.update()
             if waiting and first_pass:
                 logger.warning(
@@ -695,9 +740,7 @@ def run_benchmark(
                         data, output = future.result()
                         store.save(key, data, output)
                     except Exception as exc:  # noqa: BLE001 (reported below, the others go on)
-                        logger.error("cell %s failed: %s: %s", cell.describe(),
-                                     type(exc).__name__, exc)
-                        failures.append(f"{cell.describe()}: {type(exc).__name__}: {exc}")
+                        failures.append(_failure(cell, exc))
                     else:
                         computed += 1
                         done[index] = CellResult(cell, key, data, resumed=False)

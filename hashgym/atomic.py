@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hashgym.errors import HashgymError
+from hashgym.owners import process_running
 
-__all__ = ["OutputPathError", "atomic_write", "check_output", "process_running"]
+__all__ = ["OutputPathError", "atomic_write", "check_output"]
 
 
 class OutputPathError(HashgymError):
@@ -40,8 +41,9 @@ def _npz_names(path: Path) -> set[str] | None:
         return None
 
 
-#: Outputs known by their first bytes instead of their keys: FAISS's binary index files.
-_MAGIC = {".faiss": b"IB"}
+#: Outputs known by their first bytes instead of their keys: FAISS's binary index files, PNG
+#: figures.
+_MAGIC = {".faiss": b"IB", ".png": b"\x89PNG\r\n\x1a\n"}
 
 
 def _magic_names(path: Path, magic: bytes) -> set[str] | None:
@@ -51,6 +53,40 @@ def _magic_names(path: Path, magic: bytes) -> set[str] | None:
             return set() if handle.read(len(magic)) == magic else None
     except OSError:
         return None
+
+
+def _torch_names(path: Path) -> set[str] | None:
+    """``set()`` when ``path`` is a file ``torch.save`` wrote (a zip archive with a
+    ``<folder>/data.pkl`` member; read from the zip directory, nothing is unpickled), ``None``
+    otherwise. An SB3 model file is a zip too, but its members sit at the top level."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return set() if any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names) else None
+
+
+def _text_names(path: Path) -> set[str] | None:
+    """``set()`` when ``path`` holds UTF-8 text (a report), ``None`` otherwise."""
+    try:
+        data = path.read_bytes()
+        data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None if b"\0" in data else set()
+
+
+def _names(path: Path, suffix: str) -> set[str] | None:
+    """The keys of an existing output file of the kind ``suffix`` names (see
+    :func:`check_output`), or ``None`` when it is not a file of that kind."""
+    if suffix in _MAGIC:
+        return _magic_names(path, _MAGIC[suffix])
+    if suffix in (".pt", ".pth"):
+        return _torch_names(path)
+    if suffix == ".txt":
+        return _text_names(path)
+    return _json_names(path) if suffix == ".json" else _npz_names(path)
 
 
 def _json_names(path: Path) -> set[str] | None:
@@ -66,7 +102,7 @@ def _json_names(path: Path) -> set[str] | None:
 def check_output(
     out: str | os.PathLike[str],
     *,
-    suffix: str,
+    suffix: str | tuple[str, ...],
     kind: str,
     keys: Iterable[str],
     inputs: Iterable[str | os.PathLike[str] | None] = (),
@@ -77,9 +113,11 @@ def check_output(
     data.
 
     :param out: the path the command will write.
-    :param suffix: the extension it must have: ``".npz"`` (its arrays are its keys),
-        ``".json"`` (a JSON object: its top-level keys are) or ``".faiss"`` (FAISS's binary
-        index file, known by its first bytes; ``keys`` is then empty).
+    :param suffix: the extension it must have, or a tuple of those it may have: ``".npz"``
+        (its arrays are its keys), ``".json"`` (a JSON object: its top-level keys are),
+        ``".faiss"`` (FAISS's binary index file) or ``".png"`` (a figure), both known by their
+        first bytes, ``".pt"`` / ``".pth"`` (a ``torch.save`` file, known by its zip layout) or
+        ``".txt"`` (a text report: any UTF-8 text); ``keys`` is empty for these last kinds.
     :param kind: the kind of file the command writes, for messages (``"codes"``, ``"bank"``).
     :param keys: the arrays (or JSON keys) every file of that kind holds; an existing ``out``
         holding them all is a previous result of the same kind and is replaced.
@@ -92,11 +130,13 @@ def check_output(
     :return: ``out`` as a :class:`~pathlib.Path`.
     """
     path = Path(out)
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    either = " or ".join(suffixes)
     if path.is_dir():
-        raise OutputPathError(f"{flag} {path} is a folder; give a {suffix} file path")
-    if path.suffix != suffix:
-        raise OutputPathError(f"{flag} {path}: {kind} files are {suffix} files; give a path "
-                              f"ending in {suffix}")
+        raise OutputPathError(f"{flag} {path} is a folder; give a {either} file path")
+    if path.suffix not in suffixes:
+        raise OutputPathError(f"{flag} {path}: {kind} files are {either} files; give a path "
+                              f"ending in {either}")
     for given in inputs:
         if given is None or not Path(given).is_file() or not path.exists():
             continue
@@ -104,15 +144,12 @@ def check_output(
             raise OutputPathError(f"{flag} {path} is the input {given}: writing the {kind} file "
                                   f"there would destroy it; choose another path")
     if path.exists() and not force:
-        if suffix in _MAGIC:
-            names = _magic_names(path, _MAGIC[suffix])
-        else:
-            names = _json_names(path) if suffix == ".json" else _npz_names(path)
+        names = _names(path, path.suffix)
         missing = set(keys) - (names or set())
         if names is None or missing:
-            raise OutputPathError(f"{flag} {path} exists and is not a {kind} file (it lacks "
-                                  f"{', '.join(sorted(missing))}); choose another path, or pass "
-                                  f"--force to replace it")
+            lacks = f" (it lacks {', '.join(sorted(missing))})" if missing else ""
+            raise OutputPathError(f"{flag} {path} exists and is not a {kind} file{lacks}; choose "
+                                  f"another path, or pass --force to replace it")
     return path
 
 
@@ -126,17 +163,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def process_running(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (one we may not signal counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it runs, under another user
-        return True
-    return True
 
 
 def _remove_stale_temps(target: Path) -> None:

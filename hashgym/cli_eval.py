@@ -35,7 +35,8 @@ from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EvalInputError", "add_arguments", "load_code_file", "prefix_lengths", "run_from_args"]
+__all__ = ["EvalInputError", "OverlapError", "add_arguments", "check_overlap", "load_code_file",
+           "prefix_lengths", "run_from_args"]
 
 #: What ``hashgym eval`` prints when ``--metrics`` is not given.
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
@@ -45,6 +46,12 @@ _SCORES_KEYS = ("query", "database", "relevance", "scores")
 
 class EvalInputError(HashgymError):
     """A code, label or row file ``hashgym eval`` cannot use, named with the problem."""
+
+
+class OverlapError(EvalInputError):
+    """Query and database codes that share images (one file given twice, the same bank rows on
+    both sides, or identical code arrays): every such query finds itself at distance 0, so the
+    scores come out above the real ones. ``--allow-overlap`` accepts it where it is meant."""
 
 
 def _open(path: Path, what: str) -> Any:
@@ -100,6 +107,55 @@ def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
         return _one_array(loaded, path, ("codes",)), None
 
 
+def _encoded_rows(path: Path) -> tuple[np.ndarray, str] | None:
+    """The bank rows of a file ``hashgym encode`` wrote and its bank's meta (as JSON text, to
+    tell two files of one bank), or ``None`` for other code files."""
+    loaded = _open(path, "codes")
+    if isinstance(loaded, np.ndarray):
+        return None
+    with loaded:
+        if not {"codes", "rows", "meta"} <= set(loaded.files):
+            return None
+        try:
+            meta = json.loads(str(loaded["meta"]))
+        except ValueError:
+            return None
+        rows = loaded["rows"]
+    bank = meta.get("bank") if isinstance(meta, dict) else None
+    return rows, json.dumps(bank, sort_keys=True)
+
+
+def check_overlap(query_file: str | os.PathLike[str], db_file: str | os.PathLike[str],
+                  query: np.ndarray, database: np.ndarray, query_rows: np.ndarray | None,
+                  db_rows: np.ndarray | None) -> None:
+    """Refuse query and database codes of the same images (see :class:`OverlapError`).
+
+    :param query_file: the query codes' file; ``db_file``: the database codes' file.
+    :param query: the query codes; ``database``: the database codes.
+    :param query_rows: the bank rows of the query codes when known (from ``--bank`` or a rows
+        file), else ``None``: the rows files ``hashgym encode`` wrote record are used then;
+        ``db_rows`` likewise.
+    :raises OverlapError: when the two files are one, share bank rows, or hold identical codes.
+    """
+    hint = ("a query then retrieves itself and the scores come out above the real ones; pass "
+            "--allow-overlap if the database is meant to hold the queries")
+    if os.path.samefile(query_file, db_file):
+        raise OverlapError(f"the query and database files are one file ({db_file}): {hint}")
+    if query_rows is None or db_rows is None:
+        encoded = _encoded_rows(Path(query_file)), _encoded_rows(Path(db_file))
+        if None not in encoded and encoded[0][1] == encoded[1][1]:  # type: ignore[index]
+            query_rows, db_rows = encoded[0][0], encoded[1][0]  # type: ignore[index]
+    if query_rows is not None and db_rows is not None:
+        shared = np.intersect1d(query_rows, db_rows).size
+        if shared:
+            raise OverlapError(f"the query and database codes share {shared:,} of the "
+                               f"{np.unique(query_rows).size:,} query images (the same bank "
+                               f"rows): {hint}")
+    if query.shape == database.shape and np.array_equal(query, database):
+        raise OverlapError(f"the query and database codes are identical arrays "
+                           f"({query.shape[0]:,} rows): {hint}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym eval``."""
     parser.add_argument("query", help="query codes: hashgym encode's .npz, or a .npy / .npz array")
@@ -132,18 +188,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also score the first K bits of the codes for each K of this "
                              "comma-separated list (e.g. 12,24,32,48): the nested codes of one "
                              "agent that emits its code in order (see hashgym encode --bits)")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="score query codes against a database that holds the same images "
+                             "(refused by default: one file given twice, shared bank rows or "
+                             "identical arrays make every such query find itself)")
     parser.add_argument("--class-codes", action="store_true",
                         help="also report each class's most common database code, how far apart "
                              "sibling and other classes' codes are, and which class's code each "
                              "query lands nearest (class labels only, not multi-hot)")
 
 
-def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarray:
+def _labels(args: argparse.Namespace, side: str, n: int, bank: Any
+            ) -> tuple[np.ndarray, np.ndarray | None]:
     """The labels of the ``side`` ("query" or "db") codes of a raw file, from a labels file or
-    from the bank's rows."""
+    from the bank's rows; and those bank rows (``None`` for a labels file)."""
     labels_file = getattr(args, f"{side}_labels")
     if labels_file is not None:
-        return _load_array(Path(labels_file), f"{side} labels", prefer=("labels",))
+        return _load_array(Path(labels_file), f"{side} labels", prefer=("labels",)), None
     if bank is None:
         raise EvalInputError(f"the {side} codes carry no labels: give --bank (or "
                              f"--{side}-labels FILE)")
@@ -164,8 +225,8 @@ def _labels(args: argparse.Namespace, side: str, n: int, bank: Any) -> np.ndarra
     if args.relevance == "multilabel":
         if bank.multi_hot is None:
             raise EvalInputError("--relevance multilabel needs a bank with multi-hot labels")
-        return bank.multi_hot[rows]
-    return bank.labels[rows]
+        return bank.multi_hot[rows], rows
+    return bank.labels[rows], rows
 
 
 def prefix_lengths(text: str, n_bits: int) -> list[int]:
@@ -198,10 +259,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.bank is not None:
             bank = resolve_bank(args.bank, protocol=args.protocol)
         # hashgym encode's files carry their labels; raw arrays take them from a file or a bank
+        query_rows = db_rows = None
         if args.query_labels is not None or query_labels is None:
-            query_labels = _labels(args, "query", len(query), bank)
+            query_labels, query_rows = _labels(args, "query", len(query), bank)
         if args.db_labels is not None or db_labels is None:
-            db_labels = _labels(args, "db", len(database), bank)
+            db_labels, db_rows = _labels(args, "db", len(database), bank)
+        if not args.allow_overlap:
+            check_overlap(args.query, args.database, query, database, query_rows, db_rows)
         relevance = args.relevance
         if relevance is None and args.query_labels is None and args.db_labels is None and (
                 np.ndim(query_labels) == 2):

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from hashgym.atomic import OutputPathError
+from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import BankError
-from hashgym.cli_eval import EvalInputError, load_code_file
+from hashgym.cli_eval import EvalInputError, check_overlap, load_code_file
 from hashgym.codes import CodeError
 from hashgym.images import ImageError, bank_images
 from hashgym.protocols import resolve_bank
@@ -50,7 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw random queries (seeded by --seed) instead of the first ones")
     parser.add_argument("--seed", type=int, default=0, help="seed of --pick")
     parser.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
-    parser.add_argument("--out", required=True, help="the .png to write")
+    parser.add_argument("--out", required=True,
+                        help="the .png to write (never an input; an existing file that is not a "
+                             "PNG needs --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --out file even if it is not a PNG")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="show queries against a database that holds the same images "
+                             "(refused by default: each such query finds itself first)")
 
 
 def _rows_and_labels(path: str, bank: Any, split: str, flag: str
@@ -89,15 +96,16 @@ def _load_images(path: Path) -> np.ndarray:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym show``; returns the exit status."""
     try:
-        out = Path(args.out)
-        if out.suffix != ".png":
-            raise OutputPathError(f"--out {out}: the figure is a .png file; give a path ending "
-                                  f"in .png")
+        out = check_output(args.out, suffix=".png", kind="figure", keys=(),
+                           inputs=(args.query, args.database, args.bank, args.images),
+                           force=args.force)
         bank = None if args.bank is None else resolve_bank(args.bank, protocol=args.protocol)
         query, q_rows, q_labels = _rows_and_labels(args.query, bank, args.query_split,
                                                    "query-split")
         database, db_rows, db_labels = _rows_and_labels(args.database, bank, args.db_split,
                                                          "db-split")
+        if not args.allow_overlap:
+            check_overlap(args.query, args.database, query, database, q_rows, db_rows)
         if args.queries < 1:
             raise EvalInputError(f"--queries must be >= 1, got {args.queries}")
         n, n_db = min(args.queries, len(query)), len(database)

@@ -46,14 +46,15 @@ import json
 import logging
 import os
 import re
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hashgym.atomic import atomic_write
+from hashgym.atomic import OutputPathError, atomic_write, check_output
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.datasets import (
     DatasetError,
@@ -64,6 +65,7 @@ from hashgym.datasets import (
     stratified_sample,
     stratified_split,
 )
+from hashgym.devices import DeviceError, check_device
 from hashgym.errors import HashgymError
 from hashgym.folders import load_image_folder
 
@@ -79,6 +81,7 @@ __all__ = [
     "augment_batch",
     "build_backbone",
     "cache_file_name",
+    "check_outputs",
     "default_cache_dir",
     "extract_features",
     "file_sha256",
@@ -516,6 +519,25 @@ def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank 
     return bank
 
 
+def check_outputs(out: str | os.PathLike[str] | None,
+                  save_weights: str | os.PathLike[str] | None,
+                  inputs: Iterable[str | os.PathLike[str] | None], force: bool = False) -> None:
+    """Check the files :func:`extract_features` writes before anything is read or computed: the
+    bank ``out`` (``.npz``) and the trained weights ``save_weights`` (``.pt`` / ``.pth``) are
+    never one of ``inputs`` nor each other, and replace an existing file of another kind only
+    with ``force`` (:func:`hashgym.atomic.check_output`).
+
+    :raises OutputPathError: naming the option (``--out``, ``--save-weights``) and the problem.
+    """
+    inputs = list(inputs)
+    if out is not None:
+        check_output(out, suffix=".npz", kind="bank", keys=("features", "labels", "split"),
+                     inputs=[*inputs, save_weights], force=force)
+    if save_weights is not None:
+        check_output(save_weights, suffix=(".pt", ".pth"), kind="weights", keys=(),
+                     inputs=[*inputs, out], force=force, flag="--save-weights")
+
+
 def extract_features(
     image_set: ImageSet,
     backbone: str = "resnet18",
@@ -535,6 +557,8 @@ def extract_features(
     query_fraction: float = 1 / 6,
     dtype: str = "float16",
     save_weights: str | os.PathLike[str] | None = None,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    force: bool = False,
 ) -> FeatureBank:
     """Compute (or load from the cache) the feature bank of ``image_set``.
 
@@ -565,11 +589,20 @@ def extract_features(
     :param lr: peak learning rate of training; default 0.1 from scratch, 0.01 from given weights.
     :param query_fraction: query share of a drawn split (default 1/6: 100 of 600 per CIFAR class).
     :param dtype: ``"float16"`` or ``"float32"`` features in the bank.
-    :param save_weights: write the trained backbone's state dict here (torchvision layout, with
-        its trained head), loadable later with ``weights=``.
+    :param save_weights: write the trained backbone's state dict here (a ``.pt`` or ``.pth``
+        file, torchvision layout, with its trained head), loadable later with ``weights=``.
+    :param inputs: other files the caller read to make ``image_set`` (the CIFAR ``.npz``, a
+        NUS-WIDE list), which ``out`` and ``save_weights`` may never name; ``weights`` and a
+        ``split`` bank path are inputs already.
+    :param force: let ``out`` and ``save_weights`` replace an existing file of another kind
+        (never an input): checked before anything is computed, by
+        :func:`hashgym.atomic.check_output`.
     :return: the validated bank; ``meta`` records source, backbone, weights, epochs, seed,
         limit, split, timing and, when trained, the backbone's top-1 on the query images.
-    :raises FeatureError: on a bad argument or weights file.
+    :raises FeatureError: on a bad argument or weights file, or a device torch does not know
+        or this machine lacks.
+    :raises OutputPathError: when ``out`` or ``save_weights`` would destroy an input, the other
+        output, or (without ``force``) an existing file of another kind.
     :raises DatasetError: on a limit out of range or an unreadable image.
     """
     import torch
@@ -588,14 +621,13 @@ def extract_features(
         raise FeatureError("save_weights needs train_epochs > 0 (there is nothing trained to save)")
     if weights is not None and weights != "imagenet":
         weights = Path(weights)
+    read = [*inputs, None if weights == "imagenet" else weights,
+            split if isinstance(split, (str, os.PathLike)) else None]
+    check_outputs(out, save_weights, read, force)
     try:
-        dev = (
-            torch.device(device)
-            if device is not None
-            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
-    except RuntimeError as exc:
-        raise FeatureError(f"unknown device {device!r}: {exc}") from exc
+        dev = check_device(device)
+    except DeviceError as exc:
+        raise FeatureError(str(exc)) from exc
 
     full_split, full_train, split_how = _resolve_split(image_set, split, query_fraction, seed)
     rows = np.arange(len(image_set))
@@ -802,7 +834,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--image-size", type=int, help="input side length (default: native, files 224)"
     )
-    net.add_argument("--save-weights", metavar="PATH", help="write the trained backbone here")
+    net.add_argument("--save-weights", metavar="PATH",
+                     help="write the trained backbone here (a .pt or .pth file; never an input; "
+                          "an existing file that is not a torch.save file needs --force)")
     run = parser.add_argument_group("run")
     run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
     run.add_argument(
@@ -825,7 +859,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="float16",
         help="feature dtype in the bank (default: %(default)s)",
     )
-    run.add_argument("--out", metavar="PATH", help="write the bank here")
+    run.add_argument("--out", metavar="PATH",
+                     help="write the bank here (a .npz; never an input; an existing file that "
+                          "is not a bank needs --force)")
+    run.add_argument("--force", action="store_true",
+                     help="let --out and --save-weights replace an existing file of another "
+                          "kind (never an input)")
     run.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -872,12 +911,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     """
     if args.threads is not None:
         if args.threads < 1:
-            print(f"hashgym features: error: --threads must be >= 1, got {args.threads}")
+            print(f"hashgym features: error: --threads must be >= 1, got {args.threads}",
+                  file=sys.stderr)
             return 2
         import torch
 
         torch.set_num_threads(args.threads)
     try:
+        # the outputs first: a slip of the shell costs nothing, not an extraction
+        check_outputs(args.out, args.save_weights,
+                      (args.images, args.query_list, args.concept_names, args.split_from,
+                       None if args.weights == "imagenet" else args.weights), args.force)
         image_set = _load_source(args)
         cache_dir = args.cache_dir or (None if args.out else default_cache_dir())
         bank = extract_features(
@@ -898,9 +942,11 @@ def run_from_args(args: argparse.Namespace) -> int:
             query_fraction=args.query_fraction,
             dtype=args.dtype,
             save_weights=args.save_weights,
+            inputs=(args.images, args.query_list, args.concept_names),
+            force=args.force,
         )
-    except (FeatureError, DatasetError, BankError) as exc:
-        print(f"hashgym features: error: {exc}")
+    except (FeatureError, DatasetError, BankError, OutputPathError) as exc:
+        print(f"hashgym features: error: {exc}", file=sys.stderr)
         return 2
     where = args.out or str(
         Path(cache_dir) / cache_file_name(image_set, args.backbone, bank.meta["cache_key"])

@@ -58,6 +58,7 @@ import numpy as np
 
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.images import attach_images
+from hashgym.validation import check_int
 
 __all__ = [
     "CLASS_SLICES",
@@ -248,6 +249,7 @@ def apply_protocol(bank: FeatureBank, protocol: str, seed: int = 0) -> FeatureBa
     """Re-split ``bank`` by a named protocol (seeded) and record it in ``meta["protocol"]``."""
     if protocol not in PROTOCOLS:
         raise BankError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    seed = check_int(seed, f"the seed of protocol {protocol!r} (--seed)", 0, BankError)
     # a protocol may record details of its own in meta["protocol"]; an earlier one's go
     fresh = bank.replace(meta={k: v for k, v in bank.meta.items() if k != "protocol"})
     out = PROTOCOLS[protocol](fresh, np.random.default_rng(seed))

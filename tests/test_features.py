@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hashgym import features
+from hashgym.atomic import OutputPathError
 from hashgym.bank import FeatureBank
 from hashgym.datasets import DatasetError, ImageSet, load_cifar100_npz
 from hashgym.features import FeatureError, extract_features
@@ -182,7 +183,10 @@ def test_cache_with_saved_weights(
     extract_features(tiny, **kw, **FAST)  # bank and the weights it wrote are both there: reused
     weights.write_bytes(b"not the weights that run wrote")
     monkeypatch.setattr(features, "build_backbone", real_build)
-    again = extract_features(tiny, **kw, **FAST)  # recomputed, weights written again
+    with pytest.raises(OutputPathError, match="w.pt exists and is not a weights file"):
+        extract_features(tiny, **kw, **FAST)  # not a torch.save file: kept without force
+    assert weights.read_bytes() == b"not the weights that run wrote"
+    again = extract_features(tiny, **kw, **FAST, force=True)  # recomputed, weights written again
     assert torch.load(weights, weights_only=True)["fc.weight"].shape == (4, 512)
     np.testing.assert_array_equal(again.features, first.features)
 
@@ -334,10 +338,10 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert features.run_from_args(_cli("--source", "cifar10", "--no-progress")) == 2
-    assert "--images is required for --source cifar10" in capsys.readouterr().out
+    assert "--images is required for --source cifar10" in capsys.readouterr().err
     args = _cli("--images", str(tmp_path / "none.npz"), "--out", str(tmp_path / "b.npz"))
     assert features.run_from_args(args) == 2
-    assert "no CIFAR-100 images at" in capsys.readouterr().out
+    assert "no CIFAR-100 images at" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- shared data

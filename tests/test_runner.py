@@ -60,15 +60,17 @@ def _run(bank: FeatureBank, out: Path, **kwargs: Any) -> Any:
     return run_benchmark(TINY, banks={"synthetic": bank}, out=out, progress=False, **kwargs)
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch, fail_on: int | None = None) -> list[int]:
-    """Count calls of the baseline adapter; optionally raise on call number ``fail_on``."""
+def _counting(monkeypatch: pytest.MonkeyPatch, fail_on: int | None = None,
+              error: type[BaseException] = RuntimeError) -> list[int]:
+    """Count calls of the baseline adapter; optionally raise ``error`` on call number
+    ``fail_on``."""
     calls: list[int] = []
     original: Callable[..., Any] = bench_methods.METHOD_KINDS["baseline"]
 
     def wrapped(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> Any:
         calls.append(n_bits)
         if fail_on is not None and len(calls) == fail_on:
-            raise RuntimeError("injected failure")
+            raise error("injected failure")
         return original(bank, n_bits, seed, params)
 
     monkeypatch.setitem(bench_methods.METHOD_KINDS, "baseline", wrapped)
@@ -197,8 +199,8 @@ def test_record_names_the_imported_code_version(bank: FeatureBank, tmp_path: Pat
 def test_interrupted_run_keeps_finished_cells_and_completes(
     bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _counting(monkeypatch, fail_on=2)
-    with pytest.raises(RuntimeError, match="injected failure"):
+    _counting(monkeypatch, fail_on=2, error=KeyboardInterrupt)  # the run is stopped (Ctrl-C)
+    with pytest.raises(KeyboardInterrupt, match="injected failure"):
         _run(bank, tmp_path)
     assert len(list((tmp_path / "cells").glob("*.json"))) == 1
     assert not (tmp_path / "results.csv").exists()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import DATABASE, QUERY, FeatureBank
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    try:  # the shared bank is never the output; a file that is not a bank is never replaced
+        check_output(args.out, suffix=".npz", kind="bank", keys=("features", "labels", "split"),
+                     inputs=(args.full_bank,))
+    except OutputPathError as exc:
+        parser.error(str(exc))
     mini = build_mini_bank(FeatureBank.load(args.full_bank))
     mini.save(args.out)
     logger.info("wrote %s (%d images, %d-d, %.1f MB)", args.out, mini.n, mini.dim,
