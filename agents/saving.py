@@ -311,6 +311,8 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
                              f"(a training run's folder holds it as model.zip)")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise ModelFileError(f"cannot read model file {path}: permission denied")
     try:
         with zipfile.ZipFile(path) as archive:
             if MODEL_INFO not in archive.namelist():
