@@ -40,6 +40,7 @@ from hashgym.bank import QUERY, FeatureBank
 from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 from hashgym.protocols import is_bank_path, resolve_bank
 
 __all__ = ["EncodeError", "coding_sample", "encode", "encode_with_env", "load_codes", "policy_act",
@@ -496,10 +497,15 @@ def load_codes(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise EncodeError(f"codes file {path} does not exist")
+    check_declared_sizes(path, EncodeError, "codes file")
     with np.load(path, allow_pickle=False) as data:
         missing = {"codes", "rows", "meta"} - set(data.files)
         if missing:
             raise EncodeError(f"{path} is not a hashgym codes file (missing {sorted(missing)})")
         out: dict[str, Any] = {key: data[key] for key in data.files}
-    out["meta"] = json.loads(str(out["meta"]))
+    try:
+        out["meta"] = json.loads(str(out["meta"]))
+    except (ValueError, RecursionError) as exc:
+        raise EncodeError(f"{path}: its meta is not valid JSON ({type(exc).__name__}); the file "
+                          f"is damaged or was not written by hashgym") from exc
     return out

@@ -41,6 +41,7 @@ from torch.overrides import TorchFunctionMode
 
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -660,8 +661,10 @@ def save_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> Path:
 def load_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> None:
     """Fill ``buffer`` (already allocated with the same sizes) from :func:`save_replay_buffer`.
 
-    :raises ModelFileError: if the saved buffer does not fit ``buffer``.
+    :raises ModelFileError: if the saved buffer does not fit ``buffer``, or an array declares
+        more bytes than the file holds.
     """
+    check_declared_sizes(path, ModelFileError, "replay buffer")
     with np.load(path, allow_pickle=False) as data:
         if int(data["buffer_size"]) != buffer.buffer_size or int(data["n_envs"]) != buffer.n_envs:
             raise ModelFileError(

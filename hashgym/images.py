@@ -40,6 +40,7 @@ import numpy as np
 from hashgym.bank import FeatureBank
 from hashgym.datasets import DatasetError, ImageSet, load_nuswide_list, load_torchvision_cifar
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["SOURCE_KINDS", "ImageError", "attach_images", "bank_images", "has_images",
            "image_shape"]
@@ -87,6 +88,7 @@ def _stamp(*paths: Path) -> tuple[float, ...]:
 def _read_npz(path: Path, key: str) -> np.ndarray:
     """The image array ``key`` of the ``.npz`` at ``path``, checked to be images."""
     try:
+        check_declared_sizes(path, ImageError, "image file")
         with np.load(path, allow_pickle=False) as archive:
             if key not in archive.files:
                 raise ImageError(f"the image file {path} has no array {key!r}; it has "

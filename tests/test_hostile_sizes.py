@@ -31,7 +31,7 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import pytest
-from hashgym.agents.encode import EncodeError, encode
+from hashgym.agents.encode import EncodeError, encode, load_codes
 from hashgym.agents.saving import MODEL_INFO, ModelFileError, load_model, load_replay_buffer
 from hashgym.agents.train import train
 from test_hostile_inputs import (
@@ -52,7 +52,9 @@ from test_hostile_inputs import test_cli_paths as _cli_refused
 from hashgym.bank import MAX_META_DEPTH, BankError, FeatureBank
 from hashgym.cli import main
 from hashgym.cli_eval import EvalInputError, load_code_file
+from hashgym.datasets import DatasetError, load_cifar100_npz
 from hashgym.envs import HashEnvError
+from hashgym.images import ImageError, attach_images
 from hashgym.index import CodeIndex, CodeIndexError
 from hashgym.protocols import resolve_bank
 
@@ -300,6 +302,21 @@ SIZES: list[Case] = [
         "format.npy": _npy(np.array("hashgym-codeindex/1")), "n_bits.npy": _npy(np.array(16)),
         "codes.npy": _declaring((10**12, 2), np.uint8)}))),
      CodeIndexError, r"codes\.npy declares a uint8 array of shape \(1000000000000, 2\)"),
+    ("codes-npz-declares-huge-load_codes", lambda f: load_codes(f.file("codes.npz", _npz({
+        "codes.npy": _declaring((10**12, 64), np.uint8), "rows.npy": _npy(np.arange(3)),
+        "meta.npy": _npy(np.array("{}"))}))),
+     EncodeError, r"cannot read codes file .*codes\.npz: codes\.npy declares a uint8 array"),
+    ("image-file-declares-huge", lambda f: attach_images(BANK, f.file("images.npz", _npz({
+        "images.npy": _declaring((10**9, 32, 32, 3), np.uint8)}))),
+     ImageError, (r"cannot read image file .*images\.npz: images\.npy declares a uint8 array "
+                  r"of shape \(1000000000, 32, 32, 3\) \(2\.8 TiB\)")),
+    ("cifar-images-declare-huge", lambda f: load_cifar100_npz(f.file("cifar.npz", _npz({
+        "images.npy": _declaring((10**9, 32, 32, 3), np.uint8)}))),
+     DatasetError, r"cannot read CIFAR-100 image file .*cifar\.npz: images\.npy declares"),
+    ("replay-buffer-declares-huge", lambda f: load_replay_buffer(mock.Mock(), f.file(
+        "buffer.npz", _npz({"buffer_size.npy": _npy(np.array(1)),
+                            "actions.npy": _declaring((10**12, 1), np.int64)}))),
+     ModelFileError, r"cannot read replay buffer .*buffer\.npz: actions\.npy declares"),
     ("faiss-39-bytes-declares-2**39", lambda f: (_needs_faiss(), CodeIndex.load(
         f.file("i.faiss", _faiss(nbytes=2**39))))[1],
      CodeIndexError, (r"cannot read FAISS index file .*i\.faiss: its header declares 3 codes of "
@@ -327,6 +344,10 @@ SIZES: list[Case] = [
     ("num_envs-10**11-triplet", lambda f: gym.make_vec("HierHash-v0", num_envs=10**11, bank=BANK,
                                                        mode="triplet"),
      HashEnvError, r"num_envs=100,000,000,000 would need at least"),
+    ("n_bits-2**33", lambda f: _hier(n_bits=2**33, bits_per_step=16), HashEnvError,
+     r"n_bits=8,589,934,592 would need at least 40\.0 GiB of memory"),
+    ("n_bits-2**40-central", lambda f: _central(n_bits=2**40), HashEnvError,
+     r"n_bits=1,099,511,627,776 would need at least 5\.0 TiB of memory"),
     ("n_constraints-10**12", lambda f: _hier(n_constraints=10**12), HashEnvError,
      r"n_constraints=1,000,000,000,000 would need at least 21\.8 TiB of memory"),
     ("n_constraints-10**12-second-level", lambda f: _hier(n_constraints=(10, 10**12),

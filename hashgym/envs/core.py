@@ -210,15 +210,18 @@ class CodingCore:
             obs_dtype: Any = np.uint8
         else:
             self.obs_shape, obs_dtype = (self.bank.dim,), np.float32
+        # before anything is allocated: the double buffer holds two observations per env, and
+        # every env its code's bits (uint8, per slot) and signs (float32)
+        check_memory(self.num_envs * 2 * math.prod(self.obs_shape) * np.dtype(obs_dtype).itemsize,
+                     f"num_envs={self.num_envs:,}", HashEnvError)
+        check_memory(self.num_envs * self.n_bits * (self.slots + 4), f"n_bits={self.n_bits:,}",
+                     HashEnvError)
         self.observation_space = observation_space(
             self.obs_shape if self.observation == "image" else self.bank.dim,
             self.window or self.n_bits)
         self.rng: np.random.Generator | None = None
         self.action_space: spaces.Space = spaces.Discrete(2)  # set by subclasses
         n = self.num_envs
-        # the double buffer alone holds two observations per env
-        check_memory(n * 2 * math.prod(self.obs_shape) * np.dtype(obs_dtype).itemsize,
-                     f"num_envs={n:,}", HashEnvError)
         self.step_count = 0
         self.started = False
         self.positions = np.zeros((n, self.slots), dtype=np.int64)
