@@ -492,6 +492,8 @@ class FeatureBank:
         save the bank to a new path) when the file may change under a running program.
         """
         path = Path(path)
+        if path.is_dir():
+            raise BankError(f"{path} is a folder, not a bank file: give the bank's .npz")
         if not path.is_file():
             raise BankError(f"no bank at {path}")
         if not os.access(path, os.R_OK):

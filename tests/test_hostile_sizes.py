@@ -518,6 +518,10 @@ WORDING: list[Case] = [
         f.bank(), lambda p: FeatureBank.load(p, mmap=True)), BankError, "permission denied"),
     ("bank-mode-000-resolve", lambda f: _load_unreadable(
         f.bank(), lambda p: resolve_bank(str(p))), BankError, "permission denied"),
+    ("bank-path-a-folder", lambda f: FeatureBank.load(f.folder_named("bank.npz")), BankError,
+     r"bank\.npz is a folder, not a bank file: give the bank's \.npz"),
+    ("bank-path-a-folder-resolve", lambda f: resolve_bank(str(f.folder_named("bank.npz"))),
+     BankError, r"bank\.npz is a folder, not a bank file"),
     ("model-mode-000", lambda f: _load_unreadable(f.model(), load_model), ModelFileError,
      r"cannot read model file .*model\.zip: permission denied"),
 ]
