@@ -46,6 +46,8 @@ from hashgym.npyfile import check_declared_sizes
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BUILD_BUDGET",
+    "MAX_INFO_DEPTH",
     "MODEL_INFO",
     "ModelFileError",
     "class_ref",
@@ -302,9 +304,11 @@ _JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a bo
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``hashgym.json`` of a model file.
 
-    :raises ModelFileError: if the file is missing, not a zip, not written by hashgym, or its
-        ``hashgym.json`` is not a JSON object of the supported format with an ``algo`` name
-        (and, where present, ``algo_kwargs`` and ``env_kwargs`` objects).
+    :raises ModelFileError: if the path is missing, a folder or unreadable, the file is not a
+        zip or not written by hashgym, or its ``hashgym.json`` is not a JSON object of the
+        supported format with an ``algo`` name, is nested deeper than :data:`MAX_INFO_DEPTH`,
+        or has an entry of another JSON type than :data:`_INFO_TYPES` gives for it (the
+        message names the entry).
     """
     path = Path(path)
     if path.is_dir():

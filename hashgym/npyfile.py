@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -62,7 +63,8 @@ def check_declared_sizes(path: str | os.PathLike[str], error: type[Exception],
     :param path: an ``.npy`` or ``.npz`` file (anything else passes: the reader names it).
     :param error: the caller's error class.
     :param what: what the file should be, for the message (``"bank"``, ``"codes file"``).
-    :raises error: ``"cannot read WHAT PATH: MEMBER declares … but holds …"``.
+    :raises error: ``"cannot read WHAT PATH: MEMBER declares … but holds …"``, or for a
+        member whose compressed stream is damaged.
     :raises ValueError: for a member whose header is not ``.npy`` (numpy's message; the
         caller's reader reports it as damaged).
     """
@@ -79,8 +81,12 @@ def check_declared_sizes(path: str | os.PathLike[str], error: type[Exception],
                         f"{format_bytes(info.file_size)} uncompressed from "
                         f"{format_bytes(info.compress_size)} compressed, more than deflate can "
                         f"produce: the file is corrupted or crafted")
-                with archive.open(info) as fh:
-                    reason = _declared_bytes(fh, info.file_size, info.filename)
+                try:
+                    with archive.open(info) as fh:
+                        reason = _declared_bytes(fh, info.file_size, info.filename)
+                except (zlib.error, zipfile.BadZipFile, EOFError) as exc:
+                    raise error(f"cannot read {what} {path}: the file is truncated or corrupted "
+                                f"({info.filename}: {exc})") from exc
                 if reason is not None:
                     raise error(f"cannot read {what} {path}: {reason}")
         return

@@ -117,6 +117,16 @@ def _size_lies(f: Inputs) -> Path:
     return f.file("short.npz", bytes(data))
 
 
+def _damaged_stream(f: Inputs) -> Path:
+    """A compressed bank whose features member's deflate stream is damaged at its start."""
+    data = bytearray(BANK.save(f.folder / "whole.npz", compress=True).read_bytes())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("features.npy")
+    extra = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + len(info.filename) + extra
+    data[start:start + 3] = bytes(b ^ 0xFF for b in data[start:start + 3])
+    return f.file("bank.npz", bytes(data))
+
+
 def _declaring(shape: tuple[int, ...], dtype: Any = np.float32) -> bytes:
     """``.npy`` bytes whose header declares ``shape`` but whose data is one value."""
     data = _npy(np.zeros(1, dtype))
@@ -256,6 +266,11 @@ SILENT: list[Case] = [
       r"15\.0 KiB: the file is truncated, corrupted or crafted")),
     ("member-size-lies-plain", lambda f: FeatureBank.load(_size_lies(f)), BankError,
      r"cannot read bank .*short\.npz: the file is truncated or corrupted"),
+    ("compressed-stream-damaged", lambda f: FeatureBank.load(_damaged_stream(f)), BankError,
+     (r"cannot read bank .*bank\.npz: the file is truncated or corrupted \(features\.npy: "
+      r"Error -3 while decompressing")),
+    ("compressed-stream-damaged-mmap", lambda f: FeatureBank.load(_damaged_stream(f), mmap=True),
+     BankError, r"the file is truncated or corrupted \(features\.npy: Error -3"),
     ("short-labels-member-mmap", lambda f: FeatureBank.load(_short_member(f, "labels"),
                                                             mmap=True),
      BankError, r"labels\.npy declares a int16 array of shape \(240, 2\)"),
