@@ -31,8 +31,16 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from hashgym.agents.encode import EncodeError, encode, load_codes
-from hashgym.agents.saving import MODEL_INFO, ModelFileError, load_model, load_replay_buffer
+from hashgym.agents.registry import TrainError
+from hashgym.agents.saving import (
+    MODEL_INFO,
+    ModelFileError,
+    load_model,
+    load_replay_buffer,
+    save_model,
+)
 from hashgym.agents.train import train
 from test_hostile_inputs import (
     BANK,
@@ -177,9 +185,6 @@ def _codes_file(f: Inputs, name: str, array: np.ndarray) -> Path:
 @functools.cache
 def _reinforce_bytes() -> bytes:
     """A REINFORCE model trained for 0 steps on :data:`NARROW`, as model-file bytes."""
-    import torch
-    from hashgym.agents.saving import save_model
-
     torch.set_num_threads(1)
     model = train("reinforce", "CentralHash-v0", {"bank": NARROW, "n_bits": 8},
                   total_timesteps=0, num_envs=2).model
@@ -665,8 +670,6 @@ def test_read_only_copy_without_home_imports(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def relative_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run trained (0 steps) in ``train/`` on ``bank.npz``, given as a relative path."""
-    import torch
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("relative")
     (root / "train").mkdir()
@@ -811,8 +814,6 @@ def _pickled_npy(marker: Path) -> bytes:
 
 
 def _torch_pickle(marker: Path) -> bytes:
-    import torch
-
     buffer = io.BytesIO()
     torch.save({"q_net.q_net.0.weight": _Marker(marker)}, buffer)
     return buffer.getvalue()
@@ -910,3 +911,22 @@ def test_cloudpickled_data_entries_are_never_unpickled(inputs: Inputs) -> None:
     assert not marker.exists(), "loading the crafted file ran its code"
     assert model.crafted is None
     inputs.check_kept()
+
+
+def test_checkpoint_state_declaring_huge_sizes_is_refused(tmp_path: Path) -> None:
+    """A resumed run reads its checkpoint's state file; a member declaring more bytes than it
+    holds is refused by name before anything is allocated."""
+    torch.set_num_threads(1)
+    run = {"algo": "dqn", "env_id": "HierHash-v0", "env_kwargs": {"bank": NARROW},
+           "num_envs": 2, "out": tmp_path / "run", "checkpoint_every": 16,
+           "algo_kwargs": {"learning_starts": 1000}}
+    train(total_timesteps=32, **run)
+    state = next((tmp_path / "run" / "checkpoints").glob("ckpt-*[0-9].npz"))
+    with np.load(state, allow_pickle=False) as data:
+        members = {f"{key}.npy": _npy(data[key]) for key in data.files}
+    members["index.npy"] = _declaring((10**13,), np.int64)
+    state.write_bytes(_npz(members))
+    with pytest.raises(TrainError, match=(r"cannot read checkpoint state file .*ckpt-\d+\.npz: "
+                                          r"index\.npy declares a int64 array of shape "
+                                          r"\(10000000000000,\)")):
+        train(total_timesteps=64, **run)
