@@ -390,7 +390,9 @@ class CodeIndex:
         """
         check_count(radius, "radius", 0, CodeIndexError)
         q = self._queries(queries)
-        n_q, radius = q.shape[0], int(radius)
+        # no two codes differ in more than n_bits bits: a larger radius means the same, and
+        # would overflow FAISS's int argument
+        n_q, radius = q.shape[0], min(int(radius), self.n_bits)
         if self.ntotal == 0:
             empty = np.zeros(0, dtype=np.int64)
             return np.zeros(n_q + 1, dtype=np.int64), empty.astype(np.int32), empty

@@ -410,6 +410,19 @@ def test_declared_sizes(inputs: Inputs, case: Callable, error: type[Exception],
     _refused(inputs, case, error, message)
 
 
+@pytest.mark.parametrize("backend", ["faiss", "numpy"])
+def test_radius_beyond_the_code_length_finds_every_code(inputs: Inputs, backend: str) -> None:
+    """No two 16-bit codes differ in more than 16 bits: radius 10**12 means every code (FAISS
+    took it as an int and failed)."""
+    if backend == "faiss":
+        _needs_faiss()
+    index = CodeIndex.load(_index(inputs), backend=backend)
+    lims, distances, ids = index.range_search(np.zeros((2, 16)), 10**12)
+    assert lims.tolist() == [0, 20, 40]
+    assert sorted(ids[:20].tolist()) == list(range(20))
+    assert np.array_equal(distances, index.range_search(np.zeros((2, 16)), 16)[1])
+
+
 # ------------------------------------------------------- 3. model files of the wrong type
 def _json_entry(key: str, kind: str) -> str:
     return rf"model\.zip: hashgym\.json entry '{key}' must be {kind}.*, got "
