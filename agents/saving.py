@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
 from hashgym.npyfile import check_declared_sizes
+from hashgym.validation import json_depth
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _check_info(path: Path, info: dict[str, Any]) -> None:
     """Refuse a ``hashgym.json`` nested too deep or with an entry of the wrong JSON type
     (:data:`_INFO_TYPES`), naming the entry."""
-    if _json_depth(info) > MAX_INFO_DEPTH:
+    if json_depth(info) > MAX_INFO_DEPTH:
         raise ModelFileError(f"{path}: its {MODEL_INFO} is nested more than {MAX_INFO_DEPTH} "
                              f"levels deep; the file is damaged or crafted")
     for key, (kinds, what) in _INFO_TYPES.items():
@@ -368,20 +369,6 @@ def _check_info(path: Path, info: dict[str, Any]) -> None:
             shown = repr(value)
             raise ModelFileError(f"{path}: {MODEL_INFO} entry {key!r} must be {what}, got "
                                  f"{shown[:80] + '…' if len(shown) > 80 else shown}")
-
-
-def _json_depth(value: Any) -> int:
-    """The nesting depth of lists and objects in a JSON value (walked without recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (item.values() if isinstance(item, dict)
-                    else item if isinstance(item, list) else None)
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _without_backbone_weights(kwargs: dict[str, Any]) -> dict[str, Any]:

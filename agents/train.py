@@ -117,6 +117,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
 def _bank_path(spec: Any) -> str | None:
     """The absolute path of a bank given as a file path (``None`` for a preset or an object),
     recorded as ``bank_path`` so that a model trained with a relative ``--bank`` can be encoded

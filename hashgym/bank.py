@@ -53,7 +53,7 @@ import numpy as np
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
 from hashgym.npyfile import check_declared_sizes, npy_header
-from hashgym.validation import format_bytes
+from hashgym.validation import format_bytes, json_depth
 
 __all__ = ["FORMAT", "MAX_FEATURE_MAGNITUDE", "MAX_META_DEPTH", "BankError", "FeatureBank",
            "SplitName", "SplitView"]
@@ -188,7 +188,8 @@ class FeatureBank:
         if not isinstance(self.meta, Mapping):
             raise BankError(f"meta must be a dict of JSON values, got {type(self.meta).__name__}")
         set_(self, "meta", dict(self.meta))
-        _check_depth(self.meta)
+        if json_depth(self.meta) > MAX_META_DEPTH:
+            raise _deep_meta()
         try:
             json.dumps(self.meta, sort_keys=True)  # as save() stores it
         except (TypeError, ValueError) as exc:
@@ -575,28 +576,15 @@ def _parse_meta(raw: np.ndarray | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BankError(f"meta is not valid JSON ({exc})") from exc
     except RecursionError:
-        raise BankError(f"meta is nested more than {MAX_META_DEPTH} levels deep (lists or "
-                        f"objects inside each other); a bank's provenance is a few levels "
-                        f"deep") from None
+        raise _deep_meta() from None
     if not isinstance(meta, dict):
         raise BankError("meta must be a JSON object")
     return meta
 
 
-def _check_depth(meta: Any) -> None:
-    """Refuse ``meta`` nested deeper than :data:`MAX_META_DEPTH` (walked without recursion)."""
-    stack = [(meta, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = (value.values() if isinstance(value, Mapping)
-                    else value if isinstance(value, (list, tuple)) else ())
-        for child in children:
-            if isinstance(child, (Mapping, list, tuple)):
-                if depth + 1 > MAX_META_DEPTH:
-                    raise BankError(f"meta is nested more than {MAX_META_DEPTH} levels deep "
-                                    f"(lists or objects inside each other); a bank's provenance "
-                                    f"is a few levels deep")
-                stack.append((child, depth + 1))
+def _deep_meta() -> BankError:
+    return BankError(f"meta is nested more than {MAX_META_DEPTH} levels deep (lists or objects "
+                     f"inside each other); a bank's provenance is a few levels deep")
 
 
 def _from_cifar_arrays(arrays: Mapping[str, np.ndarray], meta: dict[str, Any], source: str) -> FeatureBank:

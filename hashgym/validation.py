@@ -17,7 +17,7 @@ import numpy as np
 from hashgym.errors import HashgymError
 
 __all__ = ["check_choice", "check_count", "check_int", "check_memory", "check_number", "format_bytes",
-           "is_integer", "is_number", "physical_memory"]
+           "is_integer", "is_number", "json_depth", "physical_memory"]
 
 
 def is_integer(value: Any) -> bool:
@@ -72,6 +72,23 @@ def check_number(value: Any, name: str, low: float | None = None, high: float | 
                   f"{high if high is not None else 'inf'}]")
         raise error(f"{name} must be a finite number in {bounds}, got {value}")
     return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (0 for a scalar), walked without recursion
+    so that a crafted value cannot exhaust Python's recursion limit while it is measured."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def physical_memory() -> int | None:
