@@ -34,6 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 
 from hashgym.atomic import atomic_write
+from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["RunCheckpoints", "RunStore"]
 
@@ -64,8 +65,9 @@ class RunStore:
     # -------------------------------------------------------------- config
     def _identity(self, info: dict[str, Any]) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed (everything but the step budget)."""
+        # bank_path: where the bank was, resolved; env_kwargs["bank"] says which bank it is
         skip = {"level_timesteps", "num_timesteps", "observation_space", "action_space",
-                "trained_levels"}
+                "trained_levels", "bank_path"}
         return {k: v for k, v in info.items() if k not in skip}
 
     def write_config(self) -> None:
@@ -147,7 +149,7 @@ class RunStore:
             return self._restore(model, json.loads(path.read_text()))
         except TrainError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError,
+        except (OSError, ValueError, KeyError, TypeError, EOFError, RecursionError,
                 RuntimeError, zipfile.BadZipFile) as exc:
             raise TrainError(
                 f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
@@ -179,6 +181,7 @@ class RunStore:
         model._num_timesteps_at_start = model.num_timesteps
         if record.get("replay_buffer") and getattr(model, "replay_buffer", None) is not None:
             load_replay_buffer(model.replay_buffer, self.ckpt_dir / record["replay_buffer"])
+        check_declared_sizes(self.ckpt_dir / record["state"], TrainError, "checkpoint state file")
         with np.load(self.ckpt_dir / record["state"], allow_pickle=False) as data:
             memory = {key[len("memory_"):]: data[key] for key in data.files
                       if key.startswith("memory_")}

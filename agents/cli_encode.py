@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym encode``; returns the exit status."""
     import torch
-    from hashgym.agents.encode import EncodeError, encode, save_codes
+    from hashgym.agents.encode import EncodeError, encode, recorded_bank, save_codes
     from hashgym.agents.saving import ModelFileError, load_model
 
     from hashgym.envs import HashEnvError
@@ -63,9 +63,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         check_device(args.device, "--device")
         model, info = load_model(args.model, device=args.device)
         recorded = info.get("env_kwargs", {})
-        spec = args.bank if args.bank is not None else recorded.get("bank")
-        if isinstance(spec, dict):
-            raise EncodeError("the model was trained on an in-memory bank: pass --bank")
+        spec = args.bank if args.bank is not None else recorded_bank(info, args.model, "--bank")
         protocol = args.protocol if args.protocol is not None else (
             recorded.get("protocol") if args.bank is None else None)
         bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))

@@ -41,11 +41,13 @@ from hashgym.bank import QUERY, FeatureBank
 from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
-from hashgym.protocols import resolve_bank
+from hashgym.npyfile import check_declared_sizes
+from hashgym.protocols import is_bank_path, resolve_bank
 from hashgym.validation import is_integer
 
 __all__ = ["EncodeError", "check_prefix", "coding_sample", "encode", "encode_features",
-           "encode_with_env", "load_codes", "policy_act", "prefix_unit", "save_codes"]
+           "encode_with_env", "load_codes", "policy_act", "prefix_unit", "recorded_bank",
+           "save_codes"]
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
@@ -304,6 +306,41 @@ def _describe(shape: tuple[int, ...]) -> str:
     return f"{shape[0]}-d features" if len(shape) == 1 else f"images of shape {shape}"
 
 
+def recorded_bank(info: dict[str, Any], model_path: str | os.PathLike[str] | None = None,
+                  flag: str = "bank=") -> Any:
+    """The bank a model was trained on, as its ``hashgym.json`` records it, for coding without
+    naming the bank again.
+
+    A preset name is returned as it is. A file path is looked for where it was given (relative
+    to the current folder), then at ``bank_path`` (the absolute path recorded at training), then
+    relative to the model file's folder: a model trained with ``--bank bank.npz`` can be coded
+    from any folder while the bank stays where it was.
+
+    :param info: the model's ``hashgym.json``.
+    :param model_path: the model file, for the last place looked at and the message.
+    :param flag: how the caller's override is spelled, for the message (``--bank``).
+    :raises EncodeError: for an in-memory bank, or a bank file found in none of those places;
+        the message says where the path came from and how to override it.
+    """
+    spec = info.get("env_kwargs", {}).get("bank")
+    if isinstance(spec, dict):
+        raise EncodeError(f"the model was trained on an in-memory bank: pass {flag}")
+    if spec is None or not is_bank_path(spec) or Path(spec).is_file():
+        return spec
+    places = [Path(spec)]
+    if info.get("bank_path"):
+        places.append(Path(info["bank_path"]))
+    if model_path is not None and not Path(spec).is_absolute():
+        places.append(Path(model_path).parent / spec)
+    for place in places[1:]:
+        if place.is_file():
+            return str(place)
+    looked = ", ".join(str(p.absolute()) for p in places)
+    raise EncodeError(f"the model's bank {spec!r} (recorded in its hashgym.json as "
+                      f"env_kwargs.bank, as given at training) is not found; looked at {looked}. "
+                      f"Pass {flag} with the bank's path")
+
+
 def encode(
     model: Any,
     bank: FeatureBank | str | os.PathLike[str] | None = None,
@@ -424,8 +461,9 @@ def _coding_env(model: Any, bank: FeatureBank | str | os.PathLike[str] | None,
     """The model, a coding env over a sample of its bank (:func:`coding_sample`), the bank, and
     whether to flatten observations: what :func:`encode` and :func:`encode_features` share."""
     info: dict[str, Any] = {}
+    model_path = None
     if isinstance(model, (str, os.PathLike)):
-
+        model_path = model
         model, info = load_model(model, device=device)
     else:
         info = dict(getattr(model, "hashgym_info", None) or {})
@@ -435,9 +473,7 @@ def _coding_env(model: Any, bank: FeatureBank | str | os.PathLike[str] | None,
         env_kwargs = {**{k: recorded[k] for k in _SHAPE_KWARGS if k in recorded},
                       **(env_kwargs or {})}
         if bank is None:
-            bank = recorded.get("bank")
-            if isinstance(bank, dict):
-                raise EncodeError("the model was trained on an in-memory bank: pass bank=")
+            bank = recorded_bank(info, model_path)
             for key in ("protocol", "protocol_seed"):
                 if key in recorded:
                     env_kwargs.setdefault(key, recorded[key])
@@ -583,10 +619,15 @@ def load_codes(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise EncodeError(f"codes file {path} does not exist")
+    check_declared_sizes(path, EncodeError, "codes file")
     with np.load(path, allow_pickle=False) as data:
         missing = {"codes", "rows", "meta"} - set(data.files)
         if missing:
             raise EncodeError(f"{path} is not a hashgym codes file (missing {sorted(missing)})")
         out: dict[str, Any] = {key: data[key] for key in data.files}
-    out["meta"] = json.loads(str(out["meta"]))
+    try:
+        out["meta"] = json.loads(str(out["meta"]))
+    except (ValueError, RecursionError) as exc:
+        raise EncodeError(f"{path}: its meta is not valid JSON ({type(exc).__name__}); the file "
+                          f"is damaged or was not written by hashgym") from exc
     return out

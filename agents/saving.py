@@ -16,31 +16,40 @@ Everything is written through :func:`hashgym.atomic.atomic_write`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import logging
+import math
 import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from hashgym.agents.registry import ALGORITHMS, TrainError, load_target, resolve_algorithm
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import open_path
+from torch.overrides import TorchFunctionMode
 
 from hashgym.atomic import atomic_write
 from hashgym.devices import check_device
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
+from hashgym.validation import json_depth
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BUILD_BUDGET",
+    "MAX_INFO_DEPTH",
     "MODEL_INFO",
     "ModelFileError",
     "class_ref",
@@ -181,19 +190,52 @@ def space_from_json(data: dict[str, Any]) -> spaces.Space:
     if not isinstance(data, dict):
         raise ModelFileError(f"a space in a model file must be a JSON object, got {data!r}")
     kind = data.get("type")
+    if kind not in ("Dict", "Box", "Discrete", "MultiDiscrete", "MultiBinary"):
+        raise ModelFileError(f"unknown space type {kind!r} in model file")
+    try:
+        return _space_from_json(kind, data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"malformed {kind} space in model file ({type(exc).__name__}: "
+                             f"{exc})") from exc
+
+
+def _space_from_json(kind: str, data: dict[str, Any]) -> spaces.Space:
+    """:func:`space_from_json` of a known ``kind``. A Box's bounds must hold one value per
+    element of its shape, so its size is what the file holds, not only what it declares."""
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(s) for k, s in data["spaces"].items()})
     if kind == "Box":
         dtype = np.dtype(data["dtype"])
-        return spaces.Box(np.asarray(data["low"], dtype), np.asarray(data["high"], dtype),
-                          tuple(data["shape"]), dtype)
+        shape = tuple(_positive_ints(data["shape"], "Box shape"))
+        low, high = np.asarray(data["low"], dtype), np.asarray(data["high"], dtype)
+        if low.shape != shape or high.shape != shape:
+            raise ModelFileError(f"a Box space in the model file declares shape {shape} but its "
+                                 f"bounds have shapes {low.shape} and {high.shape}")
+        return spaces.Box(low, high, shape, dtype)
     if kind == "Discrete":
-        return spaces.Discrete(data["n"], start=data.get("start", 0))
+        (n,) = _positive_ints([data["n"]], "Discrete n")
+        start = data.get("start", 0)
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise ModelFileError(f"Discrete start in the model file must be an integer, got "
+                                 f"{start!r}")
+        return spaces.Discrete(n, start=start)
     if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(data["nvec"])
-    if kind == "MultiBinary":
-        return spaces.MultiBinary(data["n"])
-    raise ModelFileError(f"unknown space type {kind!r} in model file")
+        return spaces.MultiDiscrete(_positive_ints(data["nvec"], "MultiDiscrete nvec"))
+    n = data["n"]
+    if isinstance(n, list):
+        return spaces.MultiBinary(_positive_ints(n, "MultiBinary n"))
+    return spaces.MultiBinary(_positive_ints([n], "MultiBinary n")[0])
+
+
+def _positive_ints(values: Any, what: str) -> list[int]:
+    """``values`` (a JSON list) if they are all positive integers; else :class:`ModelFileError`."""
+    if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ModelFileError(f"{what} in the model file must be positive integers, got "
+                             f"{values!r}")
+    return values
 
 
 # ---------------------------------------------------------------------- models
@@ -236,12 +278,27 @@ def save_model(model: Any, path: str | os.PathLike[str], info: dict[str, Any]) -
     return target
 
 
-#: The JSON types of ``hashgym.json`` entries that :func:`load_model` reads, where present.
-_INFO_TYPES: dict[str, tuple[type, str]] = {
-    "algo": (str, "a string (an algorithm's registry name)"),
-    "algo_kwargs": (dict, "a JSON object (the algorithm's constructor arguments)"),
-    "env_kwargs": (dict, "a JSON object (the env's arguments)"),
+#: The JSON types of ``hashgym.json`` entries that :func:`load_model` and
+#: :func:`hashgym.agents.encode.encode` read, where present: a dotted key is an entry of an
+#: entry (``algo_kwargs.policy_kwargs``).
+_INFO_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "algo": ((str,), "a string (an algorithm's registry name)"),
+    "algo_kwargs": ((dict,), "a JSON object (the algorithm's constructor arguments)"),
+    "algo_kwargs.policy_kwargs": ((dict, type(None)),
+                                  "a JSON object (the policy's arguments) or null"),
+    "env_kwargs": ((dict,), "a JSON object (the env's arguments)"),
+    "env_kwargs.bank": ((str, dict, type(None)),
+                        "a bank path or preset name, an in-memory bank's record, or null"),
+    "env_id": ((str,), "a string (a registered env id)"),
+    "policy": ((str, dict), 'a policy name or {"class": "module:Name"}'),
+    "num_timesteps": ((int,), "a non-negative integer (the steps trained)"),
+    "flatten_obs": ((bool, type(None)), "true, false or null"),
+    "observation_space": ((dict,), "a JSON object (a space)"),
+    "action_space": ((dict,), "a JSON object (a space)"),
 }
+#: The deepest nesting of lists and objects a ``hashgym.json`` may have (hashgym writes a few
+#: levels); deeper files are refused before Python's recursion limit is reached.
+MAX_INFO_DEPTH = 100
 _JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
                int: "a number", float: "a number", type(None): "null"}
 
@@ -249,13 +306,20 @@ _JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a bo
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``hashgym.json`` of a model file.
 
-    :raises ModelFileError: if the file is missing, not a zip, not written by hashgym, or its
-        ``hashgym.json`` is not a JSON object of the supported format with an ``algo`` name
-        (and, where present, ``algo_kwargs`` and ``env_kwargs`` objects).
+    :raises ModelFileError: if the path is missing, a folder or unreadable, the file is not a
+        zip or not written by hashgym, or its ``hashgym.json`` is not a JSON object of the
+        supported format with an ``algo`` name, is nested deeper than :data:`MAX_INFO_DEPTH`,
+        or has an entry of another JSON type than :data:`_INFO_TYPES` gives for it (the
+        message names the entry).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file: give the model's .zip "
+                             f"(a training run's folder holds it as model.zip)")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise ModelFileError(f"cannot read model file {path}: permission denied")
     try:
         with zipfile.ZipFile(path) as archive:
             if MODEL_INFO not in archive.namelist():
@@ -266,21 +330,46 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
             raw = archive.read(MODEL_INFO)
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{path} is not a model file (not a zip archive)") from exc
+    except PermissionError as exc:
+        raise ModelFileError(f"cannot read model file {path}: permission denied") from exc
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
     try:
         info = json.loads(raw)
     except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ModelFileError(f"{path}: its {MODEL_INFO} is not valid JSON ({exc}); the file is "
                              f"damaged or was not written by hashgym") from exc
+    except RecursionError:
+        raise ModelFileError(f"{path}: its {MODEL_INFO} is nested more than {MAX_INFO_DEPTH} "
+                             f"levels deep; the file is damaged or crafted") from None
     if not isinstance(info, dict):
         raise ModelFileError(f"{path}: its {MODEL_INFO} must hold a JSON object, got "
                              f"{_JSON_KINDS.get(type(info), type(info).__name__)}")
     if info.get("format") != _FORMAT or "algo" not in info:
         raise ModelFileError(f"{path}: unsupported {MODEL_INFO} (format {info.get('format')!r})")
-    for key, (kind, what) in _INFO_TYPES.items():
-        if key in info and not isinstance(info[key], kind):
-            raise ModelFileError(f"{path}: {MODEL_INFO} entry {key!r} must be {what}, got "
-                                 f"{info[key]!r}")
+    _check_info(path, info)
     return info
+
+
+def _check_info(path: Path, info: dict[str, Any]) -> None:
+    """Refuse a ``hashgym.json`` nested too deep or with an entry of the wrong JSON type
+    (:data:`_INFO_TYPES`), naming the entry."""
+    if json_depth(info) > MAX_INFO_DEPTH:
+        raise ModelFileError(f"{path}: its {MODEL_INFO} is nested more than {MAX_INFO_DEPTH} "
+                             f"levels deep; the file is damaged or crafted")
+    for key, (kinds, what) in _INFO_TYPES.items():
+        parent, _, child = key.rpartition(".")
+        holder = info.get(parent) if parent else info
+        if not isinstance(holder, dict) or child not in holder:
+            continue
+        value = holder[child]
+        wrong = not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))
+        if key == "num_timesteps" and not wrong:
+            wrong = value < 0
+        if wrong:
+            shown = repr(value)
+            raise ModelFileError(f"{path}: {MODEL_INFO} entry {key!r} must be {what}, got "
+                                 f"{shown[:80] + '…' if len(shown) > 80 else shown}")
 
 
 def _without_backbone_weights(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -322,53 +411,154 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu",
     zip's ``.pth`` members (``torch.load(weights_only=True)``); models of other classes (the
     recurrent REINFORCE agent) are loaded with their own ``load``.
 
+    Sizes that ``hashgym.json`` declares (layer widths, the number of actions) are trusted only
+    as far as the weights file backs them: while the model is built, torch tensors may not add
+    up to more than :data:`BUILD_BUDGET` times the values in its ``policy.pth`` (plus a
+    mebibyte of values), so a file declaring ``net_arch=[10**12]`` is refused before anything
+    is allocated, and a moderate but wrong width before tens of GB are.
+
     :param path: the model file.
     :param device: torch device.
     :param for_training: keep the saved replay-buffer size (else a one-transition buffer is
         allocated: enough to predict, and no memory wasted).
-    :raises ModelFileError: naming the file, when it is missing, not hashgym's, damaged, names an
-        unknown algorithm or an untrusted class, or its model cannot be rebuilt.
+    :raises ModelFileError: naming the file, when it is missing, a folder, unreadable, not
+        hashgym's, damaged, has an entry of the wrong type, declares sizes its weights do not
+        back, names an unknown algorithm or an untrusted class, or its model cannot be rebuilt.
     :raises DeviceError: for a device this machine lacks (SB3 would load on the CPU instead).
     """
     check_device(device)
     info = read_model_info(path)
     cls = _model_class(path, info["algo"])
+    budget = BUILD_BUDGET * _weight_count(path) + 2**20
     if not _is_sb3(cls) or not cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.")):
-        model = cls.load(str(path), device=device)  # hashgym's own agents load safely themselves
+        with _building(path, info["algo"], budget):  # hashgym's own agents load safely themselves
+            model = cls.load(str(path), device=device)
         model.hashgym_info = info
         return model, info
     kwargs = _without_backbone_weights(dict(from_json(info.get("algo_kwargs", {}))))
     if not for_training and "buffer_size" in kwargs:
         kwargs["buffer_size"] = 1
     kwargs.pop("seed", None)
+    policy = info.get("policy")
+    if isinstance(policy, dict):
+        if set(policy) != {"class"}:
+            raise ModelFileError(f"{path}: {MODEL_INFO} entry 'policy' must be a policy name or "
+                                 f"{{\"class\": \"module:Name\"}}, got {policy!r}")
+        policy = resolve_class(policy["class"])
     try:
-        model = cls(policy=info["policy"], env=None, device=device, _init_setup_model=False,
-                    **kwargs)
+        model = cls(policy=policy, env=None, device=device, _init_setup_model=False, **kwargs)
         model.observation_space = space_from_json(info["observation_space"])
         model.action_space = space_from_json(info["action_space"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{path}: cannot rebuild the {info['algo']} model: {exc}") from exc
     model.n_envs = 1
     # a few _setup_model()s read the spaces through self.env (SAC's "auto" target entropy)
     model.env = SimpleNamespace(observation_space=model.observation_space,
                                 action_space=model.action_space, num_envs=1)
     try:
-        model._setup_model()
+        with _building(path, info["algo"], budget):
+            model._setup_model()
     finally:
         model.env = None
-    try:
+    with _reading_weights(path):
         model.set_parameters(str(path), exact_match=True, device=device)
+    model.num_timesteps = int(info.get("num_timesteps", 0))
+    model.hashgym_info = info
+    return model, info
+
+
+#: While a model file's model is built, its torch tensors may hold at most this many times the
+#: values of its weights file (the policy and its target networks; optimiser state is created
+#: later, when training).
+BUILD_BUDGET = 4
+#: torch's factory functions whose arguments give the shape of a new tensor.
+_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand,
+                        torch.randn})
+
+
+class _BuildBudget(TorchFunctionMode):
+    """Counts the values of the tensors torch's factories create and refuses, before the
+    allocation, one that takes the total beyond ``limit``."""
+
+    def __init__(self, limit: int, refuse: Any) -> None:
+        super().__init__()
+        self.limit, self.refuse, self.total = limit, refuse, 0
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _FACTORIES:
+            size = kwargs.get("size", args[0] if args else ())
+            dims = (size if isinstance(size, (tuple, list, torch.Size))
+                    else args if func is not torch.full else (size,))
+            if all(isinstance(d, int) for d in dims):
+                self.total += math.prod(dims)
+                if self.total > self.limit:
+                    self.refuse(tuple(dims), self.total, self.limit)
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _building(path: Path | str | os.PathLike[str], algo: str, limit: int) -> Iterator[None]:
+    """Build a model file's model within :class:`_BuildBudget`; a model that cannot be built
+    (a wrong argument type, memory) becomes :class:`ModelFileError` naming the file."""
+
+    def refuse(shape: tuple[int, ...], total: int, allowed: int) -> None:
+        raise ModelFileError(
+            f"{path}: {MODEL_INFO} declares a larger model than its weights back: building it "
+            f"would create a tensor of shape {shape}, {total:,} values in all so far, while the "
+            f"weights file holds {(allowed - 2**20) // BUILD_BUDGET:,}; the file is damaged or "
+            f"crafted (check the policy's net_arch and the spaces)")
+
+    try:
+        with _BuildBudget(limit, refuse):
+            yield
+    except ModelFileError:
+        raise
+    except (MemoryError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelFileError(f"{path}: cannot rebuild the {algo} model from {MODEL_INFO} "
+                             f"({type(exc).__name__}: {first})") from exc
+
+
+@contextlib.contextmanager
+def _reading_weights(path: Path | str | os.PathLike[str]) -> Iterator[None]:
+    """Turn the errors of reading a model file's weights into :class:`ModelFileError`."""
+    try:
+        yield
     except pickle.UnpicklingError as exc:
         raise ModelFileError(f"{path}: the model's weights are damaged or hold Python objects, "
                              f"which hashgym never unpickles (torch.load(weights_only=True) "
                              f"refused them)") from exc
+    except ModelFileError:
+        raise
     except (RuntimeError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelFileError(f"{path}: the model's weights are damaged or not a model's "
                              f"({type(exc).__name__}: {first})") from exc
-    model.num_timesteps = int(info.get("num_timesteps", 0))
-    model.hashgym_info = info
-    return model, info
+
+
+def _weight_count(path: Path | str | os.PathLike[str]) -> int:
+    """The number of values in a model file's ``policy.pth`` (read with
+    ``torch.load(weights_only=True)``, which unpickles nothing but tensors and containers)."""
+    with _reading_weights(path), zipfile.ZipFile(path) as archive:
+        if "policy.pth" not in archive.namelist():
+            raise ModelFileError(f"{path} holds no policy weights (policy.pth): it is damaged "
+                                 f"or not a model file")
+        state = torch.load(io.BytesIO(archive.read("policy.pth")), map_location="cpu",
+                           weights_only=True)
+    count, stack = 0, [state]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            count += item.numel()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return count
 
 
 def sb3_zip_objects(path: Any, policy_class: type, what: str) -> dict[str, Any]:
@@ -394,11 +584,19 @@ def sb3_zip_objects(path: Any, policy_class: type, what: str) -> dict[str, Any]:
             data = json.loads(archive.read("data").decode())
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{path} is not a zip file (not an SB3 model)") from exc
+    except ModelFileError:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ModelFileError(f"{path}: its 'data' entry is not valid JSON ({type(exc).__name__}"
+                             f"); the file is damaged or was not written by SB3") from exc
     finally:
         if not hasattr(path, "read"):
             file.close()
         else:
             file.seek(0)
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: its 'data' entry must hold a JSON object, got "
+                             f"{_JSON_KINDS.get(type(data), type(data).__name__)}")
     for key in ("_observation_space_spec", "_action_space_spec"):
         if not isinstance(data.get(key), dict):
             raise ModelFileError(f"{path} is not {what} (no {key})")
@@ -457,8 +655,10 @@ def save_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> Path:
 def load_replay_buffer(buffer: Any, path: str | os.PathLike[str]) -> None:
     """Fill ``buffer`` (already allocated with the same sizes) from :func:`save_replay_buffer`.
 
-    :raises ModelFileError: if the saved buffer does not fit ``buffer``.
+    :raises ModelFileError: if the saved buffer does not fit ``buffer``, or an array declares
+        more bytes than the file holds.
     """
+    check_declared_sizes(path, ModelFileError, "replay buffer")
     with np.load(path, allow_pickle=False) as data:
         if int(data["buffer_size"]) != buffer.buffer_size or int(data["n_envs"]) != buffer.n_envs:
             raise ModelFileError(

@@ -103,7 +103,7 @@ from hashgym.devices import DeviceError, check_device
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.features import file_sha256
-from hashgym.protocols import resolve_bank
+from hashgym.protocols import is_bank_path, resolve_bank
 
 __all__ = [
     "ALGORITHMS",
@@ -118,6 +118,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _bank_path(spec: Any) -> str | None:
+    """The absolute path of a bank given as a file path (``None`` for a preset or an object),
+    recorded as ``bank_path`` so that a model trained with a relative ``--bank`` can be encoded
+    from another folder (:func:`hashgym.agents.encode.recorded_bank`)."""
+    if not isinstance(spec, (str, os.PathLike)) or not is_bank_path(spec):
+        return None
+    return str(Path(spec).resolve())
+
 
 def _bank_record(spec: Any, bank: FeatureBank) -> Any:
     """How the bank is written in the config: its name/path, or a fingerprint for an object."""
@@ -353,6 +363,7 @@ def train(
         "algo_kwargs": kwargs,
         "env_id": env_id,
         "env_kwargs": {"bank": _bank_record(bank_spec, bank), **env_kwargs},
+        "bank_path": _bank_path(bank_spec),
         "levels": levels if hier else None,
         "level_timesteps": steps,
         "n_constraints": pools if hier else None,

@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -52,8 +53,11 @@ import numpy as np
 
 from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes, npy_header
+from hashgym.validation import format_bytes, json_depth
 
-__all__ = ["FORMAT", "MAX_FEATURE_MAGNITUDE", "BankError", "FeatureBank", "SplitName", "SplitView"]
+__all__ = ["FORMAT", "MAX_FEATURE_MAGNITUDE", "MAX_META_DEPTH", "BankError", "FeatureBank",
+           "SplitName", "SplitView"]
 
 FORMAT = "hashgym-bank/1"
 SplitName = Literal["query", "database", "train"]
@@ -63,6 +67,10 @@ DATABASE, QUERY = 0, 1
 #: a value beyond it is a corrupted or unscaled row that silently wrecks every linear hasher.
 MAX_FEATURE_MAGNITUDE = 1e6
 _FINITE_CHECK_ROWS = 65536
+#: The deepest nesting of lists and objects a bank's ``meta`` may have. Provenance written by
+#: hashgym is a few levels deep; a bound keeps a crafted file from exhausting Python's recursion
+#: limit (``RecursionError``) in the JSON reader and writer.
+MAX_META_DEPTH = 100
 
 
 class BankError(HashgymError):
@@ -181,6 +189,8 @@ class FeatureBank:
         if not isinstance(self.meta, Mapping):
             raise BankError(f"meta must be a dict of JSON values, got {type(self.meta).__name__}")
         set_(self, "meta", dict(self.meta))
+        if json_depth(self.meta) > MAX_META_DEPTH:
+            raise _deep_meta()
         try:
             json.dumps(self.meta, sort_keys=True)  # as save() stores it
         except (TypeError, ValueError) as exc:
@@ -474,17 +484,30 @@ class FeatureBank:
             loading the CIFAR-100 bank, whose labels and names are read anyway); arrays read
             into memory are always checked by the zip reader. ``False`` skips it, for a trusted
             file on a hot path.
-        :raises BankError: when the file is missing, truncated, corrupted or inconsistent.
+        :raises BankError: when the file is missing, unreadable (permission denied),
+            truncated, corrupted or inconsistent, or a member declares more bytes than it holds
+            (checked before anything is allocated).
+
+        A memory-mapped bank reads its features from the file whenever they are used: if the
+        file is changed or replaced on disk after loading, later reads can see other values,
+        NaN included, or fail. This is inherent to memory-mapping; load without ``mmap`` (or
+        save the bank to a new path) when the file may change under a running program.
         """
         path = Path(path)
+        if path.is_dir():
+            raise BankError(f"{path} is a folder, not a bank file: give the bank's .npz")
         if not path.is_file():
             raise BankError(f"no bank at {path}")
+        if not os.access(path, os.R_OK):
+            raise BankError(f"cannot read bank {path}: permission denied (the file's mode is "
+                            f"{path.stat().st_mode & 0o777:03o})")
         if not zipfile.is_zipfile(path):
             raise BankError(
                 f"cannot read bank {path}: the file is truncated or corrupted (not a complete "
                 f".npz archive)"
             )
         try:
+            check_declared_sizes(path, BankError, "bank")
             with np.load(path, allow_pickle=False) as archive:
                 keys = set(archive.files)
                 arrays = {k: archive[k] for k in keys if not (mmap and k == "features")}
@@ -553,9 +576,16 @@ def _parse_meta(raw: np.ndarray | None) -> dict[str, Any]:
         meta = json.loads(str(raw))
     except json.JSONDecodeError as exc:
         raise BankError(f"meta is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise _deep_meta() from None
     if not isinstance(meta, dict):
         raise BankError("meta must be a JSON object")
     return meta
+
+
+def _deep_meta() -> BankError:
+    return BankError(f"meta is nested more than {MAX_META_DEPTH} levels deep (lists or objects "
+                     f"inside each other); a bank's provenance is a few levels deep")
 
 
 def _from_cifar_arrays(arrays: Mapping[str, np.ndarray], meta: dict[str, Any], source: str) -> FeatureBank:
@@ -624,20 +654,20 @@ def _memmap_member(path: Path, member: str, verify: bool = True) -> np.ndarray:
             extra_len = int.from_bytes(local[28:30], "little")
             start = info.header_offset + 30 + name_len + extra_len
             fh.seek(start)
-            version = np.lib.format.read_magic(fh)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(fh)
+            shape, fortran, dtype = npy_header(fh)
             offset = fh.tell()
     if dtype.hasobject:
         raise BankError(f"cannot read bank {path}: {member} holds pickled Python objects, which "
                         f"hashgym never loads (allow_pickle=False)")
-    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    expected = offset + math.prod(shape) * dtype.itemsize
     if expected > path.stat().st_size:
         raise BankError(f"cannot read bank {path}: the file is truncated")
+    if expected > start + info.compress_size:  # the map would run into the next member
+        raise BankError(
+            f"cannot read bank {path}: {member} declares a {dtype} array of shape {shape} "
+            f"({format_bytes(expected - offset)}) but holds "
+            f"{format_bytes(max(0, start + info.compress_size - offset))}: the file is "
+            f"truncated, corrupted or crafted")
     if verify and _stored_crc(path, start, info.compress_size) != info.CRC:
         raise BankError(f"cannot read bank {path}: {member} does not match the checksum the "
                         f"archive records for it (the file was changed or damaged after it was "

@@ -33,6 +33,7 @@ from hashgym.class_codes import ClassCodeError, class_code_report
 from hashgym.codes import CodeError
 from hashgym.errors import HashgymError
 from hashgym.metrics import MetricError, evaluate
+from hashgym.npyfile import check_declared_sizes
 from hashgym.protocols import resolve_bank
 
 __all__ = ["EvalInputError", "OverlapError", "add_arguments", "check_overlap", "load_code_file",
@@ -59,7 +60,10 @@ def _open(path: Path, what: str) -> Any:
     if not path.is_file():
         raise EvalInputError(f"{what} file {path} does not exist")
     try:
+        check_declared_sizes(path, EvalInputError, f"{what} file")
         return np.load(path, allow_pickle=False)
+    except EvalInputError:
+        raise
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise EvalInputError(f"{path} holds pickled Python objects, which hashgym never "
@@ -95,16 +99,26 @@ def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
     """Codes and, for files ``hashgym encode`` wrote, their labels (``None`` otherwise).
 
     :param path: a ``.npz`` written by ``hashgym encode``, or a ``.npy`` / ``.npz`` of codes.
-    :raises EvalInputError: when the file is missing, unreadable or holds several arrays.
+    :raises EvalInputError: when the file is missing, unreadable, holds several arrays, or its
+        codes are not a 2-D ``[n_codes, n_bits]`` array.
     """
     path = Path(path)
     loaded = _open(path, "codes")
     if isinstance(loaded, np.ndarray):
-        return loaded, None
-    with loaded:
-        if {"codes", "labels", "rows"} <= set(loaded.files):
-            return loaded["codes"], loaded["labels"]
-        return _one_array(loaded, path, ("codes",)), None
+        codes, labels = loaded, None
+    else:
+        with loaded:
+            if {"codes", "labels", "rows"} <= set(loaded.files):
+                codes, labels = loaded["codes"], loaded["labels"]
+            else:
+                codes, labels = _one_array(loaded, path, ("codes",)), None
+    if codes.ndim != 2:
+        hint = (f" (one code of {codes.size} bits? save it with shape (1, {codes.size}))"
+                if codes.ndim == 1 else "")
+        raise EvalInputError(f"{path} must hold one code per row, a 2-D [n_codes, n_bits] "
+                             f"array; it holds a {codes.ndim}-D array of shape "
+                             f"{codes.shape}{hint}")
+    return codes, labels
 
 
 def _encoded_rows(path: Path) -> tuple[np.ndarray, str] | None:

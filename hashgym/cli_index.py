@@ -132,10 +132,7 @@ def format_hits(hits: list[tuple[int, int]]) -> str:
 
 
 def _codes(path: str) -> np.ndarray:
-    codes, _ = load_code_file(path)
-    if codes.ndim != 2:
-        raise EvalInputError(f"{path} must hold one code per row ([n, n_bits]), got shape "
-                             f"{codes.shape}")
+    codes, _ = load_code_file(path)  # always [n, n_bits]
     return codes
 
 

@@ -26,6 +26,7 @@ from hashgym.bank import BankError
 from hashgym.cli_eval import EvalInputError, check_overlap, load_code_file
 from hashgym.codes import CodeError
 from hashgym.images import ImageError, bank_images
+from hashgym.npyfile import check_declared_sizes
 from hashgym.protocols import resolve_bank
 from hashgym.show import ShowError, neighbours, retrieval_grid
 
@@ -82,6 +83,7 @@ def _load_images(path: Path) -> np.ndarray:
     if not path.is_file():
         raise EvalInputError(f"image file {path} does not exist")
     try:
+        check_declared_sizes(path, EvalInputError, "image file")
         with np.load(path, allow_pickle=False) as archive:
             if "images" not in archive.files:
                 raise EvalInputError(f"{path} holds no 'images' array (it has "

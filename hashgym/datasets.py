@@ -46,6 +46,7 @@ import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 
 __all__ = [
     "DatasetError",
@@ -383,6 +384,7 @@ def load_cifar100_npz(path: str | os.PathLike[str]) -> ImageSet:
         raise DatasetError(f"no CIFAR-100 images at {path}")
     keys = ("images", "fine_labels", "coarse_labels", "fine_names", "coarse_names")
     try:
+        check_declared_sizes(path, DatasetError, "CIFAR-100 image file")
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in keys if k not in archive.files]
             if missing:

@@ -48,6 +48,7 @@ from hashgym.datasets import (
     read_image_files,
 )
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["SOURCE_KINDS", "ImageError", "attach_images", "bank_images", "has_images",
            "image_shape"]
@@ -96,6 +97,7 @@ def _stamp(*paths: Path) -> tuple[float, ...]:
 def _read_npz(path: Path, key: str) -> np.ndarray:
     """The image array ``key`` of the ``.npz`` at ``path``, checked to be images."""
     try:
+        check_declared_sizes(path, ImageError, "image file")
         with np.load(path, allow_pickle=False) as archive:
             if key not in archive.files:
                 raise ImageError(f"the image file {path} has no array {key!r}; it has "

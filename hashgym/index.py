@@ -73,8 +73,9 @@ from hashgym.codes import (
     packed_to_words,
 )
 from hashgym.errors import HashgymError
+from hashgym.npyfile import check_declared_sizes
 from hashgym.ranking import chunk_rows, stable_order
-from hashgym.validation import check_count
+from hashgym.validation import check_count, check_memory
 
 __all__ = ["FILE_FORMATS", "FORMAT", "Backend", "CodeIndex", "CodeIndexError",
            "faiss_available"]
@@ -99,6 +100,36 @@ def _import_faiss() -> Any | None:
     except ImportError:
         return None
     return faiss
+
+
+#: The header of FAISS's ``IndexBinaryFlat`` file: magic, ``d`` (int32), ``code_size`` (int32),
+#: ``ntotal`` (int64), ``is_trained`` (1 byte), ``metric_type`` (int32), then the codes as a
+#: vector: its byte count (uint64) and the bytes.
+_FAISS_FLAT_HEADER = np.dtype([("magic", "S4"), ("d", "<i4"), ("code_size", "<i4"),
+                               ("ntotal", "<i8"), ("is_trained", "u1"), ("metric", "<i4"),
+                               ("nbytes", "<u8")])
+
+
+def _check_faiss_header(data: np.ndarray, source: Path) -> None:
+    """Refuse an ``IndexBinaryFlat`` file whose header declares other sizes than the bytes it
+    holds, before FAISS allocates them (a 39-byte file may declare 2**39 bytes of codes)."""
+    size = _FAISS_FLAT_HEADER.itemsize
+    if data.size < size:
+        raise CodeIndexError(f"cannot read FAISS index file {source}: it is truncated "
+                             f"({data.size} bytes, the header alone is {size})")
+    head = data[:size].view(_FAISS_FLAT_HEADER)[0]
+    d, code_size, ntotal, nbytes = (int(head["d"]), int(head["code_size"]), int(head["ntotal"]),
+                                    int(head["nbytes"]))
+    if d < 8 or d % 8 or code_size != d // 8 or ntotal < 0:
+        raise CodeIndexError(f"cannot read FAISS index file {source}: its header declares "
+                             f"d={d}, code_size={code_size}, ntotal={ntotal}, which do not fit "
+                             f"together (code_size must be d / 8): the file is corrupted")
+    if nbytes != ntotal * code_size or size + nbytes != data.size:
+        raise CodeIndexError(
+            f"cannot read FAISS index file {source}: its header declares {ntotal:,} codes of "
+            f"{code_size} bytes ({nbytes:,} bytes of codes) but the file holds "
+            f"{data.size - size:,} bytes after its header: the file is truncated, corrupted or "
+            f"crafted")
 
 
 def faiss_available() -> bool:
@@ -308,6 +339,9 @@ class CodeIndex:
         check_count(k, "k", 1, CodeIndexError)
         q = self._queries(queries)
         n_q, k = q.shape[0], int(k)
+        check_memory(n_q * k * 12, f"k={k:,} for {n_q:,} queries (the results are [{n_q:,}, "
+                     f"{k:,}] distances and ids; this index holds {self.ntotal:,} codes, so a k "
+                     f"above that only adds padding)", CodeIndexError)
         dist = np.full((n_q, k), -1, dtype=np.int32)
         ids = np.full((n_q, k), -1, dtype=np.int64)
         kk = min(k, self.ntotal)
@@ -356,7 +390,9 @@ class CodeIndex:
         """
         check_count(radius, "radius", 0, CodeIndexError)
         q = self._queries(queries)
-        n_q, radius = q.shape[0], int(radius)
+        # no two codes differ in more than n_bits bits: a larger radius means the same, and
+        # would overflow FAISS's int argument
+        n_q, radius = q.shape[0], min(int(radius), self.n_bits)
         if self.ntotal == 0:
             empty = np.zeros(0, dtype=np.int64)
             return np.zeros(n_q + 1, dtype=np.int64), empty.astype(np.int32), empty
@@ -445,6 +481,7 @@ class CodeIndex:
         if magic.startswith(b"IB"):
             return cls._load_faiss(source, options)
         try:
+            check_declared_sizes(source, CodeIndexError, "code index file")
             loaded = np.load(source, allow_pickle=False)
             if isinstance(loaded, np.ndarray):  # a .npy file: one bare array
                 raise CodeIndexError(f"cannot read code index file {source}: it holds one bare "
@@ -482,6 +519,7 @@ class CodeIndex:
             raise CodeIndexError(f"{source} is a FAISS binary index of another kind "
                                  f"({data[:4].tobytes()!r}); hashgym reads IndexBinaryFlat "
                                  f"files ({_FAISS_FLAT_MAGIC!r})")
+        _check_faiss_header(data, source)
         try:
             flat = faiss.deserialize_index_binary(data)
         except RuntimeError as exc:

@@ -83,5 +83,17 @@ def _ap_all_sums(dist: Any, query_classes: Any, db_classes: Any, n_levels: int) 
     return totals, counts
 
 
-ap_all_sums = numba.njit(cache=True, nogil=True)(_ap_all_sums) if AVAILABLE else None
+def _compile(func: Any) -> Any:
+    """``func`` compiled by numba, its machine code cached on disk when numba finds a writable
+    folder for it (beside this file, ``$NUMBA_CACHE_DIR`` or the user's cache folder). A
+    read-only install run without a writable ``$HOME`` has none: numba then refuses
+    ``cache=True`` at import, so the function is compiled without a cache instead (once per
+    process, at its first call)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError:  # "cannot cache function …: no locator available"
+        return numba.njit(nogil=True)(func)
+
+
+ap_all_sums = _compile(_ap_all_sums) if AVAILABLE else None
 """The compiled :func:`_ap_all_sums`, or ``None`` without numba."""

@@ -68,6 +68,7 @@ __all__ = [
     "class_slices",
     "data_dir",
     "development_twin",
+    "is_bank_path",
     "is_development",
     "preset_names",
     "resolve_bank",
@@ -246,7 +247,10 @@ def preset_names() -> list[str]:
 
 
 def apply_protocol(bank: FeatureBank, protocol: str, seed: int = 0) -> FeatureBank:
-    """Re-split ``bank`` by a named protocol (seeded) and record it in ``meta["protocol"]``."""
+    """Re-split ``bank`` by a named protocol (seeded) and record it in ``meta["protocol"]``.
+
+    :raises BankError: for an unknown protocol, or a seed that is not a non-negative integer.
+    """
     if protocol not in PROTOCOLS:
         raise BankError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     seed = check_int(seed, f"the seed of protocol {protocol!r} (--seed)", 0, BankError)
@@ -297,6 +301,13 @@ def _parse_preset(name: str) -> tuple[str, str]:
     raise BankError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
 
 
+def is_bank_path(spec: str | os.PathLike[str]) -> bool:
+    """Whether :func:`resolve_bank` reads ``spec`` as a bank file path rather than a preset
+    name: it ends in ``.npz``, holds a path separator, or names an existing file."""
+    text = os.fspath(spec)
+    return text.endswith(".npz") or os.sep in text or Path(text).is_file()
+
+
 def resolve_bank(
     spec: FeatureBank | str | os.PathLike[str] | None = None,
     protocol: str | None = None,
@@ -314,16 +325,20 @@ def resolve_bank(
     :param mmap: memory-map features when loading an uncompressed bank file.
     :param verify: check memory-mapped features against the archive's checksum
         (:meth:`FeatureBank.load`); ``False`` only for trusted files on hot paths.
-    :raises BankError: for unknown presets, missing or unreadable files.
+    :raises BankError: for unknown presets, missing or unreadable files, or a ``spec`` of
+        another type.
     """
     if spec is None:
         spec = "cifar100-mini"
     if isinstance(spec, FeatureBank):
         bank, preset_protocol = spec, None
+    elif not isinstance(spec, (str, os.PathLike)):
+        shown = repr(spec)
+        raise BankError(f"bank must be a FeatureBank, a bank file path or a preset name, got "
+                        f"{type(spec).__name__} {shown[:60] + '…' if len(shown) > 60 else shown}")
     else:
         text = os.fspath(spec)
-        is_path = text.endswith(".npz") or os.sep in text or Path(text).is_file()
-        if is_path:
+        if is_bank_path(text):
             bank, preset_protocol = FeatureBank.load(text, mmap=mmap, verify=verify), None
         else:
             source, preset_protocol = _parse_preset(text)

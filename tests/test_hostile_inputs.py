@@ -368,7 +368,7 @@ ENVS: list[Case] = [
     ("action-bits-2", lambda f: _step(_central(n_bits=8), np.full(8, 2)), HashEnvError,
      r"action value 2 is outside the action space MultiBinary\(8\): bits must be 0 or 1"),
     ("action-bits-shape", lambda f: _step(_central(n_bits=8), np.zeros(3)), HashEnvError,
-     r"actions must have shape \(1, 8\) \(8 binary values per env\), got \(1, 3\)"),
+     r"the action must be 8 binary values \(shape \(8,\)\), got an array of shape \(3,\)"),
 ]
 
 

@@ -49,8 +49,9 @@ buffers are shared by many observations).
 
 from __future__ import annotations
 
+import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -63,7 +64,7 @@ from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
 from hashgym.images import ImageError, bank_images, image_shape
 from hashgym.protocols import resolve_bank
-from hashgym.validation import check_choice, check_int, check_number, is_integer
+from hashgym.validation import check_choice, check_int, check_memory, check_number, is_integer
 
 __all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
 
@@ -190,6 +191,7 @@ class CodingCore:
             raise HashEnvError(
                 f"unknown split {split!r}; expected 'train', 'database' or 'query'"
             )
+        protocol_seed = _check_int(protocol_seed, "protocol_seed", 0)
         self.bank = resolve_bank(bank, protocol=protocol, seed=protocol_seed)
         self.split = split
         self.rows = self.bank.indices(split)
@@ -208,6 +210,12 @@ class CodingCore:
             obs_dtype: Any = np.uint8
         else:
             self.obs_shape, obs_dtype = (self.bank.dim,), np.float32
+        # before anything is allocated: the double buffer holds two observations per env, and
+        # every env its code's bits (uint8, per slot) and signs (float32)
+        check_memory(self.num_envs * 2 * math.prod(self.obs_shape) * np.dtype(obs_dtype).itemsize,
+                     f"num_envs={self.num_envs:,}", HashEnvError)
+        check_memory(self.num_envs * self.n_bits * (self.slots + 4), f"n_bits={self.n_bits:,}",
+                     HashEnvError)
         self.observation_space = observation_space(
             self.obs_shape if self.observation == "image" else self.bank.dim,
             self.window or self.n_bits)
@@ -492,6 +500,9 @@ class _CoreAccess:
     def _pinned_rows(self, seed: int | None, options: dict[str, Any] | None) -> Any:
         """After ``super().reset(seed=seed)``: check the reset options, reseed the core when a
         seed was given (or on first use) and return the pinned bank rows (``None`` if none)."""
+        if options is not None and not isinstance(options, Mapping):
+            raise HashEnvError(f"reset options must be a dict such as {{'indices': rows}} or "
+                               f"None, got {type(options).__name__} {options!r}")
         options = dict(options or {})
         rows = options.pop("indices", None)
         if options:
@@ -499,6 +510,14 @@ class _CoreAccess:
         if seed is not None or self._core.rng is None:
             self._core.reseed(self.np_random)  # type: ignore[attr-defined]
         return rows
+
+
+def _describe_action(space: spaces.Space) -> str:
+    """What one env's action is, for messages."""
+    if isinstance(space, spaces.Discrete):
+        return f"one integer in 0..{int(space.n) - 1}"
+    kind = "binary" if isinstance(space, spaces.MultiBinary) else "probability"
+    return f"{math.prod(space.shape)} {kind} values"
 
 
 class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
@@ -536,7 +555,12 @@ class CodingEnv(_CoreAccess, gym.Env[ObsDict, Any]):
 
     def step(self, action: Any) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
         """Emit one chunk of bits; see the class docstring for rewards and episode end."""
-        rewards, done = self._core.act(np.asarray(action)[None])
+        action = np.asarray(action)
+        expected = self.action_space.shape
+        if action.shape != expected:  # the core's message would give the batch's shape
+            raise HashEnvError(f"the action must be {_describe_action(self.action_space)} "
+                               f"(shape {expected}), got an array of shape {action.shape}")
+        rewards, done = self._core.act(action[None])
         return self._observation(), float(rewards[0]), done, False, self._unbatch(self._core.info())
 
     def action_masks(self) -> np.ndarray:

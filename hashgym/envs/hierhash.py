@@ -31,6 +31,7 @@ from hashgym.envs.core import (
     _check_int,
     _core_attribute,
 )
+from hashgym.validation import check_memory
 
 __all__ = [
     "ESTIMATORS",
@@ -517,8 +518,12 @@ class HierHashCore(CodingCore):
                 raise HashEnvError(
                     f"n_constraints gives {len(arg)} pool sizes; give one number, or one per "
                     f"level of the bank ({self.bank.n_levels})")
-            return [_check_int(size, "n_constraints", 1) for size in arg][level]
-        return _check_int(arg, "n_constraints", 1)
+            size = [_check_int(size, "n_constraints", 1) for size in arg][level]
+        else:
+            size = _check_int(arg, "n_constraints", 1)
+        # the pool holds three int64 rows per triplet
+        check_memory(24 * size, f"n_constraints={size:,}", HashEnvError)
+        return size
 
     # ------------------------------------------------------------------ memory
     def set_memory(self, codes: np.ndarray) -> None:
