@@ -12,7 +12,8 @@ runs each cell through :func:`hashgym.benchmarks.methods.run_method`, scores the
 ``table.tex``      the same as LaTeX (booktabs)
 ``*.png``          precision–recall curves, precision@r≤2 against bits, NDCG@k against k,
                    the agents' training curves (:mod:`hashgym.benchmarks.plots`)
-``record.json``    versions, machine, suite, seeds, bank metadata, wall time per cell
+``record.json``    versions, the commit that ran, the env ids, machine, suite (with where
+                   its settings were chosen), seeds, bank metadata, wall time per cell
 ``cells/``         one ``<key>.json`` (metrics, curves, timings) and ``<key>.npz`` (packed
                    query and database codes) per finished cell
 =================  ========================================================================
@@ -52,6 +53,7 @@ import multiprocessing
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 import zipfile
@@ -63,6 +65,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from hashgym.benchmarks.methods import MethodOutput, on_device, resolved_params, run_method
 from hashgym.benchmarks.suites import (
@@ -420,6 +423,29 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _source() -> dict[str, Any]:
+    """The commit of the code that ran, when it runs from a git checkout (an editable install):
+    ``{"commit": sha, "dirty": uncommitted changes}``; ``{}`` for an installed wheel."""
+    root = Path(hashgym.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": sha, "dirty": bool(dirty)}
+
+
+def _env_versions(suite: BenchSuite) -> dict[str, str]:
+    """Each env id the suite's agents train on, with the entry point registered for it (an id
+    names one behaviour: a changed env ships under a new id)."""
+    ids = sorted({str(m.params.get("env_id", "HierHash-v0")) for m in suite.methods
+                  if m.kind == "agent"})
+    return {env_id: str(gym.spec(env_id).entry_point) for env_id in ids}
+
+
 def _machine(threads: int) -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -775,6 +801,8 @@ def run_benchmark(
         "cells_computed": computed,
         "cells_resumed": len(results) - computed,
         "versions": _versions(),
+        "source": _source(),
+        "envs": _env_versions(suite),
         "machine": _machine(threads),
         "banks": {name: {"fingerprint": fingerprints[name], "summary": bank.summary()}
                   for name, bank in resolved},

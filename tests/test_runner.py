@@ -122,6 +122,14 @@ def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
     assert len(record["cells"]) == N_CELLS
     assert all(c["total_s"] >= 0 and not c["resumed"] for c in record["cells"])
     assert "cpu_count" in record["machine"]
+    # the code that ran: this checkout's commit (the tests run from one); no agent, no env
+    head = subprocess.run(["git", "-C", str(Path(runner.__file__).resolve().parents[1]),
+                           "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert record["source"]["commit"] == head.stdout.strip()
+        assert isinstance(record["source"]["dirty"], bool)
+    assert record["envs"] == {}
+    assert record["suite"]["settings"] == TINY.settings
 
 
 def test_saved_codes_reproduce_the_metrics(bank: FeatureBank, tmp_path: Path) -> None:
