@@ -91,7 +91,7 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class _SpecError(Exception):
+class _SpecError(HashgymError):
     """A table or claim the check cannot evaluate; becomes a :class:`Problem` at its line."""
 
 

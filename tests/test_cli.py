@@ -23,7 +23,8 @@ def test_bank_info_builtin(capsys):
 def test_bank_info_json_with_protocol(capsys):
     assert main(["bank", "info", "cifar100-mini", "--protocol", "csq", "--seed", "2", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert (info["query"], info["train"], info["database"]) == (200, 800, 8800)
+    # 90 images per class: 2 queries (from the query split) and 9 training images per class
+    assert (info["query"], info["train"], info["database"]) == (200, 900, 8800)
     assert info["meta"]["protocol"]["seed"] == 2
 
 

@@ -102,7 +102,7 @@ def test_one_level_folders_through_the_cli_with_a_split_file(
             "--out", str(out), "--batch-size", "8", "--image-size", "16", "--device", "cpu",
             "--no-progress"]
     assert main(argv) == 2  # the text file is refused by default
-    assert "1 unreadable file(s)" in capsys.readouterr().out
+    assert "1 unreadable file(s)" in capsys.readouterr().err
     assert main([*argv, "--skip-unreadable"]) == 0
     printed = capsys.readouterr().out
     assert '"files": "<24 paths>"' in printed and '"unreadable_skipped": 1' in printed
@@ -209,7 +209,7 @@ def test_cli_folder_options_need_the_folder_source(
     assert main(["features", "--images", str(tmp_path), "--split-file", "q.txt",
                  "--out", str(tmp_path / "b.npz")]) == 2
     assert "--split-file and --skip-unreadable are options of --source folder" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
 
 
 def test_a_folder_source_needs_a_list_of_files(tmp_path: Path) -> None:

@@ -512,7 +512,7 @@ ENV_TYPES: list[Case] = [
     ("protocol_seed-negative", lambda f: _hier(protocol="holdout", protocol_seed=-1),
      HashEnvError, "protocol_seed must be >= 0, got -1"),
     ("protocol-seed-a-string-resolve", lambda f: resolve_bank(BANK, "holdout", seed="x"),
-     BankError, "the protocol's seed must be an integer, got 'x'"),
+     BankError, r"the seed of protocol 'holdout' \(--seed\) must be an integer, got 'x'"),
     ("reset-options-a-string", lambda f: _central().reset(options="indices"), HashEnvError,
      "reset options must be a dict .* got str 'indices'"),
     ("reset-options-a-list-vec", lambda f: gym.make_vec("HierHash-v0", num_envs=2, bank=BANK)
