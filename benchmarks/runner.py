@@ -428,11 +428,12 @@ def _source() -> dict[str, Any]:
     ``{"commit": sha, "dirty": uncommitted changes}``; ``{}`` for an installed wheel."""
     root = Path(hashgym.__file__).resolve().parent.parent
     try:
+        # no timeout: git answers at once, and a timed wait would poll through time.sleep
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
+                             text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
                                 "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=10, check=True).stdout.strip()
+                               check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"commit": sha, "dirty": bool(dirty)}
