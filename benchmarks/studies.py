@@ -3,7 +3,8 @@
 Usage::
 
     python -m hashgym.benchmarks.studies --suite scihcgrl [--bank cifar100-csq] [--bits 32]
-        [--methods csq,reinforce] [--trials 16] [--seed 1000] [--out benchmarks/results/studies]
+        [--methods csq,reinforce] [--metric mAP@all] [--trials 16] [--seed 1000]
+        [--out benchmarks/results/studies]
 
 A table is fair to its methods only when each had the same chance to be tuned, and honest only
 when none was tuned on the queries it reports. For every method of the suite that has a search
@@ -14,7 +15,8 @@ space in :data:`SPACES`, a study:
   twin's training images and is scored on its validation queries, which its backbone never saw
   and which are not test images; a bank without a twin is refused;
 * **gives every method the same budget**: ``trials`` trials, each one full training of the
-  method at the suite's budget (epochs, steps), with the suite's first metric as the objective;
+  method at the suite's budget (epochs, steps), with one of the suite's metrics as the objective
+  (``--metric``, default its first; the ``drlhih`` studies use NDCG@20, the table's headline);
 * **starts from the current setting**: one of the trials is the suite's own parameters (the
   ``start`` run), so the record says whether the search found anything better than what the
   suite ran before; the other ``trials - 1`` are drawn;
@@ -128,7 +130,7 @@ def _versions() -> dict[str, str]:
 
 
 def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: int,
-              seed: int, out: Path) -> StudyResult:
+              seed: int, out: Path, metric: str | None = None) -> StudyResult:
     """One method's study (see the module docstring).
 
     :param suite: the suite whose method, budget and first metric the study uses.
@@ -139,11 +141,16 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
     :param seed: seeds the sampler and every trial's training (use seeds that no final table
         uses).
     :param out: the study's folder.
-    :raises BenchError: for a bank without a development twin, a method without a space, or a
-        count below 1.
+    :param metric: the objective, one of the suite's metrics (default its first).
+    :raises BenchError: for a bank without a development twin, a method without a space, a
+        metric the suite does not score, or a count below 1.
     """
     if trials < 1:
         raise BenchError(f"trials must be at least 1, got {trials}")
+    metric = suite.metrics[0] if metric is None else metric
+    if metric not in suite.metrics:
+        raise BenchError(f"metric {metric!r} is not one the {suite.name!r} suite scores: "
+                         f"{', '.join(suite.metrics)}")
     spec = suite.method(method)
     space = space_for(spec)
     twin = development_twin(bank)
@@ -151,7 +158,6 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
         raise BenchError(f"{bank!r} has no development twin: a study scores on validation "
                          f"queries its backbone never saw (cifar100... presets have one)")
     dev = resolve_bank(twin, seed=suite.split_seed)
-    metric = suite.metrics[0]
     dims = _dimensions(space)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -227,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="code length (default the middle of the suite's)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated method keys (default every one with a space)")
+    parser.add_argument("--metric", default=None,
+                        help="the objective, one of the suite's metrics (default its first)")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1000,
                         help="sampler and training seed (default 1000: no table uses it)")
@@ -240,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             [m.key for m in suite.methods if m.key in SPACES])
     for key in keys:
         result = run_study(suite, key, bank, bits=bits, trials=args.trials, seed=args.seed,
-                           out=Path(args.out) / suite.name / key)
+                           out=Path(args.out) / suite.name / key, metric=args.metric)
         print(f"{suite.name} {key:10s} {result['bank']} {bits} bits {result['metric']}: "
               f"start {result['start']['value']:.4f}, best {result['best']['value']:.4f} "
               f"(trial {result['best']['trial']} of {result['trials']}), "

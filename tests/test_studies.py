@@ -70,3 +70,10 @@ def test_study_errors(tmp_path: Path, method: str, bank: str, trials: int,
                       message: str) -> None:
     with pytest.raises(BenchError, match=message):
         run_study(SUITE, method, bank, bits=24, trials=trials, seed=0, out=tmp_path)
+
+
+def test_a_study_refuses_a_metric_its_suite_does_not_score(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="metric 'NDCG@20' is not one the 'tiny' suite scores: mAP@all"):
+        run_study(SUITE, "csq", "cifar100-csq", bits=24, trials=2, seed=0, out=tmp_path,
+                  metric="NDCG@20")
+    assert not any(tmp_path.iterdir())
