@@ -18,26 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hashgym.atomic import OutputPathError, atomic_write, check_output
-from hashgym.bank import BankError
-from hashgym.class_codes import ClassCodeError, class_code_report
-from hashgym.codes import CodeError
+from hashgym.atomic import atomic_write, check_output
+from hashgym.class_codes import class_code_report
+from hashgym.codefile import check_overlap, load_array, load_code_file
 from hashgym.errors import HashgymError
-from hashgym.metrics import MetricError, evaluate
-from hashgym.npyfile import check_declared_sizes
+from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
 
-__all__ = ["EvalInputError", "OverlapError", "add_arguments", "check_overlap", "load_code_file",
-           "prefix_lengths", "run_from_args"]
+__all__ = ["EvalInputError", "add_arguments", "prefix_lengths", "run_from_args"]
 
 #: What ``hashgym eval`` prints when ``--metrics`` is not given.
 DEFAULT_METRICS = "mAP@all,P@r<=2,NDCG@20"
@@ -46,128 +40,8 @@ _SCORES_KEYS = ("query", "database", "relevance", "scores")
 
 
 class EvalInputError(HashgymError):
-    """A code, label or row file ``hashgym eval`` cannot use, named with the problem."""
-
-
-class OverlapError(EvalInputError):
-    """Query and database codes that share images (one file given twice, the same bank rows on
-    both sides, or identical code arrays): every such query finds itself at distance 0, so the
-    scores come out above the real ones. ``--allow-overlap`` accepts it where it is meant."""
-
-
-def _open(path: Path, what: str) -> Any:
-    """A ``.npy`` array, or an open ``.npz`` archive (close it), read without unpickling."""
-    if not path.is_file():
-        raise EvalInputError(f"{what} file {path} does not exist")
-    try:
-        check_declared_sizes(path, EvalInputError, f"{what} file")
-        return np.load(path, allow_pickle=False)
-    except EvalInputError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise EvalInputError(f"{path} holds pickled Python objects, which hashgym never "
-                                 f"loads; save plain arrays") from exc
-        raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise EvalInputError(f"cannot read {what} file {path}: {exc}") from exc
-
-
-def _one_array(archive: Any, path: Path, prefer: tuple[str, ...]) -> np.ndarray:
-    """The ``prefer`` array of an ``.npz`` archive, or its only one."""
-    names = list(archive.files)
-    for name in prefer:
-        if name in names:
-            return archive[name]
-    if len(names) != 1:
-        raise EvalInputError(f"{path} holds {len(names)} arrays ({', '.join(names)}); give "
-                             f"a file with one array, or name it "
-                             f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
-    return archive[names[0]]
-
-
-def _load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarray:
-    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``)."""
-    loaded = _open(path, what)
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        return _one_array(loaded, path, prefer)
-
-
-def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Codes and, for files ``hashgym encode`` wrote, their labels (``None`` otherwise).
-
-    :param path: a ``.npz`` written by ``hashgym encode``, or a ``.npy`` / ``.npz`` of codes.
-    :raises EvalInputError: when the file is missing, unreadable, holds several arrays, or its
-        codes are not a 2-D ``[n_codes, n_bits]`` array.
-    """
-    path = Path(path)
-    loaded = _open(path, "codes")
-    if isinstance(loaded, np.ndarray):
-        codes, labels = loaded, None
-    else:
-        with loaded:
-            if {"codes", "labels", "rows"} <= set(loaded.files):
-                codes, labels = loaded["codes"], loaded["labels"]
-            else:
-                codes, labels = _one_array(loaded, path, ("codes",)), None
-    if codes.ndim != 2:
-        hint = (f" (one code of {codes.size} bits? save it with shape (1, {codes.size}))"
-                if codes.ndim == 1 else "")
-        raise EvalInputError(f"{path} must hold one code per row, a 2-D [n_codes, n_bits] "
-                             f"array; it holds a {codes.ndim}-D array of shape "
-                             f"{codes.shape}{hint}")
-    return codes, labels
-
-
-def _encoded_rows(path: Path) -> tuple[np.ndarray, str] | None:
-    """The bank rows of a file ``hashgym encode`` wrote and its bank's meta (as JSON text, to
-    tell two files of one bank), or ``None`` for other code files."""
-    loaded = _open(path, "codes")
-    if isinstance(loaded, np.ndarray):
-        return None
-    with loaded:
-        if not {"codes", "rows", "meta"} <= set(loaded.files):
-            return None
-        try:
-            meta = json.loads(str(loaded["meta"]))
-        except ValueError:
-            return None
-        rows = loaded["rows"]
-    bank = meta.get("bank") if isinstance(meta, dict) else None
-    return rows, json.dumps(bank, sort_keys=True)
-
-
-def check_overlap(query_file: str | os.PathLike[str], db_file: str | os.PathLike[str],
-                  query: np.ndarray, database: np.ndarray, query_rows: np.ndarray | None,
-                  db_rows: np.ndarray | None) -> None:
-    """Refuse query and database codes of the same images (see :class:`OverlapError`).
-
-    :param query_file: the query codes' file; ``db_file``: the database codes' file.
-    :param query: the query codes; ``database``: the database codes.
-    :param query_rows: the bank rows of the query codes when known (from ``--bank`` or a rows
-        file), else ``None``: the rows files ``hashgym encode`` wrote record are used then;
-        ``db_rows`` likewise.
-    :raises OverlapError: when the two files are one, share bank rows, or hold identical codes.
-    """
-    hint = ("a query then retrieves itself and the scores come out above the real ones; pass "
-            "--allow-overlap if the database is meant to hold the queries")
-    if os.path.samefile(query_file, db_file):
-        raise OverlapError(f"the query and database files are one file ({db_file}): {hint}")
-    if query_rows is None or db_rows is None:
-        encoded = _encoded_rows(Path(query_file)), _encoded_rows(Path(db_file))
-        if None not in encoded and encoded[0][1] == encoded[1][1]:  # type: ignore[index]
-            query_rows, db_rows = encoded[0][0], encoded[1][0]  # type: ignore[index]
-    if query_rows is not None and db_rows is not None:
-        shared = np.intersect1d(query_rows, db_rows).size
-        if shared:
-            raise OverlapError(f"the query and database codes share {shared:,} of the "
-                               f"{np.unique(query_rows).size:,} query images (the same bank "
-                               f"rows): {hint}")
-    if query.shape == database.shape and np.array_equal(query, database):
-        raise OverlapError(f"the query and database codes are identical arrays "
-                           f"({query.shape[0]:,} rows): {hint}")
+    """Labels, rows or options ``hashgym eval`` cannot use with the given codes, named with the
+    problem (an unreadable file is a :class:`~hashgym.codefile.CodeFileError`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,13 +92,13 @@ def _labels(args: argparse.Namespace, side: str, n: int, bank: Any
     from the bank's rows; and those bank rows (``None`` for a labels file)."""
     labels_file = getattr(args, f"{side}_labels")
     if labels_file is not None:
-        return _load_array(Path(labels_file), f"{side} labels", prefer=("labels",)), None
+        return load_array(Path(labels_file), f"{side} labels", prefer=("labels",)), None
     if bank is None:
         raise EvalInputError(f"the {side} codes carry no labels: give --bank (or "
                              f"--{side}-labels FILE)")
     rows_file = getattr(args, f"{side}_rows")
     if rows_file is not None:
-        rows = _load_array(Path(rows_file), f"{side} rows", prefer=("rows",))
+        rows = load_array(Path(rows_file), f"{side} rows", prefer=("rows",))
         if not np.issubdtype(rows.dtype, np.integer) or rows.ndim != 1:
             raise EvalInputError(f"{rows_file} must hold a 1-D integer array of bank rows")
         if rows.size and (rows.min() < 0 or rows.max() >= bank.n):
@@ -259,60 +133,55 @@ def prefix_lengths(text: str, n_bits: int) -> list[int]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym eval``; returns the exit status."""
-    try:
-        out = None if args.json is None else check_output(
-            args.json, suffix=".json", kind="scores", keys=_SCORES_KEYS, flag="--json",
-            inputs=(args.query, args.database, args.bank, args.query_rows, args.db_rows,
-                    args.query_labels, args.db_labels), force=args.force)
-        query, query_labels = load_code_file(args.query)
-        database, db_labels = load_code_file(args.database)
-        if query.ndim == 2 and database.ndim == 2 and query.shape[1] != database.shape[1]:
-            raise EvalInputError(f"the query codes have {query.shape[1]} bits and the database "
-                                 f"codes {database.shape[1]}: score codes of one length")
-        bank = None
-        if args.bank is not None:
-            bank = resolve_bank(args.bank, protocol=args.protocol)
-        # hashgym encode's files carry their labels; raw arrays take them from a file or a bank
-        query_rows = db_rows = None
-        if args.query_labels is not None or query_labels is None:
-            query_labels, query_rows = _labels(args, "query", len(query), bank)
-        if args.db_labels is not None or db_labels is None:
-            db_labels, db_rows = _labels(args, "db", len(database), bank)
-        if not args.allow_overlap:
-            check_overlap(args.query, args.database, query, database, query_rows, db_rows)
-        relevance = args.relevance
-        if relevance is None and args.query_labels is None and args.db_labels is None and (
-                np.ndim(query_labels) == 2):
-            relevance = "hierarchy"  # a bank's label rows (levels), from the bank or encode
-        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        scores = evaluate(query, database, query_labels, db_labels, metrics,
-                          relevance=relevance)
-        prefixes = {}
-        if args.prefixes is not None:
-            if np.ndim(query) != 2:
-                raise EvalInputError("--prefixes needs codes with one row of bits per image")
-            prefixes = {k: evaluate(query[:, :k], database[:, :k], query_labels, db_labels,
-                                    metrics, relevance=relevance)
-                        for k in prefix_lengths(args.prefixes, np.shape(query)[1])}
-        report = None
-        if args.class_codes:
-            if relevance == "multilabel":
-                raise EvalInputError("--class-codes needs class labels; multi-hot labels give "
-                                     "an image no single class")
-            report = class_code_report(database, db_labels, query, query_labels)
-        if out is not None:
-            record = {"query": str(args.query), "database": str(args.database),
-                      "relevance": relevance, "scores": scores}
-            if prefixes:
-                record["prefixes"] = {str(k): value for k, value in prefixes.items()}
-            if report is not None:
-                record["class_codes"] = asdict(report)
-            with atomic_write(out) as handle:
-                handle.write(json.dumps(record, indent=2).encode())
-    except (EvalInputError, BankError, ClassCodeError, CodeError, MetricError,
-            OutputPathError) as exc:
-        print(f"hashgym eval: error: {exc}", file=sys.stderr)
-        return 2
+    out = None if args.json is None else check_output(
+        args.json, suffix=".json", kind="scores", keys=_SCORES_KEYS, flag="--json",
+        inputs=(args.query, args.database, args.bank, args.query_rows, args.db_rows,
+                args.query_labels, args.db_labels), force=args.force)
+    query, query_labels = load_code_file(args.query)
+    database, db_labels = load_code_file(args.database)
+    if query.ndim == 2 and database.ndim == 2 and query.shape[1] != database.shape[1]:
+        raise EvalInputError(f"the query codes have {query.shape[1]} bits and the database "
+                             f"codes {database.shape[1]}: score codes of one length")
+    bank = None
+    if args.bank is not None:
+        bank = resolve_bank(args.bank, protocol=args.protocol)
+    # hashgym encode's files carry their labels; raw arrays take them from a file or a bank
+    query_rows = db_rows = None
+    if args.query_labels is not None or query_labels is None:
+        query_labels, query_rows = _labels(args, "query", len(query), bank)
+    if args.db_labels is not None or db_labels is None:
+        db_labels, db_rows = _labels(args, "db", len(database), bank)
+    if not args.allow_overlap:
+        check_overlap(args.query, args.database, query, database, query_rows, db_rows)
+    relevance = args.relevance
+    if relevance is None and args.query_labels is None and args.db_labels is None and (
+            np.ndim(query_labels) == 2):
+        relevance = "hierarchy"  # a bank's label rows (levels), from the bank or encode
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    scores = evaluate(query, database, query_labels, db_labels, metrics,
+                      relevance=relevance)
+    prefixes = {}
+    if args.prefixes is not None:
+        if np.ndim(query) != 2:
+            raise EvalInputError("--prefixes needs codes with one row of bits per image")
+        prefixes = {k: evaluate(query[:, :k], database[:, :k], query_labels, db_labels,
+                                metrics, relevance=relevance)
+                    for k in prefix_lengths(args.prefixes, np.shape(query)[1])}
+    report = None
+    if args.class_codes:
+        if relevance == "multilabel":
+            raise EvalInputError("--class-codes needs class labels; multi-hot labels give "
+                                 "an image no single class")
+        report = class_code_report(database, db_labels, query, query_labels)
+    if out is not None:
+        record = {"query": str(args.query), "database": str(args.database),
+                  "relevance": relevance, "scores": scores}
+        if prefixes:
+            record["prefixes"] = {str(k): value for k, value in prefixes.items()}
+        if report is not None:
+            record["class_codes"] = asdict(report)
+        with atomic_write(out) as handle:
+            handle.write(json.dumps(record, indent=2).encode())
     print(f"{len(query):,} queries against {len(database):,} database codes, "
           f"{np.asarray(query).shape[-1]} bits")
     width = max(len(name) for name in scores)
