@@ -52,7 +52,7 @@ def _open(path: Path, what: str) -> Any:
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise CodeFileError(f"{path} holds pickled Python objects, which hashgym never "
-                                 f"loads; save plain arrays") from exc
+                                f"loads; save plain arrays") from exc
         raise CodeFileError(f"cannot read {what} file {path}: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise CodeFileError(f"cannot read {what} file {path}: {exc}") from exc
@@ -66,13 +66,20 @@ def _one_array(archive: Any, path: Path, prefer: tuple[str, ...]) -> np.ndarray:
             return archive[name]
     if len(names) != 1:
         raise CodeFileError(f"{path} holds {len(names)} arrays ({', '.join(names)}); give "
-                             f"a file with one array, or name it "
-                             f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
+                            f"a file with one array, or name it "
+                            f"{' or '.join(repr(p) for p in prefer) or 'one array'}")
     return archive[names[0]]
 
 
 def load_array(path: Path, what: str, prefer: tuple[str, ...] = ()) -> np.ndarray:
-    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``)."""
+    """One array from a ``.npy`` file, or from an ``.npz`` holding one array (or ``prefer``).
+
+    :param path: the file (a labels or rows file beside the codes, say).
+    :param what: what the file is, for the messages (``"query labels"``).
+    :param prefer: names of the array to take from an ``.npz`` that holds several.
+    :raises CodeFileError: when the file is missing, unreadable, pickled, or an ``.npz`` of
+        several arrays none of which is named in ``prefer``.
+    """
     loaded = _open(path, what)
     if isinstance(loaded, np.ndarray):
         return loaded
@@ -101,8 +108,8 @@ def load_code_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
         hint = (f" (one code of {codes.size} bits? save it with shape (1, {codes.size}))"
                 if codes.ndim == 1 else "")
         raise CodeFileError(f"{path} must hold one code per row, a 2-D [n_codes, n_bits] "
-                             f"array; it holds a {codes.ndim}-D array of shape "
-                             f"{codes.shape}{hint}")
+                            f"array; it holds a {codes.ndim}-D array of shape "
+                            f"{codes.shape}{hint}")
     return codes, labels
 
 
@@ -174,7 +181,7 @@ def load_codes(path: str | os.PathLike[str]) -> dict[str, Any]:
         out["meta"] = json.loads(str(out["meta"]))
     except (ValueError, RecursionError) as exc:
         raise CodeFileError(f"{path}: its meta is not valid JSON ({type(exc).__name__}); the file "
-                          f"is damaged or was not written by hashgym") from exc
+                            f"is damaged or was not written by hashgym") from exc
     return out
 
 

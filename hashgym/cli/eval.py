@@ -108,8 +108,8 @@ def _labels(args: argparse.Namespace, side: str, n: int, bank: Any
         rows = bank.indices(split)
         if rows.size != n:
             raise EvalInputError(
-                f"the {side} codes have {n} rows but the bank's {split!r} split has "
-                f"{rows.size}: give --{side}-rows FILE with the bank row of each code")
+                                 f"the {side} codes have {n} rows but the bank's {split!r} split has "
+                                 f"{rows.size}: give --{side}-rows FILE with the bank row of each code")
     if args.relevance == "multilabel":
         if bank.multi_hot is None:
             raise EvalInputError("--relevance multilabel needs a bank with multi-hot labels")
