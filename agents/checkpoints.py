@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hashgym.agents.curriculum import LevelCurriculum, LevelState
-from hashgym.agents.registry import TrainError
-from hashgym.agents.saving import load_replay_buffer, save_model, save_replay_buffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 
+from hashgym.agents.curriculum import LevelCurriculum, LevelState
+from hashgym.agents.registry import TrainError
+from hashgym.agents.saving import load_replay_buffer, save_model, save_replay_buffer
 from hashgym.atomic import atomic_write
 from hashgym.npyfile import check_declared_sizes
 

@@ -14,7 +14,7 @@ ReLU to ``h(I)``; the ``code`` window and the time index are appended as in
 * **Bodies.** ``"small"``: two 3×3 convolutions (32 and 64 channels, ReLU, a 2×2 max-pool
   between them) and global average pooling, 64-d: cheap on a CPU and what the tests use.
   ``"resnet18"``, ``"resnet50"``, ``"vgg19"``: torchvision's, through
-  :func:`hashgym.features.build_backbone` (penultimate layer, or fc7 for VGG), from random
+  :func:`hashgym.backbones.build_backbone` (penultimate layer, or fc7 for VGG), from random
   weights, ``"imagenet"`` or a state-dict file (``weights_only=True``), e.g. the backbone
   ``hashgym features --save-weights`` trained on the training images.
 * **Input.** SB3 moves the channels first (``VecTransposeImage``) and scales pixels to
@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from hashgym.agents.dqn import HashQFeatures
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from hashgym.features import IMAGENET_MEAN, IMAGENET_STD, augment_batch, build_backbone
+from hashgym.agents.dqn import HashQFeatures
+from hashgym.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from hashgym.features import augment_batch
 from hashgym.validation import is_integer
 
 __all__ = ["IMAGE_BODIES", "ImageBody", "ImageHashFeatures", "image_space_channels"]

@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hashgym.agents.encode import encode_with_env
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
+from hashgym.agents.encode import encode_with_env
 from hashgym.envs.sb3 import native_vector_env
 
 __all__ = ["EnvFactory", "LevelCurriculum", "LevelState"]

@@ -8,14 +8,13 @@ per batch, the same observations and action decoding as in training, no reward, 
 Recurrent policies (RecurrentPPO, the REINFORCE agent) get a fresh hidden state at the first step
 of every image (``obs["t"] == 0``) and carry it through the image's steps.
 
-:func:`save_codes` / :func:`load_codes` store codes as ``.npz`` (atomic write, no pickle) with
-the bank rows, the split of each row, the labels and a JSON ``meta`` (bank provenance and the
-model's description).
+:func:`hashgym.codefile.save_codes` / :func:`hashgym.codefile.load_codes` store the codes as
+``.npz`` (atomic write, no pickle) with the bank rows, the split of each row, the labels and a
+JSON ``meta`` (bank provenance and the model's description).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -26,28 +25,24 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from hashgym.agents.dqn import HashQFeatures
-from hashgym.agents.flatten import flatten_observation
-from hashgym.agents.reinforce.policy import RecurrentHashPolicy
-from hashgym.agents.saving import load_model
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.qrdqn.policies import QRDQNPolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy
 
-from hashgym.atomic import atomic_write
+from hashgym.agents.dqn import HashQFeatures
+from hashgym.agents.flatten import flatten_observation
+from hashgym.agents.reinforce.policy import RecurrentHashPolicy
+from hashgym.agents.saving import load_model
 from hashgym.bank import QUERY, FeatureBank
-from hashgym.codes import as_bits
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.errors import HashgymError
-from hashgym.npyfile import check_declared_sizes
 from hashgym.protocols import is_bank_path, resolve_bank
 from hashgym.validation import is_integer
 
 __all__ = ["EncodeError", "check_prefix", "coding_sample", "encode", "encode_features",
-           "encode_with_env", "load_codes", "policy_act", "prefix_unit", "recorded_bank",
-           "save_codes"]
+           "encode_with_env", "policy_act", "prefix_unit", "recorded_bank"]
 
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
@@ -577,57 +572,3 @@ def _first_of_each(rows: np.ndarray, labels: np.ndarray, counts: np.ndarray,
     taken = order[rank < per_class]
     np.add.at(counts, labels[taken], 1)
     return rows[np.sort(taken)]
-
-
-def save_codes(
-    path: str | os.PathLike[str],
-    codes: np.ndarray,
-    bank: FeatureBank,
-    rows: np.ndarray,
-    meta: dict[str, Any] | None = None,
-) -> Path:
-    """Write codes with their bank rows, splits, labels and provenance, atomically (``.npz``).
-
-    :param path: the file to write.
-    :param codes: ``[n, n_bits]`` 0/1 codes of ``rows``.
-    :param bank: the bank the rows index.
-    :param rows: the bank rows coded.
-    :param meta: extra JSON provenance (e.g. the model's description); the bank's ``meta`` is
-        stored under ``"bank"``.
-    """
-
-    codes = as_bits(codes, name="codes")
-    rows = np.asarray(rows, dtype=np.int64)
-    if codes.shape[0] != rows.shape[0]:
-        raise EncodeError(f"codes has {codes.shape[0]} rows but rows has {rows.shape[0]}")
-    arrays: dict[str, np.ndarray] = {
-        "codes": codes, "rows": rows, "split": bank.split[rows],
-        "labels": bank.labels[rows],
-        "meta": np.array(json.dumps({"bank": bank.meta, **(meta or {})}, sort_keys=True,
-                                    default=str)),
-    }
-    if bank.multi_hot is not None:
-        arrays["multi_hot"] = bank.multi_hot[rows]
-    target = Path(path)
-    with atomic_write(target) as handle:
-        np.savez(handle, **arrays)
-    return target
-
-
-def load_codes(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a file written by :func:`save_codes`: its arrays, and ``meta`` as a dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise EncodeError(f"codes file {path} does not exist")
-    check_declared_sizes(path, EncodeError, "codes file")
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"codes", "rows", "meta"} - set(data.files)
-        if missing:
-            raise EncodeError(f"{path} is not a hashgym codes file (missing {sorted(missing)})")
-        out: dict[str, Any] = {key: data[key] for key in data.files}
-    try:
-        out["meta"] = json.loads(str(out["meta"]))
-    except (ValueError, RecursionError) as exc:
-        raise EncodeError(f"{path}: its meta is not valid JSON ({type(exc).__name__}); the file "
-                          f"is damaged or was not written by hashgym") from exc
-    return out

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 
-from hashgym.agents.encode import encode_with_env
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.agents.encode import encode_with_env
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.validation import is_integer
 

@@ -14,9 +14,9 @@ import importlib
 from typing import Any
 
 from gymnasium import spaces
-from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
 from hashgym.errors import HashgymError
 
 __all__ = [

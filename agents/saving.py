@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from hashgym.agents.registry import ALGORITHMS, TrainError, load_target, resolve_algorithm
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import open_path
 from torch.overrides import TorchFunctionMode
 
+from hashgym.agents.registry import ALGORITHMS, TrainError, load_target, resolve_algorithm
 from hashgym.atomic import atomic_write
 from hashgym.devices import check_device
 from hashgym.errors import HashgymError

@@ -72,6 +72,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.callbacks import CallbackList
+
 from hashgym.agents.checkpoints import RunStore
 from hashgym.agents.cnn import ImageHashFeatures
 from hashgym.agents.curriculum import LevelCurriculum, LevelState
@@ -95,14 +97,12 @@ from hashgym.agents.saving import (
     space_to_json,
     to_json,
 )
-from stable_baselines3.common.callbacks import CallbackList
-
 from hashgym.atomic import OutputPathError, check_output
+from hashgym.backbones import file_sha256
 from hashgym.bank import FeatureBank
 from hashgym.devices import DeviceError, check_device
 from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
 from hashgym.envs.sb3 import make_sb3_vec_env
-from hashgym.features import file_sha256
 from hashgym.protocols import is_bank_path, resolve_bank
 
 __all__ = [

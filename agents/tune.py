@@ -83,11 +83,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hashgym.agents.cli import CONFIG_KEYS
-from hashgym.agents.encode import encode
-from hashgym.agents.train import train
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.agents.encode import encode
+from hashgym.agents.run_keys import CONFIG_KEYS
+from hashgym.agents.train import train
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError

@@ -41,12 +41,12 @@ import numpy as np
 import sb3_contrib
 import stable_baselines3
 import torch
+
+import hashgym
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.baselines import make_baseline
 from hashgym.benchmarks.bench_eval import timed
-
-import hashgym
 from hashgym.envs.hierhash import PAPER_SETTINGS
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank

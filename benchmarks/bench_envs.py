@@ -31,7 +31,7 @@ import torch
 import hashgym
 from hashgym.bank import FeatureBank
 from hashgym.envs.sb3 import SB3VecEnv
-from hashgym.protocols import resolve_bank
+from hashgym.protocols import DATA_ENV, configured_data_dir, resolve_bank
 
 
 def _median_rate(run: Callable[[], int], repeats: int) -> float:
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if "HASHGYM_DATA" not in os.environ and shared.is_dir():
-        os.environ["HASHGYM_DATA"] = str(shared)  # the repository's shared data, as in CI
+    if configured_data_dir() is None and shared.is_dir():
+        os.environ[DATA_ENV] = str(shared)  # the repository's shared data, as in CI
     bank = resolve_bank(args.bank)
     import sb3_contrib
     import stable_baselines3

@@ -33,11 +33,11 @@ import time
 
 import numpy as np
 import torch
+
+import hashgym
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.benchmarks.bench_eval import timed
-
-import hashgym
 from hashgym.protocols import resolve_bank
 
 #: Encoding rate a GPU must reach (images/s).

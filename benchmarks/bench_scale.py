@@ -54,11 +54,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
-from hashgym.benchmarks.bench_eval import Report, cpu_model, fmt_times, timed
-
 from hashgym.bank import FeatureBank
+from hashgym.benchmarks.bench_eval import Report, cpu_model, fmt_times, timed
 from hashgym.codes import pack
 from hashgym.index import CodeIndex, faiss_available
 

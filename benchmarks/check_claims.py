@@ -47,9 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashgym.benchmarks.tables import Summary, format_value, summarize
-
 from hashgym.atomic import atomic_write
+from hashgym.benchmarks.tables import Summary, format_value, summarize
 from hashgym.errors import HashgymError
 
 __all__ = ["ClaimsError", "Problem", "check", "generate_table", "main"]

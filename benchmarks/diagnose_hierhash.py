@@ -44,14 +44,14 @@ import time
 import numpy as np
 import stable_baselines3
 import torch
-from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
-from hashgym.agents.encode import encode
-from hashgym.agents.train import hierarchical_dqn, train
-from hashgym.benchmarks.baselines import make_baseline
 from torch import nn
 
 import hashgym
+from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
+from hashgym.agents.encode import encode
+from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.bank import FeatureBank
+from hashgym.benchmarks.baselines import make_baseline
 from hashgym.envs.hierhash import PAPER_SETTINGS, HierHashVectorEnv
 from hashgym.metrics import evaluate
 from hashgym.protocols import development_twin, resolve_bank

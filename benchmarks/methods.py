@@ -51,14 +51,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
 from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.recipe import recipe_budget
 from hashgym.agents.train import train
+from hashgym.bank import FeatureBank
 from hashgym.benchmarks.baselines import make_baseline
 from hashgym.benchmarks.suites import BenchError, MethodSpec
-from stable_baselines3.common.callbacks import BaseCallback
-
-from hashgym.bank import FeatureBank
 from hashgym.codes import as_bits
 from hashgym.metrics import evaluate
 

@@ -30,14 +30,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from hashgym.benchmarks.suites import BenchSuite, MethodSpec
 from matplotlib.ticker import FuncFormatter
 
 from hashgym.atomic import atomic_write
+from hashgym.benchmarks.suites import BenchSuite, MethodSpec
 
 if TYPE_CHECKING:
-    from hashgym.benchmarks.runner import CellResult
     from matplotlib.figure import Figure
+
+    from hashgym.benchmarks.runner import CellResult
 
 __all__ = ["draw_all", "save_figure", "slug", "steps_label"]
 

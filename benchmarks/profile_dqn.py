@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from hashgym.agents.encode import encode
-from hashgym.agents.train import train
 
 import hashgym
+from hashgym.agents.encode import encode
+from hashgym.agents.train import train
 from hashgym.protocols import resolve_bank
 
 #: The phases of a DQN run, each the cumulative time of one function (its file's name, ``None``

@@ -67,6 +67,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+import hashgym
+from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
 from hashgym.benchmarks.methods import MethodOutput, on_device, resolved_params, run_method
 from hashgym.benchmarks.suites import (
     EXECUTORS,
@@ -82,10 +86,6 @@ from hashgym.benchmarks.tables import (
     results_csv,
     summarize,
 )
-
-import hashgym
-from hashgym.atomic import atomic_write
-from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.owners import owner_alive, owner_record

@@ -52,13 +52,13 @@ from typing import Any
 
 import numpy as np
 import torch
+
+import hashgym
 from hashgym.agents.tune import _dimensions, _fill, _optuna, _suggest
+from hashgym.atomic import atomic_write
 from hashgym.benchmarks.methods import run_method
 from hashgym.benchmarks.runner import score_cell
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec, get_suite
-
-import hashgym
-from hashgym.atomic import atomic_write
 from hashgym.errors import HashgymError
 from hashgym.protocols import development_twin, resolve_bank
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from hashgym.benchmarks.suites import BEST_BASELINE, BenchSuite
 
 __all__ = [

@@ -12,16 +12,17 @@ to search with.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from hashgym.protocols import configured_data_dir
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("HASHGYM_DATA", "data")) / "cifar100" / "cifar100.npz"
+    default = (configured_data_dir() or Path("data")) / "cifar100" / "cifar100.npz"
     parser.add_argument("--images", default=str(default), help="cifar100.npz (default: "
                         "$HASHGYM_DATA/cifar100/cifar100.npz)")
     parser.add_argument("--out", required=True, help="folder to write the class folders into")

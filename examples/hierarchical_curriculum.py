@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from hashgym.agents.dqn import DQN_DEFAULTS
-from hashgym.agents.encode import policy_act
 from stable_baselines3 import DQN
 
+from hashgym.agents.dqn import DQN_DEFAULTS
+from hashgym.agents.encode import policy_act
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank

@@ -11,10 +11,10 @@ import dataclasses
 
 import gymnasium as gym
 import torch
-from hashgym.agents.encode import encode
-from hashgym.agents.train import train
 
 import hashgym  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
+from hashgym.agents.encode import encode
+from hashgym.agents.train import train
 from hashgym.metrics import evaluate
 from hashgym.protocols import resolve_bank
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from hashgym.backbones import BACKBONES, BackboneError, build_backbone, file_sha256, to_tensor
 from hashgym.bank import FeatureBank
 from hashgym.datasets import DatasetError, read_image_files
 from hashgym.errors import HashgymError
-from hashgym.features import BACKBONES, FeatureError, build_backbone, file_sha256, to_tensor
 
 __all__ = ["EmbedError", "bank_input_side", "embed_pictures", "picture_files"]
 
@@ -135,7 +135,7 @@ def embed_pictures(
     side = bank_input_side(bank)
     try:
         body, _, dim, _ = build_backbone(str(name), _weights_for(bank.meta, weights), 1)
-    except FeatureError as exc:
+    except BackboneError as exc:
         raise EmbedError(f"cannot rebuild the bank's backbone: {exc}") from exc
     if dim != bank.dim:
         raise EmbedError(f"the backbone {name} gives {dim}-d features but the bank holds "

@@ -37,7 +37,6 @@ the ``hashgym`` CLI does at start-up) stays cheap.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -46,7 +45,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -54,39 +52,35 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hashgym.atomic import OutputPathError, atomic_write, check_output
+from hashgym.atomic import atomic_write, check_output
+from hashgym.backbones import (
+    BACKBONES,
+    RESNETS,
+    build_backbone,
+    file_sha256,
+    head_prefix,
+    to_tensor,
+    weights_identity,
+)
 from hashgym.bank import DATABASE, QUERY, BankError, FeatureBank
 from hashgym.datasets import (
-    DatasetError,
     ImageSet,
-    load_cifar100_npz,
-    load_nuswide_list,
-    load_torchvision_cifar,
     stratified_sample,
     stratified_split,
 )
 from hashgym.devices import DeviceError, check_device
 from hashgym.errors import HashgymError
-from hashgym.folders import load_image_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
-    "BACKBONES",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "FeatureError",
-    "add_arguments",
     "augment_batch",
-    "build_backbone",
     "cache_file_name",
     "check_outputs",
     "default_cache_dir",
     "extract_features",
-    "file_sha256",
-    "run_from_args",
-    "to_tensor",
     "training_batches",
 ]
 
@@ -95,25 +89,6 @@ logger = logging.getLogger(__name__)
 #: Bumped whenever the extraction recipe changes, so old cached banks are not reused.
 RECIPE_VERSION = 1
 
-_RESNETS = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext101_32x8d",
-    "wide_resnet50_2",
-    "wide_resnet101_2",
-)
-_VGGS = tuple(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))
-#: Supported backbone names (torchvision model names).
-BACKBONES: tuple[str, ...] = _RESNETS + _VGGS
-
-#: The channel means and deviations torchvision's ImageNet weights expect (also the input
-#: normalisation of the CNN bodies in hashgym.agents.cnn).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _LABEL_SMOOTHING = 0.1
 _MOMENTUM = 0.9
 _WEIGHT_DECAY = 5e-4
@@ -127,107 +102,6 @@ def default_cache_dir() -> Path:
     """Where the CLI keeps feature banks: ``$HASHGYM_CACHE`` or ``~/.cache/hashgym/features``."""
     env = os.environ.get("HASHGYM_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "hashgym" / "features"
-
-
-# ---------------------------------------------------------------------- backbone
-def _head_prefix(name: str) -> str:
-    return "fc." if name in _RESNETS else "classifier.6."
-
-
-def build_backbone(
-    name: str, weights: str | Path | None, n_outputs: int
-) -> tuple[torch.nn.Module, torch.nn.Linear, int, str]:
-    """The feature body of ``name``, a fresh ``n_outputs``-way head, the feature size, weights id.
-
-    The body maps images to penultimate features (ResNets) or fc7 activations (VGG).
-
-    :param name: a torchvision model of :data:`BACKBONES`.
-    :param weights: ``"imagenet"`` (downloaded once by torchvision), a local state-dict file
-        (loaded with ``weights_only=True``) or ``None`` (random initialisation).
-    :param n_outputs: classes of the new head.
-    :raises FeatureError: when the weights cannot be had or do not fit.
-    """
-    import torch
-    from torchvision.models import get_model, get_model_weights
-
-    if weights == "imagenet":
-        enum = get_model_weights(name).DEFAULT
-        try:
-            model = get_model(name, weights=enum)
-        except Exception as exc:  # URLError, OSError, RuntimeError from the hub
-            raise FeatureError(
-                f"cannot get ImageNet weights for {name} ({exc}); they are downloaded once and "
-                f"need internet. Offline, pass a weights file (weights=PATH) or train the "
-                f"backbone (train_epochs > 0)"
-            ) from exc
-        weights_id = str(enum)
-    else:
-        model = get_model(name, weights=None)
-        weights_id = "none"
-        if weights is not None:
-            weights_id = _load_weights_file(model, name, Path(weights))
-    if name in _RESNETS:
-        dim = int(model.fc.in_features)
-        model.fc = torch.nn.Identity()
-    else:
-        dim = int(model.classifier[6].in_features)
-        model.classifier = model.classifier[:6]  # fc6, ReLU, Dropout, fc7, ReLU, Dropout
-    head = torch.nn.Linear(dim, n_outputs)
-    return model, head, dim, weights_id
-
-
-def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
-    """Load a state dict (``weights_only=True``) into ``model``, ignoring its classifier head."""
-    import torch
-
-    if not path.is_file():
-        raise FeatureError(f"weights file missing: {path}")
-    digest = file_sha256(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
-        raise FeatureError(
-            f"cannot read weights file {path}: corrupted, or not a state dict that loads with "
-            f"weights_only=True ({exc})"
-        ) from exc
-    if isinstance(state, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise FeatureError(f"weights file {path} does not hold a state dict of tensors")
-    head = _head_prefix(name)
-    body = {k: v for k, v in state.items() if not k.startswith(head)}
-    try:
-        missing, unexpected = model.load_state_dict(body, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise FeatureError(f"weights file {path} does not fit backbone {name}: {exc}") from exc
-    missing = [k for k in missing if not k.startswith(head)]
-    if missing or unexpected:
-        raise FeatureError(
-            f"weights file {path} does not fit backbone {name}: missing keys {missing[:3]}, "
-            f"unexpected keys {list(unexpected)[:3]}"
-        )
-    return f"file-sha256:{digest}"
-
-
-# ---------------------------------------------------------------------- tensors
-def to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
-    """``uint8 [n, H, W, 3]`` → normalised ``float32 [n, 3, size, size]`` on ``device``."""
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(
-            x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-        )
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def augment_batch(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -473,29 +347,10 @@ def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
-def _weights_identity(weights: str | Path | None, backbone: str) -> str:
-    """The weights' identity for the cache key, without building the model."""
-    if weights is None:
-        return "none"
-    if weights == "imagenet":
-        from torchvision.models import get_model_weights
-
-        return str(get_model_weights(backbone).DEFAULT)
-    path = Path(weights)
-    if not path.is_file():
-        raise FeatureError(f"weights file missing: {path}")
-    return f"file-sha256:{file_sha256(path)}"
-
-
 def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
     """File name of a cached bank: source kind, backbone and the first 16 hex digits of the key."""
     kind = re.sub(r"[^A-Za-z0-9_-]+", "-", image_set.source.split(":")[0] or "images")
     return f"{kind}-{backbone}-{key[:16]}.npz"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 (hex) of a file's bytes: how a weights file is identified in bank meta."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank | None:
@@ -599,8 +454,9 @@ def extract_features(
         :func:`hashgym.atomic.check_output`.
     :return: the validated bank; ``meta`` records source, backbone, weights, epochs, seed,
         limit, split, timing and, when trained, the backbone's top-1 on the query images.
-    :raises FeatureError: on a bad argument or weights file, or a device torch does not know
+    :raises FeatureError: on a bad argument, or a device torch does not know
         or this machine lacks.
+    :raises BackboneError: when the weights cannot be had, read or fitted to the backbone.
     :raises OutputPathError: when ``out`` or ``save_weights`` would destroy an input, the other
         output, or (without ``force``) an existing file of another kind.
     :raises DatasetError: on a limit out of range or an unreadable image.
@@ -658,7 +514,7 @@ def extract_features(
         progress=progress,
         train=None if full_train is None else full_train[rows],
     )
-    weights_id = _weights_identity(weights, backbone)
+    weights_id = weights_identity(weights, backbone)
     key = _cache_key(job, limit, weights_id, dtype)
     cache_path = Path(cache_dir) / cache_file_name(images, backbone, key) if cache_dir else None
     out_path = Path(out) if out is not None else None
@@ -690,7 +546,7 @@ def extract_features(
         "source": images.source,
         "backbone": backbone,
         "layer": "penultimate (global average pool)"
-        if backbone in _RESNETS
+        if backbone in RESNETS
         else "fc7 (after ReLU)",
         "weights": weights_id,
         "epochs": int(train_epochs),
@@ -759,204 +615,8 @@ def _save_state(body: torch.nn.Module, head: torch.nn.Linear, backbone: str, pat
     import torch
 
     state = {k: v.detach().cpu() for k, v in body.state_dict().items()}
-    prefix = _head_prefix(backbone)
+    prefix = head_prefix(backbone)
     state.update({prefix + k: v.detach().cpu() for k, v in head.state_dict().items()})
     with atomic_write(path) as fh:
         torch.save(state, fh)
     logger.info("wrote trained %s weights %s", backbone, path)
-
-
-# ---------------------------------------------------------------------- CLI
-SOURCES = ("cifar100-npz", "cifar100", "cifar10", "nuswide", "folder")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``hashgym features`` options to ``parser``."""
-    src = parser.add_argument_group("images")
-    src.add_argument(
-        "--source",
-        choices=SOURCES,
-        default="cifar100-npz",
-        help="cifar100-npz: the shared cifar100.npz; cifar100/cifar10: torchvision's "
-        "standard files; nuswide: a NUS-WIDE list file; folder: your own image files in "
-        "DIR/<class>/ or DIR/<super-class>/<class>/ (hashgym.folders) (default: %(default)s)",
-    )
-    src.add_argument(
-        "--images",
-        metavar="PATH",
-        help="the .npz file (cifar100-npz; default $HASHGYM_DATA/cifar100/"
-        "cifar100.npz), the torchvision root folder, the NUS-WIDE list file, or the folder",
-    )
-    src.add_argument(
-        "--download",
-        action="store_true",
-        help="torchvision CIFAR: download the official archive if missing",
-    )
-    src.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="torchvision CIFAR: skip the MD5 check (only for files you made yourself)",
-    )
-    src.add_argument("--image-root", metavar="DIR", help="nuswide: folder of the image files")
-    src.add_argument("--query-list", metavar="PATH", help="nuswide: list file of the query images")
-    src.add_argument(
-        "--concept-names", metavar="PATH", help="nuswide: file with one concept name per line"
-    )
-    src.add_argument(
-        "--split-file", metavar="PATH",
-        help="folder: text file of the query images, one path relative to the folder per line "
-             "(default: a seeded split stratified by class, --query-fraction)",
-    )
-    src.add_argument(
-        "--skip-unreadable", action="store_true",
-        help="folder: skip (and count) files Pillow cannot read instead of refusing the folder",
-    )
-    net = parser.add_argument_group("backbone")
-    net.add_argument(
-        "--backbone",
-        choices=BACKBONES,
-        default="resnet18",
-        help="torchvision backbone (default: %(default)s)",
-    )
-    net.add_argument(
-        "--weights",
-        metavar="PATH|imagenet",
-        help="'imagenet' (needs internet once) or a state-dict file; default: random "
-        "initialisation",
-    )
-    net.add_argument(
-        "--epochs",
-        type=int,
-        default=0,
-        help="train the backbone this many epochs on the database images first",
-    )
-    net.add_argument("--lr", type=float, help="peak learning rate (default 0.1, 0.01 from weights)")
-    net.add_argument(
-        "--image-size", type=int, help="input side length (default: native, files 224)"
-    )
-    net.add_argument("--save-weights", metavar="PATH",
-                     help="write the trained backbone here (a .pt or .pth file; never an input; "
-                          "an existing file that is not a torch.save file needs --force)")
-    run = parser.add_argument_group("run")
-    run.add_argument("--limit", type=int, help="keep this many images (stratified, seeded)")
-    run.add_argument(
-        "--split-from", metavar="BANK",
-        help="take the query/database split from a bank (and its training subset: the "
-             "backbone then trains on those images only)",
-    )
-    run.add_argument(
-        "--query-fraction",
-        type=float,
-        default=1 / 6,
-        help="query share when a split is drawn (default: 1/6)",
-    )
-    run.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    run.add_argument("--batch-size", type=int, default=256, help="default: %(default)s")
-    run.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
-    run.add_argument(
-        "--dtype",
-        choices=("float16", "float32"),
-        default="float16",
-        help="feature dtype in the bank (default: %(default)s)",
-    )
-    run.add_argument("--out", metavar="PATH",
-                     help="write the bank here (a .npz; never an input; an existing file that "
-                          "is not a bank needs --force)")
-    run.add_argument("--force", action="store_true",
-                     help="let --out and --save-weights replace an existing file of another "
-                          "kind (never an input)")
-    run.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="folder of cached banks (default without --out: $HASHGYM_CACHE or "
-        "~/.cache/hashgym/features)",
-    )
-    run.add_argument(
-        "--threads", type=int, help="CPU threads torch may use (default: torch's own choice)"
-    )
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def _load_source(args: argparse.Namespace) -> ImageSet:
-    if args.source != "folder" and (args.split_file or args.skip_unreadable):
-        raise FeatureError("--split-file and --skip-unreadable are options of --source folder")
-    if args.source == "cifar100-npz":
-        path = args.images
-        if path is None:
-            data = os.environ.get("HASHGYM_DATA")
-            if not data:
-                raise FeatureError("--images is required (or set HASHGYM_DATA to the data folder)")
-            path = Path(data) / "cifar100" / "cifar100.npz"
-        return load_cifar100_npz(path)
-    if args.images is None:
-        raise FeatureError(f"--images is required for --source {args.source}")
-    if args.source == "folder":
-        return load_image_folder(args.images, split_file=args.split_file,
-                                 skip_unreadable=args.skip_unreadable)
-    if args.source in ("cifar100", "cifar10"):
-        return load_torchvision_cifar(
-            args.images, args.source, download=args.download, verify=not args.no_verify
-        )
-    if args.image_root is None:
-        raise FeatureError("--image-root is required for --source nuswide")
-    return load_nuswide_list(
-        args.images, args.image_root, query_list=args.query_list, concept_names=args.concept_names
-    )
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``hashgym features`` from parsed arguments; print where the bank is and its summary.
-
-    :return: the exit status (0 on success, 2 on a bad argument or input).
-    """
-    if args.threads is not None:
-        if args.threads < 1:
-            print(f"hashgym features: error: --threads must be >= 1, got {args.threads}",
-                  file=sys.stderr)
-            return 2
-        import torch
-
-        torch.set_num_threads(args.threads)
-    try:
-        # the outputs first: a slip of the shell costs nothing, not an extraction
-        check_outputs(args.out, args.save_weights,
-                      (args.images, args.query_list, args.concept_names, args.split_from,
-                       None if args.weights == "imagenet" else args.weights), args.force)
-        image_set = _load_source(args)
-        cache_dir = args.cache_dir or (None if args.out else default_cache_dir())
-        bank = extract_features(
-            image_set,
-            backbone=args.backbone,
-            weights=args.weights,
-            train_epochs=args.epochs,
-            split=args.split_from,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            device=args.device,
-            cache_dir=cache_dir,
-            limit=args.limit,
-            progress=not args.no_progress,
-            out=args.out,
-            image_size=args.image_size,
-            lr=args.lr,
-            query_fraction=args.query_fraction,
-            dtype=args.dtype,
-            save_weights=args.save_weights,
-            inputs=(args.images, args.query_list, args.concept_names),
-            force=args.force,
-        )
-    except (FeatureError, DatasetError, BankError, OutputPathError) as exc:
-        print(f"hashgym features: error: {exc}", file=sys.stderr)
-        return 2
-    where = args.out or str(
-        Path(cache_dir) / cache_file_name(image_set, args.backbone, bank.meta["cache_key"])
-    )
-    print(f"feature bank: {where}")
-    summary = bank.summary()
-    summary["meta"] = {k: v for k, v in summary["meta"].items() if k != "rows"}
-    if "files" in summary["meta"].get("image_source", {}):  # a folder's files, one per image
-        files = summary["meta"]["image_source"]["files"]
-        summary["meta"]["image_source"] = {**summary["meta"]["image_source"],
-                                           "files": f"<{len(files)} paths>"}
-    print(json.dumps(summary, indent=2, default=str))
-    return 0

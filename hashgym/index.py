@@ -78,7 +78,7 @@ from hashgym.ranking import chunk_rows, stable_order
 from hashgym.validation import check_count, check_memory
 
 __all__ = ["FILE_FORMATS", "FORMAT", "Backend", "CodeIndex", "CodeIndexError",
-           "faiss_available"]
+           "FaissMissingError", "faiss_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ _FAISS_FLAT_MAGIC = b"IBxF"
 
 class CodeIndexError(HashgymError):
     """A code index file or argument is invalid; the message names the problem."""
+
+
+class FaissMissingError(CodeIndexError, ImportError):
+    """What was asked needs the faiss-cpu package, which is not installed. Also an
+    :class:`ImportError`, so code that catches a missing import keeps working."""
 
 
 def _import_faiss() -> Any | None:
@@ -171,7 +176,7 @@ class CodeIndex:
         time proportional to lists x sample, which took 337 s at 4 sqrt(N) lists for 10^6
         codes on the project's machine).
     :raises CodeIndexError: for a bad ``n_bits``, ``backend``, ``knn``, ``nprobe`` or ``nlist``.
-    :raises ImportError: for ``backend="faiss"`` or ``knn="ivf"`` when faiss cannot be imported.
+    :raises FaissMissingError: for ``backend="faiss"`` or ``knn="ivf"`` when faiss cannot be imported.
     """
 
     def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26,
@@ -192,9 +197,9 @@ class CodeIndex:
                                  "'auto'")
         faiss = _import_faiss() if backend != "numpy" else None
         if backend == "faiss" and faiss is None:
-            raise ImportError("backend='faiss' needs the faiss-cpu package; install it or use backend='numpy'")
+            raise FaissMissingError("backend='faiss' needs the faiss-cpu package; install it or use backend='numpy'")
         if knn == "ivf" and faiss is None:
-            raise ImportError("knn='ivf' needs the faiss-cpu package (FAISS's IndexBinaryIVF)")
+            raise FaissMissingError("knn='ivf' needs the faiss-cpu package (FAISS's IndexBinaryIVF)")
         self.knn, self.nprobe, self.nlist = knn, int(nprobe), nlist
         self._ivf: Any = None
         self.n_bits = int(n_bits)
@@ -430,7 +435,7 @@ class CodeIndex:
             ``IndexBinaryFlat`` file; module docstring).
         :raises CodeIndexError: for another format, or ``"faiss"`` with a code length that is
             not a multiple of 8 bits.
-        :raises ImportError: for ``"faiss"`` without ``faiss-cpu``.
+        :raises FaissMissingError: for ``"faiss"`` without ``faiss-cpu``.
         """
         if file_format not in FILE_FORMATS:
             raise CodeIndexError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got "
@@ -446,7 +451,7 @@ class CodeIndex:
                                  f"codes of a multiple of 8 bits, not {self.n_bits}; save as npz")
         faiss = _import_faiss()
         if faiss is None:
-            raise ImportError("file_format='faiss' needs the faiss-cpu package")
+            raise FaissMissingError("file_format='faiss' needs the faiss-cpu package")
         flat = self._flat
         if flat is None:  # numpy backend: a flat index just for the file
             flat = faiss.IndexBinaryFlat(self.n_bits)

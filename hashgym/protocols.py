@@ -66,6 +66,7 @@ __all__ = [
     "SOURCES",
     "apply_protocol",
     "class_slices",
+    "configured_data_dir",
     "data_dir",
     "development_twin",
     "is_bank_path",
@@ -81,9 +82,20 @@ MINI_BANK = "cifar100_mini.npz"
 SHARED_IMAGES = "cifar100.npz"
 
 
+def configured_data_dir() -> Path | None:
+    """The data folder ``$HASHGYM_DATA`` names, or ``None`` when it is unset or empty.
+
+    The one place hashgym reads that variable: :func:`data_dir` falls back from it, and a
+    command that needs a data set the user pointed at (``hashgym features`` without
+    ``--images``) asks for it to be set instead of guessing.
+    """
+    value = os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
 def data_dir() -> Path:
     """The folder holding hashgym's data sets: ``$HASHGYM_DATA``, else ``~/.cache/hashgym``."""
-    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "hashgym").expanduser()
+    return configured_data_dir() or (Path.home() / ".cache" / "hashgym")
 
 
 def _builtin_path() -> Path:

@@ -5,7 +5,7 @@ top-``k`` database images by Hamming rank.
 first (framed blue), then its neighbours in Hamming-rank order (distance, then database
 position: :mod:`hashgym.ranking`'s order), each framed green when it shares the query's finest
 label and red when not (grey when the queries have no labels, as a new picture), with its
-Hamming distance under it. ``hashgym show`` (:mod:`hashgym.cli_show`) draws it from code files
+Hamming distance under it. ``hashgym show`` (:mod:`hashgym.cli.show`) draws it from code files
 and an image file, ``hashgym search --image ... --show grid.png`` from pictures.
 """
 

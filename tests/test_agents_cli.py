@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hashgym.agents.encode import load_codes
 
 from hashgym.cli import main
+from hashgym.codefile import load_codes
 from hashgym.synthetic import make_hierarchical_bank
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+
 from hashgym.agents.curriculum import LevelCurriculum
 from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
 from hashgym.agents.encode import encode, encode_with_env
 from hashgym.agents.train import hierarchical_dqn, train
-
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
 from hashgym.metrics import evaluate

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
+from hashgym.bank import FeatureBank
 from hashgym.benchmarks.baselines import (
     BASELINES,
     ITQ,
@@ -21,8 +23,6 @@ from hashgym.benchmarks.baselines import (
 )
 from hashgym.benchmarks.baselines.deep import balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import LabelError, graded_similarity
-
-from hashgym.bank import FeatureBank
 from hashgym.codes import hamming
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from hashgym.benchmarks import (
     bench_agents,
     bench_envs,

@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 import pytest
+
 from hashgym.agents.recipe import recipe_level_timesteps
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
-from hashgym.benchmarks.cli import parse_seeds
 from hashgym.benchmarks.methods import AGENT_KEYS, METHOD_KINDS
 from hashgym.benchmarks.suites import (
     AGENTS_GENERATION,
@@ -23,8 +23,8 @@ from hashgym.benchmarks.suites import (
     suite_names,
 )
 from hashgym.benchmarks.tables import paired_differences, paired_markdown, t_quantile
-
 from hashgym.centers import hash_centers
+from hashgym.cli.bench import parse_seeds
 from hashgym.metrics import parse_metric
 from hashgym.protocols import preset_names
 

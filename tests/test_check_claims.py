@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hashgym.benchmarks.check_claims import ClaimsError, check, generate_table, main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -57,7 +57,7 @@ def test_bank_split_writes_resplit_bank(tmp_path, capsys):
 
 def test_errors_exit_2_with_message(tmp_path, capsys):
     assert main(["bank", "info", "nope"]) == 2
-    assert "hashgym: error: unknown preset 'nope'" in capsys.readouterr().err
+    assert "hashgym bank info: error: unknown preset 'nope'" in capsys.readouterr().err
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     assert main(["bank", "info", str(bad)]) == 2

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hashgym.agents.encode import save_codes
 
 from hashgym.cli import main
+from hashgym.codefile import save_codes
 from hashgym.metrics import evaluate
 from hashgym.synthetic import make_hierarchical_bank
 

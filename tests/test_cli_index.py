@@ -3,6 +3,8 @@ every bad input by its message."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,21 @@ def test_nprobe_searches_through_the_ivf(files, capsys):
     assert main(["search", str(files / "index.npz"), str(files / "q.npz"), "--k", "7",
                  "--nprobe", "0"]) == 2
     assert "nprobe must be a positive int" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (lambda d: ["index", "build", str(d / "db.npy"), "--out", str(d / "db.faiss")],
+     "hashgym index build: error: file_format='faiss' needs the faiss-cpu package\n"),
+    (lambda d: ["search", str(d / "index.npz"), str(d / "q.npz"), "--k", "3", "--backend",
+                "faiss"],
+     ("hashgym search: error: backend='faiss' needs the faiss-cpu package; install it or use "
+      "backend='numpy'\n")),
+])
+def test_without_faiss_the_command_says_what_to_install(files, argv, message, monkeypatch,
+                                                         capsys):
+    """A missing optional package is an error of the command's one path (exit status 2, one
+    line on stderr), not a traceback."""
+    monkeypatch.setitem(sys.modules, "faiss", None)  # "import faiss" now raises ImportError
+    assert main(argv(files)) == 2
+    assert capsys.readouterr().err == message
+    assert not (files / "db.faiss").exists()

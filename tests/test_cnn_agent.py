@@ -10,11 +10,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from hashgym.agents.cnn import ImageHashFeatures
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
 from hashgym.agents.train import TrainError, train
-
 from hashgym.bank import FeatureBank
 from hashgym.cli import main
 from hashgym.datasets import load_cifar100_npz

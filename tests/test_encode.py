@@ -12,16 +12,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import PPO
+
 from hashgym.agents import encode as encode_module
 from hashgym.agents.encode import (
     EncodeError,
     _recurrent_act,
     coding_sample,
     encode,
-    load_codes,
     policy_act,
     prefix_unit,
-    save_codes,
 )
 from hashgym.agents.saving import (
     MODEL_INFO,
@@ -34,9 +34,8 @@ from hashgym.agents.saving import (
     space_to_json,
 )
 from hashgym.agents.train import train
-from stable_baselines3 import PPO
-
 from hashgym.cli import main
+from hashgym.codefile import CodeFileError, load_codes, save_codes
 from hashgym.envs.core import HashEnvError
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
@@ -166,12 +165,12 @@ def test_codes_file_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(saved["rows"], QUERY)
     np.testing.assert_array_equal(saved["labels"], BANK.labels[QUERY])
     assert (saved["split"] == 1).all() and saved["meta"]["model"] == {"algo": "x"}
-    with pytest.raises(EncodeError, match="codes has 48 rows but rows has 3"):
+    with pytest.raises(CodeFileError, match="codes has 48 rows but rows has 3"):
         save_codes(tmp_path / "d.npz", codes, BANK, QUERY[:3])
-    with pytest.raises(EncodeError, match="does not exist"):
+    with pytest.raises(CodeFileError, match="does not exist"):
         load_codes(tmp_path / "missing.npz")
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
-    with pytest.raises(EncodeError, match="not a hashgym codes file"):
+    with pytest.raises(CodeFileError, match="not a hashgym codes file"):
         load_codes(tmp_path / "other.npz")
 
 

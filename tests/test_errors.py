@@ -6,11 +6,11 @@ import importlib
 import inspect
 import pkgutil
 
-import hashgym.agents
-import hashgym.benchmarks
 import pytest
 
 import hashgym
+import hashgym.agents
+import hashgym.benchmarks
 from hashgym import HashgymError
 from hashgym.bank import BankError
 from hashgym.protocols import resolve_bank

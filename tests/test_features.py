@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -12,7 +11,9 @@ import torch
 
 from hashgym import features
 from hashgym.atomic import OutputPathError
+from hashgym.backbones import BackboneError
 from hashgym.bank import FeatureBank
+from hashgym.cli import main
 from hashgym.datasets import DatasetError, ImageSet, load_cifar100_npz
 from hashgym.features import FeatureError, extract_features
 
@@ -192,19 +193,19 @@ def test_cache_with_saved_weights(
 
 
 def test_weights_errors(tiny: ImageSet, tmp_path: Path) -> None:
-    with pytest.raises(FeatureError, match="weights file missing: .*absent.pt"):
+    with pytest.raises(BackboneError, match="weights file missing: .*absent.pt"):
         extract_features(tiny, weights=tmp_path / "absent.pt", **FAST)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(os.urandom(256))
-    with pytest.raises(FeatureError, match="cannot read weights file .*junk.pt: corrupted"):
+    with pytest.raises(BackboneError, match="cannot read weights file .*junk.pt: corrupted"):
         extract_features(tiny, weights=junk, **FAST)
     odd = tmp_path / "odd.pt"
     torch.save({"conv1.weight": torch.zeros(3)}, odd)
-    with pytest.raises(FeatureError, match="does not fit backbone resnet18"):
+    with pytest.raises(BackboneError, match="does not fit backbone resnet18"):
         extract_features(tiny, weights=odd, **FAST)
     listed = tmp_path / "list.pt"
     torch.save([1, 2, 3], listed)
-    with pytest.raises(FeatureError, match="does not hold a state dict of tensors"):
+    with pytest.raises(BackboneError, match="does not hold a state dict of tensors"):
         extract_features(tiny, weights=listed, **FAST)
 
 
@@ -294,13 +295,7 @@ def test_argument_errors(tiny: ImageSet) -> None:
         extract_features(tiny, split="no/such/bank.npz", **FAST)
 
 
-# ---------------------------------------------------------------------- CLI hook
-def _cli(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="hashgym features")
-    features.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
+# ---------------------------------------------------------------------- the command
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny = _tiny()
     np.savez(
@@ -312,24 +307,10 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         coarse_names=np.array(tiny.class_names[0]),
     )
     out = tmp_path / "bank.npz"
-    args = _cli(
-        "--source",
-        "cifar100-npz",
-        "--images",
-        str(tmp_path / "c.npz"),
-        "--epochs",
-        "1",
-        "--limit",
-        "24",
-        "--out",
-        str(out),
-        "--batch-size",
-        "16",
-        "--device",
-        "cpu",
-        "--no-progress",
-    )
-    assert features.run_from_args(args) == 0
+    argv = ["features", "--source", "cifar100-npz", "--images", str(tmp_path / "c.npz"),
+            "--epochs", "1", "--limit", "24", "--out", str(out), "--batch-size", "16",
+            "--device", "cpu", "--no-progress"]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"feature bank: {out}" in printed and '"images": 24' in printed
     bank = FeatureBank.load(out)
@@ -337,11 +318,35 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert features.run_from_args(_cli("--source", "cifar10", "--no-progress")) == 2
-    assert "--images is required for --source cifar10" in capsys.readouterr().err
-    args = _cli("--images", str(tmp_path / "none.npz"), "--out", str(tmp_path / "b.npz"))
-    assert features.run_from_args(args) == 2
-    assert "no CIFAR-100 images at" in capsys.readouterr().err
+    assert main(["features", "--source", "cifar10", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hashgym features: error: --images is required for --source cifar10")
+    assert main(["features", "--images", str(tmp_path / "none.npz"), "--out",
+                 str(tmp_path / "b.npz")]) == 2
+    captured = capsys.readouterr()
+    assert "no CIFAR-100 images at" in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_cli_without_images_needs_the_data_folder(
+    value: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if value is None:
+        monkeypatch.delenv("HASHGYM_DATA", raising=False)
+    else:
+        monkeypatch.setenv("HASHGYM_DATA", value)
+    assert main(["features", "--no-progress"]) == 2
+    assert capsys.readouterr().err == ("hashgym features: error: --images is required (or set "
+                                       "HASHGYM_DATA to the data folder)\n")
+
+
+def test_cli_without_images_reads_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HASHGYM_DATA", str(tmp_path))
+    assert main(["features", "--no-progress", "--out", str(tmp_path / "b.npz")]) == 2
+    expected = tmp_path / "cifar100" / "cifar100.npz"
+    assert f"no CIFAR-100 images at {expected}" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- shared data
@@ -368,7 +373,7 @@ def test_imagenet_weights_offline_error(tiny: ImageSet, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(tv_models, "get_model", offline)
     with pytest.raises(
-        FeatureError, match="cannot get ImageNet weights for resnet18 .*need internet"
+        BackboneError, match="cannot get ImageNet weights for resnet18 .*need internet"
     ):
         extract_features(tiny, weights="imagenet", **FAST)
 

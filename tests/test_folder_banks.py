@@ -13,11 +13,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from hashgym.agents.encode import EncodeError, encode, encode_features
 from hashgym.agents.saving import save_model
 from hashgym.agents.train import train
-from PIL import Image
-
 from hashgym.bank import QUERY, FeatureBank
 from hashgym.cli import main
 from hashgym.datasets import read_image_files

@@ -24,10 +24,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from hashgym.agents.encode import EncodeError, encode
 from hashgym.agents.saving import MODEL_INFO, ModelFileError, load_model, resolve_class, save_model
 from hashgym.agents.train import train
-
 from hashgym.bank import BankError, FeatureBank
 from hashgym.centers import CenterError
 from hashgym.cli import main
@@ -586,27 +586,27 @@ CLI: list[CliCase] = [
      r"^hashgym encode: error: .*model\.zip: its hashgym\.json is not valid JSON"),
     ("encode-missing-bank", lambda f: ["encode", f.model(), "--bank", f.folder / "absent.npz",
                                        "--out", f.folder / "codes.npz"],
-     r"^hashgym: error: no bank at .*absent\.npz"),
+     r"^hashgym encode: error: no bank at .*absent\.npz"),
     ("split-out-is-the-input", lambda f: [*SPLIT, f.bank(), "--out", f.bank()],
-     (r"^hashgym: error: --out .*bank\.npz is the input .*bank\.npz: writing the bank file there "
+     (r"^hashgym bank split: error: --out .*bank\.npz is the input .*bank\.npz: writing the bank file there "
       r"would destroy it")),
     ("split-out-is-a-model-file", lambda f: [*SPLIT, f.bank(), "--out", f.model("model.npz")],
-     (r"^hashgym: error: --out .*model\.npz exists and is not a bank file \(it lacks features, "
+     (r"^hashgym bank split: error: --out .*model\.npz exists and is not a bank file \(it lacks features, "
       r"labels, split\); choose another path, or pass --force")),
     ("split-out-is-a-model-zip", lambda f: [*SPLIT, f.bank(), "--out", f.model()],
-     (r"^hashgym: error: --out .*model\.zip: bank files are \.npz files; give a path ending in "
+     (r"^hashgym bank split: error: --out .*model\.zip: bank files are \.npz files; give a path ending in "
       r"\.npz")),
     ("split-wrong-extension", lambda f: [*SPLIT, f.bank(), "--out", f.folder / "split.txt"],
-     r"^hashgym: error: --out .*split\.txt: bank files are \.npz files"),
+     r"^hashgym bank split: error: --out .*split\.txt: bank files are \.npz files"),
     ("split-out-is-a-folder", lambda f: [*SPLIT, f.bank(), "--out", f.folder_named("split.npz")],
-     r"^hashgym: error: --out .*split\.npz is a folder; give a \.npz file path"),
+     r"^hashgym bank split: error: --out .*split\.npz is a folder; give a \.npz file path"),
     ("split-unknown-preset", lambda f: [*SPLIT, "cifar10", "--out", f.folder / "split.npz"],
-     "^hashgym: error: unknown preset 'cifar10'"),
+     "^hashgym bank split: error: unknown preset 'cifar10'"),
     ("split-unknown-protocol", lambda f: ["bank", "split", f.bank(), "--protocol", "bogus",
                                           "--out", f.folder / "split.npz"],
      "hashgym bank split: error: argument --protocol: invalid choice: 'bogus'"),
     ("info-missing-bank", lambda f: ["bank", "info", f.folder / "absent.npz"],
-     r"^hashgym: error: no bank at .*absent\.npz"),
+     r"^hashgym bank info: error: no bank at .*absent\.npz"),
     ("index-out-is-its-codes", lambda f: ["index", "build", f.npz("codes.npz", codes=Q, rows=QL),
                                           "--out", f.folder / "codes.npz"],
      r"^hashgym index build: error: --out .*codes\.npz is the input .*would destroy it"),

@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hashgym.agents.encode import save_codes
+
 from hashgym.agents.saving import load_model
 from hashgym.agents.train import TrainError, train
+from hashgym.atomic import OutputPathError
+from hashgym.bank import BankError
 from hashgym.benchmarks import runner
 from hashgym.benchmarks.bench_eval import main as bench_eval_main
 from hashgym.benchmarks.runner import CellStore, run_benchmark
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
-
-from hashgym.atomic import OutputPathError
-from hashgym.bank import BankError
 from hashgym.cli import main
+from hashgym.codefile import save_codes
 from hashgym.devices import DeviceError
 from hashgym.features import FeatureError, extract_features
 from hashgym.owners import owner_alive, owner_record, process_start
@@ -432,7 +432,7 @@ UNCLEAR: list[CliCase] = [
       r"sweep, not a dimension")),
     ("split-seed-negative", lambda f: ["bank", "split", f.bank(), "--protocol", "holdout",
                                        "--seed", "-1", "--out", f.folder / "split.npz"],
-     r"^hashgym: error: the seed of protocol 'holdout' \(--seed\) must be >= 0, got -1"),
+     r"^hashgym bank split: error: the seed of protocol 'holdout' \(--seed\) must be >= 0, got -1"),
     ("tune-timesteps-negative", lambda f: ["tune", "--space", f.space(SPACE), "--bank", f.bank(),
                                            "--timesteps", "-5", "--out", f.folder / "sweep"],
      (r"^hashgym tune: error: timesteps of the search space must be a positive integer "
@@ -468,7 +468,7 @@ UNCLEAR: list[CliCase] = [
      r"^hashgym tune: error: timesteps of the search space .* must be a positive integer"),
     ("info-seed-negative", lambda f: ["bank", "info", f.bank(), "--protocol", "trees-people",
                                       "--seed", "-3"],
-     r"^hashgym: error: the seed of protocol 'trees-people' \(--seed\) must be >= 0, got -3"),
+     r"^hashgym bank info: error: the seed of protocol 'trees-people' \(--seed\) must be >= 0, got -3"),
     ("features-threads-on-stderr", lambda f: [*FEATURES, "--threads", "0"],
      r"^hashgym features: error: --threads must be >= 1, got 0"),
     ("features-missing-images-on-stderr", lambda f: [*FEATURES, "--images",

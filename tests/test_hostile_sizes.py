@@ -32,16 +32,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from hashgym.agents.encode import EncodeError, encode, load_codes
-from hashgym.agents.registry import TrainError
-from hashgym.agents.saving import (
-    MODEL_INFO,
-    ModelFileError,
-    load_model,
-    load_replay_buffer,
-    save_model,
-)
-from hashgym.agents.train import train
 from test_hostile_inputs import (
     BANK,
     NARROW,
@@ -57,9 +47,19 @@ from test_hostile_inputs import (
 )
 from test_hostile_inputs import test_cli_paths as _cli_refused
 
+from hashgym.agents.encode import EncodeError, encode
+from hashgym.agents.registry import TrainError
+from hashgym.agents.saving import (
+    MODEL_INFO,
+    ModelFileError,
+    load_model,
+    load_replay_buffer,
+    save_model,
+)
+from hashgym.agents.train import train
 from hashgym.bank import MAX_META_DEPTH, BankError, FeatureBank
 from hashgym.cli import main
-from hashgym.cli_eval import EvalInputError, load_code_file
+from hashgym.codefile import CodeFileError, load_code_file, load_codes
 from hashgym.datasets import DatasetError, load_cifar100_npz
 from hashgym.envs import HashEnvError
 from hashgym.images import ImageError, attach_images
@@ -316,7 +316,7 @@ SIZES: list[Case] = [
      BankError, r"labels\.npy declares a int64 array of shape \(100000000000000, 1\)"),
     ("codes-file-declares-huge", lambda f: load_code_file(
         f.file("codes.npy", _declaring((10**12, 64), np.uint8))),
-     EvalInputError, (r"cannot read codes file .*codes\.npy: it declares a uint8 array of shape "
+     CodeFileError, (r"cannot read codes file .*codes\.npy: it declares a uint8 array of shape "
                       r"\(1000000000000, 64\) \(58\.2 TiB\) but holds 1 B")),
     ("index-file-declares-huge", lambda f: CodeIndex.load(f.file("index.npz", _npz({
         "format.npy": _npy(np.array("hashgym-codeindex/1")), "n_bits.npy": _npy(np.array(16)),
@@ -325,7 +325,7 @@ SIZES: list[Case] = [
     ("codes-npz-declares-huge-load_codes", lambda f: load_codes(f.file("codes.npz", _npz({
         "codes.npy": _declaring((10**12, 64), np.uint8), "rows.npy": _npy(np.arange(3)),
         "meta.npy": _npy(np.array("{}"))}))),
-     EncodeError, r"cannot read codes file .*codes\.npz: codes\.npy declares a uint8 array"),
+     CodeFileError, r"cannot read codes file .*codes\.npz: codes\.npy declares a uint8 array"),
     ("image-file-declares-huge", lambda f: attach_images(BANK, f.file("images.npz", _npz({
         "images.npy": _declaring((10**9, 32, 32, 3), np.uint8)}))),
      ImageError, (r"cannot read image file .*images\.npz: images\.npy declares a uint8 array "
@@ -536,17 +536,17 @@ def test_env_argument_types(inputs: Inputs, case: Callable, error: type[Exceptio
 # ------------------------------------------------------------------------- 5. wording
 WORDING: list[Case] = [
     ("codes-file-1d", lambda f: load_code_file(_codes_file(f, "q.npy", np.zeros(12, np.uint8))),
-     EvalInputError, (r"q\.npy must hold one code per row, a 2-D \[n_codes, n_bits\] array; it "
+     CodeFileError, (r"q\.npy must hold one code per row, a 2-D \[n_codes, n_bits\] array; it "
                       r"holds a 1-D array of shape \(12,\) \(one code of 12 bits\? save it with "
                       r"shape \(1, 12\)\)")),
     ("bank-mode-000", lambda f: _load_unreadable(f.bank(), FeatureBank.load), BankError,
      r"cannot read bank .*bank\.npz: permission denied \(the file's mode is 000\)"),
     ("codes-file-3d", lambda f: load_code_file(_codes_file(f, "q.npy", np.zeros((2, 3, 4)))),
-     EvalInputError, r"it holds a 3-D array of shape \(2, 3, 4\)$"),
+     CodeFileError, r"it holds a 3-D array of shape \(2, 3, 4\)$"),
     ("codes-file-0d", lambda f: load_code_file(_codes_file(f, "q.npy", np.array(1))),
-     EvalInputError, r"it holds a 0-D array of shape \(\)$"),
+     CodeFileError, r"it holds a 0-D array of shape \(\)$"),
     ("codes-npz-1d", lambda f: load_code_file(f.npz("q.npz", codes=np.zeros(8))),
-     EvalInputError, r"q\.npz must hold one code per row.*1-D array of shape \(8,\)"),
+     CodeFileError, r"q\.npz must hold one code per row.*1-D array of shape \(8,\)"),
     ("bank-mode-000-mmap", lambda f: _load_unreadable(
         f.bank(), lambda p: FeatureBank.load(p, mmap=True)), BankError, "permission denied"),
     ("bank-mode-000-resolve", lambda f: _load_unreadable(
@@ -575,7 +575,7 @@ CLI: list[CliCase] = [
     ("index-search-k-10**13", lambda f: ["index", "search", _index(f),
                                          _codes_file(f, "q.npy", np.zeros((2, 16), np.uint8)),
                                          "--k", str(10**13)],
-     r"^hashgym search: error: k=10,000,000,000,000 for 2 queries"),
+     r"^hashgym index search: error: k=10,000,000,000,000 for 2 queries"),
     ("eval-codes-1d", lambda f: ["eval", _codes_file(f, "q.npy", np.zeros(12, np.uint8)),
                                  _codes_file(f, "db.npy", np.zeros((192, 12), np.uint8)),
                                  "--bank", f.bank()],
@@ -588,7 +588,7 @@ CLI: list[CliCase] = [
                                         "--out", f.folder / "i.npz"],
      r"^hashgym index build: error: .*c\.npy must hold one code per row"),
     ("bank-info-364TiB", lambda f: ["bank", "info", _huge_bank(f)],
-     r"^hashgym: error: cannot read bank .*declares a float32 array .*363\.8 TiB"),
+     r"^hashgym bank info: error: cannot read bank .*declares a float32 array .*363\.8 TiB"),
     ("eval-codes-declare-huge", lambda f: ["eval", f.file("q.npy", _declaring((10**12, 12),
                                                                              np.uint8)),
                                            _codes_file(f, "db.npy", np.zeros((4, 12), np.uint8)),
@@ -881,7 +881,7 @@ NO_CODE: list[tuple[str, Callable[[Inputs, Path], Any], type[Exception], str]] =
         _reinforce_bytes(), {"policy.pth": _torch_pickle(m)}))),
      ModelFileError, "never unpickles"),
     ("codes-file-pickle", lambda f, m: load_code_file(f.file("q.npy", _pickled_npy(m))),
-     EvalInputError, "holds pickled Python objects, which hashgym never loads"),
+     CodeFileError, "holds pickled Python objects, which hashgym never loads"),
     ("index-file-pickle", lambda f, m: CodeIndex.load(f.file("i.npz", _npz({
         "format.npy": _npy(np.array("hashgym-codeindex/1")), "n_bits.npy": _npy(np.array(16)),
         "codes.npy": _pickled_npy(m)}))),

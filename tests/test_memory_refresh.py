@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
 from hashgym.agents.encode import encode_with_env
 from hashgym.agents.memory import MemoryRefresh
 from hashgym.agents.train import TrainError, train
-from stable_baselines3.common.callbacks import BaseCallback
-
 from hashgym.envs.sb3 import native_vector_env
 from hashgym.synthetic import make_hierarchical_bank
 

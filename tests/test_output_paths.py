@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hashgym.agents.train import TrainError, train
 
+from hashgym.agents.train import TrainError, train
 from hashgym.atomic import OutputPathError, check_output
 from hashgym.cli import main
 from hashgym.synthetic import make_hierarchical_bank

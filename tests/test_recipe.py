@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+
 from hashgym.agents.dqn import DQN_DEFAULTS
 from hashgym.agents.recipe import (
     NUM_ENVS,
@@ -21,7 +22,6 @@ from hashgym.agents.recipe import (
 from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.benchmarks.methods import run_agent
 from hashgym.benchmarks.suites import get_suite
-
 from hashgym.cli import main
 from hashgym.envs.hierhash import GENERATION_CODINGS
 from hashgym.synthetic import make_hierarchical_bank

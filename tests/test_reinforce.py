@@ -9,12 +9,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from hashgym.agents.reinforce import RecurrentHashPolicy, RecurrentReinforce, ReinforceError
-from hashgym.agents.saving import ModelFileError
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import hashgym  # noqa: F401  (registers the env ids)
+from hashgym.agents.reinforce import RecurrentHashPolicy, RecurrentReinforce, ReinforceError
+from hashgym.agents.saving import ModelFileError
 from hashgym.codes import hamming_paired
 from hashgym.envs.sb3 import make_sb3_vec_env
 from hashgym.metrics import evaluate

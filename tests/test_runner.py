@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
+import hashgym
+from hashgym.bank import FeatureBank
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
 from hashgym.benchmarks.methods import on_device, resolved_params, run_agent
@@ -24,9 +27,6 @@ from hashgym.benchmarks.plots import steps_label
 from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
-
-import hashgym
-from hashgym.bank import FeatureBank
 from hashgym.cli import main
 from hashgym.codes import unpack
 from hashgym.metrics import evaluate
@@ -660,7 +660,6 @@ def test_ray_tasks_ask_for_the_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_metrics_on_class_slices_against_brute_force() -> None:
     from hashgym.benchmarks.runner import score_cell
     from hashgym.benchmarks.suites import BenchSuite, MethodSpec
-
     from hashgym.metrics import evaluate
     from hashgym.protocols import apply_protocol
     from hashgym.synthetic import make_hierarchical_bank

@@ -7,9 +7,9 @@ import struct
 
 import numpy as np
 import pytest
-from hashgym.agents.encode import save_codes
 
 from hashgym.cli import main
+from hashgym.codefile import save_codes
 from hashgym.codes import CodeError
 from hashgym.images import attach_images
 from hashgym.show import DPI, TILE_INCHES, ShowError, neighbours, retrieval_grid

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from hashgym.benchmarks import studies
 from hashgym.benchmarks.studies import run_study
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec

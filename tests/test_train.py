@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+
 from hashgym.agents.curriculum import LOG_EPISODES_PER_ENV
 from hashgym.agents.encode import encode
 from hashgym.agents.saving import load_model
 from hashgym.agents.train import ALGORITHMS, TrainError, algorithm_class, train
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-
 from hashgym.envs.hierhash import random_memory
 from hashgym.synthetic import make_hierarchical_bank
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from hashgym.agents import tune as tune_module
 from hashgym.agents.tune import TuneError, load_space, tune
-
 from hashgym.cli import main
 from hashgym.synthetic import make_hierarchical_bank
 

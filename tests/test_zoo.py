@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
 from hashgym.agents.registry import ALGORITHMS
 from hashgym.agents.zoo import ZOO_ALGOS, config_path

@@ -83,13 +83,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hashgym.agents.reinforce.policy import (
-    RecurrentHashPolicy,
-    ReinforceError,
-    action_type_of,
-    check_observation_space,
-)
-from hashgym.agents.saving import sb3_zip_objects, space_to_json
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -98,6 +91,13 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from torch import nn
 from typing_extensions import Self
 
+from hashgym.agents.reinforce.policy import (
+    RecurrentHashPolicy,
+    ReinforceError,
+    action_type_of,
+    check_observation_space,
+)
+from hashgym.agents.saving import sb3_zip_objects, space_to_json
 from hashgym.envs.sb3 import SB3VecEnv, find_sb3_adapter, make_sb3_vec_env
 from hashgym.validation import check_number, is_integer
 

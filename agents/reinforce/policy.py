@@ -52,11 +52,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from hashgym.agents.cnn import ImageBody, image_space_channels
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from hashgym.agents.cnn import ImageBody, image_space_channels
 from hashgym.errors import HashgymError
 from hashgym.validation import is_integer, is_number
 

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
+from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 from hashgym.codes import as_bits
 from hashgym.errors import HashgymError
 from hashgym.validation import is_integer

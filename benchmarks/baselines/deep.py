@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
-from hashgym.benchmarks.baselines.labels import LabelSet, similarity
 from torch import nn
 from tqdm.auto import tqdm
 
 from hashgym.atomic import atomic_write
+from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
+from hashgym.benchmarks.baselines.labels import LabelSet, similarity
 
 __all__ = ["DeepHasher", "HashHead", "balanced_pair_weights", "pair_mask"]
 

@@ -16,6 +16,7 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from hashgym.benchmarks.baselines.base import BaselineError, check_int
 from hashgym.benchmarks.baselines.deep import DeepHasher, balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import (
@@ -24,7 +25,6 @@ from hashgym.benchmarks.baselines.labels import (
     similarity,
     unique_rows,
 )
-
 from hashgym.centers import hash_centers, multilabel_centers
 
 __all__ = ["CNNH", "CSQ", "DCH", "DPSH", "DSH", "NINH", "SHDH", "HashNet", "cnnh_target_codes"]

@@ -7,6 +7,7 @@ sinusoidal (SH) function of them. Labels passed to :meth:`fit` are checked and i
 from __future__ import annotations
 
 import numpy as np
+
 from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
 from hashgym.benchmarks.baselines.labels import LabelSet
 

@@ -1,6 +1,6 @@
 """``hashgym search``: the nearest codes of query codes, or of pictures.
 
-With query codes (``hashgym search INDEX QUERY --k 10``) it is :mod:`hashgym.cli_index`'s
+With query codes (``hashgym search INDEX QUERY --k 10``) it is :mod:`hashgym.cli.index`'s
 search. With pictures::
 
     hashgym search MODEL --image FILE|DIR ... --index INDEX --k 10 [--show grid.png]
@@ -20,7 +20,6 @@ paths (``pictures``). No torch or SB3 import at import time.
 from __future__ import annotations
 
 import argparse
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,8 @@ from typing import Any
 import numpy as np
 
 from hashgym.atomic import OutputPathError
-from hashgym.bank import BankError, FeatureBank
-from hashgym.cli_eval import EvalInputError, load_code_file
-from hashgym.cli_index import (
+from hashgym.bank import FeatureBank
+from hashgym.cli.index import (
     add_search_arguments,
     check_results_path,
     format_hits,
@@ -39,12 +37,15 @@ from hashgym.cli_index import (
     search_index,
     write_hits,
 )
-from hashgym.codes import CodeError, unpack
-from hashgym.datasets import DatasetError, read_image_files
-from hashgym.embed import EmbedError, bank_input_side, embed_pictures, picture_files
-from hashgym.images import ImageError, bank_images
-from hashgym.index import CodeIndex, CodeIndexError
-from hashgym.show import ShowError, retrieval_grid
+from hashgym.cli.usage import UsageError
+from hashgym.codefile import load_code_file
+from hashgym.codes import unpack
+from hashgym.datasets import read_image_files
+from hashgym.embed import bank_input_side, embed_pictures, picture_files
+from hashgym.images import bank_images
+from hashgym.index import CodeIndex
+from hashgym.protocols import resolve_bank
+from hashgym.show import retrieval_grid
 
 __all__ = ["add_arguments", "run_from_args"]
 
@@ -52,7 +53,7 @@ _PICTURE_OPTIONS = ("picture_index", "bank", "weights")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hashgym search``: query codes' (:mod:`hashgym.cli_index`), then pictures'."""
+    """Options of ``hashgym search``: query codes' (:mod:`hashgym.cli.index`), then pictures'."""
     add_search_arguments(parser)
     group = parser.add_argument_group(
         "search by picture", "hashgym search MODEL --image FILE|DIR ... --index INDEX --k K")
@@ -98,8 +99,8 @@ def _bank_rows(index: CodeIndex, rows: np.ndarray | None, bank: FeatureBank) -> 
     """The bank row of each index position, when known."""
     if rows is not None:
         if rows.size and rows.max() >= bank.n:
-            raise EvalInputError(f"the codes file's rows reach {int(rows.max())} but the bank "
-                                 f"has {bank.n} images: give the bank the codes were made from")
+            raise UsageError(f"the codes file's rows reach {int(rows.max())} but the bank "
+                             f"has {bank.n} images: give the bank the codes were made from")
         return rows
     return np.arange(bank.n) if len(index) == bank.n else None
 
@@ -108,15 +109,15 @@ def _grid(out: str, bank: FeatureBank, files: list[Path], codes: np.ndarray, ind
           rows: np.ndarray | None, arrays: dict[str, np.ndarray]) -> Path:
     """Draw each picture and the bank images of its hits (only those images are read)."""
     if rows is None:
-        raise EvalInputError(
-            f"--show {out} needs the bank rows of the index's codes: give hashgym encode's codes "
-            f"file as --index, or an index of every bank image (hashgym encode --split all)")
+        raise UsageError(
+                         f"--show {out} needs the bank rows of the index's codes: give hashgym encode's codes "
+                         f"file as --index, or an index of every bank image (hashgym encode --split all)")
     if not out.lower().endswith(".png"):
         raise OutputPathError(f"--show {out}: the figure is a .png file")
     hit_ids = np.unique(np.concatenate([[j for _, j in hits_of(arrays, i)]
                                         for i in range(len(files))]).astype(np.int64))
     if not hit_ids.size:
-        raise EvalInputError("no picture has a hit to draw (try a larger --radius)")
+        raise UsageError("no picture has a hit to draw (try a larger --radius)")
     db_codes = unpack(index.packed[hit_ids], index.n_bits)
     pictures = read_image_files(files, bank_input_side(bank))
     k = int(arrays["k"]) if "k" in arrays else int(max(len(hits_of(arrays, i))
@@ -131,60 +132,50 @@ def run_from_args(args: argparse.Namespace) -> int:
         given = [name for name in _PICTURE_OPTIONS if getattr(args, name) is not None]
         if given:
             flag = {"picture_index": "--index"}.get(given[0], f"--{given[0]}")
-            print(f"hashgym search: error: {flag} goes with --image (search by picture)",
-                  file=sys.stderr)
-            return 2
+            raise UsageError(f"{flag} goes with --image (search by picture)")
         return run_search_from_args(args)
     return _run_pictures(args)
 
 
 def _run_pictures(args: argparse.Namespace) -> int:
     import torch
-    from hashgym.agents.encode import EncodeError, encode_features
-    from hashgym.agents.saving import ModelFileError, load_model
 
-    from hashgym.envs import HashEnvError
-    from hashgym.protocols import resolve_bank
+    from hashgym.agents.encode import EncodeError, encode_features
+    from hashgym.agents.saving import load_model
 
     torch.set_num_threads(max(1, args.threads))
-    try:
-        if args.query is not None:
-            raise EvalInputError(f"with --image, give the index as --index INDEX, not as a "
-                                 f"second argument ({args.query})")
-        if args.picture_index is None:
-            raise EvalInputError("search by picture needs --index INDEX (hashgym index build, "
-                                 "or hashgym encode's codes file)")
-        out = check_results_path(args, [args.index, args.picture_index])
-        files = picture_files(args.image)
-        model, info = load_model(args.index, device=args.device)
-        recorded = info.get("env_kwargs", {})
-        spec = args.bank if args.bank is not None else recorded.get("bank")
-        if spec is None or isinstance(spec, dict):
-            raise EncodeError("the model does not name its bank (it was trained on an "
-                              "in-memory bank): pass --bank")
-        protocol = recorded.get("protocol") if args.bank is None else None
-        bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
-        features = embed_pictures(bank, files, weights=args.weights, device=args.device)
-        codes = encode_features(model, features, bank)
-        knn = {"knn": "exact" if args.nprobe is None else "ivf",
-               "nprobe": 16 if args.nprobe is None else args.nprobe}
-        index, code_rows = _database(args.picture_index, args.backend, knn)
-        if codes.shape[1] != index.n_bits:
-            raise EvalInputError(f"the model makes {codes.shape[1]}-bit codes and the index "
-                                 f"{args.picture_index} holds {index.n_bits}-bit codes")
-        arrays = search_index(index, codes, args.k, args.radius)
-        rows = _bank_rows(index, code_rows, bank)
-        grid = None
-        if isinstance(args.show, str):
-            grid = _grid(args.show, bank, files, codes, index, rows, arrays)
-        if out is not None:
-            write_hits(out, index.n_bits, {**arrays, "codes": codes,
-                                           "pictures": np.array([str(f) for f in files])})
-    except (EvalInputError, CodeIndexError, CodeError, OutputPathError, ImportError,
-            EncodeError, ModelFileError, HashEnvError, EmbedError, BankError, DatasetError,
-            ImageError, ShowError) as exc:
-        print(f"hashgym search: error: {exc}", file=sys.stderr)
-        return 2
+    if args.query is not None:
+        raise UsageError(f"with --image, give the index as --index INDEX, not as a "
+                         f"second argument ({args.query})")
+    if args.picture_index is None:
+        raise UsageError("search by picture needs --index INDEX (hashgym index build, "
+                         "or hashgym encode's codes file)")
+    out = check_results_path(args, [args.index, args.picture_index])
+    files = picture_files(args.image)
+    model, info = load_model(args.index, device=args.device)
+    recorded = info.get("env_kwargs", {})
+    spec = args.bank if args.bank is not None else recorded.get("bank")
+    if spec is None or isinstance(spec, dict):
+        raise EncodeError("the model does not name its bank (it was trained on an "
+                          "in-memory bank): pass --bank")
+    protocol = recorded.get("protocol") if args.bank is None else None
+    bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
+    features = embed_pictures(bank, files, weights=args.weights, device=args.device)
+    codes = encode_features(model, features, bank)
+    knn = {"knn": "exact" if args.nprobe is None else "ivf",
+           "nprobe": 16 if args.nprobe is None else args.nprobe}
+    index, code_rows = _database(args.picture_index, args.backend, knn)
+    if codes.shape[1] != index.n_bits:
+        raise UsageError(f"the model makes {codes.shape[1]}-bit codes and the index "
+                         f"{args.picture_index} holds {index.n_bits}-bit codes")
+    arrays = search_index(index, codes, args.k, args.radius)
+    rows = _bank_rows(index, code_rows, bank)
+    grid = None
+    if isinstance(args.show, str):
+        grid = _grid(args.show, bank, files, codes, index, rows, arrays)
+    if out is not None:
+        write_hits(out, index.n_bits, {**arrays, "codes": codes,
+                                       "pictures": np.array([str(f) for f in files])})
     what = f"k = {args.k}" if args.k is not None else f"radius {args.radius}"
     where = "bank rows" if rows is not None else "index positions"
     print(f"{len(files):,} picture(s) against {len(index):,} codes of {index.n_bits} bits, "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hashgym.protocols import development_twin
+
 __all__ = ["add_arguments", "run_from_args"]
 
 
@@ -58,28 +60,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym tune``; returns the exit status."""
-    from hashgym.agents.tune import TuneError, load_space, tune
+    from hashgym.agents.tune import load_space, tune
 
-    from hashgym.bank import BankError
-    from hashgym.protocols import development_twin
-
-    try:
-        space = load_space(args.space)
-        for key in ("env", "algo", "bank", "timesteps"):
-            if getattr(args, key) is not None:
-                space[key] = getattr(args, key)
-        twin = development_twin(str(space.get("bank")))
-        if twin is not None and not args.on_test_bank:
-            print(f"hashgym tune: {space['bank']}'s queries are a test set; choosing on its "
-                  f"development twin {twin} instead (validation queries its backbone never "
-                  f"saw; --on-test-bank to tune on {space['bank']} itself)", file=sys.stderr)
-        result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
-                      out=args.out, jobs=args.jobs, resume=not args.no_resume,
-                      threads=args.threads, executor=args.executor,
-                      ray_address=args.ray_address, on_test_bank=args.on_test_bank)
-    except (TuneError, BankError) as exc:
-        print(f"hashgym tune: error: {exc}", file=sys.stderr)
-        return 2
+    space = load_space(args.space)
+    for key in ("env", "algo", "bank", "timesteps"):
+        if getattr(args, key) is not None:
+            space[key] = getattr(args, key)
+    twin = development_twin(str(space.get("bank")))
+    if twin is not None and not args.on_test_bank:
+        print(f"hashgym tune: {space['bank']}'s queries are a test set; choosing on its "
+              f"development twin {twin} instead (validation queries its backbone never "
+              f"saw; --on-test-bank to tune on {space['bank']} itself)", file=sys.stderr)
+    result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
+                  out=args.out, jobs=args.jobs, resume=not args.no_resume,
+                  threads=args.threads, executor=args.executor,
+                  ray_address=args.ray_address, on_test_bank=args.on_test_bank)
     states = [row["state"] for row in result.trials]
     running = states.count("running")
     print(f"{len(states)} trials: {states.count('complete')} complete, "

@@ -1,4 +1,4 @@
-"""``hashgym train`` (this module) and ``hashgym encode`` (:mod:`hashgym.agents.cli_encode`).
+"""``hashgym train`` (this module) and ``hashgym encode`` (:mod:`hashgym.cli.encode`).
 
 ::
 
@@ -18,7 +18,7 @@ checkpoint (same level, same step count, same replay buffer). ``DIR`` defaults t
 ``hashgym encode`` codes the images of a split (default: every image of the bank, in bank order)
 with the model's deterministic policy and writes them atomically to a ``.npz`` with the bank rows,
 their split and labels, and the bank's and the model's provenance
-(:func:`hashgym.agents.encode.save_codes`). With ``--bits K`` it writes the first ``K`` bits of
+(:func:`hashgym.codefile.save_codes`). With ``--bits K`` it writes the first ``K`` bits of
 the model's code: for an agent that emits its code in order, a ``K``-bit code of its own (nested
 codes; ``hashgym eval --prefixes`` scores a file at several such lengths).
 
@@ -34,14 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hashgym.agents.run_keys import CONFIG_KEYS
+from hashgym.cli.usage import UsageError
 from hashgym.devices import check_device
 
-__all__ = ["CONFIG_KEYS", "add_arguments", "apply_config", "parse_key_values", "run_from_args"]
+__all__ = ["add_arguments", "apply_config", "parse_key_values", "run_from_args"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,13 @@ logger = logging.getLogger(__name__)
 def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
     """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}`` (values as JSON when they parse).
 
-    :raises SystemExit: via ``argparse``-style error text for an item without ``=``.
+    :raises UsageError: for an item without ``=``.
     """
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"{option} expects KEY=VALUE items, got {item!r}")
+            raise UsageError(f"{option} expects KEY=VALUE items, got {item!r}")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -136,12 +137,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "networks gain little from more)")
 
 
-#: What ``--config`` may hold: the options it stands for, and ``validation`` (hashgym tune's
-#: record of how the setting scored, read by nobody).
-CONFIG_KEYS = ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed",
-               "env_kwargs", "algo_kwargs", "validation")
-
-
 #: The JSON types of ``--config``'s options: a check and its wording (``None`` is allowed for
 #: every option but the two mappings, and means "the default").
 _CONFIG_TYPES: dict[str, tuple[Any, str]] = {
@@ -168,7 +163,7 @@ def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     """Fill the options ``args`` leaves unset from ``args.config`` and the defaults; return the
     env and algorithm keyword arguments (the file's, updated by the command line's).
 
-    :raises ValueError: naming the file, when it is unreadable, not a JSON object, or has
+    :raises UsageError: naming the file, when it is unreadable, not a JSON object, or has
         unknown keys or a value of the wrong type (naming the key).
     """
     config: dict[str, Any] = {}
@@ -176,17 +171,17 @@ def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         try:
             config = json.loads(Path(args.config).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read --config {args.config}: {exc}") from exc
+            raise UsageError(f"cannot read --config {args.config}: {exc}") from exc
         if not isinstance(config, dict):
-            raise ValueError(f"--config {args.config} must hold a JSON object of options")
+            raise UsageError(f"--config {args.config} must hold a JSON object of options")
         unknown = sorted(set(config) - set(CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"--config {args.config} has unknown keys {unknown}; known: "
+            raise UsageError(f"--config {args.config} has unknown keys {unknown}; known: "
                              f"{', '.join(CONFIG_KEYS)}")
         for key, value in config.items():
             problem = _config_type_problem(key, value)
             if problem is not None:
-                raise ValueError(f"--config {args.config}: {key} must be {problem}, got "
+                raise UsageError(f"--config {args.config}: {key} must be {problem}, got "
                                  f"{value!r}")
     defaults = {"env": "HierHash-v0", "algo": "dqn", "seed": 0}
     for key in ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed"):
@@ -201,33 +196,26 @@ def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym train``; returns the exit status."""
-    try:
-        env_kwargs, algo_kwargs = apply_config(args)
-        check_device(args.device, "--device")  # SB3 would train on the CPU without a word
-        for flag, value in (("--timesteps", args.timesteps),
-                            ("--checkpoint-every", args.checkpoint_every),
-                            ("--num-envs", args.num_envs),
-                            *(("--level-timesteps", v) for v in args.level_timesteps or ()),
-                            *(("--n-constraints", v) for v in args.n_constraints or ())):
-            if value is not None and value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value} (leave it out for the "
-                                 f"default)")
-    except ValueError as exc:
-        print(f"hashgym train: error: {exc}", file=sys.stderr)
-        return 2
+    env_kwargs, algo_kwargs = apply_config(args)
+    check_device(args.device, "--device")  # SB3 would train on the CPU without a word
+    for flag, value in (("--timesteps", args.timesteps),
+                        ("--checkpoint-every", args.checkpoint_every),
+                        ("--num-envs", args.num_envs),
+                        *(("--level-timesteps", v) for v in args.level_timesteps or ()),
+                        *(("--n-constraints", v) for v in args.n_constraints or ())):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value} (leave it out for the "
+                             f"default)")
     import torch
-    from hashgym.agents.train import TrainError, train
 
-    from hashgym.envs import HashEnvError
+    from hashgym.agents.train import train
 
     torch.set_num_threads(max(1, args.threads))
     if args.observation is not None:
         env_kwargs["observation"] = args.observation
     if args.backbone is not None or args.backbone_weights is not None:
         if env_kwargs.get("observation") != "image":
-            print("hashgym train: error: --backbone and --backbone-weights need --observation "
-                  "image", file=sys.stderr)
-            return 2
+            raise UsageError("--backbone and --backbone-weights need --observation image")
         policy_kwargs = dict(algo_kwargs.get("policy_kwargs") or {})
         if str(args.algo).lower() == "reinforce":  # its policy holds the CNN body itself
             target, names = policy_kwargs, ("backbone", "backbone_weights")
@@ -254,18 +242,14 @@ def run_from_args(args: argparse.Namespace) -> int:
     if level_timesteps is not None and len(level_timesteps) == 1:
         level_timesteps = level_timesteps[0]
     started = time.perf_counter()
-    try:
-        result = train(
-            args.algo, args.env, env_kwargs, total_timesteps=timesteps, num_envs=args.num_envs,
-            seed=args.seed, algo_kwargs=algo_kwargs, levels=args.levels,
-            level_timesteps=level_timesteps, n_constraints=n_constraints, out=out,
-            checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
-            save_replay_buffer=not args.no_replay_buffer, progress_bar=not args.no_progress,
-            tensorboard=args.tensorboard, device=args.device, memory_refresh=args.memory_refresh,
-        )
-    except (TrainError, HashEnvError) as exc:
-        print(f"hashgym train: error: {exc}", file=sys.stderr)
-        return 2
+    result = train(
+        args.algo, args.env, env_kwargs, total_timesteps=timesteps, num_envs=args.num_envs,
+        seed=args.seed, algo_kwargs=algo_kwargs, levels=args.levels,
+        level_timesteps=level_timesteps, n_constraints=n_constraints, out=out,
+        checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
+        save_replay_buffer=not args.no_replay_buffer, progress_bar=not args.no_progress,
+        tensorboard=args.tensorboard, device=args.device, memory_refresh=args.memory_refresh,
+    )
     if result.resumed_from is not None:
         print(f"resumed from step {result.resumed_from:,}")
     print(f"trained {args.algo} on {args.env}: {result.timesteps:,} steps in "

@@ -10,7 +10,7 @@ database position), through FAISS when it is installed and numpy otherwise: the 
 either way (``--nprobe N``: approximate k-NN through FAISS's IVF instead, hashgym.index).
 It prints the first queries' hits and, with ``--out``, writes them all to an
 ``.npz`` (``hashgym index search`` is the same command; ``hashgym search`` also searches with
-pictures, ``--image``: :mod:`hashgym.agents.cli_search`). Nothing is unpickled.
+pictures, ``--image``: :mod:`hashgym.cli.search`). Nothing is unpickled.
 
 Search results (``format`` = ``"hashgym-search/1"``): with ``--k``, ``ids`` and ``distances``
 ``[n_queries, k]`` (``-1`` where the index holds fewer than ``k`` codes); with ``--radius``,
@@ -20,15 +20,14 @@ FAISS's range layout: the hits of query ``i`` are ``ids[lims[i]:lims[i + 1]]``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from hashgym.atomic import OutputPathError, atomic_write, check_output
-from hashgym.cli_eval import EvalInputError, load_code_file
-from hashgym.codes import CodeError
-from hashgym.index import CodeIndex, CodeIndexError
+from hashgym.atomic import atomic_write, check_output
+from hashgym.cli.usage import UsageError
+from hashgym.codefile import load_code_file
+from hashgym.index import CodeIndex
 
 __all__ = ["RESULTS_FORMAT", "add_arguments", "add_search_arguments", "check_results_path",
            "format_hits", "hits_of", "run_from_args", "run_search_from_args", "search_index",
@@ -37,7 +36,6 @@ __all__ = ["RESULTS_FORMAT", "add_arguments", "add_search_arguments", "check_res
 #: The ``format`` entry of the result files ``hashgym search --out`` writes.
 RESULTS_FORMAT = "hashgym-search/1"
 _INDEX_KEYS = ("format", "n_bits", "codes")
-_ERRORS = (EvalInputError, CodeIndexError, CodeError, OutputPathError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +65,7 @@ def _show(value: str) -> int | str:
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hashgym search`` with query codes (``hashgym.agents.cli_search`` adds the
+    """Options of ``hashgym search`` with query codes (:mod:`hashgym.cli.search` adds the
     pictures')."""
     parser.add_argument("index", help="an index file written by hashgym index build (with "
                                       "--image: the model file)")
@@ -140,48 +138,37 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym index build`` or ``hashgym index search``; returns the exit status."""
     if args.index_command == "search":
         return run_search_from_args(args)
-    try:
-        faiss_file = Path(args.out).suffix == ".faiss"
-        out = check_output(args.out, suffix=".faiss" if faiss_file else ".npz",
-                           kind="code index", keys=() if faiss_file else _INDEX_KEYS,
-                           inputs=[args.codes], force=args.force)
-        codes = _codes(args.codes)
-        index = CodeIndex(codes.shape[1], backend="numpy")
-        index.add(codes)
-        index.save(out, file_format="faiss" if faiss_file else "npz")
-    except ImportError as exc:
-        print(f"hashgym index build: error: {exc}", file=sys.stderr)
-        return 2
-    except _ERRORS as exc:
-        print(f"hashgym index build: error: {exc}", file=sys.stderr)
-        return 2
+    faiss_file = Path(args.out).suffix == ".faiss"
+    out = check_output(args.out, suffix=".faiss" if faiss_file else ".npz",
+                       kind="code index", keys=() if faiss_file else _INDEX_KEYS,
+                       inputs=[args.codes], force=args.force)
+    codes = _codes(args.codes)
+    index = CodeIndex(codes.shape[1], backend="numpy")
+    index.add(codes)
+    index.save(out, file_format="faiss" if faiss_file else "npz")
     print(f"indexed {len(index):,} codes of {index.n_bits} bits: wrote {out}")
     return 0
 
 
 def run_search_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym search`` with query codes; returns the exit status."""
-    try:
-        if args.query is None:
-            raise EvalInputError("give the query codes after the index (or search by picture: "
-                                 "hashgym search MODEL --image FILE --index INDEX)")
-        if isinstance(args.show, str):
-            raise EvalInputError(f"--show {args.show}: drawing needs pictures (--image); with "
-                                 f"query codes, hashgym show draws the grid")
-        out = check_results_path(args, [args.index, args.query])
-        index = CodeIndex.load(args.index, backend=args.backend,
-                               knn="exact" if args.nprobe is None else "ivf",
-                               nprobe=16 if args.nprobe is None else args.nprobe)
-        queries = _codes(args.query)
-        if queries.shape[1] != index.n_bits:
-            raise EvalInputError(f"the query codes have {queries.shape[1]} bits and the index "
-                                 f"{args.index} holds {index.n_bits}-bit codes")
-        arrays = search_index(index, queries, args.k, args.radius)
-        if out is not None:
-            write_hits(out, index.n_bits, arrays)
-    except (*_ERRORS, ImportError) as exc:
-        print(f"hashgym search: error: {exc}", file=sys.stderr)
-        return 2
+    if args.query is None:
+        raise UsageError("give the query codes after the index (or search by picture: "
+                         "hashgym search MODEL --image FILE --index INDEX)")
+    if isinstance(args.show, str):
+        raise UsageError(f"--show {args.show}: drawing needs pictures (--image); with "
+                         f"query codes, hashgym show draws the grid")
+    out = check_results_path(args, [args.index, args.query])
+    index = CodeIndex.load(args.index, backend=args.backend,
+                           knn="exact" if args.nprobe is None else "ivf",
+                           nprobe=16 if args.nprobe is None else args.nprobe)
+    queries = _codes(args.query)
+    if queries.shape[1] != index.n_bits:
+        raise UsageError(f"the query codes have {queries.shape[1]} bits and the index "
+                         f"{args.index} holds {index.n_bits}-bit codes")
+    arrays = search_index(index, queries, args.k, args.radius)
+    if out is not None:
+        write_hits(out, index.n_bits, arrays)
     what = f"k = {args.k}" if args.k is not None else f"radius {args.radius}"
     if args.nprobe is not None and args.k is not None:
         what += f" (approximate: IVF, {args.nprobe} lists per query)"

@@ -3,19 +3,20 @@
 ``--bits K`` writes the first ``K`` bits of the model's code (nested codes: see
 :func:`hashgym.agents.encode.encode`).
 
-See :mod:`hashgym.agents.cli` for both agent subcommands. No torch or SB3 import at import time.
+The codes file is :func:`hashgym.codefile.save_codes`'s. No torch or SB3 import at import time.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
 
-from hashgym.atomic import OutputPathError, check_output
-from hashgym.devices import DeviceError, check_device
+from hashgym.atomic import check_output
+from hashgym.codefile import save_codes
+from hashgym.devices import check_device
+from hashgym.protocols import resolve_bank
 
 __all__ = ["add_arguments", "run_from_args"]
 
@@ -49,36 +50,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym encode``; returns the exit status."""
     import torch
-    from hashgym.agents.encode import EncodeError, encode, recorded_bank, save_codes
-    from hashgym.agents.saving import ModelFileError, load_model
 
-    from hashgym.envs import HashEnvError
-    from hashgym.protocols import resolve_bank
+    from hashgym.agents.encode import encode, recorded_bank
+    from hashgym.agents.saving import load_model
 
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
-    try:
-        out = check_output(args.out, suffix=".npz", kind="codes", keys=("codes", "rows"),
-                           inputs=(args.model, args.bank), force=args.force)
-        check_device(args.device, "--device")
-        model, info = load_model(args.model, device=args.device)
-        recorded = info.get("env_kwargs", {})
-        spec = args.bank if args.bank is not None else recorded_bank(info, args.model, "--bank")
-        protocol = args.protocol if args.protocol is not None else (
-            recorded.get("protocol") if args.bank is None else None)
-        bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
-        rows = np.arange(bank.n) if args.split == "all" else bank.indices(args.split)
-        t0 = time.perf_counter()
-        codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size,
-                       bits=args.bits)
-        seconds = time.perf_counter() - t0
-        path = save_codes(out, codes, bank, rows, meta={"model": info,
-                                                            "model_path": str(args.model),
-                                                            "split": args.split,
-                                                            "prefix_bits": args.bits})
-    except (EncodeError, ModelFileError, HashEnvError, OutputPathError, DeviceError) as exc:
-        print(f"hashgym encode: error: {exc}", file=sys.stderr)
-        return 2
+    out = check_output(args.out, suffix=".npz", kind="codes", keys=("codes", "rows"),
+                       inputs=(args.model, args.bank), force=args.force)
+    check_device(args.device, "--device")
+    model, info = load_model(args.model, device=args.device)
+    recorded = info.get("env_kwargs", {})
+    spec = args.bank if args.bank is not None else recorded_bank(info, args.model, "--bank")
+    protocol = args.protocol if args.protocol is not None else (
+        recorded.get("protocol") if args.bank is None else None)
+    bank = resolve_bank(spec, protocol=protocol, seed=recorded.get("protocol_seed", 0))
+    rows = np.arange(bank.n) if args.split == "all" else bank.indices(args.split)
+    t0 = time.perf_counter()
+    codes = encode(model, bank, args.split, indices=rows, batch_size=args.batch_size,
+                   bits=args.bits)
+    seconds = time.perf_counter() - t0
+    path = save_codes(out, codes, bank, rows, meta={"model": info,
+                                                    "model_path": str(args.model),
+                                                    "split": args.split,
+                                                    "prefix_bits": args.bits})
     rate = len(rows) / max(seconds, 1e-9)
     print(f"coded {len(rows):,} images ({args.split}) to {codes.shape[1]}-bit codes in "
           f"{seconds:.2f} s ({rate:,.0f} images/s); wrote {path} "

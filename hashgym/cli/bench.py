@@ -24,8 +24,7 @@ import logging
 import sys
 
 from hashgym.benchmarks.suites import BENCH_SUITES, EXECUTORS, BenchError, get_suite
-
-from hashgym.bank import BankError
+from hashgym.benchmarks.tables import markdown_tables, paired_markdown, summarize
 
 __all__ = ["add_arguments", "parse_list", "run_from_args"]
 
@@ -129,41 +128,36 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.list:
         _list()
         return 0
-    try:
-        if args.deprecated_protocol is not None:
-            print(f"hashgym bench: warning: --protocol is deprecated and will be removed in "
-                  f"hashgym {ALIAS_REMOVED_IN}; use --suite", file=sys.stderr)
-            if args.suite is not None and args.suite != args.deprecated_protocol:
-                raise BenchError(f"--suite {args.suite} and --protocol "
-                                 f"{args.deprecated_protocol} disagree; give --suite only")
-            args.suite = args.deprecated_protocol
-        if args.suite is None:
-            raise BenchError(f"--suite is required; known: {', '.join(BENCH_SUITES)}")
-        suite = get_suite(args.suite)
-        from hashgym.benchmarks.runner import run_benchmark
-        from hashgym.benchmarks.tables import markdown_tables, paired_markdown, summarize
+    if args.deprecated_protocol is not None:
+        print(f"hashgym bench: warning: --protocol is deprecated and will be removed in "
+              f"hashgym {ALIAS_REMOVED_IN}; use --suite", file=sys.stderr)
+        if args.suite is not None and args.suite != args.deprecated_protocol:
+            raise BenchError(f"--suite {args.suite} and --protocol "
+                             f"{args.deprecated_protocol} disagree; give --suite only")
+        args.suite = args.deprecated_protocol
+    if args.suite is None:
+        raise BenchError(f"--suite is required; known: {', '.join(BENCH_SUITES)}")
+    suite = get_suite(args.suite)
+    from hashgym.benchmarks.runner import run_benchmark
 
-        result = run_benchmark(
-            suite,
-            banks=parse_list(args.bank, "bank") if args.bank else None,
-            seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
-            out=args.out,
-            methods=parse_list(args.methods, "methods") if args.methods else None,
-            bits=parse_list(args.bits, "bits", int) if args.bits else None,
-            threads=args.threads,
-            executor=args.executor,
-            jobs=args.jobs,
-            ray_address=args.ray_address,
-            device=args.device,
-            gpus=args.gpus,
-            plots=not args.no_plots,
-            progress=not args.no_progress,
-            resume=not args.no_resume,
-            command=" ".join(["hashgym", *sys.argv[1:]]),
-        )
-    except (BenchError, BankError) as exc:
-        print(f"hashgym bench: error: {exc}", file=sys.stderr)
-        return 2
+    result = run_benchmark(
+        suite,
+        banks=parse_list(args.bank, "bank") if args.bank else None,
+        seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
+        out=args.out,
+        methods=parse_list(args.methods, "methods") if args.methods else None,
+        bits=parse_list(args.bits, "bits", int) if args.bits else None,
+        threads=args.threads,
+        executor=args.executor,
+        jobs=args.jobs,
+        ray_address=args.ray_address,
+        device=args.device,
+        gpus=args.gpus,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+        resume=not args.no_resume,
+        command=" ".join(["hashgym", *sys.argv[1:]]),
+    )
     print(markdown_tables(summarize(result.rows), result.suite))
     print(paired_markdown(result.rows, result.suite))
     resumed = len(result.cells) - result.computed
