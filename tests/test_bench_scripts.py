@@ -28,6 +28,9 @@ def test_bench_eval_smoke(capsys) -> None:
                      "--index-repeats", "1"])
     out = capsys.readouterr().out
     assert "mAP@all:" in out and "per-query values" in out and "faiss and numpy" in out
+    # both mAP@all paths are timed against the popcount pass and give the same values
+    assert "popcount pass" in out and "x the popcount pass; target <= 1.5x" in out
+    assert "values identical to the default path: True" in out
 
 
 def test_bench_scale_smoke(capsys, tmp_path) -> None:
