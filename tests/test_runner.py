@@ -550,6 +550,7 @@ def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
     assert not list((tmp_path / "cells").glob("*.claim"))
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: Path) -> None:
     """Each cell a task of a local 2-CPU Ray that the run starts and stops: results.csv is the
     serial run's, byte for byte; a failing cell is reported and the others are saved."""
