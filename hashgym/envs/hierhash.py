@@ -130,6 +130,48 @@ def default_bits_per_step(n_bits: int) -> int:
     return max(d for d in range(1, cap + 1) if n_bits % d == 0)
 
 
+def _resolve_estimator(mode: str, memory_roles: str, estimator: str | None,
+                       memory_generation: Any, memory_init: str | None,
+                       level_split: int | None) -> str:
+    """Check that the mode's arguments fit together; return ``estimator``, by default the best
+    reward each mode and role setting can have."""
+    _check_choice(mode, "mode", MODES)
+    _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
+    if estimator is not None:
+        _check_choice(estimator, "estimator", ESTIMATORS)
+    if mode == "triplet" and estimator in ("class-mean", "expected"):
+        raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
+                           "all three images, so there is no remembered code to average)")
+    if estimator == "expected" and memory_roles != "anchor":
+        raise HashEnvError("estimator='expected' needs memory_roles='anchor' (it averages over "
+                           "the anchor's negatives); give estimator='class-mean' or 'sample' "
+                           "to code other roles")
+    if mode == "triplet" and memory_generation not in (None, "auto"):
+        raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
+                           "memory)")
+    if mode == "triplet" and (memory_init == "class" or level_split):
+        raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
+                           "mode has no code memory)")
+    if estimator is None:
+        return "sample" if mode == "triplet" else (
+            "expected" if memory_roles == "anchor" else "class-mean")
+    return estimator
+
+
+def _generation_steps(memory_generation: Any, mode: str, steps_per_image: int,
+                      n_images: int) -> int | None:
+    """``memory_generation`` in environment steps (``None``: no generations; ``"auto"``:
+    :data:`GENERATION_CODINGS` codings of every image)."""
+    if mode == "triplet" or memory_generation is None:
+        return None
+    if memory_generation == "auto":
+        return GENERATION_CODINGS * steps_per_image * n_images
+    if isinstance(memory_generation, str):
+        raise HashEnvError(f"memory_generation must be a number of environment steps, "
+                           f"'auto' or None, got {memory_generation!r}")
+    return _check_int(memory_generation, "memory_generation", 1)
+
+
 class HierHashCore(CodingCore):
     """The batched state and rewards of ``HierHash-v0`` (see :class:`HierHashEnv`)."""
 
@@ -168,30 +210,11 @@ class HierHashCore(CodingCore):
                 f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
                 f"{2**int(bits_per_step):,} actions; HierHash-v0 allows at most "
                 f"{MAX_BITS_PER_STEP} bits per step ({2**MAX_BITS_PER_STEP:,} actions)")
-        _check_choice(mode, "mode", MODES)
-        _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
-        if estimator is not None:
-            _check_choice(estimator, "estimator", ESTIMATORS)
-        if mode == "triplet" and estimator in ("class-mean", "expected"):
-            raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
-                               "all three images, so there is no remembered code to average)")
-        if estimator == "expected" and memory_roles != "anchor":
-            raise HashEnvError("estimator='expected' needs memory_roles='anchor' (it averages over "
-                               "the anchor's negatives); give estimator='class-mean' or 'sample' "
-                               "to code other roles")
-        if mode == "triplet" and memory_generation not in (None, "auto"):
-            raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
-                               "memory)")
-        if mode == "triplet" and (memory_init == "class" or level_split):
-            raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
-                               "mode has no code memory)")
+        self.estimator = _resolve_estimator(mode, memory_roles, estimator, memory_generation,
+                                            memory_init, level_split)
         self.mode = mode
         self.memory_roles = memory_roles
         self.memory_init = resolve_memory_init(memory_init, mode)
-        if estimator is None:  # the best reward each mode and role setting can have
-            estimator = "sample" if mode == "triplet" else (
-                "expected" if memory_roles == "anchor" else "class-mean")
-        self.estimator = estimator
         self.slots = 3 if mode == "triplet" else 1
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
@@ -222,16 +245,8 @@ class HierHashCore(CodingCore):
         self.sibling_negatives = sibling_fraction(sibling_negatives)
         self.labels = self.bank.labels[self.rows]
         self._n_constraints_arg = n_constraints
-        if mode == "triplet" or memory_generation is None:
-            self.memory_generation: int | None = None
-        elif memory_generation == "auto":
-            self.memory_generation = (GENERATION_CODINGS * (self.n_bits // self.bits_per_step)
-                                      * self.rows.size)
-        elif isinstance(memory_generation, str):
-            raise HashEnvError(f"memory_generation must be a number of environment steps, "
-                               f"'auto' or None, got {memory_generation!r}")
-        else:
-            self.memory_generation = _check_int(memory_generation, "memory_generation", 1)
+        self.memory_generation = _generation_steps(memory_generation, mode,
+                                                   self.steps_per_image, self.rows.size)
         self.codes = CodeMemory(self.rows.size, self.n_bits, self.memory_generation, self.split)
         self._fine: ClassMeans | None = None  # level-l classes (class-mean)
         self._coarse: ClassMeans | None = None  # level-(l-1) classes (coarse_weight)
