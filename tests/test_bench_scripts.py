@@ -23,6 +23,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_bench_eval_smoke(capsys) -> None:
     bench_eval.main(["--quick", "--repeats", "1", "--baseline-repeats", "1",
                      "--index-repeats", "1"])
