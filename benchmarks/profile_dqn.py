@@ -63,7 +63,7 @@ PHASES = (
     ("  replay sampling (ReplayBuffer.sample)", "buffers.py", "sample"),
     ("  backward", "_tensor.py", "backward"),
     ("  optimizer step", "optimizer.py", "wrapper"),
-    ("memory generation ends", "hierhash.py", "_end_generation"),
+    ("memory generation ends", "code_memory.py", "end_generation"),
     ("greedy encode at the level change", "encode.py", "encode_with_env"),
     ("building the model", "train.py", "_build"),
 )

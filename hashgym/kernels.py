@@ -1,4 +1,4 @@
-"""Compiled loops for the metrics, when numba is installed (the ``fast`` extra).
+"""Compiled loops for the metrics, when numba is installed (a runtime dependency).
 
 numpy computes mAP@all by sorting every query's whole database (a radix sort of its
 distances) and gathering relevance along that order: a few passes over ``n_query ×
@@ -16,24 +16,33 @@ database order per query, with one small counter per distance value and nothing 
 
 Average precision is the sum of those precisions, taken in rank order like numpy's path does,
 so the values are identical to the last bit (``tests/test_metrics.py`` checks it). The kernel
-releases the GIL, so the metrics' ``n_jobs`` threads run it in parallel. Without numba,
-:data:`AVAILABLE` is ``False`` and the metrics use numpy alone.
+releases the GIL, so the metrics' ``n_jobs`` threads run it in parallel. Without numba (no wheel
+for the platform), or with the environment variable ``HASHGYM_NUMBA=0`` set before hashgym is
+imported (to compare the two paths), :data:`AVAILABLE` is ``False`` and the metrics use numpy
+alone, with the same values.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "ap_all_sums"]
+__all__ = ["AVAILABLE", "DISABLED", "ap_all_sums"]
 
-try:
-    import numba
-except ImportError:  # the optional extra is not installed: numpy does the work
+#: ``HASHGYM_NUMBA=0``: numba is not imported and numpy does the work, as without numba.
+DISABLED = os.environ.get("HASHGYM_NUMBA", "").strip() == "0"
+
+if DISABLED:
     numba = None
+else:
+    try:
+        import numba
+    except ImportError:  # no numba wheel for this platform: numpy does the work
+        numba = None
 
-#: Whether numba is installed and :func:`ap_all_sums` is compiled.
+#: Whether numba is installed, not disabled, and :func:`ap_all_sums` is compiled.
 AVAILABLE = numba is not None
 
 

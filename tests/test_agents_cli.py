@@ -54,6 +54,7 @@ def _run_until(cmd: list[str], out: Path, ready, timeout: float = 60.0) -> dict:
     return state
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_at_its_level_and_step(tmp_path: Path, bank_path: Path) -> None:
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "hashgym.cli", "train", "--env", "HierHash-v0", "--algo", "dqn",

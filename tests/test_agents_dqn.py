@@ -54,6 +54,7 @@ def test_paper_defaults() -> None:
     assert DQN_DEFAULTS["policy_kwargs"]["features_extractor_class"] is HashQFeatures
 
 
+@pytest.mark.slow
 def test_hierarchical_dqn_learns_and_refines_level_by_level(monkeypatch) -> None:
     seen: list[tuple[int, np.ndarray]] = []
 

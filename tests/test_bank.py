@@ -140,6 +140,7 @@ def test_loads_cifar_style_arrays(tmp_path):
     assert bank.meta["backbone"] == "toy" and bank.meta["source"] == str(path)
 
 
+@pytest.mark.slow
 def test_loads_shared_bank_as_it_is(shared_bank_path):
     bank = FeatureBank.load(shared_bank_path)
     assert (bank.n, bank.dim, bank.n_classes) == (60000, 512, (20, 100))

@@ -118,6 +118,7 @@ def test_fit_on_other_split(small_bank: FeatureBank) -> None:
     np.testing.assert_array_equal(a.encode(small_bank.features), b.encode(small_bank.features))
 
 
+@pytest.mark.slow
 def test_supervised_beats_lsh() -> None:
     """On a well-separated bank every supervised head ranks far better than LSH."""
     from hashgym.metrics import mean_average_precision
@@ -327,6 +328,7 @@ def test_cnnh_stage1_is_a_local_optimum(seed: int) -> None:
             assert _cnnh_objective(flipped, labels) >= best
 
 
+@pytest.mark.slow
 def test_csq_uses_hash_centers(small_bank: FeatureBank) -> None:
     """CSQ's centers are hashgym's (Hadamard rows for 6 classes and 8 bits); trained codes of
     the training images sit at their class centers."""

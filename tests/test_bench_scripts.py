@@ -24,13 +24,18 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_bench_eval_smoke(capsys) -> None:
     bench_eval.main(["--quick", "--repeats", "1", "--baseline-repeats", "1",
                      "--index-repeats", "1"])
     out = capsys.readouterr().out
     assert "mAP@all:" in out and "per-query values" in out and "faiss and numpy" in out
+    # both mAP@all paths are timed against the popcount pass and give the same values
+    assert "popcount pass" in out and "x the popcount pass; target <= 1.5x" in out
+    assert "values identical to the default path: True" in out
 
 
+@pytest.mark.slow
 def test_bench_scale_smoke(capsys, tmp_path) -> None:
     bench_scale.main(["--min", "1e3", "--max", "1e4", "--numpy-max", "1e4", "--queries", "20",
                       "--repeats", "1", "--encode", "300,1000", "--encode-batch", "256",
@@ -44,6 +49,7 @@ def test_bench_scale_smoke(capsys, tmp_path) -> None:
     assert "N=        300:" in out and "Growth" not in out and "faiss N=" not in out
 
 
+@pytest.mark.slow
 def test_bench_envs_smoke(capsys) -> None:
     bench_envs.main(["--bank", "cifar100-mini", "--sizes", "4", "--repeats", "1",
                      "--sync-limit", "4", "--skip-sb3"])
@@ -51,6 +57,7 @@ def test_bench_envs_smoke(capsys) -> None:
     assert "HierHash-v0" in out and "CentralHash-v0" in out and "env steps/s" in out
 
 
+@pytest.mark.slow
 def test_diagnose_hierhash_smoke(capsys) -> None:
     diagnose_hierhash.main(["--bank", "cifar100-mini", "--teacher", "itq", "--epochs", "1",
                             "--frozen-steps", "1024", "--paper-steps", "1024", "--skip-shipped"])
@@ -67,6 +74,7 @@ def test_diagnose_hierhash_refuses_a_test_preset(capsys) -> None:
             "cifar100-dev-csq, or pass --on-test-bank") in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_agents_smoke(shared_data, capsys) -> None:
     bench_agents.main(["--quick"])
     out = capsys.readouterr().out
@@ -75,6 +83,7 @@ def test_bench_agents_smoke(shared_data, capsys) -> None:
     assert out.count("the same codes") == 2 and "CODES DIFFER" not in out
 
 
+@pytest.mark.slow
 def test_bench_images_smoke(shared_data, capsys) -> None:
     bench_images.main(["--quick"])
     out = capsys.readouterr().out
@@ -83,6 +92,7 @@ def test_bench_images_smoke(shared_data, capsys) -> None:
     assert share >= 0.999  # the same model's codes on 2 threads (float sums may differ in order)
 
 
+@pytest.mark.slow
 def test_profile_dqn_smoke(capsys) -> None:
     profile_dqn.main(["profile", "--bank", "cifar100-mini", "--generation", "1024", "--top", "5",
                       "--clocks", "cpu"])

@@ -28,6 +28,7 @@ def test_bank_info_json_with_protocol(capsys):
     assert info["meta"]["protocol"]["seed"] == 2
 
 
+@pytest.mark.slow
 def test_bank_info_shared(shared_bank_path, capsys):
     assert main(["bank", "info", str(shared_bank_path)]) == 0
     out = capsys.readouterr().out

@@ -51,6 +51,7 @@ def _map(bank: FeatureBank, query: np.ndarray, db: np.ndarray) -> float:
     return evaluate(query, db, bank.labels[qi, 1], bank.labels[di, 1], ["mAP@all"])["mAP@all"]
 
 
+@pytest.mark.slow
 def test_a_tiny_cnn_agent_learns_codes_above_random(bank: FeatureBank, trained) -> None:
     result, _ = trained
     extractor = result.model.policy.q_net.features_extractor
@@ -61,6 +62,7 @@ def test_a_tiny_cnn_agent_learns_codes_above_random(bank: FeatureBank, trained) 
     assert _map(bank, query, db) > 1.8 * chance
 
 
+@pytest.mark.slow
 def test_encode_through_the_cnn_equals_stepping_the_env(bank: FeatureBank, trained) -> None:
     model = trained[0].model
     rows = bank.indices("query")
@@ -74,6 +76,7 @@ def test_encode_through_the_cnn_equals_stepping_the_env(bank: FeatureBank, train
     np.testing.assert_array_equal(encode(model, bank, "query", batch_size=7), by_hand)
 
 
+@pytest.mark.slow
 def test_a_saved_image_model_loads_to_the_same_codes(bank: FeatureBank, trained) -> None:
     result, out = trained
     loaded, info = load_model(out / "model.zip")
@@ -151,6 +154,7 @@ def reinforce_run(bank: FeatureBank, tmp_path_factory: pytest.TempPathFactory):
     return result, out
 
 
+@pytest.mark.slow
 def test_reinforce_trains_its_cnn_end_to_end(bank: FeatureBank, reinforce_run) -> None:
     """SCIHCGRL eq. (10): the CNN body learns with the policy; the codes beat random codes."""
     result, _ = reinforce_run
@@ -162,6 +166,7 @@ def test_reinforce_trains_its_cnn_end_to_end(bank: FeatureBank, reinforce_run) -
     assert _map(bank, query, db) > 2 * chance
 
 
+@pytest.mark.slow
 def test_reinforce_image_codes_equal_stepping_and_survive_save_load(bank: FeatureBank,
                                                                     reinforce_run) -> None:
     result, out = reinforce_run

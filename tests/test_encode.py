@@ -17,12 +17,12 @@ from stable_baselines3 import PPO
 from hashgym.agents import encode as encode_module
 from hashgym.agents.encode import (
     EncodeError,
-    _recurrent_act,
     coding_sample,
     encode,
     policy_act,
     prefix_unit,
 )
+from hashgym.agents.fast_act import recurrent_act
 from hashgym.agents.saving import (
     MODEL_INFO,
     ModelFileError,
@@ -121,7 +121,7 @@ def test_recurrent_fast_path_equals_predict(env_id: str, env_kwargs: dict) -> No
     model = train("recurrentppo", env_id, {"bank": BANK, **env_kwargs}, total_timesteps=128,
                   num_envs=16, algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
     _randomised(model, scale=0.5)
-    assert _recurrent_act(model) is not None
+    assert recurrent_act(model) is not None
     _assert_encode_equals_predict(model)
 
 
@@ -132,7 +132,7 @@ def test_recurrent_fast_path_restarts_only_the_new_episodes() -> None:
                   total_timesteps=128, num_envs=16,
                   algo_kwargs={"n_steps": 8, "batch_size": 64, "n_epochs": 1}).model
     _randomised(model, scale=0.5)
-    act = _recurrent_act(model)
+    act = recurrent_act(model)
     venv = gym.make_vec("HierHash-v0", num_envs=12, bank=BANK, bits_per_step=2)
     obs, _ = venv.reset(seed=3)
     state, starts = None, np.ones(12, dtype=bool)

@@ -257,6 +257,7 @@ def test_multi_hot_training(tmp_path: Path) -> None:
     assert 0.0 <= bank.meta["query_top1_hit"] <= 1.0
 
 
+@pytest.mark.slow
 def test_vgg_gives_fc7(tiny: ImageSet) -> None:
     bank = extract_features(tiny, backbone="vgg11", limit=8, **FAST)
     assert bank.dim == 4096 and bank.meta["layer"].startswith("fc7")
@@ -350,6 +351,7 @@ def test_cli_without_images_reads_the_data_folder(
 
 
 # ---------------------------------------------------------------------- shared data
+@pytest.mark.slow
 def test_split_from_the_shared_bank(shared_data: Path) -> None:
     images = load_cifar100_npz(shared_data / "cifar100" / "cifar100.npz")
     shared = shared_data / "cifar100" / "cifar100_resnet18_features.npz"

@@ -11,6 +11,7 @@ import hashgym  # noqa: F401
 from hashgym.envs.constraints import ConstraintSampler
 from hashgym.envs.core import HashEnvError
 from hashgym.envs.hierhash import PAPER_SETTINGS, level_reward, triplet_reward
+from hashgym.envs.rewards import triplet_episode_reward
 from hashgym.synthetic import make_hierarchical_bank
 
 BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
@@ -28,6 +29,21 @@ def _triplet_rows(level: int = 0) -> np.ndarray:
     same_parent = labels[:, 0] == labels[a, 0] if level else np.ones(BANK.n, bool)
     n = next(r for r in TRAIN if same_parent[r] and labels[r, level] != labels[a, level])
     return np.array([a, p, n])
+
+
+def test_triplet_episode_reward_is_eq_1_then_eqs_4_5() -> None:
+    """Triplet mode's terminal reward is triplet_reward, and at level >= 1 level_reward over
+    the three images, the same floats."""
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (50, 3, 12)).astype(np.uint8)
+    previous = rng.integers(0, 2, (50, 3, 12)).astype(np.uint8)
+    r = triplet_reward(bits[:, 0], bits[:, 1], bits[:, 2], 3.0)
+    assert (r < 0).any() and (r == 0).any()  # both sides of the hinge
+    np.testing.assert_array_equal(triplet_episode_reward(bits, None, 3.0, 0.5, 0.8), r)
+    expected = level_reward(r, list(bits.transpose(1, 0, 2)), list(previous.transpose(1, 0, 2)),
+                            0.5, 0.8)
+    np.testing.assert_array_equal(triplet_episode_reward(bits, previous, 3.0, 0.5, 0.8),
+                                  expected)
 
 
 def test_triplet_reward_by_hand() -> None:

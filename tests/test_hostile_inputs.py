@@ -33,6 +33,7 @@ from hashgym.centers import CenterError
 from hashgym.cli import main
 from hashgym.codes import CodeError
 from hashgym.envs import HashEnvError
+from hashgym.envs.hierhash import default_bits_per_step, default_margin
 from hashgym.metrics import MetricError, evaluate, mean_average_precision, parse_metric
 from hashgym.protocols import resolve_bank
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
@@ -286,6 +287,10 @@ ENVS: list[Case] = [
      "n_bits must be an integer, got 12.0"),
     ("n_bits-bool", lambda f: _central(n_bits=True), HashEnvError,
      "n_bits must be an integer, got True"),
+    ("default_bits_per_step-n_bits-0", lambda f: default_bits_per_step(0), HashEnvError,
+     "n_bits must be >= 1, got 0"),
+    ("default_margin-n_bits-float", lambda f: default_margin(2.5), HashEnvError,
+     "n_bits must be an integer, got 2.5"),
     ("bits_per_step-0", lambda f: _hier(bits_per_step=0), HashEnvError,
      "bits_per_step must be >= 1, got 0"),
     ("bits_per_step-not-dividing", lambda f: _hier(n_bits=12, bits_per_step=5), HashEnvError,

@@ -93,6 +93,7 @@ def test_banks_keep_their_image_source(bank: FeatureBank, tmp_path: Path) -> Non
     assert not has_images(make_hierarchical_bank(seed=0))
 
 
+@pytest.mark.slow
 def test_the_shared_cifar100_bank_finds_its_images(shared_data: Path) -> None:
     bank = resolve_bank("cifar100-trees-people")
     with np.load(shared_data / "cifar100" / "cifar100.npz") as archive:

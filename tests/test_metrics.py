@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -353,6 +356,17 @@ def test_compiled_map_all_equals_numpy_to_the_bit(monkeypatch: pytest.MonkeyPatc
     leaf = labels[q] if kind == "label" else labels[q, -1]
     if min_grade != 1:
         assert (fast["mAP@all"][leaf == 0] == 0).all() and (fast["mAP@all"][leaf != 0] > 0).all()
+
+
+def test_hashgym_numba_0_selects_numpys_path() -> None:
+    """``HASHGYM_NUMBA=0`` leaves numba unimported and the metrics on numpy's path, whose values
+    the test above compares with the compiled ones."""
+    script = ("import sys; from hashgym import kernels; "
+              "print(kernels.DISABLED, kernels.AVAILABLE, 'numba' in sys.modules)")
+    env = {**os.environ, "HASHGYM_NUMBA": "0"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "False", "False"]
 
 
 def test_feature_bank_call_sites():

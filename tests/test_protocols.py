@@ -163,6 +163,7 @@ def test_mini_bank_pca_ignores_query_images():
     assert a.n == 6 * 7 and a.dim == 4 and a.meta["pca"]["fitted_on"] == "the 50,000 database images"
 
 
+@pytest.mark.slow
 def test_development_presets_load_with_their_own_split(shared_data, monkeypatch):
     monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
     dev = resolve_bank("cifar100-dev")
@@ -181,6 +182,7 @@ def test_development_presets_load_with_their_own_split(shared_data, monkeypatch)
     np.testing.assert_array_equal(dev.labels, shared.labels[dev.image_index])
 
 
+@pytest.mark.slow
 def test_csq_queries_are_images_the_backbone_never_saw(shared_data, monkeypatch):
     """The shared bank's backbone trained on its database split (rows = cifar100.npz images);
     the development bank's on its own database split. csq's queries avoid both."""

@@ -66,6 +66,7 @@ def test_recipe_budget_counts_generations() -> None:
     assert recipe_budget(BANK, [0], {"split": "query"}) == recipe_level_timesteps(n_query, [0])
 
 
+@pytest.mark.slow
 def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     bank_path = BANK.save(tmp_path / "bank.npz")

@@ -85,6 +85,7 @@ def random_policy_reward(n_bits: int, eps: float = 1e-3) -> float:
 
 
 # ------------------------------------------------------------------ learning
+@pytest.mark.slow
 def test_supervised_variant_learns_above_random(bank):
     env = make_env(bank)
     model = make_model(env)
@@ -97,6 +98,7 @@ def test_supervised_variant_learns_above_random(bank):
     assert model.num_timesteps == N_ENVS * 100
 
 
+@pytest.mark.slow
 def test_pure_rl_variant_improves(bank):
     env = make_env(bank, info_keys=())  # the pure-RL agent never reads the centers
     model = make_model(env, supervised_weight=0.0)
@@ -231,6 +233,7 @@ def test_probability_actions_stay_on_the_side_of_the_bit():
     assert float(p.min()) >= 0.0 and float(p.max()) <= 1.0
 
 
+@pytest.mark.slow
 def test_probability_action_type_learns(bank):
     env = make_env(bank, action_type="probability")
     model = make_model(env, policy_kwargs={"hidden_size": 64, "exploration_std": 0.5})
@@ -293,6 +296,7 @@ def test_chunked_encode_matches_stepping_by_hand(bank):
     np.testing.assert_array_equal(codes, np.concatenate(by_hand, axis=1))
 
 
+@pytest.mark.slow
 def test_chunked_training_learns(bank):
     env = make_env(bank, bits_per_step=4)
     model = make_model(env, episodes_per_update=2)

@@ -32,7 +32,7 @@ ALLOWED_LINES: dict[str, set[str]] = {
 #: read (provenance of a measurement, not a reference for readers), so they are not checked.
 RECORD = re.compile(
     r"benchmarks/results/"
-    r"(?:[^/]+/(?:record\.json|results\.csv|table\.md|table\.tex)|bench_eval\.txt)"
+    r"(?:[^/]+/(?:record\.json|results\.csv|table\.md|table\.tex)|bench_eval(?:_fallback)?\.txt)"
 )
 README = "README.md"
 

@@ -396,6 +396,7 @@ AGENTS = BenchSuite(
 )
 
 
+@pytest.mark.slow
 def test_agents_run_as_methods(bank: FeatureBank, tmp_path: Path) -> None:
     result = run_benchmark(AGENTS, banks={"synthetic": bank}, out=tmp_path / "a",
                            progress=False, plots=True)
@@ -525,6 +526,7 @@ def test_step_ticks_read_as_counts() -> None:
         "0", "950", "200k", "1.5M", "12M", "2G"]
 
 
+@pytest.mark.slow
 def test_process_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: Path) -> None:
     """Two worker processes compute the cells, the driver writes them: results.csv is the serial
     run's, byte for byte, and a second run resumes every cell."""
@@ -537,6 +539,7 @@ def test_process_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: P
     assert _run(bank, tmp_path / "pool", executor="process", jobs=2).computed == 0
 
 
+@pytest.mark.slow
 def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
         bank: FeatureBank, tmp_path: Path) -> None:
     """ITQ cannot make 24-bit codes of 16-d features: those cells fail in their workers, every
@@ -550,6 +553,7 @@ def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
     assert not list((tmp_path / "cells").glob("*.claim"))
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_serial_values(bank: FeatureBank, tmp_path: Path) -> None:
     """Each cell a task of a local 2-CPU Ray that the run starts and stops: results.csv is the
     serial run's, byte for byte; a failing cell is reported and the others are saved."""

@@ -97,6 +97,7 @@ def _mean_reward(act, seed: int = 123) -> float:
     return float(rewards.mean())
 
 
+@pytest.mark.slow
 def test_ppo_through_the_adapter_beats_a_random_policy() -> None:
     rng = np.random.default_rng(0)
     random_mean = _mean_reward(lambda obs: rng.integers(0, 2, (256, 8)))

@@ -23,6 +23,7 @@ SUITE = BenchSuite(
                                 MethodSpec("lsh", "baseline", {"name": "lsh"}, "LSH")))
 
 
+@pytest.mark.slow
 def test_a_study_scores_on_the_development_twin_and_resumes(
         shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HASHGYM_DATA", str(shared_data))

@@ -45,6 +45,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp_path: Path,
                                                             capsys) -> None:
     result = tune({**SPACE, "bank": str(bank_path)}, trials=4, rungs=2, out=tmp_path / "sweep")
@@ -77,6 +78,7 @@ def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp
     assert trained["env_kwargs"]["margin"] == config["env_kwargs"]["margin"]
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_resumes_with_the_missing_trials(bank_path: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import optuna
@@ -111,6 +113,7 @@ def test_a_stopped_sweep_resumes_with_the_missing_trials(bank_path: Path, tmp_pa
     assert [r["trial"] for r in fresh.trials] == [0] and len(runs) == 3
 
 
+@pytest.mark.slow
 def test_parallel_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsys) -> None:
     code = main(["tune", "--space", str(EXAMPLES / "dqn_space.yaml"), "--bank", str(bank_path),
                  "--timesteps", "1024", "--trials", "3", "--rungs", "1", "--jobs", "2",
@@ -124,6 +127,7 @@ def test_parallel_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsy
     assert best["validation"]["value"] == max(float(r["value"]) for r in rows)
 
 
+@pytest.mark.slow
 def test_ray_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsys,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """--executor ray: the workers are tasks of a local Ray started for the sweep (and gone
@@ -223,6 +227,7 @@ def test_train_config_errors(tmp_path: Path, capsys, text: str, message: str) ->
     assert message.replace("\\", "") in capsys.readouterr().err or pytest.fail(message)
 
 
+@pytest.mark.slow
 def test_a_shared_test_preset_is_tuned_on_its_development_twin(
         shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("HASHGYM_DATA", str(shared_data))

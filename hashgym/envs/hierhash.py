@@ -1,9 +1,9 @@
 """``HierHash-v0``: DRLHIH's hierarchical image hashing as a Gymnasium environment.
 
-The rewards are defined here and only here: :func:`triplet_reward` (DRLHIH eq. (1)) and
-:func:`level_reward` (DRLHIH eqs. (4)–(5)). :class:`HierHashEnv` (one image at a time) and
-:class:`HierHashVectorEnv` (a whole batch in numpy) are two views of the same
-:class:`HierHashCore`.
+:class:`HierHashEnv` (one image at a time) and :class:`HierHashVectorEnv` (a whole batch in
+numpy) are two views of the same :class:`HierHashCore`, which holds the episodes, the levels and
+their constraint pools. The rewards and their estimators are in :mod:`hashgym.envs.rewards`, the
+code memory in :mod:`hashgym.envs.code_memory`; their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ import numpy as np
 from gymnasium import spaces
 
 from hashgym.bank import FeatureBank
-from hashgym.codes import CodeError, as_bits, hamming_bits_paired, hamming_paired
+from hashgym.codes import CodeError, as_bits
+from hashgym.envs.code_memory import (
+    MEMORY_INITS,
+    ClassMeans,
+    CodeMemory,
+    random_memory,
+    resolve_memory_init,
+    split_memory,
+)
 from hashgym.envs.constraints import (
     PAPER_N_CONSTRAINTS,
     ConstraintSampler,
@@ -30,6 +38,18 @@ from hashgym.envs.core import (
     _check_float,
     _check_int,
     _core_attribute,
+)
+from hashgym.envs.rewards import (
+    ESTIMATORS,
+    MemoryReward,
+    default_margin,
+    expected_hamming,
+    level_reward,
+    level_value,
+    memory_role_distances,
+    triplet_episode_reward,
+    triplet_reward,
+    triplet_value,
 )
 from hashgym.validation import check_memory
 
@@ -50,6 +70,7 @@ __all__ = [
     "expected_hamming",
     "level_reward",
     "level_value",
+    "memory_role_distances",
     "random_memory",
     "resolve_memory_init",
     "split_memory",
@@ -61,23 +82,12 @@ MODES = ("memory", "triplet")
 #: ``memory_roles`` values: ``"all"`` codes the anchor, the positive or the negative of the drawn
 #: triplet (one role drawn uniformly per episode); ``"anchor"`` codes the anchor only.
 MEMORY_ROLES = ("all", "anchor")
-#: ``estimator`` values: how memory mode reads the codes of the images it does not code.
-#: ``"sample"``: the drawn images' remembered codes (one sample of eq. (1)); ``"class-mean"``:
-#: each image stands for its level-``l`` class, and eq. (1) reads the expected Hamming distances
-#: to that class's remembered codes (the class's per-bit means); ``"expected"``: as
-#: ``"class-mean"``, and eq. (1) is averaged over the negative's class under the constraint
-#: distribution instead of read for the one drawn negative.
-ESTIMATORS = ("expected", "class-mean", "sample")
 #: The most bits one ``Discrete(2 ** bits_per_step)`` action may emit: 65,536 actions, already a
 #: large Q-network head (2 ** 24 would need gigabytes for the action table alone).
 MAX_BITS_PER_STEP = 16
 #: The most bits per step :func:`default_bits_per_step` picks: ``Discrete(256)``, past which
 #: ε-greedy barely tries the actions (``benchmarks/results/notes/hierhash-v0-versions.md``).
 MAX_DEFAULT_BITS_PER_STEP = 8
-#: ``memory_init`` values: how the code memory of a level without previous codes starts.
-#: ``"class"``: one random code per class of the level, shared by its members; ``"image"``:
-#: independent random bits per image (the paper's).
-MEMORY_INITS = ("class", "image")
 #: ``memory_generation="auto"`` codes every image of the split this many times per generation
 #: (``GENERATION_CODINGS × T`` environment steps per image, ``T = n_bits / bits_per_step``: 3M
 #: steps on a 50,000-image split at 12 bits). Why: enough for a DQN to catch up with its frozen
@@ -120,206 +130,46 @@ def default_bits_per_step(n_bits: int) -> int:
     return max(d for d in range(1, cap + 1) if n_bits % d == 0)
 
 
-def default_margin(n_bits: int) -> float:
-    """The triplet margin ``β`` when none is given: ``3 · sqrt(n_bits / 12)`` bits.
-
-    3 bits at the paper's 12 (which does not give ``β``: a quarter of the code), scaled like the
-    spread of the distance between two random codes (standard deviation ``sqrt(n_bits) / 2``)
-    rather than like the code: 4.2 bits at 24, 6 at 48. Why: a margin of ``n_bits / 4``
-    saturates at longer codes, where it asks every anchor to sit on its class's code
-    (``benchmarks/results/notes/hierhash-v0-versions.md``).
-
-    :param n_bits: the code length, ``>= 1``.
-    """
-    return 3.0 * float(np.sqrt(_check_int(n_bits, "n_bits", 1) / 12))
-
-
-def triplet_reward(
-    anchor: np.ndarray, positive: np.ndarray, negative: np.ndarray, margin: float
-) -> np.ndarray:
-    """DRLHIH eq. (1) for a batch: ``r = −max(0, β + H(b(I), b(I+)) − H(b(I), b(I−)))``.
-
-    :param anchor: ``[n, k]`` codes (0/1 or ±1) of the anchors.
-    :param positive: ``[n, k]`` codes of the positives.
-    :param negative: ``[n, k]`` codes of the negatives.
-    :param margin: ``β``, in bits.
-    :return: ``[n]`` float64 rewards (``<= 0``).
-    """
-    return triplet_value(hamming_paired(anchor, positive), hamming_paired(anchor, negative), margin)
-
-
-def triplet_value(d_pos: np.ndarray, d_neg: np.ndarray, margin: float) -> np.ndarray:
-    """DRLHIH eq. (1) from the distances: ``−max(0, β + d_pos − d_neg)``.
-
-    The one definition of the triplet reward: :func:`triplet_reward` and the environment (which
-    accumulates the distances chunk by chunk) both call it.
-
-    :param d_pos: ``[n]`` Hamming distances anchor–positive.
-    :param d_neg: ``[n]`` Hamming distances anchor–negative.
-    :param margin: ``β``, in bits.
-    :return: ``[n]`` float64 rewards (``<= 0``).
-    """
-    return -np.maximum(0.0, margin + (d_pos - d_neg)) + 0.0  # + 0.0 turns -0.0 into 0.0
+def _resolve_estimator(mode: str, memory_roles: str, estimator: str | None,
+                       memory_generation: Any, memory_init: str | None,
+                       level_split: int | None) -> str:
+    """Check that the mode's arguments fit together; return ``estimator``, by default the best
+    reward each mode and role setting can have."""
+    _check_choice(mode, "mode", MODES)
+    _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
+    if estimator is not None:
+        _check_choice(estimator, "estimator", ESTIMATORS)
+    if mode == "triplet" and estimator in ("class-mean", "expected"):
+        raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
+                           "all three images, so there is no remembered code to average)")
+    if estimator == "expected" and memory_roles != "anchor":
+        raise HashEnvError("estimator='expected' needs memory_roles='anchor' (it averages over "
+                           "the anchor's negatives); give estimator='class-mean' or 'sample' "
+                           "to code other roles")
+    if mode == "triplet" and memory_generation not in (None, "auto"):
+        raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
+                           "memory)")
+    if mode == "triplet" and (memory_init == "class" or level_split):
+        raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
+                           "mode has no code memory)")
+    if estimator is None:
+        return "sample" if mode == "triplet" else (
+            "expected" if memory_roles == "anchor" else "class-mean")
+    return estimator
 
 
-def level_reward(
-    r: np.ndarray,
-    codes: list[np.ndarray],
-    previous: list[np.ndarray],
-    lam: float,
-    rho: float,
-) -> np.ndarray:
-    """DRLHIH eqs. (4)–(5): ``r_l = ρ · r + (1 − ρ) · r_dist``, ``r_dist = −λ · H(b_l(I), b_{l−1}(I))``.
-
-    ``r_dist`` averages over the images given (the three images of a triplet in triplet mode, the
-    anchor alone in memory mode).
-
-    :param r: ``[n]`` triplet rewards (eq. (1)).
-    :param codes: the level-``l`` codes ``[n, k]`` of each image.
-    :param previous: the level-``(l−1)`` codes of the same images.
-    :param lam: ``λ >= 0``.
-    :param rho: ``ρ`` in ``[0, 1]``.
-    """
-    distance = sum(hamming_paired(c, p) for c, p in zip(codes, previous, strict=True))
-    return level_value(r, distance, len(codes), lam, rho)
-
-
-def level_value(r: np.ndarray, distance: np.ndarray, n_images: int, lam: float, rho: float
-                ) -> np.ndarray:
-    """DRLHIH eqs. (4)–(5) from the distances: ``ρ · r − (1 − ρ) · λ · distance / n_images``.
-
-    The one definition of the level reward (see :func:`level_reward`).
-
-    :param r: ``[n]`` triplet rewards (eq. (1)).
-    :param distance: ``[n]`` summed Hamming distances ``H(b_l(I), b_{l−1}(I))`` over the images.
-    :param n_images: how many images ``distance`` sums over (the mean's denominator).
-    :param lam: ``λ >= 0``.
-    :param rho: ``ρ`` in ``[0, 1]``.
-    """
-    return rho * r + (1.0 - rho) * (-lam * (distance / n_images))
-
-
-def expected_hamming(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``E[H(x, y)]`` for independent codes with per-bit probabilities ``p`` and ``q`` of a 1.
-
-    ``Σ_j p_j (1 − q_j) + q_j (1 − p_j)`` over the last axis: the plain Hamming distance when
-    both are 0/1 bits, the expected distance to a random member of a class when one is the
-    class's per-bit mean (``estimator="class-mean"``).
-
-    :param p: ``[n, k]`` bits or probabilities.
-    :param q: ``[n, k]`` bits or probabilities.
-    :return: ``[n]`` float64.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    return (p + q - 2.0 * p * q).sum(axis=-1)
-
-
-def random_memory(labels: np.ndarray, n_bits: int, rng: np.random.Generator,
-                  init: str = "class") -> np.ndarray:
-    """A random code memory for images with the class ``labels`` (one level's labels).
-
-    :param labels: ``[n_images]`` class labels of the images.
-    :param n_bits: code length.
-    :param rng: the generator the bits are drawn from.
-    :param init: ``"class"``: each class draws one uniformly random code, which all its members
-        share; ``"image"``: every image draws its own bits (the paper's random memory).
-    :return: ``[n_images, n_bits]`` uint8 0/1 codes.
-    """
-    labels = np.asarray(labels)
-    if init == "image":
-        return rng.integers(0, 2, size=(labels.size, n_bits), dtype=np.uint8)
-    _check_choice(init, "memory_init", MEMORY_INITS)
-    _, class_of = np.unique(labels, return_inverse=True)
-    book = rng.integers(0, 2, size=(int(class_of.max(initial=-1)) + 1, n_bits), dtype=np.uint8)
-    return book[class_of]
-
-
-def resolve_memory_init(memory_init: str | None, mode: str = "memory") -> str:
-    """``memory_init`` as the env uses it: the value given (checked), or by default ``"class"``
-    in memory mode and ``"image"`` in triplet mode (which has no memory to start)."""
-    if memory_init is None:
-        return "class" if mode == "memory" else "image"
-    return _check_choice(memory_init, "memory_init", MEMORY_INITS)
-
-
-def split_memory(codes: np.ndarray, labels: np.ndarray, parents: np.ndarray, n_flip: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """The previous level's codes with every class of the new level moved ``n_flip`` bits away.
-
-    Every class flips ``n_flip`` bits in all its members' codes. Siblings (classes with one
-    parent) flip disjoint bits while there are enough: the parent draws a random permutation
-    of the bits and its ``i``-th child flips bits ``i · n_flip, …, (i + 1) · n_flip − 1`` of it,
-    modulo ``n_bits`` (a parent with more than ``n_bits / n_flip`` children reuses bits). Two
-    siblings then start ``2 · n_flip`` bits apart and ``n_flip`` from their parent's code.
-
-    :param codes: ``[n_images, n_bits]`` 0/1 codes (the previous level's).
-    :param labels: ``[n_images]`` the new level's class labels.
-    :param parents: ``[n_images]`` the previous level's labels (a class's parent is the parent
-        label of its first image).
-    :param n_flip: bits flipped per class, ``0 <= n_flip <= n_bits``.
-    :param rng: the generator of the permutations.
-    :return: ``[n_images, n_bits]`` uint8 codes (a new array).
-    """
-    out = np.array(codes, dtype=np.uint8, copy=True)
-    n_bits = out.shape[1]
-    if n_flip == 0 or out.shape[0] == 0:
-        return out
-    _, first, class_of = np.unique(labels, return_index=True, return_inverse=True)
-    class_parent = np.asarray(parents)[first]
-    flips = np.zeros((first.size, n_bits), dtype=np.uint8)
-    for parent in np.unique(class_parent):
-        children = np.flatnonzero(class_parent == parent)
-        order = rng.permutation(n_bits)
-        for i, child in enumerate(children):
-            flips[child, order[(i * n_flip + np.arange(n_flip)) % n_bits]] = 1
-    out ^= flips[class_of]
-    return out
-
-
-def memory_role_distances(
-    roles: np.ndarray, coded_first: np.ndarray, coded_second: np.ndarray, others: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The two distances of DRLHIH eq. (1) when the image in ``roles`` is coded, in memory mode.
-
-    ``positions`` order the triplet as (coded image, first other, second other): for the anchor
-    (anchor; positive, negative), for the positive (positive; anchor, negative), for the negative
-    (negative; anchor, positive). ``H(b(I), b(I+))`` and ``H(b(I), b(I−))`` are then:
-
-    * anchor coded: ``(H(b, m_p), H(b, m_n))``;
-    * positive coded: ``(H(m_a, b), H(m_a, m_n))`` (eq. (1) only reads ``I+`` through
-      ``H(b(I), b(I+))``, which is symmetric);
-    * negative coded: ``(H(m_a, m_p), H(m_a, b))``.
-
-    :param roles: ``[n]`` 0 anchor, 1 positive, 2 negative.
-    :param coded_first: ``[n]`` distances coded code – first other's remembered code.
-    :param coded_second: ``[n]`` distances coded code – second other's remembered code.
-    :param others: ``[n]`` distances between the two remembered codes.
-    :return: ``(d_pos, d_neg)``.
-    """
-    d_pos = np.where(roles == 2, others, coded_first)
-    d_neg = np.where(roles == 0, coded_second, np.where(roles == 1, others, coded_first))
-    return d_pos, d_neg
-
-
-class _ClassMeans:
-    """The images of a split grouped by one level's labels, for per-class means of a memory."""
-
-    def __init__(self, labels: np.ndarray) -> None:
-        _, self.class_of = np.unique(labels, return_inverse=True)
-        self.order = np.argsort(self.class_of, kind="stable")
-        self.starts = np.flatnonzero(np.r_[True, np.diff(self.class_of[self.order]) != 0])
-        self.sizes = np.diff(np.r_[self.starts, labels.size])
-        self.probs = np.zeros((self.sizes.size, 0))
-
-    def update(self, memory: np.ndarray) -> None:
-        """``probs[c, j]``: the fraction of class ``c``'s remembered codes whose bit ``j`` is 1."""
-        sums = np.add.reduceat(memory[self.order], self.starts, axis=0, dtype=np.int64)
-        self.probs = sums / self.sizes[:, None]
-
-    def of(self, positions: np.ndarray) -> np.ndarray:
-        """The class means of the images at split ``positions`` (any shape, bits last)."""
-        return self.probs[self.class_of[positions]]
+def _generation_steps(memory_generation: Any, mode: str, steps_per_image: int,
+                      n_images: int) -> int | None:
+    """``memory_generation`` in environment steps (``None``: no generations; ``"auto"``:
+    :data:`GENERATION_CODINGS` codings of every image)."""
+    if mode == "triplet" or memory_generation is None:
+        return None
+    if memory_generation == "auto":
+        return GENERATION_CODINGS * steps_per_image * n_images
+    if isinstance(memory_generation, str):
+        raise HashEnvError(f"memory_generation must be a number of environment steps, "
+                           f"'auto' or None, got {memory_generation!r}")
+    return _check_int(memory_generation, "memory_generation", 1)
 
 
 class HierHashCore(CodingCore):
@@ -360,30 +210,11 @@ class HierHashCore(CodingCore):
                 f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
                 f"{2**int(bits_per_step):,} actions; HierHash-v0 allows at most "
                 f"{MAX_BITS_PER_STEP} bits per step ({2**MAX_BITS_PER_STEP:,} actions)")
-        _check_choice(mode, "mode", MODES)
-        _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
-        if estimator is not None:
-            _check_choice(estimator, "estimator", ESTIMATORS)
-        if mode == "triplet" and estimator in ("class-mean", "expected"):
-            raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
-                               "all three images, so there is no remembered code to average)")
-        if estimator == "expected" and memory_roles != "anchor":
-            raise HashEnvError("estimator='expected' needs memory_roles='anchor' (it averages over "
-                               "the anchor's negatives); give estimator='class-mean' or 'sample' "
-                               "to code other roles")
-        if mode == "triplet" and memory_generation not in (None, "auto"):
-            raise HashEnvError("memory_generation needs mode='memory' (triplet mode has no code "
-                               "memory)")
-        if mode == "triplet" and (memory_init == "class" or level_split):
-            raise HashEnvError("memory_init='class' and level_split need mode='memory' (triplet "
-                               "mode has no code memory)")
+        self.estimator = _resolve_estimator(mode, memory_roles, estimator, memory_generation,
+                                            memory_init, level_split)
         self.mode = mode
         self.memory_roles = memory_roles
         self.memory_init = resolve_memory_init(memory_init, mode)
-        if estimator is None:  # the best reward each mode and role setting can have
-            estimator = "sample" if mode == "triplet" else (
-                "expected" if memory_roles == "anchor" else "class-mean")
-        self.estimator = estimator
         self.slots = 3 if mode == "triplet" else 1
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
@@ -414,45 +245,19 @@ class HierHashCore(CodingCore):
         self.sibling_negatives = sibling_fraction(sibling_negatives)
         self.labels = self.bank.labels[self.rows]
         self._n_constraints_arg = n_constraints
-        if mode == "triplet" or memory_generation is None:
-            self.memory_generation: int | None = None
-        elif memory_generation == "auto":
-            self.memory_generation = (GENERATION_CODINGS * (self.n_bits // self.bits_per_step)
-                                      * self.rows.size)
-        elif isinstance(memory_generation, str):
-            raise HashEnvError(f"memory_generation must be a number of environment steps, "
-                               f"'auto' or None, got {memory_generation!r}")
-        else:
-            self.memory_generation = _check_int(memory_generation, "memory_generation", 1)
-        self.memory = np.zeros((self.rows.size, self.n_bits), dtype=np.uint8)
-        # generations: episodes write ``latest``, the reward reads ``memory`` (a frozen copy of
-        # ``latest`` replaced once per generation); without generations they are one array
-        self.latest = self.memory if self.memory_generation is None else self.memory.copy()
-        self.generation_steps = 0  # environment steps taken in the current generation
-        self.generations = 0  # generations completed since the memory was last set
-        self._fine: _ClassMeans | None = None  # level-l classes (class-mean)
-        self._coarse: _ClassMeans | None = None  # level-(l-1) classes (coarse_weight)
+        self.memory_generation = _generation_steps(memory_generation, mode,
+                                                   self.steps_per_image, self.rows.size)
+        self.codes = CodeMemory(self.rows.size, self.n_bits, self.memory_generation, self.split)
+        self._fine: ClassMeans | None = None  # level-l classes (class-mean)
+        self._coarse: ClassMeans | None = None  # level-(l-1) classes (coarse_weight)
         self.pool = np.zeros((0, 3), dtype=np.int64)
         self._previous: np.ndarray | None = None
         n = self.num_envs
         self._episode_prev = np.zeros((n, self.slots, self.n_bits), dtype=np.uint8)
-        # memory mode: the codes read for the two images not coded, as per-bit probabilities of a
-        # 1 (the remembered bits themselves with estimator="sample", class means otherwise)
-        self._episode_memory = np.zeros((n, 2, self.n_bits))
-        self._value = np.zeros(n)
-        # memory mode: the prefix distances coded-first other, coded-second other, coded-previous
-        # code, first other-second other (see memory_role_distances); expected distances with
-        # estimator="class-mean", so float
-        self._distances = np.zeros((6, n))
-        # coarse_weight: the codes read for the anchor's and the negative's level-(l-1) classes,
-        # and where the negative is of another level-(l-1) class than the anchor (coded anchors)
-        self._episode_coarse = np.zeros((n, 2, self.n_bits))
-        self._coarse_mask = np.zeros(n)
-        # estimator="expected": the prefix's expected distances to every level-l class, the
-        # class means they read (frozen for the episode) and each anchor's negative-class weights
-        self._class_distances = np.zeros((n, 0))
-        self._episode_probs = np.zeros((0, self.n_bits))
-        self._episode_weights = np.zeros((n, 0))
+        self.rewards = MemoryReward(n, self.n_bits, estimator=self.estimator,
+                                    memory_roles=self.memory_roles, margin=self.margin,
+                                    lam=self.lam, rho=self.rho, coarse_weight=self.coarse_weight)
+        # each anchor class's negative-class weights (estimator="expected"), set with the level
         self._negative_weights = np.zeros((0, 0))
         # (anchor, positive, negative) in triplet mode; (coded, other, other) in memory mode
         self.positions = np.zeros((n, 3), dtype=np.int64)
@@ -487,10 +292,10 @@ class HierHashCore(CodingCore):
         self.sampler = ConstraintSampler(self.labels, level, self.sibling_negatives)
         self.level = level
         self.n_constraints = self._pool_size(level)
-        self._fine = _ClassMeans(self.labels[:, level])
+        self._fine = ClassMeans(self.labels[:, level])
         if self.estimator == "expected":  # read from the next episode on, like the pool
             self._negative_weights = self.sampler.negative_class_weights()
-        self._coarse = _ClassMeans(self.labels[:, level - 1]) if level >= 1 else None
+        self._coarse = ClassMeans(self.labels[:, level - 1]) if level >= 1 else None
         if prev_codes is not None:
             self.prev_codes = prev_codes
         if self.rng is not None:
@@ -526,47 +331,32 @@ class HierHashCore(CodingCore):
         return size
 
     # ------------------------------------------------------------------ memory
+    memory = property(lambda self: self.codes.memory,
+                      doc="The code memory the reward reads ``[n_images, n_bits]`` uint8.")
+    latest = property(lambda self: self.codes.latest,
+                      doc="The latest code each image received in an episode.")
+    generations = property(lambda self: self.codes.generations,
+                           doc="Memory generations completed since the memory was last set.")
+    generation_steps = property(lambda self: self.codes.generation_steps,
+                                doc="Environment steps taken in the current generation.")
+
     def set_memory(self, codes: np.ndarray) -> None:
         """Set the code memory (and the episodes' latest codes) to ``codes`` and start a new
         generation: ``[n_images, n_bits]`` 0/1 or ±1 codes of the split's images, bank order."""
-        arr = np.asarray(codes)
-        if arr.shape != self.memory.shape:
-            raise HashEnvError(
-                f"the code memory must have shape {self.memory.shape}: one {self.n_bits}-bit "
-                f"code per image of split {self.split!r}, in bank order; got shape {arr.shape}")
-        try:
-            self.memory[:] = as_bits(arr, self.n_bits, name="memory")
-        except CodeError as exc:
-            raise HashEnvError(str(exc)) from exc
-        if self.latest is not self.memory:
-            self.latest[:] = self.memory
-        self.generation_steps = 0
-        self.generations = 0
+        self.codes.set(codes)
         self._update_class_probs()
 
     def memory_state(self) -> dict[str, np.ndarray]:
         """Everything a checkpoint needs to continue the memory exactly: ``memory``, ``latest``
         and the generation counters, as arrays (``np.savez``-ready)."""
-        return {"memory": self.memory.copy(), "latest": self.latest.copy(),
-                "generation_steps": np.asarray(self.generation_steps),
-                "generations": np.asarray(self.generations)}
+        return self.codes.state()
 
     def restore_memory_state(self, state: dict[str, np.ndarray]) -> None:
         """Continue from :meth:`memory_state`'s arrays (``memory`` alone: a new generation)."""
         if "memory" not in state:
             raise HashEnvError(f"a memory state needs 'memory', got {sorted(state)}")
         self.set_memory(state["memory"])
-        if "latest" in state and self.latest is not self.memory:
-            latest = np.asarray(state["latest"])
-            if latest.shape != self.latest.shape:
-                raise HashEnvError(f"the latest codes must have shape {self.latest.shape}, got "
-                                   f"{latest.shape}")
-            try:
-                self.latest[:] = as_bits(latest, self.n_bits, name="latest")
-            except CodeError as exc:
-                raise HashEnvError(str(exc)) from exc
-        self.generation_steps = int(state.get("generation_steps", 0))
-        self.generations = int(state.get("generations", 0))
+        self.codes.restore_latest(state)
 
     def _update_class_probs(self) -> None:
         """The per-bit means of the memory's codes in every class the reward reads."""
@@ -575,13 +365,6 @@ class HierHashCore(CodingCore):
         self._fine.update(self.memory)
         if self._coarse is not None and self.coarse_weight:
             self._coarse.update(self.memory)
-
-    def _end_generation(self) -> None:
-        """The reward's memory becomes the episodes' latest codes."""
-        self.memory[:] = self.latest
-        self.generations += 1
-        self.generation_steps = 0
-        self._update_class_probs()
 
     @property
     def prev_codes(self) -> np.ndarray | None:
@@ -645,30 +428,10 @@ class HierHashCore(CodingCore):
 
     def on_episode_start(self) -> None:
         if self.mode == "memory":
-            others = self.positions[:, 1:3]
-            if self.estimator == "sample":
-                self._episode_memory[:] = self.memory[others]
-            else:
-                if self.memory_generation is None:  # the memory changed at the last episode end
-                    self._update_class_probs()
-                self._episode_memory[:] = self._fine.of(others)
-            if self.estimator == "expected":
-                self._episode_probs = self._fine.probs  # replaced, never written, by updates
-                self._episode_weights = self._negative_weights[
-                    self._fine.class_of[self.positions[:, 0]]]
-                self._class_distances = np.zeros(self._episode_weights.shape)
-            if self.level >= 1 and self.coarse_weight:
-                # anchor episodes: (anchor, positive, negative); the positive shares the anchor's
-                # level-(l-1) class, so with "sample" it stands for that class
-                parent = self._coarse.class_of
-                self._coarse_mask[:] = ((self.roles == 0) & (parent[self.positions[:, 0]]
-                                                            != parent[self.positions[:, 2]]))
-                if self.estimator == "sample":
-                    self._episode_coarse[:] = self._episode_memory
-                else:
-                    self._episode_coarse[:] = self._coarse.of(self.positions[:, [0, 2]])
-            self._value.fill(0.0)
-            self._distances.fill(0)
+            if self.memory_generation is None:  # the memory changed at the last episode end
+                self._update_class_probs()
+            self.rewards.start(self.positions, self.roles, self.memory, self._fine, self._coarse,
+                               self._negative_weights, self.level)
         if self.level >= 1:
             np.take(self._previous, self.positions[:, : self.slots], axis=0,
                     out=self._episode_prev, mode="clip")
@@ -676,71 +439,20 @@ class HierHashCore(CodingCore):
         self._triplet_rows = self.rows[triplets]
 
     def reward(self, slot: int, step_in_image: int, probs: np.ndarray | None) -> np.ndarray:
-        # Distances on trusted bits (the env's own and the validated memory / prev_codes) use
-        # the unvalidated hamming_bits_paired; the formulas are triplet_value and level_value.
+        previous = self._episode_prev if self.level >= 1 else None
         if self.mode == "memory":
-            # the prefix distances grow by the new chunk's distances (Hamming adds over bits)
             lo = step_in_image * self.bits_per_step
             hi = lo + self.bits_per_step
-            chunk = self.bits[:, 0, lo:hi]
-            d, memory = self._distances, self._episode_memory
-            d[0] += expected_hamming(chunk, memory[:, 0, lo:hi])
-            margin = self.margin * hi / self.n_bits
-            if self.estimator == "expected":
-                value = self._expected_value(chunk, lo, hi, d[0], margin)
-            else:
-                d[1] += expected_hamming(chunk, memory[:, 1, lo:hi])
-                if self.memory_roles == "anchor":
-                    d_pos, d_neg = d[0], d[1]
-                else:
-                    d[3] += expected_hamming(memory[:, 0, lo:hi], memory[:, 1, lo:hi])
-                    d_pos, d_neg = memory_role_distances(self.roles, d[0], d[1], d[3])
-                value = triplet_value(d_pos, d_neg, margin)
-            if self.level >= 1 and self.coarse_weight:
-                coarse = self._episode_coarse
-                d[4] += expected_hamming(chunk, coarse[:, 0, lo:hi])
-                d[5] += expected_hamming(chunk, coarse[:, 1, lo:hi])
-                value = value + self.coarse_weight * self._coarse_mask * triplet_value(
-                    d[4], d[5], self.margin * hi / self.n_bits)
-            if self.level >= 1:
-                d[2] += hamming_bits_paired(chunk, self._episode_prev[:, 0, lo:hi])
-                value = level_value(value, d[2], 1, self.lam, self.rho)
-            reward = value - self._value
-            self._value = value
-            return reward
+            return self.rewards.step(self.bits[:, 0, lo:hi], lo, hi, self.roles,
+                                     None if previous is None else previous[:, 0])
         if self.step_count < self.episode_steps:
             return np.zeros(self.num_envs)
-        bits = self.bits
-        value = triplet_value(hamming_bits_paired(bits[:, 0], bits[:, 1]),
-                              hamming_bits_paired(bits[:, 0], bits[:, 2]), self.margin)
-        if self.level >= 1:
-            value = level_value(value, hamming_bits_paired(bits, self._episode_prev).sum(axis=1),
-                                3, self.lam, self.rho)
-        return value
-
-    def _expected_value(self, chunk: np.ndarray, lo: int, hi: int, d_pos: np.ndarray,
-                        margin: float) -> np.ndarray:
-        """``estimator="expected"``: eq. (1) on the prefix ``[0, hi)``, averaged over the
-        negative's class: ``−Σ_c w_{y,c} max(0, β + E[H(b, I+)] − E[H(b, m_c)])``, with
-        ``w_y`` the anchor's row of :meth:`ConstraintSampler.negative_class_weights` and ``m_c``
-        the per-bit means of class ``c``'s remembered codes. Adds the chunk ``[lo, hi)`` to the
-        distances to every class first.
-        """
-        probs = self._episode_probs[:, lo:hi]
-        chunk = chunk.astype(np.float64)
-        # E[H] = Σ_j b_j + p_j − 2 b_j p_j over the chunk's bits, for every (env, class) pair
-        self._class_distances += (chunk.sum(axis=1)[:, None] + probs.sum(axis=1)[None, :]
-                                  - 2.0 * chunk @ probs.T)
-        hinge = np.maximum(0.0, margin + d_pos[:, None] - self._class_distances)
-        return -(hinge * self._episode_weights).sum(axis=1) + 0.0
+        return triplet_episode_reward(self.bits, previous, self.margin, self.lam, self.rho)
 
     def on_episode_end(self) -> None:
-        if self.mode == "memory":
-            self.latest[self.positions[:, 0]] = self.bits[:, 0]
-            if self.memory_generation is not None:
-                self.generation_steps += self.num_envs * self.episode_steps
-                if self.generation_steps >= self.memory_generation:
-                    self._end_generation()
+        if self.mode == "memory" and self.codes.record(
+                self.positions[:, 0], self.bits[:, 0], self.num_envs * self.episode_steps):
+            self._update_class_probs()  # a generation ended: the reward reads new codes
 
     def decode(self, actions: Any, n: int) -> tuple[np.ndarray, None]:
         arr = np.asarray(actions)
