@@ -246,8 +246,7 @@ def train(
         steps, set the code memory to the agent's greedy codes of every training image
         (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
         episodes end, as ``docs/methods.md`` describes).
-    :param device: torch device; one this machine lacks (``"cuda"`` without CUDA) is refused,
-        where SB3 would train on the CPU without a word.
+    :param device: torch device; one this machine lacks is refused (SB3 would use the CPU).
     :param verbose: SB3's verbosity.
     :raises TrainError: for an env that is not hashgym's, a device this machine lacks, an
         unknown algorithm, one that does not fit the env's action space,

@@ -18,7 +18,9 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     an RL agent trained by :func:`hashgym.agents.train.train` (any Stable-Baselines3 /
     sb3-contrib algorithm, DRLHIH's DQN with its level curriculum, SCIHCGRL's recurrent
     REINFORCE) and coded by :func:`hashgym.agents.encode.encode` with its deterministic policy.
-    ``params``: ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
+    ``params``: a run's settings in :class:`hashgym.agents.config.RunConfig`'s keys (the keys of
+    ``hashgym train --config`` and of a run's ``config.json``) but ``seed``, the cell's:
+    ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
     and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``
     (required on ``CentralHash-v0``; on ``HierHash-v0`` the recipe's by default,
     :mod:`hashgym.agents.recipe`), ``num_envs`` (default: the recipe's), ``algo_kwargs``,
@@ -27,7 +29,10 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     :class:`hashgym.agents.memory.MemoryRefresh`), ``learning_curve`` (``{"metric": "NDCG@20",
     "relevance": "hierarchy", "points": 12}``: score the agent's query codes against its
     database codes at that many evenly spaced steps, the last one the end of training; stored in
-    the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`). A run that
+    the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`).
+    ``learning_curve``, ``curve_points`` and ``device`` are the benchmark's own, not the run's
+    (:data:`BENCH_AGENT_KEYS`). The curves are spaced
+    over the budget the run resolved (:func:`hashgym.agents.train.resolve_run`). A run that
     starts at a level ``l >= 1`` (DRLHIH's "level-l only" variant) is
     :func:`hashgym.agents.train.train`'s: its code memory starts from random codes of the
     level's classes seeded by the cell's seed, as level 0's does, and with ``rho = 1`` (no

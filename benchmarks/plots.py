@@ -30,13 +30,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from hashgym.benchmarks.cells import CellResult
 from hashgym.benchmarks.suites import BenchSuite, MethodSpec
 from matplotlib.ticker import FuncFormatter
 
 from hashgym.atomic import atomic_write
 
 if TYPE_CHECKING:
-    from hashgym.benchmarks.runner import CellResult
     from matplotlib.figure import Figure
 
 __all__ = ["draw_all", "save_figure", "slug", "steps_label"]

@@ -446,21 +446,6 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
                       progress=False, plots=False)
 
 
-def test_without_matplotlib_plots_are_skipped_with_a_warning(
-    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    monkeypatch.delitem(sys.modules, "hashgym.benchmarks.plots", raising=False)
-    result = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
-                           bits=[8], seeds=1, progress=False, plots=True)
-    assert not list(tmp_path.glob("*.png"))
-    assert {p.name for p in result.files} == {"results.csv", "table.md", "table.tex", "record.json"}
-    assert "plots skipped" in caplog.text
-
-
 def _one_cell_key(bank: FeatureBank, folder: Path) -> str:
     """The key of the (lsh, 8 bits, seed 0) cell, from a run of that cell alone."""
     run_benchmark(TINY, banks={"synthetic": bank}, out=folder, methods=["lsh"], bits=[8],
@@ -619,13 +604,13 @@ def test_on_device_moves_only_the_torch_methods_and_keeps_cpu_keys() -> None:
 def test_an_agent_cell_takes_its_device(bank: FeatureBank, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
-    real = bench_methods.train
+    real = bench_methods.resolve_run
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs["device"])
-        return real(*args, **kwargs)
+    def spy(config: Any, device: str = "cpu") -> Any:
+        seen.append(device)
+        return real(config, device)
 
-    monkeypatch.setattr(bench_methods, "train", spy)
+    monkeypatch.setattr(bench_methods, "resolve_run", spy)
     spec = on_device(AGENTS.methods[1], "cpu")
     run_agent(bank, 6, 0, {**spec.params, "device": "cpu"})
     assert seen == ["cpu"]
