@@ -85,7 +85,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hashgym.agents.config import RunConfig, canonical_keys
+from hashgym.agents.config import LEGACY_KEYS, RunConfig, canonical_keys
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from stable_baselines3.common.callbacks import BaseCallback
@@ -162,22 +162,25 @@ def _check_space(space: dict[str, Any], where: str) -> dict[str, Any]:
     for key in ("env_kwargs", "algo_kwargs"):
         if not isinstance(space.get(key, {}), dict):
             raise TuneError(f"{key} of {where} must be a mapping")
+    written = {new: old for old, new in LEGACY_KEYS.items() if old in space}  # for messages
     space = canonical_keys(space, where, TuneError)
     env_kwargs = space.get("env_kwargs", {})
     for key, (check, wording) in _FIXED.items():
         value = env_kwargs.get(key) if key in ("bank", "protocol") else space.get(key)
+        name = written.get(key, key)
         if _is_dimension(value):
-            raise TuneError(f"{key} of {where} is one value for the whole sweep, not a "
+            raise TuneError(f"{name} of {where} is one value for the whole sweep, not a "
                             f"dimension ({value!r}); search env_kwargs, algo_kwargs, levels, "
-                            f"total_timesteps or num_envs, and run one sweep per {key}")
+                            f"total_timesteps or num_envs, and run one sweep per {name}")
         if value is not None and not check(value):
-            raise TuneError(f"{key} of {where} must be {wording}, got {value!r}")
+            raise TuneError(f"{name} of {where} must be {wording}, got {value!r}")
     budget = space.get("total_timesteps")
     if budget is not None:
         low = budget[next(iter(budget))] if _is_dimension(budget) else [budget]
         if not isinstance(low, list) or not all(is_integer(v) and v >= 1 for v in low):
-            raise TuneError(f"total_timesteps of {where} must be a positive integer "
-                            f"(environment steps per trial), got {budget!r}")
+            raise TuneError(f"{written.get('total_timesteps', 'total_timesteps')} of {where} "
+                            f"must be a positive integer (environment steps per trial), got "
+                            f"{budget!r}")
     if not _dimensions(space):
         raise TuneError(f"{where} has no dimension to search (e.g. "
                         f"learning_rate: {{loguniform: [1.0e-4, 1.0e-2]}})")

@@ -461,7 +461,7 @@ UNCLEAR: list[CliCase] = [
      r"^hashgym tune: error: algo of the search space .* must be a string, got 5"),
     ("tune-timesteps-zero", lambda f: ["tune", "--space", f.space(SPACE), "--bank", f.bank(),
                                        "--timesteps", "0", "--out", f.folder / "sweep"],
-     r"^hashgym tune: error: timesteps of the search space must be a positive integer"),
+     r"^hashgym tune: error: total_timesteps of the search space must be a positive integer"),
     ("tune-timesteps-dimension-from-zero", lambda f: [
         "tune", "--space", f.space(SPACE + "timesteps: {int: [0, 64]}\n"), "--bank", f.bank(),
         "--out", f.folder / "sweep"],
