@@ -66,8 +66,9 @@ class RunStore:
     def _identity(self, info: dict[str, Any]) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed (everything but the step budget)."""
         # bank_path: where the bank was, resolved; env_kwargs["bank"] says which bank it is
+        # resolved: the code shape the settings give (recorded, not a setting of its own)
         skip = {"level_timesteps", "num_timesteps", "observation_space", "action_space",
-                "trained_levels", "bank_path"}
+                "trained_levels", "bank_path", "resolved"}
         return {k: v for k, v in info.items() if k not in skip}
 
     def write_config(self) -> None:

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from hashgym.agents.dqn import HashQFeatures
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.qrdqn.policies import QRDQNPolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.dqn.policies import DQNPolicy
+
+from hashgym.agents.dqn import HashQFeatures
 
 __all__ = ["LSTM_BLOCK", "greedy_q_act", "recurrent_act"]
 

@@ -5,7 +5,10 @@ negative's class on class-mean distances, memory generations, large pools, ancho
 half sibling negatives, the code's shape and margin: see
 :class:`hashgym.envs.hierhash.HierHashEnv`). What is left for the trainer is how many images to
 step at once and how long to train, which is counted in **memory generations**: a level of the
-curriculum learns against one frozen memory, and the memory moves on once per generation.
+curriculum learns against one frozen memory, and the memory moves on once per generation. The
+length of a generation is the env's: :func:`hashgym.agents.train.train` builds the env first and
+reads its resolved ``steps_per_image`` and ``memory_generation``, so the code shape is defaulted
+in one place, the env.
 
 :func:`hashgym.agents.train.train` (and so ``hashgym train``), :func:`hashgym.agents.dqn.
 hierarchical_dqn`, the benchmark suites and ``benchmarks/bench_agents.py`` all take their
@@ -15,11 +18,10 @@ measurements behind the numbers are in ``benchmarks/results/notes/hierhash-learn
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from hashgym.envs.hierhash import GENERATION_CODINGS, HierHashCore, default_bits_per_step
+from hashgym.envs.hierhash import GENERATION_CODINGS
 
 __all__ = [
     "FIRST_LEVEL_GENERATIONS",
@@ -27,7 +29,6 @@ __all__ = [
     "TOTAL_GENERATIONS",
     "default_num_envs",
     "generation_steps",
-    "recipe_budget",
     "recipe_level_timesteps",
 ]
 
@@ -51,54 +52,32 @@ def default_num_envs(env_id: str) -> int:
     return NUM_ENVS if env_id == "HierHash-v0" else 64
 
 
-def generation_steps(n_images: int, memory_generation: Any = "auto",
-                     steps_per_image: int = 4) -> int:
+def generation_steps(n_images: int, steps_per_image: int,
+                     memory_generation: int | None = None) -> int:
     """Environment steps of one memory generation of ``HierHash-v0`` over ``n_images``.
 
     :param n_images: images of the training split.
-    :param memory_generation: the env's argument: ``"auto"`` (``GENERATION_CODINGS`` codings of
-        every image), a number of steps, or ``None`` (no generations: the budget still counts in
-        ``"auto"`` generations).
-    :param steps_per_image: ``T = n_bits / bits_per_step`` (4 at the default 12 bits, 3 per step; see
-        :func:`hashgym.envs.hierhash.default_bits_per_step`).
+    :param steps_per_image: the env's ``T = n_bits / bits_per_step``.
+    :param memory_generation: the env's resolved steps per generation; ``None`` (an env
+        without generations) counts the budget in the generations an env with them would
+        have: ``GENERATION_CODINGS`` codings of every image.
     """
-    if isinstance(memory_generation, int) and not isinstance(memory_generation, bool):
-        return memory_generation
+    if memory_generation is not None:
+        return int(memory_generation)
     return GENERATION_CODINGS * int(steps_per_image) * int(n_images)
 
 
-def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
-                           memory_generation: Any = "auto", steps_per_image: int = 4) -> list[int]:
+def recipe_level_timesteps(levels: Sequence[Any], generation: int) -> list[int]:
     """The default steps per level: :data:`FIRST_LEVEL_GENERATIONS` generations for each level
     but the last, which gets the rest of :data:`TOTAL_GENERATIONS`.
 
-    :param n_images: images of the training split.
     :param levels: the levels trained, in order.
-    :param memory_generation: the env's ``memory_generation`` (see :func:`generation_steps`).
-    :param steps_per_image: ``T`` (see :func:`generation_steps`).
+    :param generation: environment steps of one memory generation (:func:`generation_steps`).
+    :raises ValueError: for no level.
     """
     if len(levels) == 0:
         raise ValueError("levels must name at least one level")
-    gen = generation_steps(n_images, memory_generation, steps_per_image)
     first = min(FIRST_LEVEL_GENERATIONS, TOTAL_GENERATIONS // len(levels))
     counts = [first] * (len(levels) - 1)
     counts.append(TOTAL_GENERATIONS - sum(counts))
-    return [c * gen for c in counts]
-
-
-def recipe_budget(bank: Any, levels: Sequence[Any], env_kwargs: dict[str, Any]) -> list[int]:
-    """:func:`recipe_level_timesteps` for a ``HierHash-v0`` run on ``bank`` with ``env_kwargs``
-    (their ``split``, default ``"train"``, ``memory_generation``, ``n_bits`` and
-    ``bits_per_step``): what :func:`hashgym.agents.train.train` trains when given no budget.
-
-    :param bank: the :class:`~hashgym.bank.FeatureBank` the env reads.
-    :param levels: the levels trained, in order.
-    :param env_kwargs: the env's arguments.
-    """
-    n_images = len(bank.indices(env_kwargs.get("split", "train")))
-    defaults = inspect.signature(HierHashCore).parameters
-    n_bits = int(env_kwargs.get("n_bits", defaults["n_bits"].default))
-    per_step = env_kwargs.get("bits_per_step", defaults["bits_per_step"].default)
-    per_step = default_bits_per_step(n_bits) if per_step is None else int(per_step)
-    return recipe_level_timesteps(n_images, levels, env_kwargs.get("memory_generation", "auto"),
-                                  max(1, n_bits // max(1, per_step)))
+    return [c * int(generation) for c in counts]

@@ -16,8 +16,8 @@ from typing import Any
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from hashgym.agents.config import TrainError
 from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
-from hashgym.errors import HashgymError
 
 __all__ = [
     "ALGORITHMS",
@@ -40,10 +40,6 @@ _RECURRENT = {**_ON_POLICY_SMALL, "policy_kwargs": {"lstm_hidden_size": 256,
                                                     "enable_critic_lstm": False,
                                                     "shared_lstm": True}}
 _OFF_POLICY_BOX = {"buffer_size": 50_000, "learning_starts": 1_000, "batch_size": 256}
-
-
-class TrainError(HashgymError):
-    """A training request that cannot run; the message names the argument and what fits."""
 
 
 @dataclasses.dataclass(frozen=True)

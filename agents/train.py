@@ -76,11 +76,12 @@ from stable_baselines3.common.callbacks import CallbackList
 
 from hashgym.agents.checkpoints import RunStore
 from hashgym.agents.cnn import ImageHashFeatures
+from hashgym.agents.config import RunConfig
 from hashgym.agents.curriculum import LevelCurriculum, LevelState
 from hashgym.agents.dqn import HashQFeatures
 from hashgym.agents.flatten import FlattenDictObs
 from hashgym.agents.memory import MemoryRefresh
-from hashgym.agents.recipe import default_num_envs, recipe_budget
+from hashgym.agents.recipe import default_num_envs, generation_steps, recipe_level_timesteps
 from hashgym.agents.registry import (
     ALGORITHMS,
     AlgoSpec,
@@ -101,8 +102,8 @@ from hashgym.atomic import OutputPathError, check_output
 from hashgym.backbones import file_sha256
 from hashgym.bank import FeatureBank
 from hashgym.devices import DeviceError, check_device
-from hashgym.envs.hierhash import HierHashCore, random_memory, resolve_memory_init
-from hashgym.envs.sb3 import make_sb3_vec_env
+from hashgym.envs.hierhash import random_memory
+from hashgym.envs.sb3 import make_sb3_vec_env, native_vector_env
 from hashgym.protocols import is_bank_path, resolve_bank
 
 __all__ = [
@@ -198,6 +199,7 @@ def train(
     levels: Sequence[int] | None = None,
     level_timesteps: int | Sequence[int] | None = None,
     n_constraints: int | Sequence[int] | None = None,
+    triplets_per_image: int | None = None,
     out: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
@@ -218,7 +220,7 @@ def train(
         ...); ``bank`` may be a :class:`~hashgym.bank.FeatureBank`, a path or a preset name.
     :param total_timesteps: environment steps in total (split over levels). Without it (and
         without ``level_timesteps``), ``HierHash-v0`` trains the recipe's budget
-        (:func:`hashgym.agents.recipe.recipe_budget`: four memory generations).
+        (:func:`hashgym.agents.recipe.recipe_level_timesteps`: four memory generations of the env).
     :param num_envs: images stepped in parallel (default
         :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash-v0``, else 64).
     :param seed: seeds the model and the envs.
@@ -229,9 +231,10 @@ def train(
         ``total_timesteps``.
     :param n_constraints: HierHash constraint pool size, one for all levels or one per level
         (indexed by level when it covers them all, e.g. ``(4000, 1000)``).
+    :param triplets_per_image: the pool size as this many triplets per training image instead.
     :param out: folder for the model, config, logs and checkpoints (``None``: nothing written).
-    :param checkpoint_every: steps between checkpoints (needs ``out``; default: a tenth of the
-        budget, at least 10,000 steps).
+    :param checkpoint_every: steps between checkpoints (default: a tenth of the budget, at
+        least 10,000 steps).
     :param resume: continue from ``out``'s last checkpoint when there is one.
     :param save_replay_buffer: include an off-policy algorithm's replay buffer in checkpoints
         (resume then continues exactly; without it the buffer refills from scratch).
@@ -243,14 +246,29 @@ def train(
         steps, set the code memory to the agent's greedy codes of every training image
         (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
         episodes end, as ``docs/methods.md`` describes).
-    :param device: torch device; one this machine lacks (``"cuda"`` without CUDA) is refused,
-        where SB3 would train on the CPU without a word.
+    :param device: torch device; one this machine lacks is refused (SB3 would use the CPU).
     :param verbose: SB3's verbosity.
     :raises TrainError: for an env that is not hashgym's, a device this machine lacks, an
         unknown algorithm, one that does not fit the env's action space,
         inconsistent step budgets, or a checkpoint of a different run in ``out``.
     """
     started = time.perf_counter()
+    _check_out(out)
+    config = RunConfig(
+        algo=algo, env_id=env_id, env_kwargs=dict(env_kwargs or {}),  # type: ignore[arg-type]
+        algo_kwargs=dict(algo_kwargs or {}), policy=policy,
+        levels=None if levels is None else list(levels), total_timesteps=total_timesteps,
+        level_timesteps=level_timesteps, n_constraints=n_constraints,  # type: ignore[arg-type]
+        triplets_per_image=triplets_per_image, num_envs=num_envs, memory_refresh=memory_refresh,
+        seed=seed)
+    plan = resolve_run(config, device)
+    return run_plan(plan, out=out, checkpoint_every=checkpoint_every, resume=resume,
+                    save_replay_buffer=save_replay_buffer, progress_bar=progress_bar,
+                    tensorboard=tensorboard, callback=callback, verbose=verbose, started=started)
+
+
+def _check_out(out: str | os.PathLike[str] | None) -> None:
+    """Refuse an output folder that is a file, or holds a ``config.json`` that is not a run's."""
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise TrainError(f"out={os.fspath(out)!r} is a file: a run writes a folder (model.zip, "
                          f"config.json, logs/, checkpoints/); give a folder path")
@@ -262,8 +280,105 @@ def train(
             raise TrainError(f"out={os.fspath(out)!r} holds a config.json that is not a "
                              f"hashgym run's (a --config file?); the run would replace it: "
                              f"give another folder") from exc
-    name, spec = resolve_algorithm(algo)
+
+
+@dataclasses.dataclass
+class RunPlan:
+    """A run resolved (:func:`resolve_run`): every default settled, the first env built.
+
+    :param config: the settings, resolved: ``levels``, ``level_timesteps`` (the budget per
+        level), ``n_constraints`` (one pool size per level), ``num_envs``, ``policy`` and
+        ``algo_kwargs`` (hashgym's defaults merged in) are what the run trains with.
+    :param name: the algorithm's registry name.
+    :param spec: its registry entry.
+    :param cls: its class.
+    :param bank: the bank the envs read (its protocol applied).
+    :param env_kwargs: the env's arguments, less the bank, its protocol, the level and
+        ``prev_codes`` (which :meth:`make_env` sets).
+    :param first_env: the env the model is built on.
+    :param shape: what the env resolved: ``n_bits``, ``bits_per_step``, ``steps_per_image`` and
+        ``memory_generation`` (HierHash-v0; ``None`` without generations or on other envs).
+    :param initial_prev: the code memory a run starting at a level ``>= 1`` starts from.
+    :param refresher: the memory-refresh callback, if any.
+    :param device: the torch device.
+    :param bank_spec: the bank as given (recorded as its name or fingerprint).
+    :param protocol: the protocol arguments given with the bank (recorded).
+    """
+
+    config: RunConfig
+    name: str
+    spec: AlgoSpec
+    cls: type
+    bank: FeatureBank
+    env_kwargs: dict[str, Any]
+    first_env: Any
+    shape: dict[str, Any]
+    initial_prev: np.ndarray | None
+    refresher: MemoryRefresh | None
+    device: str
+    bank_spec: Any
+    protocol: dict[str, Any]
+
+    @property
+    def hier(self) -> bool:
+        """Whether the run trains ``HierHash-v0``'s levels."""
+        return self.config.env_id == "HierHash-v0"
+
+    @property
+    def levels(self) -> list[int | None]:
+        """The levels trained in order (``[None]`` on an env without levels)."""
+        return list(self.config.levels) if self.hier else [None]  # type: ignore[arg-type]
+
+    @property
+    def steps(self) -> list[int]:
+        """Environment steps per level."""
+        return list(self.config.level_timesteps)  # type: ignore[arg-type]
+
+    @property
+    def budget(self) -> int:
+        """Environment steps of the whole run."""
+        return sum(self.steps)
+
+    def make_env(self, level: int | None, prev_codes: np.ndarray | None, env_seed: int) -> Any:
+        """The SB3 vector env of ``level`` (``env_seed`` is the curriculum's; it seeds it)."""
+        kwargs = dict(self.env_kwargs)
+        if self.hier:
+            kwargs["level"] = level
+            if prev_codes is not None:
+                kwargs["prev_codes"] = prev_codes
+            pools = dict(zip(self.levels, self.config.n_constraints or ()))
+            if pools.get(level) is not None:
+                kwargs["n_constraints"] = int(pools[level])
+        venv = make_sb3_vec_env(self.config.env_id, num_envs=self.config.num_envs,
+                                bank=self.bank,
+                                info_keys=None if self.spec.needs_infos else (), **kwargs)
+        return FlattenDictObs(venv) if self.spec.flatten_obs else venv
+
+    def record(self) -> dict[str, Any]:
+        """The run's ``config.json`` (and its model's ``hashgym_info``): its settings in
+        :class:`~hashgym.agents.config.RunConfig`'s schema, with what the run resolved."""
+        config = self.config.to_record()
+        config["env_kwargs"] = {"bank": _bank_record(self.bank_spec, self.bank),
+                                **self.protocol, **self.env_kwargs}
+        if not self.hier:
+            config["levels"] = config["n_constraints"] = None
+        return {**config, "bank_path": _bank_path(self.bank_spec),
+                "flatten_obs": self.spec.flatten_obs, "resolved": dict(self.shape),
+                "observation_space": None, "action_space": None}
+
+
+def resolve_run(config: RunConfig, device: str = "cpu") -> RunPlan:
+    """Settle every default of ``config`` once: the algorithm, the bank, the levels, the first
+    env (whose code shape and memory generation the recipe's budget counts in), the budget, the
+    pools and the parallel images.
+
+    :param config: the run's settings.
+    :param device: the torch device (refused when this machine lacks it).
+    :raises TrainError: see :func:`train`.
+    """
+    name, spec = resolve_algorithm(config.algo)
     cls = load_target(spec.target)
+    env_id = config.env_id
     if not _is_hashgym_env(env_id):
         what = (f"env id {env_id!r} is a Gymnasium env but not a hashgym one (it takes no "
                 f"bank)" if isinstance(env_id, str) and env_id in gym.registry
@@ -273,143 +388,168 @@ def train(
         check_device(device)
     except DeviceError as exc:
         raise TrainError(str(exc)) from exc
-    env_kwargs = dict(env_kwargs or {})
+    env_kwargs = dict(config.env_kwargs)
     for reserved in ("num_envs", "n_constraints"):
         if reserved in env_kwargs:
             raise TrainError(f"pass {reserved} as train()'s own argument, not in env_kwargs")
     bank_spec = env_kwargs.pop("bank", None)
-    bank = resolve_bank(bank_spec, protocol=env_kwargs.pop("protocol", None),
-                        seed=env_kwargs.pop("protocol_seed", 0))
-    hier = env_id == "HierHash-v0"
+    protocol = {k: env_kwargs.pop(k) for k in ("protocol", "protocol_seed") if k in env_kwargs}
+    bank = resolve_bank(bank_spec, protocol=protocol.get("protocol"),
+                        seed=protocol.get("protocol_seed", 0))
     initial_prev = env_kwargs.pop("prev_codes", None)
-    env_level = env_kwargs.pop("level", None)
-    if hier:
-        if levels is None:
-            levels = [env_level] if env_level is not None else list(range(bank.n_levels))
-        levels = [int(lv) for lv in levels]
-        if not levels or min(levels) < 0 or max(levels) >= bank.n_levels:
-            raise TrainError(f"levels={levels} must be levels of the bank (0..{bank.n_levels - 1})")
-        if levels[0] >= 1 and initial_prev is None:
-            # a level-l-only run (DRLHIH's ablation): the memory starts from random codes of
-            # the level's classes, as level 0's does; there is no previous level to refine, so
-            # rho = 1 (eq. (1) alone) unless the caller asks otherwise
-            env_kwargs.setdefault("rho", 1.0)
-            n_bits = env_kwargs.get("n_bits", inspect.signature(HierHashCore).parameters[
-                "n_bits"].default)
-            split_labels = bank.labels[bank.indices(env_kwargs.get("split", "train"))]
-            init = resolve_memory_init(env_kwargs.get("memory_init"),
-                                       env_kwargs.get("mode", "memory"))
-            initial_prev = random_memory(split_labels[:, levels[0]], int(n_bits),
-                                         np.random.default_rng(seed), init)
-        pools = _per_level(n_constraints, levels, "n_constraints")
-    else:
-        if levels is not None or n_constraints is not None:
-            raise TrainError(f"levels and n_constraints apply to HierHash-v0, not {env_id}")
-        levels, pools = [None], [None]  # type: ignore[list-item]
-    if level_timesteps is not None:
-        if total_timesteps is not None:
-            raise TrainError("give total_timesteps or level_timesteps, not both")
-        steps = [int(t) for t in _per_level(level_timesteps, levels, "level_timesteps")]
-    elif total_timesteps is not None:
-        if int(total_timesteps) < 0:
-            raise TrainError(f"total_timesteps must be >= 0, got {int(total_timesteps)}")
-        steps = _split_steps(int(total_timesteps), len(levels))
-    elif hier:
-        steps = recipe_budget(bank, levels, env_kwargs)
-    else:
+    levels = _resolve_levels(config, bank, env_kwargs.pop("level", None))
+    config.check_exclusive()
+    _check_budget(config)
+    refresher = _memory_refresh(config, env_kwargs)
+    hier = env_id == "HierHash-v0"
+    if hier and levels[0] >= 1 and initial_prev is None:
+        # a level-l-only run (DRLHIH's ablation): no previous level to refine, so rho = 1
+        # (eq. (1) alone) unless the caller asks otherwise
+        env_kwargs.setdefault("rho", 1.0)
+    num_envs = default_num_envs(env_id) if config.num_envs is None else config.num_envs
+    plan = RunPlan(dataclasses.replace(config, algo=name, levels=levels, num_envs=num_envs,
+                                       policy=config.policy or spec.policy),
+        name, spec, cls, bank, env_kwargs, None, {}, initial_prev, refresher, device, bank_spec,
+        protocol)
+    plan.config = dataclasses.replace(plan.config, n_constraints=_resolve_pools(plan),
+                                      triplets_per_image=None)
+    # the first level's env (level 0 when the run starts past it without codes to start from:
+    # the env at a level >= 1 needs them, and they are drawn in the env's resolved code shape)
+    start = levels[0] if levels[0] is None or initial_prev is not None else 0
+    plan.first_env = plan.make_env(start, initial_prev, config.seed + (start or 0))
+    check_fits(name, spec, plan.first_env.action_space, env_id)
+    plan.shape = _env_shape(plan.first_env)
+    if hier and levels[0] >= 1 and initial_prev is None:
+        split_labels = bank.labels[bank.indices(env_kwargs.get("split", "train"))]
+        native = native_vector_env(plan.first_env)
+        plan.initial_prev = random_memory(split_labels[:, levels[0]], plan.shape["n_bits"],
+                                          np.random.default_rng(config.seed), native.memory_init)
+    plan.config = dataclasses.replace(
+        plan.config, total_timesteps=None, level_timesteps=_resolve_steps(plan),
+        algo_kwargs=_resolve_algo_kwargs(plan))
+    return plan
+
+
+def _resolve_levels(config: RunConfig, bank: FeatureBank, env_level: int | None) -> list[Any]:
+    """The levels a run trains: ``config.levels``, else the env's ``level`` argument, else
+    every level of the bank (``[None]`` on an env without levels)."""
+    if config.env_id != "HierHash-v0":
+        if config.levels is not None or config.n_constraints is not None:
+            raise TrainError(f"levels and n_constraints apply to HierHash-v0, not "
+                             f"{config.env_id}")
+        return [None]
+    levels = config.levels
+    if levels is None:
+        levels = [env_level] if env_level is not None else list(range(bank.n_levels))
+    levels = [int(lv) for lv in levels]
+    if not levels or min(levels) < 0 or max(levels) >= bank.n_levels:
+        raise TrainError(f"levels={levels} must be levels of the bank (0..{bank.n_levels - 1})")
+    return levels
+
+
+def _check_budget(config: RunConfig) -> None:
+    """Refuse a negative total budget, or no budget where there is no recipe's."""
+    if config.total_timesteps is not None and int(config.total_timesteps) < 0:
+        raise TrainError(f"total_timesteps must be >= 0, got {int(config.total_timesteps)}")
+    if (config.total_timesteps is None and config.level_timesteps is None
+            and config.env_id != "HierHash-v0"):
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
-    if num_envs is None:
-        num_envs = default_num_envs(env_id)
+
+
+def _memory_refresh(config: RunConfig, env_kwargs: dict[str, Any]) -> MemoryRefresh | None:
+    """The memory-refresh callback ``config.memory_refresh`` asks for (memory mode only)."""
+    if config.memory_refresh is None:
+        return None
+    if config.env_id != "HierHash-v0" or env_kwargs.get("mode", "memory") != "memory":
+        raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
+                         "rewrites the env's code memory)")
+    try:
+        return MemoryRefresh(config.memory_refresh)
+    except ValueError as exc:
+        raise TrainError(f"memory_refresh: {exc}") from exc
+
+
+def _env_shape(venv: Any) -> dict[str, Any]:
+    """What the env resolved of its code's shape and its memory generations."""
+    native = native_vector_env(venv)
+    return {"n_bits": int(native.n_bits), "bits_per_step": int(native.bits_per_step),
+            "steps_per_image": int(native.steps_per_image),
+            "memory_generation": getattr(native, "memory_generation", None)}
+
+
+def _resolve_steps(plan: RunPlan) -> list[int]:
+    """Environment steps per level: ``level_timesteps``, ``total_timesteps`` split equally, or
+    on ``HierHash-v0`` the recipe's generations, counted in the env's own generation."""
+    config, levels = plan.config, plan.levels
+    if config.level_timesteps is not None:
+        steps = [int(t) for t in _per_level(config.level_timesteps, levels, "level_timesteps")]
+    elif config.total_timesteps is not None:
+        steps = _split_steps(int(config.total_timesteps), len(levels))
+    else:
+        n_images = len(plan.bank.indices(plan.env_kwargs.get("split", "train")))
+        steps = recipe_level_timesteps(levels, generation_steps(
+            n_images, plan.shape["steps_per_image"], plan.shape["memory_generation"]))
     if any(s < 0 for s in steps):
         raise TrainError(f"step budgets must be >= 0, got {steps}")
-    refresher = None
-    if memory_refresh is not None:
-        if not hier or env_kwargs.get("mode", "memory") != "memory":
-            raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
-                             "rewrites the env's code memory)")
+    return steps
 
-        try:
-            refresher = MemoryRefresh(memory_refresh)
-        except ValueError as exc:
-            raise TrainError(f"memory_refresh: {exc}") from exc
 
-    def make_env(level: int | None, prev_codes: np.ndarray | None, env_seed: int) -> Any:
+def _resolve_pools(plan: RunPlan) -> list[int | None] | None:
+    """The constraint pool size per level (``None``: the env's default), or ``None`` off
+    ``HierHash-v0``."""
+    if not plan.hier:
+        return None
+    pools = plan.config.n_constraints
+    if plan.config.triplets_per_image is not None:
+        pools = int(plan.config.triplets_per_image) * len(plan.bank.indices("train"))
+    return _per_level(pools, plan.levels, "n_constraints")
 
-        kwargs = dict(env_kwargs)
-        if hier:
-            kwargs["level"] = level
-            if prev_codes is not None:
-                kwargs["prev_codes"] = prev_codes
-            if pools[levels.index(level)] is not None:
-                kwargs["n_constraints"] = int(pools[levels.index(level)])
-        venv = make_sb3_vec_env(env_id, num_envs=num_envs, bank=bank,
-                                info_keys=None if spec.needs_infos else (), **kwargs)
-        if spec.flatten_obs:
 
-            venv = FlattenDictObs(venv)
-        return venv
-
-    first_env = make_env(levels[0], initial_prev, seed + (levels[0] or 0))
-    check_fits(name, spec, first_env.action_space, env_id)
-
-    kwargs = merge_defaults(spec.defaults, dict(algo_kwargs or {}))
-    policy = policy or spec.policy
-    if env_kwargs.get("observation") == "image" and _takes_extractor(cls, policy):
+def _resolve_algo_kwargs(plan: RunPlan) -> dict[str, Any]:
+    """The algorithm's arguments: hashgym's defaults, the caller's, the image extractor and
+    the bank's backbone."""
+    kwargs = merge_defaults(plan.spec.defaults, dict(plan.config.algo_kwargs or {}))
+    if (plan.env_kwargs.get("observation") == "image"
+            and _takes_extractor(plan.cls, plan.config.policy)):
         kwargs = with_image_extractor(kwargs)
-    kwargs = _bank_backbone(kwargs, bank)
-    info: dict[str, Any] = {
-        "algo": name,
-        "policy": policy,
-        "algo_kwargs": kwargs,
-        "env_id": env_id,
-        "env_kwargs": {"bank": _bank_record(bank_spec, bank), **env_kwargs},
-        "bank_path": _bank_path(bank_spec),
-        "levels": levels if hier else None,
-        "level_timesteps": steps,
-        "n_constraints": pools if hier else None,
-        "num_envs": num_envs,
-        "memory_refresh": memory_refresh,
-        "seed": seed,
-        "flatten_obs": spec.flatten_obs,
-        "observation_space": None,
-        "action_space": None,
-    }
+    return _bank_backbone(kwargs, plan.bank)
 
-    info = to_json(info)  # fail early on arguments that cannot be recorded
-    model = _build(cls, policy, first_env, from_json(kwargs), seed, device, verbose)
+
+def run_plan(plan: RunPlan, *, out: str | os.PathLike[str] | None = None,
+             checkpoint_every: int | None = None, resume: bool = True,
+             save_replay_buffer: bool = True, progress_bar: bool = False,
+             tensorboard: bool | None = None, callback: Any = None, verbose: int = 0,
+             started: float | None = None) -> TrainResult:
+    """Build the model of a resolved run, then train it, checkpointing into ``out``; see
+    :func:`train` for the arguments.
+
+    :param started: when the call began (:func:`time.perf_counter`; default now), for the
+        result's wall time.
+    """
+    started = time.perf_counter() if started is None else started
+    _check_out(out)
+    info = to_json(plan.record())  # fail early on arguments that cannot be recorded
+    model = _build(plan.cls, plan.config.policy, plan.first_env,
+                   from_json(plan.config.algo_kwargs), plan.config.seed, plan.device, verbose)
     info["observation_space"] = space_to_json(model.observation_space)
     info["action_space"] = space_to_json(model.action_space)
-
-    run = RunStore(Path(out), info, max(10_000, sum(steps) // 10) if checkpoint_every is None
-               else checkpoint_every,
-               save_replay_buffer) if out is not None else None
-
-    curriculum = LevelCurriculum(model, make_env, levels, steps, seed=seed)
-    state: LevelState | None = None
-    resumed_from = None
-    if run is not None:
-        if resume:
-            state = run.restore(model)
-            if state is not None:
-                resumed_from = model.num_timesteps
-        else:
-            run.clear()
-        # opened once the step is known, in a folder no earlier attempt wrote: a resume never
-        # truncates the log of the run it continues
-        model.set_logger(run.logger(tensorboard, verbose, model.num_timesteps))
-        run.write_config()
+    run = None if out is None else RunStore(
+        Path(out), info, max(10_000, plan.budget // 10) if checkpoint_every is None
+        else checkpoint_every, save_replay_buffer)
+    curriculum = LevelCurriculum(model, plan.make_env, plan.levels, plan.steps,
+                                 seed=plan.config.seed)
+    state, resumed_from = _start(run, model, resume, tensorboard, verbose)
     if state is None:
-        state = LevelState(prev_codes=initial_prev)
+        state = LevelState(prev_codes=plan.initial_prev)
     callbacks = [c for c in ([callback] if not isinstance(callback, list) else callback) if c]
-    if refresher is not None:
-        callbacks.insert(0, refresher)  # the caller's callbacks see the refreshed memory
+    if plan.refresher is not None:
+        callbacks.insert(0, plan.refresher)  # the caller's callbacks see the refreshed memory
     if run is not None:
         callbacks.append(run.callback(curriculum))
-
     model = curriculum.run(resume=state, callback=CallbackList(callbacks),
-                           progress_bar=progress_bar, tb_log_name=name)
+                           progress_bar=progress_bar, tb_log_name=plan.name)
     info["num_timesteps"] = int(model.num_timesteps)
-    info["trained_levels"] = levels if hier else None
+    info["trained_levels"] = plan.levels if plan.hier else None
     model.hashgym_info = info
     path = None
     if run is not None:
@@ -417,6 +557,26 @@ def train(
         path = run.save_final(model)
     wall = time.perf_counter() - started
     return TrainResult(model, info, path, wall, int(model.num_timesteps), resumed_from)
+
+
+def _start(run: RunStore | None, model: Any, resume: bool, tensorboard: bool | None,
+           verbose: int) -> tuple[LevelState | None, int | None]:
+    """Open the run's folder: restore its last checkpoint (or clear it without ``resume``),
+    open the log and write ``config.json``; return the restored state and its step."""
+    if run is None:
+        return None, None
+    state, resumed_from = None, None
+    if resume:
+        state = run.restore(model)
+        if state is not None:
+            resumed_from = model.num_timesteps
+    else:
+        run.clear()
+    # opened once the step is known, in a folder no earlier attempt wrote: a resume never
+    # truncates the log of the run it continues
+    model.set_logger(run.logger(tensorboard, verbose, model.num_timesteps))
+    run.write_config()
+    return state, resumed_from
 
 
 def _bank_backbone(kwargs: dict[str, Any], bank: FeatureBank) -> dict[str, Any]:
@@ -517,7 +677,7 @@ def hierarchical_dqn(
         :func:`hashgym.envs.hierhash.default_bits_per_step`: 3 at 12 bits, the paper's).
     :param levels: the levels to train in order; default all levels of the bank.
     :param timesteps_per_level: environment steps per level (a number or one per level);
-        default :func:`hashgym.agents.recipe.recipe_budget` (one memory generation per
+        default :func:`hashgym.agents.recipe.recipe_level_timesteps` (one memory generation per
         level but the last, four in all).
     :param n_constraints: constraint pool size per level, or one size for every level (default:
         the env's, 30 triplets per training image).

@@ -42,14 +42,15 @@ reads, pointed at the original bank, so the chosen setting trains on all trainin
 
 Search space
 ------------
-A YAML (or JSON) mapping with :func:`hashgym.agents.train.train`'s arguments. A value is fixed,
-or a **dimension**: a mapping with one of these keys::
+A YAML (or JSON) mapping of a run's settings (:class:`hashgym.agents.config.RunConfig`'s keys,
+the keys of ``hashgym train --config``). A value is fixed, or a **dimension**: a mapping with one
+of these keys::
 
-    env: HierHash-v0
+    env_id: HierHash-v0
     algo: dqn
-    bank: cifar100-mini
-    timesteps: 400000
+    total_timesteps: 400000
     env_kwargs:
+      bank: cifar100-mini
       margin: {uniform: [2.0, 4.0]}
     algo_kwargs:
       learning_rate: {loguniform: [1.0e-4, 3.0e-3]}
@@ -59,9 +60,10 @@ or a **dimension**: a mapping with one of these keys::
 
 ``uniform: [low, high]`` and ``loguniform: [low, high]`` draw floats, ``int: [low, high]`` an
 integer, ``choice: [a, b, ...]`` one of the values. Dimensions may sit at any depth of
-``env_kwargs`` and ``algo_kwargs``. The top-level keys are ``env``, ``algo``, ``bank``,
-``protocol``, ``levels``, ``timesteps``, ``num_envs``, ``seed``, ``env_kwargs`` and
-``algo_kwargs``. ``examples/dqn_space.yaml`` is the space around the DQN recipe.
+``env_kwargs`` and ``algo_kwargs``, and at the top level (``levels``, ``num_envs``,
+``total_timesteps``); the algorithm, env, bank, protocol and seed are fixed. Spaces written with
+the older names (``env``, ``timesteps``, a top-level ``bank``) are read too.
+``examples/dqn_space.yaml`` is the space around the DQN recipe.
 
 Optuna and PyYAML are the ``tune`` extra (``pip install -e ".[tune]"``).
 """
@@ -85,8 +87,8 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.agents.config import LEGACY_KEYS, RunConfig, canonical_keys
 from hashgym.agents.encode import encode
-from hashgym.agents.run_keys import CONFIG_KEYS
 from hashgym.agents.train import train
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
@@ -97,13 +99,11 @@ from hashgym.protocols import development_twin, is_development, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count, is_integer
 
-__all__ = ["DIMENSION_KINDS", "EXECUTORS", "SPACE_KEYS", "SweepResult", "TuneError",
+__all__ = ["DIMENSION_KINDS", "EXECUTORS", "SweepResult", "TuneError",
            "load_space", "tune"]
 
 logger = logging.getLogger(__name__)
 
-#: The top-level keys of a search space: the options of a ``hashgym train --config`` file.
-SPACE_KEYS = tuple(key for key in CONFIG_KEYS if key != "validation")
 #: The kinds of search dimension a space may hold.
 DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice")
 #: Where a sweep's parallel workers run (module docstring).
@@ -147,37 +147,40 @@ def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _check_space(space, f"the search space {path}")
 
 
-#: What the fixed top-level keys of a space must be (``None`` allowed): a check and its wording.
+#: What the fixed settings of a space must be (``None`` allowed): a check and its wording.
 _FIXED = {
-    **{key: (lambda v: isinstance(v, str), "a string") for key in ("env", "algo", "bank",
+    **{key: (lambda v: isinstance(v, str), "a string") for key in ("env_id", "algo", "bank",
                                                                    "protocol")},
     "seed": (is_integer, "an integer"),
 }
 
 
 def _check_space(space: dict[str, Any], where: str) -> dict[str, Any]:
-    """``space`` if its keys, types and dimensions are sound, else :class:`TuneError` naming the
-    key (``where`` names the space in messages)."""
-    unknown = sorted(set(space) - set(SPACE_KEYS))
-    if unknown:
-        raise TuneError(f"{where} has unknown keys {unknown}; known: {', '.join(SPACE_KEYS)}")
+    """``space`` in :class:`~hashgym.agents.config.RunConfig`'s keys (old names mapped) if its
+    keys, types and dimensions are sound, else :class:`TuneError` naming the key (``where``
+    names the space in messages)."""
     for key in ("env_kwargs", "algo_kwargs"):
         if not isinstance(space.get(key, {}), dict):
             raise TuneError(f"{key} of {where} must be a mapping")
+    written = {new: old for old, new in LEGACY_KEYS.items() if old in space}  # for messages
+    space = canonical_keys(space, where, TuneError)
+    env_kwargs = space.get("env_kwargs", {})
     for key, (check, wording) in _FIXED.items():
-        value = space.get(key)
+        value = env_kwargs.get(key) if key in ("bank", "protocol") else space.get(key)
+        name = written.get(key, key)
         if _is_dimension(value):
-            raise TuneError(f"{key} of {where} is one value for the whole sweep, not a "
+            raise TuneError(f"{name} of {where} is one value for the whole sweep, not a "
                             f"dimension ({value!r}); search env_kwargs, algo_kwargs, levels, "
-                            f"timesteps or num_envs, and run one sweep per {key}")
+                            f"total_timesteps or num_envs, and run one sweep per {name}")
         if value is not None and not check(value):
-            raise TuneError(f"{key} of {where} must be {wording}, got {value!r}")
-    budget = space.get("timesteps")
+            raise TuneError(f"{name} of {where} must be {wording}, got {value!r}")
+    budget = space.get("total_timesteps")
     if budget is not None:
         low = budget[next(iter(budget))] if _is_dimension(budget) else [budget]
         if not isinstance(low, list) or not all(is_integer(v) and v >= 1 for v in low):
-            raise TuneError(f"timesteps of {where} must be a positive integer (environment "
-                            f"steps per trial), got {budget!r}")
+            raise TuneError(f"{written.get('total_timesteps', 'total_timesteps')} of {where} "
+                            f"must be a positive integer (environment steps per trial), got "
+                            f"{budget!r}")
     if not _dimensions(space):
         raise TuneError(f"{where} has no dimension to search (e.g. "
                         f"learning_rate: {{loguniform: [1.0e-4, 1.0e-2]}})")
@@ -323,7 +326,7 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
     dims = _dimensions(space)
     parsed = parse_metric(metric)
     if full is None:
-        full = resolve_bank(sweep.bank, protocol=space.get("protocol"))
+        full = resolve_bank(sweep.bank, protocol=space.get("env_kwargs", {}).get("protocol"))
     val = full if is_development(full) else resolve_bank(full, protocol="holdout",
                                                          seed=sweep.seed)
     qi, di = val.indices("query"), val.indices("database")
@@ -331,7 +334,7 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
     q_labels = val.labels[qi] if graded else val.labels[qi, -1]
     d_labels = val.labels[di] if graded else val.labels[di, -1]
     relevance = "hierarchy" if graded else "label"
-    env_id = space.get("env", "HierHash-v0")
+    env_id = space.get("env_id", "HierHash-v0")
 
     def score(model: Any) -> float:
         q = encode(model, val, "query", env_id=env_id)
@@ -342,16 +345,13 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
         trial.set_user_attr("owner", owner_record())  # other sweeps on the folder leave it be
         config = _fill(space, {name: _suggest(trial, name, dim) for name, dim in dims.items()})
         started = time.perf_counter()
-        total = int(config["timesteps"])
+        total = int(config["total_timesteps"])
+        run = RunConfig.from_mapping(copy.deepcopy(config), "the trial's arguments", TuneError)
+        env_kwargs = {k: v for k, v in run.env_kwargs.items() if k not in ("bank", "protocol")}
         try:
-            result = train(
-                config.get("algo", "dqn"), env_id,
-                {**copy.deepcopy(config.get("env_kwargs", {})), "bank": val},
-                total_timesteps=total, num_envs=config.get("num_envs"), seed=sweep.seed,
-                algo_kwargs=copy.deepcopy(config.get("algo_kwargs", {})),
-                levels=config.get("levels"),
-                callback=_Rungs(trial, score, total, sweep.rungs, optuna),
-            )
+            result = train(**run.replace(seed=sweep.seed,
+                                         env_kwargs={**env_kwargs, "bank": val}).train_kwargs(),
+                           callback=_Rungs(trial, score, total, sweep.rungs, optuna))
             trial.set_user_attr("steps", result.timesteps)
             return score(result.model)
         finally:
@@ -540,15 +540,16 @@ def tune(
         parse_metric(metric)
     except ValueError as exc:
         raise TuneError(f"metric: {exc}") from exc
-    if space.get("timesteps") is None:
-        raise TuneError("the search space needs a fixed budget: timesteps")
-    bank_spec = bank if bank is not None else space.get("bank")
+    if space.get("total_timesteps") is None:
+        raise TuneError("the search space needs a fixed budget: total_timesteps")
+    protocol = space.get("env_kwargs", {}).get("protocol")
+    bank_spec = bank if bank is not None else space.get("env_kwargs", {}).get("bank")
     twin = development_twin(bank_spec) if isinstance(bank_spec, str) else None
     tuned_on = twin if twin is not None and not on_test_bank else bank_spec
-    full = resolve_bank(tuned_on, protocol=space.get("protocol"))  # a bad bank fails here
+    full = resolve_bank(tuned_on, protocol=protocol)  # a bad bank fails here
     validation = (tuned_on if isinstance(tuned_on, str) and is_development(full) else "holdout")
-    if validation != "holdout" and space.get("protocol"):
-        validation = f"{validation} (protocol {space['protocol']})"
+    if validation != "holdout" and protocol:
+        validation = f"{validation} (protocol {protocol})"
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TuneError(f"out={os.fspath(out)!r} is a file: a sweep writes a folder "
@@ -585,12 +586,12 @@ def tune(
                         + (f" yet ({running} running in another sweep on {out}: run again once "
                            f"it finishes)" if running else f"; see {out} / the log"))
     best_row = max(complete, key=lambda r: r["value"])
-    best_config = _fill(space, {name: best_row[name] for name in dims})
-    best_config["seed"] = seed
+    best = _fill(space, {name: best_row[name] for name in dims})
+    best_env = {k: v for k, v in best.get("env_kwargs", {}).items() if k != "bank"}
     if isinstance(bank_spec, str):
-        best_config["bank"] = bank_spec
-    else:
-        best_config.pop("bank", None)
+        best_env["bank"] = bank_spec
+    best_config = RunConfig.from_mapping(best, "the best trial's arguments", TuneError).replace(
+        seed=seed, env_kwargs=best_env).to_record()
     best_config["validation"] = {"metric": metric, "value": best_row["value"],
                                  "trial": best_row["trial"], "split": validation}
     with atomic_write(out / "trials.csv") as handle:

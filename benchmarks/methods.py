@@ -18,7 +18,9 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     an RL agent trained by :func:`hashgym.agents.train.train` (any Stable-Baselines3 /
     sb3-contrib algorithm, DRLHIH's DQN with its level curriculum, SCIHCGRL's recurrent
     REINFORCE) and coded by :func:`hashgym.agents.encode.encode` with its deterministic policy.
-    ``params``: ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
+    ``params``: a run's settings in :class:`hashgym.agents.config.RunConfig`'s keys (the keys of
+    ``hashgym train --config`` and of a run's ``config.json``) but ``seed``, the cell's:
+    ``algo``, ``env_id`` (default ``"HierHash-v0"``), ``env_kwargs`` (the code length
     and the bank come from the cell), the budget ``total_timesteps`` or ``level_timesteps``
     (required on ``CentralHash-v0``; on ``HierHash-v0`` the recipe's by default,
     :mod:`hashgym.agents.recipe`), ``num_envs`` (default: the recipe's), ``algo_kwargs``,
@@ -27,7 +29,10 @@ Adapters (``MethodSpec.kind``), in :data:`METHOD_KINDS`:
     :class:`hashgym.agents.memory.MemoryRefresh`), ``learning_curve`` (``{"metric": "NDCG@20",
     "relevance": "hierarchy", "points": 12}``: score the agent's query codes against its
     database codes at that many evenly spaced steps, the last one the end of training; stored in
-    the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`). A run that
+    the cell's ``info["learning_curve"]``, drawn by :mod:`hashgym.benchmarks.plots`).
+    ``learning_curve``, ``curve_points`` and ``device`` are the benchmark's own, not the run's
+    (:data:`BENCH_AGENT_KEYS`). The curves are spaced
+    over the budget the run resolved (:func:`hashgym.agents.train.resolve_run`). A run that
     starts at a level ``l >= 1`` (DRLHIH's "level-l only" variant) is
     :func:`hashgym.agents.train.train`'s: its code memory starts from random codes of the
     level's classes seeded by the cell's seed, as level 0's does, and with ``rho = 1`` (no
@@ -53,9 +58,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from hashgym.agents.config import RunConfig
 from hashgym.agents.encode import encode, encode_with_env
-from hashgym.agents.recipe import recipe_budget
-from hashgym.agents.train import train
+from hashgym.agents.train import resolve_run, run_plan
 from hashgym.bank import FeatureBank
 from hashgym.benchmarks.baselines import make_baseline
 from hashgym.benchmarks.suites import BenchError, MethodSpec
@@ -63,11 +68,12 @@ from hashgym.codes import as_bits
 from hashgym.metrics import evaluate
 
 __all__ = [
-    "AGENT_KEYS",
+    "BENCH_AGENT_KEYS",
     "METHOD_KINDS",
     "MethodOutput",
     "MethodRunner",
     "TrainingCurve",
+    "agent_config",
     "on_device",
     "resolved_params",
     "run_agent",
@@ -254,10 +260,31 @@ def _learning_curve_callback(bank: FeatureBank, budget: int, spec: Mapping[str, 
     return LearningCurve()
 
 
-#: The parameters an ``agent`` method of a suite may set (the rest are refused).
-AGENT_KEYS = {"algo", "env_id", "env_kwargs", "total_timesteps", "level_timesteps", "num_envs",
-               "algo_kwargs", "levels", "n_constraints", "triplets_per_image", "memory_refresh",
-               "curve_points", "learning_curve", "device"}
+#: The parameters of an ``agent`` method that are the benchmark's, not the run's: how its
+#: curves are sampled and the torch device (:func:`on_device`). The rest are
+#: :class:`~hashgym.agents.config.RunConfig`'s settings, less ``seed`` (the cell's).
+BENCH_AGENT_KEYS = ("curve_points", "learning_curve", "device")
+
+
+def agent_config(params: Mapping[str, Any], n_bits: int, seed: int, bank: FeatureBank) -> RunConfig:
+    """The run an ``agent`` method's ``params`` describe in a cell: its settings, with the
+    cell's bank, code length and seed.
+
+    :raises BenchError: for unknown parameters, a seed, no algorithm, or no budget off
+        ``HierHash-v0``.
+    """
+    run = {k: v for k, v in params.items() if k not in BENCH_AGENT_KEYS}
+    if "seed" in run:
+        raise BenchError("an 'agent' method takes its seed from the cell, not params['seed']")
+    if "algo" not in run:
+        raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
+    config = RunConfig.from_mapping(run, "an 'agent' method's params", BenchError)
+    if (config.total_timesteps is None and config.level_timesteps is None
+            and config.env_id != "HierHash-v0"):
+        raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
+                         "params['level_timesteps'] (only HierHash-v0 has a recipe's budget)")
+    return config.replace(seed=seed, env_kwargs={**config.env_kwargs, "bank": bank,
+                                                 "n_bits": n_bits})
 
 
 def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, Any]) -> MethodOutput:
@@ -269,60 +296,22 @@ def run_agent(bank: FeatureBank, n_bits: int, seed: int, params: Mapping[str, An
     :param params: see the module docstring (``kind="agent"``).
     :raises BenchError: for unknown or missing parameters.
     """
-
-    unknown = set(params) - AGENT_KEYS
-    if unknown:
-        raise BenchError(f"unknown agent parameter(s) {sorted(unknown)}; expected some of "
-                         f"{sorted(AGENT_KEYS)}")
-    if "algo" not in params:
-        raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
-    env_id = params.get("env_id", "HierHash-v0")
-    if ("total_timesteps" not in params and "level_timesteps" not in params
-            and env_id != "HierHash-v0"):
-        raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
-                         "params['level_timesteps'] (only HierHash-v0 has a recipe's budget)")
-    if "n_constraints" in params and "triplets_per_image" in params:
-        raise BenchError("give n_constraints or triplets_per_image, not both")
-    n_constraints = params.get("n_constraints")
-    if params.get("triplets_per_image") is not None:
-        n_constraints = int(params["triplets_per_image"]) * len(bank.indices("train"))
-    env_kwargs: dict[str, Any] = {**params.get("env_kwargs", {}), "bank": bank, "n_bits": n_bits}
-    levels = params.get("levels")
-    trained_levels = list(levels or range(max(1, bank.n_levels)))
-    if params.get("total_timesteps") is not None:
-        budget = int(params["total_timesteps"])
-    elif params.get("level_timesteps") is None:
-        budget = sum(recipe_budget(bank, trained_levels, env_kwargs))
-    elif isinstance(params["level_timesteps"], (list, tuple)):
-        budget = int(sum(params["level_timesteps"]))
-    else:
-        budget = int(params["level_timesteps"]) * len(trained_levels)
-    curve = _reward_curve_callback(max(1, int(budget) // int(params.get("curve_points", 50))))
+    started = time.perf_counter()
+    plan = resolve_run(agent_config(params, n_bits, seed, bank), params.get("device", "cpu"))
+    curve = _reward_curve_callback(max(1, plan.budget // int(params.get("curve_points", 50))))
     callbacks = [curve]
     learning = None
     if params.get("learning_curve"):
-        learning = _learning_curve_callback(bank, budget, params["learning_curve"])
+        learning = _learning_curve_callback(bank, plan.budget, params["learning_curve"])
         callbacks.append(learning)
-    result = train(
-        params["algo"], env_id, env_kwargs,
-        total_timesteps=params.get("total_timesteps"),
-        level_timesteps=params.get("level_timesteps"),
-        num_envs=params.get("num_envs"),
-        seed=seed,
-        algo_kwargs=dict(params.get("algo_kwargs", {})),
-        levels=levels,
-        n_constraints=n_constraints,
-        memory_refresh=params.get("memory_refresh"),
-        callback=callbacks,
-        device=params.get("device", "cpu"),
-    )
+    result = run_plan(plan, callback=callbacks, started=started)
     start = time.perf_counter()
     query = encode(result.model, bank, "query")
     database = encode(result.model, bank, "database")
     encode_seconds = time.perf_counter() - start
     info = {k: result.info.get(k) for k in ("algo", "policy", "algo_kwargs", "env_kwargs",
                                              "levels", "level_timesteps", "n_constraints",
-                                             "num_envs", "memory_refresh")}
+                                             "num_envs", "memory_refresh", "resolved")}
     info["num_timesteps"] = result.timesteps
     training = TrainingCurve(curve.x, curve.y, "environment steps", "mean episode return") \
         if curve.x else None

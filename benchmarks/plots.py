@@ -33,6 +33,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 
 from hashgym.atomic import atomic_write
+from hashgym.benchmarks.cells import CellResult
 from hashgym.benchmarks.suites import BenchSuite, MethodSpec
 
 if TYPE_CHECKING:

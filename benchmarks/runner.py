@@ -45,7 +45,6 @@ Reproducibility
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -71,12 +70,13 @@ import numpy as np
 import hashgym
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.benchmarks.methods import MethodOutput, on_device, resolved_params, run_method
+from hashgym.benchmarks.cells import CELL_FORMAT, Cell, CellResult, cell_key
+from hashgym.benchmarks.methods import MethodOutput, on_device, run_method
+from hashgym.benchmarks.plots import draw_all
 from hashgym.benchmarks.suites import (
     EXECUTORS,
     BenchError,
     BenchSuite,
-    MethodSpec,
     get_suite,
 )
 from hashgym.benchmarks.tables import (
@@ -104,7 +104,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-CELL_FORMAT = "hashgym-bench-cell/1"
 BankSpec = str | os.PathLike[str] | FeatureBank
 
 
@@ -117,62 +116,6 @@ def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     with atomic_write(path) as handle:
         handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work: a method at one code length and seed on one bank.
-
-    :param bank: the bank's name in the results (preset name, path, or given name).
-    :param method: the method.
-    :param n_bits: code length.
-    :param seed: the method's seed.
-    """
-
-    bank: str
-    method: MethodSpec
-    n_bits: int
-    seed: int
-
-    def config(self, fingerprint: str) -> dict[str, Any]:
-        """Everything that decides this cell's codes (hashed into its key)."""
-        return {
-            "format": CELL_FORMAT,
-            "bank": fingerprint,
-            "kind": self.method.kind,
-            "params": json.loads(json.dumps(dict(self.method.params), sort_keys=True)),
-            "resolved": resolved_params(self.method, self.n_bits, self.seed),
-            "hashgym": hashgym.__version__,
-            "n_bits": self.n_bits,
-            "seed": self.seed,
-        }
-
-    def describe(self) -> str:
-        return f"{self.bank} {self.method.key} {self.n_bits} bits seed {self.seed}"
-
-
-def _key(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
-
-
-@dataclass
-class CellResult:
-    """A finished cell as saved in ``cells/<key>.json``.
-
-    :param cell: the cell.
-    :param key: its key (file stem under ``cells/``).
-    :param data: the saved JSON (``metrics``, ``curves``, ``timing``, ...).
-    :param resumed: ``True`` when loaded from an earlier run instead of computed now.
-    """
-
-    cell: Cell
-    key: str
-    data: dict[str, Any]
-    resumed: bool
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return self.data["metrics"]
 
 
 @dataclass
@@ -633,7 +576,7 @@ def run_benchmark(
     :param methods: method keys to run (default all of the suite's).
     :param bits: code lengths to run (default the suite's).
     :param threads: torch CPU threads (``torch.set_num_threads``).
-    :param plots: draw the PNG plots (needs matplotlib; skipped with a warning without it).
+    :param plots: draw the PNG plots.
     :param progress: show a progress bar.
     :param resume: load finished cells of an earlier run from ``out/cells`` (``False``:
         recompute and overwrite them).
@@ -664,7 +607,54 @@ def run_benchmark(
         cannot see here (serial and process), Ray missing or unreachable, and when cells
         failed.
     """
-    suite = get_suite(suite).select(methods=methods, bits=bits)
+    plan = _plan_run(get_suite(suite).select(methods=methods, bits=bits), banks=banks,
+                     seeds=seeds, out=out, threads=threads, executor=executor, jobs=jobs,
+                     ray_address=ray_address, device=device, gpus=gpus)
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run = _CellRun(plan, _open_pool(plan), resume, progress)
+    results = run.run()
+    rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
+             "seed": r.cell.seed, "metric": metric, "value": r.metrics[metric]}
+            for r in results for metric in plan.suite.metrics]
+    files = _write_outputs(plan.out, plan.suite, results, rows, plots)
+    record = _record(plan, results, run.computed, files, command=command,
+                     started_at=started_at, wall_s=time.perf_counter() - started)
+    record_path = plan.out / "record.json"
+    write_json(record_path, record)
+    files.append(record_path)
+    return BenchResult(plan.suite, plan.out, results, rows, files, run.computed)
+
+
+@dataclass
+class _BenchPlan:
+    """A benchmark run resolved: the suite on its banks, the cells in run order, where they
+    are saved and how they are run (see :func:`run_benchmark`'s arguments)."""
+
+    suite: BenchSuite
+    seeds: list[int]
+    out: Path
+    threads: int
+    executor: str
+    jobs: int
+    ray_address: str | None
+    gpus: float
+    banks: list[tuple[str, FeatureBank]]
+    fingerprints: dict[str, str]
+    cells: list[Cell]
+    store: CellStore
+    evaluation: dict[str, Any]
+
+    @property
+    def bank_of(self) -> dict[str, FeatureBank]:
+        return dict(self.banks)
+
+
+def _plan_run(suite: BenchSuite, *, banks: Any, seeds: Any, out: Any, threads: int,
+              executor: str, jobs: int | None, ray_address: str | None, device: str,
+              gpus: float | None) -> _BenchPlan:
+    """Check the options, resolve the banks, put the methods on ``device`` and list the cells
+    (torch is imported here, with ``threads`` threads)."""
     seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
     if not is_integer(threads) or threads < 1:
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
@@ -677,8 +667,6 @@ def run_benchmark(
     if out_dir.exists() and not out_dir.is_dir():
         raise BenchError(f"out={os.fspath(out_dir)!r} is a file: a benchmark writes a folder "
                          f"(cells/, results.csv, tables, plots, record.json); give a folder path")
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     import torch
 
@@ -686,136 +674,157 @@ def run_benchmark(
     resolved = _resolve_banks(suite, banks)
     suite = suite.select(banks=[name for name, _ in resolved])
     suite = replace(suite, methods=tuple(on_device(m, device) for m in suite.methods))
-    fingerprints = {name: bank.fingerprint() for name, bank in resolved}
-    store = CellStore(out_dir / "cells")
     cells = [Cell(name, spec, n_bits, seed) for name, _ in resolved for spec in suite.methods
              for n_bits in suite.bits for seed in seed_list]
-    bank_of = dict(resolved)
-    eval_config = evaluation_config(suite)
+    return _BenchPlan(suite, seed_list, out_dir, threads, executor, jobs, ray_address, gpus,
+                      resolved, {name: bank.fingerprint() for name, bank in resolved}, cells,
+                      CellStore(out_dir / "cells"), evaluation_config(suite))
 
-    from tqdm.auto import tqdm
 
-    done: dict[int, CellResult] = {}
-    computed = 0
-    bar = tqdm(total=len(cells), desc=f"bench {suite.name}", unit="cell", disable=not progress)
-    pool: Any = None
-    if executor == "process":
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(bank_of, threads))
-    elif executor == "ray":
+def _open_pool(plan: _BenchPlan) -> Any:
+    """The executor's pool of workers (``None`` for the serial executor)."""
+    if plan.executor == "process":
+        return ProcessPoolExecutor(max_workers=plan.jobs,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(plan.bank_of, plan.threads))
+    if plan.executor == "ray":
         try:
-            pool = RayPool(jobs, threads, bank_of, address=ray_address, gpus_per_task=gpus)
+            return RayPool(plan.jobs, plan.threads, plan.bank_of, address=plan.ray_address,
+                           gpus_per_task=plan.gpus)
         except RayPoolError as exc:
             raise BenchError(str(exc)) from exc
-    running: dict[Future[Any], tuple[int, Cell, str]] = {}
-    failures: list[str] = []
-    pending = list(enumerate(cells))
-    first_pass = True
-    try:
-        while pending or running:
-            waiting: list[tuple[int, Cell]] = []
-            for index, cell in pending:
-                bar.set_postfix_str(cell.describe())
-                config = cell.config(fingerprints[cell.bank])
-                key = _key(config)
-                # a cell another run finished while this one waited is loaded even without resume
-                data = store.load(key) if resume or not first_pass else None
-                if data is not None and data["evaluation"] == eval_config:
-                    logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(),
-                                key)
-                    done[index] = CellResult(cell, key, data, resumed=True)
-                    bar.update()
-                    continue
-                owner = store.claim(key)
-                if owner is not None:
-                    logger.info("cell %s: %s is computing it; coming back to it", cell.describe(),
-                                owner)
-                    waiting.append((index, cell))
-                    continue
-                if pool is not None and data is None:  # the workers compute, the driver saves
-                    if executor == "ray":
-                        future = pool.submit(_run_cell_in_task, threads, cell, key, config,
-                                             suite, eval_config)
-                    else:
-                        future = pool.submit(_run_cell_in_worker, cell, key, config, suite,
-                                             eval_config)
-                    running[future] = (index, cell, key)
-                    continue
-                try:
-                    data, fresh = _serial_cell(store, cell, key, config, data, bank_of[cell.bank],
-                                        suite, eval_config)
-                except Exception as exc:  # noqa: BLE001 (reported below, the others go on)
-                    failures.append(_failure(cell, exc))
-                    bar.update()
-                    continue
-                finally:
-                    store.release(key)
-                computed += fresh
-                done[index] = CellResult(cell, key, data, resumed=not fresh)
-                bar.update()
-            if waiting and first_pass:
-                logger.warning(
-                    "waiting for %d cell(s) that other runs on %s are computing; a claim of a "
-                    "run killed on another host is never stale here: delete its "
-                    "cells/<key>.claim", len(waiting), out_dir)
-            if running:
-                finished, _ = wait(running, timeout=_CLAIM_POLL_S if waiting else None,
-                                   return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index, cell, key = running.pop(future)
-                    try:
-                        data, output = future.result()
-                        store.save(key, data, output)
-                    except Exception as exc:  # noqa: BLE001 (reported below, the others go on)
-                        failures.append(_failure(cell, exc))
-                    else:
-                        computed += 1
-                        done[index] = CellResult(cell, key, data, resumed=False)
-                    finally:
-                        store.release(key)
-                    bar.update()
-            elif waiting:
-                time.sleep(_CLAIM_POLL_S)
-            pending, first_pass = waiting, False
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for _, _, key in running.values():  # interrupted: nothing of theirs was saved
-                store.release(key)
-    bar.close()
-    if failures:
-        raise BenchError(f"{len(failures)} of {len(cells)} cell(s) failed, the others are "
-                         f"saved in {store.root} (a rerun resumes from them): "
-                         + "; ".join(failures))
-    results = [done[index] for index in sorted(done)]
+    return None
 
-    rows = [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
-             "seed": r.cell.seed, "metric": metric, "value": r.metrics[metric]}
-            for r in results for metric in suite.metrics]
-    files = _write_outputs(out_dir, suite, results, rows, plots)
-    record = {
-        "suite": suite.to_dict(),
-        "seeds": seed_list,
+
+class _CellRun:
+    """Runs a plan's cells: loads the finished ones, claims and computes the rest (here, or in
+    the pool's workers, whose results this process saves), comes back to the cells other runs
+    hold, and reports every failed cell at the end."""
+
+    def __init__(self, plan: _BenchPlan, pool: Any, resume: bool, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.plan, self.pool, self.resume = plan, pool, resume
+        self.store = plan.store
+        self.done: dict[int, CellResult] = {}
+        self.computed = 0
+        self.failures: list[str] = []
+        self.running: dict[Future[Any], tuple[int, Cell, str]] = {}
+        self.bar = tqdm(total=len(plan.cells), desc=f"bench {plan.suite.name}", unit="cell",
+                        disable=not progress)
+
+    def run(self) -> list[CellResult]:
+        """Every cell's result, in the plan's order.
+
+        :raises BenchError: naming every cell that failed (the others are saved).
+        """
+        pending, first_pass = list(enumerate(self.plan.cells)), True
+        try:
+            while pending or self.running:
+                waiting = [(index, cell) for index, cell in pending
+                           if not self._start(index, cell, first_pass)]
+                if waiting and first_pass:
+                    logger.warning(
+                        "waiting for %d cell(s) that other runs on %s are computing; a claim of "
+                        "a run killed on another host is never stale here: delete its "
+                        "cells/<key>.claim", len(waiting), self.plan.out)
+                if self.running:
+                    self._collect(_CLAIM_POLL_S if waiting else None)
+                elif waiting:
+                    time.sleep(_CLAIM_POLL_S)
+                pending, first_pass = waiting, False
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                for _, _, key in self.running.values():  # interrupted: nothing of theirs saved
+                    self.store.release(key)
+        self.bar.close()
+        if self.failures:
+            raise BenchError(f"{len(self.failures)} of {len(self.plan.cells)} cell(s) failed, "
+                             f"the others are saved in {self.store.root} (a rerun resumes from "
+                             f"them): " + "; ".join(self.failures))
+        return [self.done[index] for index in sorted(self.done)]
+
+    def _start(self, index: int, cell: Cell, first_pass: bool) -> bool:
+        """Load, compute or submit ``cell``; ``False`` when another run holds it (come back)."""
+        plan = self.plan
+        self.bar.set_postfix_str(cell.describe())
+        config = cell.config(plan.fingerprints[cell.bank])
+        key = cell_key(config)
+        # a cell another run finished while this one waited is loaded even without resume
+        data = self.store.load(key) if self.resume or not first_pass else None
+        if data is not None and data["evaluation"] == plan.evaluation:
+            logger.info("cell %s: finished earlier (%s), not recomputed", cell.describe(), key)
+            self.done[index] = CellResult(cell, key, data, resumed=True)
+            self.bar.update()
+            return True
+        owner = self.store.claim(key)
+        if owner is not None:
+            logger.info("cell %s: %s is computing it; coming back to it", cell.describe(), owner)
+            return False
+        if self.pool is not None and data is None:  # the workers compute, the driver saves
+            if plan.executor == "ray":
+                future = self.pool.submit(_run_cell_in_task, plan.threads, cell, key, config,
+                                          plan.suite, plan.evaluation)
+            else:
+                future = self.pool.submit(_run_cell_in_worker, cell, key, config, plan.suite,
+                                          plan.evaluation)
+            self.running[future] = (index, cell, key)
+            return True
+        try:
+            data, fresh = _serial_cell(self.store, cell, key, config, data,
+                                       plan.bank_of[cell.bank], plan.suite, plan.evaluation)
+        except Exception as exc:  # noqa: BLE001 (reported at the end, the others go on)
+            self.failures.append(_failure(cell, exc))
+            self.bar.update()
+            return True
+        finally:
+            self.store.release(key)
+        self.computed += fresh
+        self.done[index] = CellResult(cell, key, data, resumed=not fresh)
+        self.bar.update()
+        return True
+
+    def _collect(self, timeout: float | None) -> None:
+        """Save the cells the workers finished (waiting at most ``timeout`` seconds)."""
+        finished, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in finished:
+            index, cell, key = self.running.pop(future)
+            try:
+                data, output = future.result()
+                self.store.save(key, data, output)
+            except Exception as exc:  # noqa: BLE001 (reported at the end, the others go on)
+                self.failures.append(_failure(cell, exc))
+            else:
+                self.computed += 1
+                self.done[index] = CellResult(cell, key, data, resumed=False)
+            finally:
+                self.store.release(key)
+            self.bar.update()
+
+
+def _record(plan: _BenchPlan, results: list[CellResult], computed: int, files: list[Path], *,
+            command: str | None, started_at: str, wall_s: float) -> dict[str, Any]:
+    """``record.json``: the suite, seeds, command, times, versions, machine, banks, cells."""
+    return {
+        "suite": plan.suite.to_dict(),
+        "seeds": plan.seeds,
         "command": command,
         "started_at": started_at,
-        "wall_s": time.perf_counter() - started,
+        "wall_s": wall_s,
         "cells_computed": computed,
         "cells_resumed": len(results) - computed,
         "versions": _versions(),
         "source": _source(),
-        "envs": _env_versions(suite),
-        "machine": _machine(threads),
-        "banks": {name: {"fingerprint": fingerprints[name], "summary": bank.summary()}
-                  for name, bank in resolved},
+        "envs": _env_versions(plan.suite),
+        "machine": _machine(plan.threads),
+        "banks": {name: {"fingerprint": plan.fingerprints[name], "summary": bank.summary()}
+                  for name, bank in plan.banks},
         "cells": [{"bank": r.cell.bank, "method": r.cell.method.key, "bits": r.cell.n_bits,
                    "seed": r.cell.seed, "key": r.key, "resumed": r.resumed, **r.data["timing"]}
                   for r in results],
         "files": sorted(p.name for p in files),
     }
-    record_path = out_dir / "record.json"
-    write_json(record_path, record)
-    files.append(record_path)
-    return BenchResult(suite, out_dir, results, rows, files, computed)
 
 
 def _write_outputs(
@@ -837,10 +846,5 @@ def _write_outputs(
             handle.write(text.encode())
         files.append(out_dir / name)
     if plots:
-        try:
-            from hashgym.benchmarks.plots import draw_all
-        except ImportError as exc:
-            logger.warning("plots skipped: %s (matplotlib is a dependency of hashgym: pip install matplotlib)", exc)
-        else:
-            files.extend(draw_all(out_dir, suite, results))
+        files.extend(draw_all(out_dir, suite, results))
     return files

@@ -112,3 +112,61 @@ def test_cli_errors(tmp_path: Path, bank_path: Path, capsys: pytest.CaptureFixtu
     assert "memory_refresh applies to HierHash-v0 in memory mode only" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _codes(model: Path, tmp_path: Path, name: str) -> np.ndarray:
+    out = tmp_path / f"{name}.npz"
+    assert main(["encode", str(model), "--out", str(out)]) == 0
+    return load_codes(out)["codes"]
+
+
+def test_a_runs_config_json_trains_that_run_again(tmp_path: Path, bank_path: Path) -> None:
+    first = tmp_path / "first"
+    assert main(["train", "--bank", str(bank_path), "--levels", "0", "1", "--level-timesteps",
+                 "96", "160", "--num-envs", "8", "--seed", "3", "--algo-kwargs",
+                 "learning_starts=16", "batch_size=8", "--out", str(first), "--no-progress",
+                 "--no-tensorboard"]) == 0
+    record = json.loads((first / "config.json").read_text())
+    # the record resolves what was not given: the env's code shape, the budget, the pools
+    assert record["resolved"]["n_bits"] == 12 and record["level_timesteps"] == [96, 160]
+    second = tmp_path / "second"
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(second),
+                 "--no-progress", "--no-tensorboard"]) == 0
+    again = json.loads((second / "config.json").read_text())
+    for key in ("algo", "algo_kwargs", "env_id", "levels", "level_timesteps", "n_constraints",
+                "num_envs", "seed", "resolved"):
+        assert again[key] == record[key], key
+    assert np.array_equal(_codes(first / "model.zip", tmp_path, "first"),
+                          _codes(second / "model.zip", tmp_path, "second"))
+
+
+@pytest.mark.parametrize(("config", "key", "value"), [
+    # hashgym tune's best.json before 0.5.x and hand-written files: the old names
+    ({"env": "CentralHash-v0", "timesteps": 64, "bank": "cifar100-mini"}, "env_id",
+     "CentralHash-v0"),
+    ({"env": "CentralHash-v0", "timesteps": 64}, "total_timesteps", 64),
+    ({"bank": "cifar100-mini", "protocol": "holdout"}, "env_kwargs",
+     {"bank": "cifar100-mini", "protocol": "holdout"}),
+    # a run's config.json: its bank as resolved, its code shape pinned, its record ignored
+    ({"env_id": "HierHash-v0", "env_kwargs": {"bank": "b.npz"}, "bank_path": "/data/b.npz",
+      "resolved": {"n_bits": 12, "bits_per_step": 3}, "observation_space": {}},
+     "env_kwargs", {"bank": "/data/b.npz", "n_bits": 12, "bits_per_step": 3}),
+])
+def test_old_config_names_are_read_as_the_run_configs(config: dict, key: str, value) -> None:
+    from hashgym.agents.config import RunConfig
+
+    assert getattr(RunConfig.from_mapping(config), key) == value
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"timesteps": 8, "total_timesteps": 8}, "gives both 'timesteps' and 'total_timesteps'"),
+    ({"bank": "a", "env_kwargs": {"bank": "b"}}, "gives bank twice"),
+    ({"total_timesteps": 8, "level_timesteps": 8}, "give total_timesteps or level_timesteps"),
+    ({"n_constraints": 8, "triplets_per_image": 2}, "give n_constraints or triplets_per_image"),
+])
+def test_a_config_that_says_one_thing_twice_is_refused(tmp_path: Path, capsys, config: dict,
+                                                       message: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from hashgym.agents.recipe import recipe_level_timesteps
+from hashgym.agents.recipe import generation_steps, recipe_level_timesteps
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
-from hashgym.benchmarks.methods import AGENT_KEYS, METHOD_KINDS
+from hashgym.benchmarks.methods import METHOD_KINDS, agent_config
 from hashgym.benchmarks.suites import (
     AGENTS_GENERATION,
     BENCH_SUITES,
@@ -45,7 +45,8 @@ def test_preset_is_well_formed(name: str) -> None:
             assert spec.params["name"] in BASELINES
         if spec.kind == "agent":
             assert spec.params["algo"] in ALGORITHMS
-            assert set(spec.params) <= AGENT_KEYS
+            # RunConfig's settings (and the benchmark's own), with the cell's bank and seed
+            assert agent_config(spec.params, 12, 0, None).algo == spec.params["algo"]
             if spec.params.get("env_id", "HierHash-v0") != "HierHash-v0":  # no recipe budget
                 assert "total_timesteps" in spec.params or "level_timesteps" in spec.params
             step = spec.params.get("env_kwargs", {}).get("bits_per_step")
@@ -87,8 +88,8 @@ def test_presets_match_the_papers() -> None:
     for spec in agents.methods:  # the same budget for all: four generations of 500k steps
         if spec.kind == "agent":
             env = spec.params["env_kwargs"]
-            budget = recipe_level_timesteps(50_000, spec.params["levels"],
-                                            env["memory_generation"])
+            budget = recipe_level_timesteps(spec.params["levels"], generation_steps(
+                50_000, 4, env["memory_generation"]))
             assert env["memory_generation"] == AGENTS_GENERATION and sum(budget) == 2_000_000
     quick = get_suite("quick")
     assert quick.banks == ("cifar100-mini",)

@@ -37,7 +37,7 @@ def test_every_hashgym_error_is_a_hashgym_error_and_a_value_error() -> None:
     classes = _error_classes()
     # the walk reaches the agents and the benchmarks too
     assert {"hashgym.bank.BankError", "hashgym.envs.core.HashEnvError",
-            "hashgym.agents.registry.TrainError", "hashgym.benchmarks.suites.BenchError"} <= set(classes)
+            "hashgym.agents.config.TrainError", "hashgym.benchmarks.suites.BenchError"} <= set(classes)
     outside = sorted(name for name, cls in classes.items()
                      if cls is not HashgymError and not issubclass(cls, HashgymError))
     assert outside == []

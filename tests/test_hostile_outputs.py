@@ -435,7 +435,7 @@ UNCLEAR: list[CliCase] = [
      r"^hashgym bank split: error: the seed of protocol 'holdout' \(--seed\) must be >= 0, got -1"),
     ("tune-timesteps-negative", lambda f: ["tune", "--space", f.space(SPACE), "--bank", f.bank(),
                                            "--timesteps", "-5", "--out", f.folder / "sweep"],
-     (r"^hashgym tune: error: timesteps of the search space must be a positive integer "
+     (r"^hashgym tune: error: total_timesteps of the search space must be a positive integer "
       r"\(environment steps per trial\), got -5")),
     ("features-error-on-stderr", lambda f: [*FEATURES, "--source", "cifar10"],
      r"^hashgym features: error: --images is required for --source cifar10"),
@@ -461,7 +461,7 @@ UNCLEAR: list[CliCase] = [
      r"^hashgym tune: error: algo of the search space .* must be a string, got 5"),
     ("tune-timesteps-zero", lambda f: ["tune", "--space", f.space(SPACE), "--bank", f.bank(),
                                        "--timesteps", "0", "--out", f.folder / "sweep"],
-     r"^hashgym tune: error: timesteps of the search space must be a positive integer"),
+     r"^hashgym tune: error: total_timesteps of the search space must be a positive integer"),
     ("tune-timesteps-dimension-from-zero", lambda f: [
         "tune", "--space", f.space(SPACE + "timesteps: {int: [0, 64]}\n"), "--bank", f.bank(),
         "--out", f.folder / "sweep"],

@@ -432,7 +432,7 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
     def suite(params: dict[str, Any]) -> BenchSuite:
         return BenchSuite(**{**AGENTS.__dict__, "methods": (MethodSpec("x", "agent", params),)})
 
-    with pytest.raises(BenchError, match=r"unknown agent parameter\(s\) \['epochs'\]"):
+    with pytest.raises(BenchError, match=r"params has unknown keys \['epochs'\]"):
         run_benchmark(suite({"algo": "dqn", "total_timesteps": 10, "epochs": 3}),
                       banks={"synthetic": bank}, out=tmp_path, progress=False, plots=False)
     with pytest.raises(BenchError, match=r"needs a budget: params\['total_timesteps'\]"):
@@ -445,21 +445,6 @@ def test_agent_parameter_errors(bank: FeatureBank, tmp_path: Path) -> None:
     with pytest.raises(BenchError, match=r"needs params\['algo'\]"):
         run_benchmark(suite({"total_timesteps": 10}), banks={"synthetic": bank}, out=tmp_path,
                       progress=False, plots=False)
-
-
-def test_without_matplotlib_plots_are_skipped_with_a_warning(
-    bank: FeatureBank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    monkeypatch.delitem(sys.modules, "hashgym.benchmarks.plots", raising=False)
-    result = run_benchmark(TINY, banks={"synthetic": bank}, out=tmp_path, methods=["lsh"],
-                           bits=[8], seeds=1, progress=False, plots=True)
-    assert not list(tmp_path.glob("*.png"))
-    assert {p.name for p in result.files} == {"results.csv", "table.md", "table.tex", "record.json"}
-    assert "plots skipped" in caplog.text
 
 
 def _one_cell_key(bank: FeatureBank, folder: Path) -> str:
@@ -623,13 +608,13 @@ def test_on_device_moves_only_the_torch_methods_and_keeps_cpu_keys() -> None:
 def test_an_agent_cell_takes_its_device(bank: FeatureBank, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
-    real = bench_methods.train
+    real = bench_methods.resolve_run
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs["device"])
-        return real(*args, **kwargs)
+    def spy(config: Any, device: str = "cpu") -> Any:
+        seen.append(device)
+        return real(config, device)
 
-    monkeypatch.setattr(bench_methods, "train", spy)
+    monkeypatch.setattr(bench_methods, "resolve_run", spy)
     spec = on_device(AGENTS.methods[1], "cpu")
     run_agent(bank, 6, 0, {**spec.params, "device": "cpu"})
     assert seen == ["cpu"]

@@ -58,7 +58,8 @@ def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp
     done = [r for r in rows if r["state"] == "complete"]
     best = max(done, key=lambda r: float(r["value"]))
     config = json.loads((tmp_path / "sweep" / "best.json").read_text())
-    assert config["bank"] == str(bank_path) and config["seed"] == 0
+    assert config["env_kwargs"]["bank"] == str(bank_path) and config["seed"] == 0
+    assert config["total_timesteps"] == SPACE["timesteps"]  # one schema: RunConfig's keys
     assert config["algo_kwargs"]["learning_rate"] == pytest.approx(
         float(best["algo_kwargs.learning_rate"]), rel=1e-5)
     assert json.dumps(config["algo_kwargs"]["policy_kwargs"]["net_arch"]) == (
@@ -164,12 +165,12 @@ def test_trials_are_scored_on_training_images_only(bank_path: Path, tmp_path: Pa
 
 def test_the_shipped_dqn_space_loads() -> None:
     space = load_space(EXAMPLES / "dqn_space.yaml")
-    assert space["algo"] == "dqn" and space["timesteps"] > 0
+    assert space["algo"] == "dqn" and space["total_timesteps"] > 0
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("algo: dqn\nlearning_rate: {uniform: [0.1, 0.2]}\n",
-     r"unknown keys \['learning_rate'\]; known: env, algo"),
+     r"unknown keys \['learning_rate'\]; known: algo, env_id"),
     ("algo_kwargs:\n  learning_rate: 0.001\n", "has no dimension to search"),
     ("algo_kwargs:\n  learning_rate: {uniform: [0.2, 0.1]}\n",
      r"dimension algo_kwargs.learning_rate: uniform needs \[low, high\] with low < high"),
@@ -189,7 +190,7 @@ def test_bad_spaces_fail_by_name(tmp_path: Path, text: str, message: str) -> Non
 def test_sweep_errors(bank_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                       capsys) -> None:
     space = {**SPACE, "bank": str(bank_path)}
-    with pytest.raises(TuneError, match="needs a fixed budget: timesteps"):
+    with pytest.raises(TuneError, match="needs a fixed budget: total_timesteps"):
         tune({k: v for k, v in space.items() if k != "timesteps"}, trials=1, out=tmp_path)
     with pytest.raises(TuneError, match="trials must be a positive int, got 0"):
         tune(space, trials=0, out=tmp_path)
@@ -251,7 +252,7 @@ def test_a_shared_test_preset_is_tuned_on_its_development_twin(
     # scored on the twin's csq split: 1,000 validation queries among its 50,000 images
     assert seen and all(entry == (True, "csq", 50_000) for entry in seen)
     config = json.loads((tmp_path / "twin" / "best.json").read_text())
-    assert config["bank"] == "cifar100-csq"  # the chosen setting trains on the bank asked for
+    assert config["env_kwargs"]["bank"] == "cifar100-csq"  # trains on the bank asked for
     assert config["validation"]["split"] == "cifar100-dev-csq"
 
     seen.clear()

@@ -32,13 +32,14 @@ subcommand's parser at start-up).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from hashgym.agents.run_keys import CONFIG_KEYS
+from hashgym.agents.config import RunConfig
 from hashgym.cli.usage import UsageError
 from hashgym.devices import check_device
 
@@ -67,9 +68,11 @@ def parse_key_values(items: list[str] | None, option: str) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hashgym train``."""
     parser.add_argument("--config", default=None, metavar="FILE",
-                        help="a JSON file of these options (best.json of hashgym tune: env, "
-                             "algo, bank, protocol, levels, timesteps, num_envs, seed, "
-                             "env_kwargs, algo_kwargs); options given here override it")
+                        help="a JSON file of a run's settings (a run's config.json, which "
+                             "trains that run again, or best.json of hashgym tune: algo, "
+                             "env_id, env_kwargs, algo_kwargs, levels, total_timesteps or "
+                             "level_timesteps, num_envs, seed, ...); options given here "
+                             "override it")
     parser.add_argument("--env", default=None,
                         help="environment id: HierHash-v0 (default) or CentralHash-v0")
     parser.add_argument("--algo", default=None,
@@ -137,72 +140,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "networks gain little from more)")
 
 
-#: The JSON types of ``--config``'s options: a check and its wording (``None`` is allowed for
-#: every option but the two mappings, and means "the default").
-_CONFIG_TYPES: dict[str, tuple[Any, str]] = {
-    **{key: (lambda v: isinstance(v, str), "a string")
-       for key in ("env", "algo", "bank", "protocol")},
-    **{key: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
-       for key in ("timesteps", "num_envs", "seed")},
-    "levels": (lambda v: isinstance(v, list) and all(
-        isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of integers"),
-    "env_kwargs": (lambda v: isinstance(v, dict), "a JSON object of env arguments"),
-    "algo_kwargs": (lambda v: isinstance(v, dict), "a JSON object of algorithm arguments"),
-}
+def apply_config(args: argparse.Namespace) -> RunConfig:
+    """The run ``args`` ask for: ``args.config``'s settings (a file of
+    :class:`~hashgym.agents.config.RunConfig`'s keys, old names read too), updated by the
+    options given on the command line (a budget or pool given there replaces the file's, in
+    either of its two forms).
 
-
-def _config_type_problem(key: str, value: Any) -> str | None:
-    """What ``--config``'s ``key`` must be when ``value`` is not that, else ``None``."""
-    if key not in _CONFIG_TYPES or (value is None and not key.endswith("_kwargs")):
-        return None
-    check, wording = _CONFIG_TYPES[key]
-    return None if check(value) else wording
-
-
-def apply_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fill the options ``args`` leaves unset from ``args.config`` and the defaults; return the
-    env and algorithm keyword arguments (the file's, updated by the command line's).
-
-    :raises UsageError: naming the file, when it is unreadable, not a JSON object, or has
+    :raises TrainError: naming the file, when it is unreadable, not a JSON object, or has
         unknown keys or a value of the wrong type (naming the key).
+    :raises UsageError: for a ``KEY=VALUE`` item without ``=``.
     """
-    config: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            config = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"cannot read --config {args.config}: {exc}") from exc
-        if not isinstance(config, dict):
-            raise UsageError(f"--config {args.config} must hold a JSON object of options")
-        unknown = sorted(set(config) - set(CONFIG_KEYS))
-        if unknown:
-            raise UsageError(f"--config {args.config} has unknown keys {unknown}; known: "
-                             f"{', '.join(CONFIG_KEYS)}")
-        for key, value in config.items():
-            problem = _config_type_problem(key, value)
-            if problem is not None:
-                raise UsageError(f"--config {args.config}: {key} must be {problem}, got "
-                                 f"{value!r}")
-    defaults = {"env": "HierHash-v0", "algo": "dqn", "seed": 0}
-    for key in ("env", "algo", "bank", "protocol", "levels", "timesteps", "num_envs", "seed"):
-        if getattr(args, key) is None:
-            setattr(args, key, config.get(key, defaults.get(key)))
-    env_kwargs = {**config.get("env_kwargs", {}),
-                  **parse_key_values(args.env_kwargs, "--env-kwargs")}
-    algo_kwargs = {**config.get("algo_kwargs", {}),
-                   **parse_key_values(args.algo_kwargs, "--algo-kwargs")}
-    return env_kwargs, algo_kwargs
+    config = RunConfig() if args.config is None else RunConfig.load(args.config)
+    env_kwargs = {**config.env_kwargs, **parse_key_values(args.env_kwargs, "--env-kwargs")}
+    for key in ("bank", "protocol", "n_bits", "bits_per_step", "observation"):
+        if getattr(args, key) is not None:
+            env_kwargs[key] = getattr(args, key)
+    algo_kwargs = {**config.algo_kwargs, **parse_key_values(args.algo_kwargs, "--algo-kwargs")}
+    if args.timesteps is not None or args.level_timesteps is not None:
+        config = dataclasses.replace(config, total_timesteps=None, level_timesteps=None)
+    if args.n_constraints is not None:
+        config = dataclasses.replace(config, n_constraints=None, triplets_per_image=None)
+
+    def one(values: list[int] | None) -> Any:
+        return values[0] if values is not None and len(values) == 1 else values
+
+    return config.replace(
+        algo=args.algo, env_id=args.env, levels=args.levels, total_timesteps=args.timesteps,
+        level_timesteps=one(args.level_timesteps), n_constraints=one(args.n_constraints),
+        num_envs=args.num_envs, seed=args.seed, memory_refresh=args.memory_refresh,
+        env_kwargs=env_kwargs, algo_kwargs=algo_kwargs)
+
+
+def _listed(value: Any) -> list[Any]:
+    return [] if value is None else list(value) if isinstance(value, list) else [value]
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym train``; returns the exit status."""
-    env_kwargs, algo_kwargs = apply_config(args)
+    config = apply_config(args)
     check_device(args.device, "--device")  # SB3 would train on the CPU without a word
-    for flag, value in (("--timesteps", args.timesteps),
+    for flag, value in (("--timesteps", config.total_timesteps),
                         ("--checkpoint-every", args.checkpoint_every),
-                        ("--num-envs", args.num_envs),
-                        *(("--level-timesteps", v) for v in args.level_timesteps or ()),
-                        *(("--n-constraints", v) for v in args.n_constraints or ())):
+                        ("--num-envs", config.num_envs),
+                        *(("--level-timesteps", v) for v in _listed(config.level_timesteps)),
+                        *(("--n-constraints", v) for v in _listed(config.n_constraints))):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be >= 1, got {value} (leave it out for the "
                              f"default)")
@@ -211,13 +192,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     from hashgym.agents.train import train
 
     torch.set_num_threads(max(1, args.threads))
-    if args.observation is not None:
-        env_kwargs["observation"] = args.observation
     if args.backbone is not None or args.backbone_weights is not None:
-        if env_kwargs.get("observation") != "image":
+        if config.env_kwargs.get("observation") != "image":
             raise UsageError("--backbone and --backbone-weights need --observation image")
+        algo_kwargs = dict(config.algo_kwargs)
         policy_kwargs = dict(algo_kwargs.get("policy_kwargs") or {})
-        if str(args.algo).lower() == "reinforce":  # its policy holds the CNN body itself
+        if str(config.algo).lower() == "reinforce":  # its policy holds the CNN body itself
             target, names = policy_kwargs, ("backbone", "backbone_weights")
         else:  # the SB3 features extractor (hashgym.agents.cnn.ImageHashFeatures)
             target = dict(policy_kwargs.get("features_extractor_kwargs") or {})
@@ -227,32 +207,20 @@ def run_from_args(args: argparse.Namespace) -> int:
             if value is not None:
                 target[key] = value
         algo_kwargs["policy_kwargs"] = policy_kwargs
-    for key, value in (("bank", args.bank), ("protocol", args.protocol),
-                       ("n_bits", args.n_bits), ("bits_per_step", args.bits_per_step)):
-        if value is not None:
-            env_kwargs[key] = value
-    out = Path(args.out or f"runs/{args.env}-{args.algo}-seed{args.seed}")
-    timesteps = args.timesteps
-    if timesteps is None and args.level_timesteps is None and args.env != "HierHash-v0":
-        timesteps = 100_000  # HierHash-v0 without a budget trains the recipe's (agents/recipe.py)
-    n_constraints = args.n_constraints
-    if n_constraints is not None and len(n_constraints) == 1:
-        n_constraints = n_constraints[0]
-    level_timesteps = args.level_timesteps
-    if level_timesteps is not None and len(level_timesteps) == 1:
-        level_timesteps = level_timesteps[0]
+        config = config.replace(algo_kwargs=algo_kwargs)
+    out = Path(args.out or f"runs/{config.env_id}-{config.algo}-seed{config.seed}")
+    if (config.total_timesteps is None and config.level_timesteps is None
+            and config.env_id != "HierHash-v0"):
+        # HierHash-v0 without a budget trains the recipe's (agents/recipe.py)
+        config = config.replace(total_timesteps=100_000)
     started = time.perf_counter()
     result = train(
-        args.algo, args.env, env_kwargs, total_timesteps=timesteps, num_envs=args.num_envs,
-        seed=args.seed, algo_kwargs=algo_kwargs, levels=args.levels,
-        level_timesteps=level_timesteps, n_constraints=n_constraints, out=out,
-        checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
-        save_replay_buffer=not args.no_replay_buffer, progress_bar=not args.no_progress,
-        tensorboard=args.tensorboard, device=args.device, memory_refresh=args.memory_refresh,
-    )
+        **config.train_kwargs(), out=out, checkpoint_every=args.checkpoint_every,
+        resume=not args.no_resume, save_replay_buffer=not args.no_replay_buffer,
+        progress_bar=not args.no_progress, tensorboard=args.tensorboard, device=args.device)
     if result.resumed_from is not None:
         print(f"resumed from step {result.resumed_from:,}")
-    print(f"trained {args.algo} on {args.env}: {result.timesteps:,} steps in "
+    print(f"trained {config.algo} on {config.env_id}: {result.timesteps:,} steps in "
           f"{time.perf_counter() - started:.1f} s")
     print(f"model     {result.path}")
     print(f"logs      {out / 'logs'}")

@@ -62,15 +62,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run ``hashgym tune``; returns the exit status."""
     from hashgym.agents.tune import load_space, tune
 
-    space = load_space(args.space)
-    for key in ("env", "algo", "bank", "timesteps"):
-        if getattr(args, key) is not None:
-            space[key] = getattr(args, key)
-    twin = development_twin(str(space.get("bank")))
+    space = load_space(args.space)  # in hashgym.agents.config.RunConfig's keys
+    for key, value in (("env_id", args.env), ("algo", args.algo),
+                       ("total_timesteps", args.timesteps)):
+        if value is not None:
+            space[key] = value
+    if args.bank is not None:
+        space["env_kwargs"] = {**space.get("env_kwargs", {}), "bank": args.bank}
+    bank = space.get("env_kwargs", {}).get("bank")
+    twin = development_twin(str(bank))
     if twin is not None and not args.on_test_bank:
-        print(f"hashgym tune: {space['bank']}'s queries are a test set; choosing on its "
+        print(f"hashgym tune: {bank}'s queries are a test set; choosing on its "
               f"development twin {twin} instead (validation queries its backbone never "
-              f"saw; --on-test-bank to tune on {space['bank']} itself)", file=sys.stderr)
+              f"saw; --on-test-bank to tune on {bank} itself)", file=sys.stderr)
     result = tune(space, args.trials, metric=args.metric, rungs=args.rungs, seed=args.seed,
                   out=args.out, jobs=args.jobs, resume=not args.no_resume,
                   threads=args.threads, executor=args.executor,
