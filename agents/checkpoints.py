@@ -34,6 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 
 from hashgym.atomic import atomic_write
+from hashgym.identity import identity_fields
 from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["RunCheckpoints", "RunStore"]
@@ -66,9 +67,8 @@ class RunStore:
     def _identity(self, info: dict[str, Any]) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed (everything but the step budget)."""
         # bank_path: where the bank was, resolved; env_kwargs["bank"] says which bank it is
-        skip = {"level_timesteps", "num_timesteps", "observation_space", "action_space",
-                "trained_levels", "bank_path"}
-        return {k: v for k, v in info.items() if k not in skip}
+        return identity_fields(info, ("level_timesteps", "num_timesteps", "observation_space",
+                                      "action_space", "trained_levels", "bank_path"))
 
     def write_config(self) -> None:
         """Write ``config.json`` atomically."""

@@ -91,6 +91,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.errors import HashgymError
+from hashgym.identity import canonical_json
 from hashgym.metrics import evaluate, parse_metric
 from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import development_twin, is_development, resolve_bank
@@ -293,9 +294,8 @@ class _Sweep:
     def signature(self, bank: FeatureBank) -> str:
         """What must not change when a sweep resumes: the space, the metric, rungs, seed and
         the bank (its fingerprint, ``bank`` being the resolved :attr:`bank`)."""
-        return json.dumps({"space": self.space, "metric": self.metric, "rungs": self.rungs,
-                           "seed": self.seed, "bank": bank.fingerprint()}, sort_keys=True,
-                          default=str)
+        return canonical_json({"space": self.space, "metric": self.metric, "rungs": self.rungs,
+                               "seed": self.seed, "bank": bank.fingerprint()}, default=str)
 
 
 STUDY = "hashgym-tune"

@@ -45,7 +45,6 @@ Reproducibility
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -87,6 +86,7 @@ import hashgym
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.codes import pack, unpack
+from hashgym.identity import digest_of
 from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import class_slices, resolve_bank
@@ -152,7 +152,7 @@ class Cell:
 
 
 def _key(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
+    return digest_of(config, 20)
 
 
 @dataclass

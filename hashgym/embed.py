@@ -31,7 +31,8 @@ import numpy as np
 from hashgym.bank import FeatureBank
 from hashgym.datasets import DatasetError, read_image_files
 from hashgym.errors import HashgymError
-from hashgym.features import BACKBONES, FeatureError, build_backbone, file_sha256, to_tensor
+from hashgym.features import BACKBONES, FeatureError, build_backbone, to_tensor
+from hashgym.identity import sha256_file
 
 __all__ = ["EmbedError", "bank_input_side", "embed_pictures", "picture_files"]
 
@@ -95,7 +96,7 @@ def _weights_for(meta: dict[str, Any], weights: str | os.PathLike[str] | None) -
             moved = " (the bank's saved weights; pass --weights if the file moved)" \
                 if weights == saved else ""
             raise EmbedError(f"weights file missing: {path}{moved}")
-        if file_sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise EmbedError(f"the weights file {path} is not the backbone the bank's features "
                              f"came from (its SHA-256 differs from the one the bank recorded)")
         return path

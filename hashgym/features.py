@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import json
 import logging
@@ -68,6 +67,7 @@ from hashgym.datasets import (
 from hashgym.devices import DeviceError, check_device
 from hashgym.errors import HashgymError
 from hashgym.folders import load_image_folder
+from hashgym.identity import digest_of, sha256_bytes, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -84,7 +84,6 @@ __all__ = [
     "check_outputs",
     "default_cache_dir",
     "extract_features",
-    "file_sha256",
     "run_from_args",
     "to_tensor",
     "training_batches",
@@ -182,7 +181,7 @@ def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
 
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
@@ -466,11 +465,11 @@ def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str
         "dtype": dtype,
         # only training depends on these
         "train": (None if job.train is None or not job.epochs else
-                  hashlib.sha256(np.packbits(job.train).tobytes()).hexdigest()),
+                  sha256_bytes(np.packbits(job.train).tobytes())),
         "lr": job.lr if job.epochs else None,
         "batch_size": job.batch_size if job.epochs else None,
     }
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return digest_of(record)
 
 
 def _weights_identity(weights: str | Path | None, backbone: str) -> str:
@@ -484,18 +483,13 @@ def _weights_identity(weights: str | Path | None, backbone: str) -> str:
     path = Path(weights)
     if not path.is_file():
         raise FeatureError(f"weights file missing: {path}")
-    return f"file-sha256:{file_sha256(path)}"
+    return f"file-sha256:{sha256_file(path)}"
 
 
 def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
     """File name of a cached bank: source kind, backbone and the first 16 hex digits of the key."""
     kind = re.sub(r"[^A-Za-z0-9_-]+", "-", image_set.source.split(":")[0] or "images")
     return f"{kind}-{backbone}-{key[:16]}.npz"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 (hex) of a file's bytes: how a weights file is identified in bank meta."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank | None:
@@ -512,7 +506,7 @@ def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank 
         return None
     if save_weights is not None and (
         not save_weights.is_file()
-        or bank.meta.get("saved_weights_sha256") != file_sha256(save_weights)
+        or bank.meta.get("saved_weights_sha256") != sha256_file(save_weights)
     ):
         return None
     logger.info("reusing cached feature bank %s (same inputs)", path)
@@ -724,7 +718,7 @@ def extract_features(
     if weights_out is not None:
         _save_state(body, head, backbone, weights_out)
         meta["saved_weights"] = str(weights_out.resolve())
-        meta["saved_weights_sha256"] = file_sha256(weights_out)
+        meta["saved_weights_sha256"] = sha256_file(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()
     source_meta = {k: v for k, v in image_set.meta.items() if k != "image_source"}

@@ -50,7 +50,6 @@ are ignored::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -62,6 +61,7 @@ import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
 from hashgym.datasets import DatasetError, ImageSet
+from hashgym.identity import sha256_bytes
 
 __all__ = ["FolderLayoutError", "load_image_folder", "read_split_file"]
 
@@ -147,7 +147,7 @@ def _check_file(path: Path) -> tuple[str, bool]:
         data = path.read_bytes()
     except OSError:  # a broken link, a file without read permission
         return "", False
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
