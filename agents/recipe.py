@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from hashgym.envs.hierhash import GENERATION_CODINGS, HierHashCore, default_bits_per_step
+from hashgym.errors import AgentError
+from hashgym.validation import is_integer
 
 __all__ = [
     "FIRST_LEVEL_GENERATIONS",
@@ -62,8 +64,8 @@ def generation_steps(n_images: int, memory_generation: Any = "auto",
     :param steps_per_image: ``T = n_bits / bits_per_step`` (4 at the default 12 bits, 3 per step; see
         :func:`hashgym.envs.hierhash.default_bits_per_step`).
     """
-    if isinstance(memory_generation, int) and not isinstance(memory_generation, bool):
-        return memory_generation
+    if is_integer(memory_generation):
+        return int(memory_generation)
     return GENERATION_CODINGS * int(steps_per_image) * int(n_images)
 
 
@@ -78,7 +80,7 @@ def recipe_level_timesteps(n_images: int, levels: Sequence[Any],
     :param steps_per_image: ``T`` (see :func:`generation_steps`).
     """
     if len(levels) == 0:
-        raise ValueError("levels must name at least one level")
+        raise AgentError("levels must name at least one level")
     gen = generation_steps(n_images, memory_generation, steps_per_image)
     first = min(FIRST_LEVEL_GENERATIONS, TOTAL_GENERATIONS // len(levels))
     counts = [first] * (len(levels) - 1)

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from hashgym.agents.dqn import DQN_DEFAULTS, QRDQN_DEFAULTS
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError
 
 __all__ = [
     "ALGORITHMS",
@@ -42,8 +42,8 @@ _RECURRENT = {**_ON_POLICY_SMALL, "policy_kwargs": {"lstm_hidden_size": 256,
 _OFF_POLICY_BOX = {"buffer_size": 50_000, "learning_starts": 1_000, "batch_size": 256}
 
 
-class TrainError(HashgymError):
-    """A training request that cannot run; the message names the argument and what fits."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+TrainError = AgentError
 
 
 @dataclasses.dataclass(frozen=True)

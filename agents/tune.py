@@ -90,13 +90,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError, HashgymError
 from hashgym.identity import canonical_json
 from hashgym.metrics import evaluate, parse_metric
 from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import development_twin, is_development, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
-from hashgym.validation import check_choice, check_count, is_integer
+from hashgym.validation import check_choice, check_count, is_integer, is_number
 
 __all__ = ["DIMENSION_KINDS", "EXECUTORS", "SPACE_KEYS", "SweepResult", "TuneError",
            "load_space", "tune"]
@@ -111,8 +111,8 @@ DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice")
 EXECUTORS = ("process", "ray")
 
 
-class TuneError(HashgymError):
-    """A sweep got a bad search space, metric or option; the message says which."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+TuneError = AgentError
 
 
 def _optuna() -> Any:
@@ -209,7 +209,7 @@ def _check_dimension(name: str, kind: str, bounds: Any) -> None:
             raise TuneError(f"dimension {name}: choice needs a non-empty list, got {bounds!r}")
         return
     if (not isinstance(bounds, list) or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or not all(is_number(b) for b in bounds)
             or not bounds[0] < bounds[1]):
         raise TuneError(f"dimension {name}: {kind} needs [low, high] with low < high, "
                         f"got {bounds!r}")

@@ -51,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.atomic import atomic_write
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
 from hashgym.identity import digest_of_arrays
 from hashgym.npyfile import check_declared_sizes, npy_header
 from hashgym.validation import format_bytes, json_depth
@@ -73,8 +73,8 @@ _FINITE_CHECK_ROWS = 65536
 MAX_META_DEPTH = 100
 
 
-class BankError(HashgymError):
-    """A feature bank is malformed, inconsistent or unreadable; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+BankError = DataError
 
 
 @dataclass(frozen=True)

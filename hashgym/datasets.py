@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
 from hashgym.identity import Digest
 from hashgym.npyfile import check_declared_sizes
 
@@ -64,8 +64,8 @@ logger = logging.getLogger(__name__)
 NUSWIDE_CONCEPT_COUNTS = (21, 81)
 
 
-class DatasetError(HashgymError):
-    """An image source is missing, malformed or untrusted; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+DatasetError = DataError
 
 
 @dataclass(frozen=True, eq=False)

@@ -65,7 +65,7 @@ from hashgym.datasets import (
     stratified_split,
 )
 from hashgym.devices import DeviceError, check_device
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
 from hashgym.folders import load_image_folder
 from hashgym.identity import digest_of, sha256_bytes, sha256_file
 
@@ -118,8 +118,8 @@ _MOMENTUM = 0.9
 _WEIGHT_DECAY = 5e-4
 
 
-class FeatureError(HashgymError):
-    """Feature extraction cannot run as asked; the message names the argument or file."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+FeatureError = DataError
 
 
 def default_cache_dir() -> Path:

@@ -60,7 +60,8 @@ from pathlib import Path
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
-from hashgym.datasets import DatasetError, ImageSet
+from hashgym.datasets import ImageSet
+from hashgym.errors import DataError
 from hashgym.identity import sha256_bytes
 
 __all__ = ["FolderLayoutError", "load_image_folder", "read_split_file"]
@@ -73,9 +74,8 @@ _SHOWN = 5
 _WORKERS = 4
 
 
-class FolderLayoutError(DatasetError):
-    """An image folder's layout, files or split file cannot make an image set; the message
-    names the problem and the paths."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+FolderLayoutError = DataError
 
 
 def _shown(paths: list[str]) -> str:

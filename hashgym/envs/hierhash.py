@@ -26,12 +26,9 @@ from hashgym.envs.core import (
     CodingEnv,
     CodingVectorEnv,
     HashEnvError,
-    _check_choice,
-    _check_float,
-    _check_int,
     _core_attribute,
 )
-from hashgym.validation import check_memory
+from hashgym.validation import check_choice, check_int, check_memory, check_number, is_integer
 
 __all__ = [
     "ESTIMATORS",
@@ -115,7 +112,7 @@ def default_bits_per_step(n_bits: int) -> int:
 
     :param n_bits: the code length, ``>= 1``.
     """
-    n_bits = _check_int(n_bits, "n_bits", 1)
+    n_bits = check_int(n_bits, "n_bits", 1, HashEnvError)
     cap = max(1, min(MAX_DEFAULT_BITS_PER_STEP, n_bits // 4))
     return max(d for d in range(1, cap + 1) if n_bits % d == 0)
 
@@ -131,7 +128,7 @@ def default_margin(n_bits: int) -> float:
 
     :param n_bits: the code length, ``>= 1``.
     """
-    return 3.0 * float(np.sqrt(_check_int(n_bits, "n_bits", 1) / 12))
+    return 3.0 * float(np.sqrt(check_int(n_bits, "n_bits", 1, HashEnvError) / 12))
 
 
 def triplet_reward(
@@ -229,7 +226,7 @@ def random_memory(labels: np.ndarray, n_bits: int, rng: np.random.Generator,
     labels = np.asarray(labels)
     if init == "image":
         return rng.integers(0, 2, size=(labels.size, n_bits), dtype=np.uint8)
-    _check_choice(init, "memory_init", MEMORY_INITS)
+    check_choice(init, "memory_init", MEMORY_INITS, HashEnvError)
     _, class_of = np.unique(labels, return_inverse=True)
     book = rng.integers(0, 2, size=(int(class_of.max(initial=-1)) + 1, n_bits), dtype=np.uint8)
     return book[class_of]
@@ -240,7 +237,7 @@ def resolve_memory_init(memory_init: str | None, mode: str = "memory") -> str:
     in memory mode and ``"image"`` in triplet mode (which has no memory to start)."""
     if memory_init is None:
         return "class" if mode == "memory" else "image"
-    return _check_choice(memory_init, "memory_init", MEMORY_INITS)
+    return check_choice(memory_init, "memory_init", MEMORY_INITS, HashEnvError)
 
 
 def split_memory(codes: np.ndarray, labels: np.ndarray, parents: np.ndarray, n_flip: int,
@@ -354,16 +351,16 @@ class HierHashCore(CodingCore):
     ) -> None:
         if bits_per_step is None:
             bits_per_step = default_bits_per_step(n_bits)
-        if (isinstance(bits_per_step, (int, np.integer)) and not isinstance(bits_per_step, bool)
+        if (is_integer(bits_per_step)
                 and bits_per_step > MAX_BITS_PER_STEP):
             raise HashEnvError(
                 f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
                 f"{2**int(bits_per_step):,} actions; HierHash-v0 allows at most "
                 f"{MAX_BITS_PER_STEP} bits per step ({2**MAX_BITS_PER_STEP:,} actions)")
-        _check_choice(mode, "mode", MODES)
-        _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
+        check_choice(mode, "mode", MODES, HashEnvError)
+        check_choice(memory_roles, "memory_roles", MEMORY_ROLES, HashEnvError)
         if estimator is not None:
-            _check_choice(estimator, "estimator", ESTIMATORS)
+            check_choice(estimator, "estimator", ESTIMATORS, HashEnvError)
         if mode == "triplet" and estimator in ("class-mean", "expected"):
             raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
                                "all three images, so there is no remembered code to average)")
@@ -396,15 +393,15 @@ class HierHashCore(CodingCore):
                 "multi-label only: use CentralHash-v0)"
             )
         self.level_split = (0 if mode == "triplet" else 1) if level_split is None else (
-            _check_int(level_split, "level_split", 0))
+            check_int(level_split, "level_split", 0, HashEnvError))
         if self.level_split > self.n_bits:
             raise HashEnvError(f"level_split must be <= n_bits ({self.n_bits}), got "
                                f"{self.level_split}")
         self.margin = (default_margin(self.n_bits) if margin is None
-                       else _check_float(margin, "margin", 0.0))
-        self.lam = _check_float(lam, "lam", 0.0)
-        self.rho = _check_float(rho, "rho", 0.0, 1.0)
-        self.coarse_weight = _check_float(coarse_weight, "coarse_weight", 0.0)
+                       else check_number(margin, "margin", 0.0, None, HashEnvError))
+        self.lam = check_number(lam, "lam", 0.0, None, HashEnvError)
+        self.rho = check_number(rho, "rho", 0.0, 1.0, HashEnvError)
+        self.coarse_weight = check_number(coarse_weight, "coarse_weight", 0.0, None, HashEnvError)
         if self.coarse_weight and mode != "memory":
             raise HashEnvError("coarse_weight needs mode='memory'")
         if self.coarse_weight and self.estimator == "expected":
@@ -423,7 +420,8 @@ class HierHashCore(CodingCore):
             raise HashEnvError(f"memory_generation must be a number of environment steps, "
                                f"'auto' or None, got {memory_generation!r}")
         else:
-            self.memory_generation = _check_int(memory_generation, "memory_generation", 1)
+            self.memory_generation = check_int(memory_generation, "memory_generation", 1,
+                                               HashEnvError)
         self.memory = np.zeros((self.rows.size, self.n_bits), dtype=np.uint8)
         # generations: episodes write ``latest``, the reward reads ``memory`` (a frozen copy of
         # ``latest`` replaced once per generation); without generations they are one array
@@ -473,7 +471,7 @@ class HierHashCore(CodingCore):
         latest codes the agent emitted for the split's images (``docs/methods.md``, "Triplet mode
         and memory mode"). Without ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
         """
-        level = _check_int(level, "level", 0)
+        level = check_int(level, "level", 0, HashEnvError)
         if level >= self.bank.n_levels:
             raise HashEnvError(
                 f"level={level} is beyond the bank's {self.bank.n_levels} hierarchy level(s) "
@@ -518,9 +516,9 @@ class HierHashCore(CodingCore):
                 raise HashEnvError(
                     f"n_constraints gives {len(arg)} pool sizes; give one number, or one per "
                     f"level of the bank ({self.bank.n_levels})")
-            size = [_check_int(size, "n_constraints", 1) for size in arg][level]
+            size = [check_int(size, "n_constraints", 1, HashEnvError) for size in arg][level]
         else:
-            size = _check_int(arg, "n_constraints", 1)
+            size = check_int(arg, "n_constraints", 1, HashEnvError)
         # the pool holds three int64 rows per triplet
         check_memory(24 * size, f"n_constraints={size:,}", HashEnvError)
         return size
