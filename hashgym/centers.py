@@ -242,7 +242,7 @@ def has_hadamard(n: int) -> bool:
 def hadamard_construction(n: int) -> str:
     """How :func:`hadamard` builds order ``n``, e.g. ``"Paley I (q=11) × 2^1"`` for 24.
 
-    :raises ValueError: if no construction exists (see :func:`hadamard`).
+    :raises CenterError: if no construction exists (see :func:`hadamard`).
     """
     kind, q, a = _checked_recipe(n)
     if kind == "sylvester":
@@ -292,8 +292,8 @@ def hadamard(n: int) -> np.ndarray:
     constructions (Williamson, ...) that are not implemented.
 
     :param n: the order, a positive integer.
-    :raises ValueError: (:class:`CenterError`) naming ``n`` and the supported forms, for orders
-        with no construction (including every ``n > 2`` that is not a multiple of 4).
+    :raises CenterError: naming ``n`` and the supported forms, for orders with no
+        construction (including every ``n > 2`` that is not a multiple of 4).
     """
     return _hadamard_cached(check_int(n, "n", 1, CenterError)).copy()
 
