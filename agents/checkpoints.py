@@ -34,6 +34,7 @@ from hashgym.agents.curriculum import LevelCurriculum, LevelState
 from hashgym.agents.registry import TrainError
 from hashgym.agents.saving import load_replay_buffer, save_model, save_replay_buffer
 from hashgym.atomic import atomic_write
+from hashgym.identity import identity_fields
 from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["RunCheckpoints", "RunStore"]
@@ -67,9 +68,9 @@ class RunStore:
         """What must match for a checkpoint to be resumed (everything but the step budget)."""
         # bank_path: where the bank was, resolved; env_kwargs["bank"] says which bank it is
         # resolved: the code shape the settings give (recorded, not a setting of its own)
-        skip = {"level_timesteps", "num_timesteps", "observation_space", "action_space",
-                "trained_levels", "bank_path", "resolved"}
-        return {k: v for k, v in info.items() if k not in skip}
+        return identity_fields(info, ("level_timesteps", "num_timesteps", "observation_space",
+                                      "action_space", "trained_levels", "bank_path",
+                                      "resolved"))
 
     def write_config(self) -> None:
         """Write ``config.json`` atomically."""
@@ -152,16 +153,19 @@ class RunStore:
             raise
         except (OSError, ValueError, KeyError, TypeError, EOFError, RecursionError,
                 RuntimeError, zipfile.BadZipFile) as exc:
-            raise TrainError(
-                f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
-                f"delete that folder to start the run over, or pass resume=False (--no-resume)"
-            ) from exc
+            raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: Exception) -> TrainError:
+        """The error for a checkpoint that cannot be read back, naming what failed."""
+        return TrainError(
+            f"the checkpoint in {self.ckpt_dir} is damaged ({type(exc).__name__}: {exc}); "
+            f"delete that folder to start the run over, or pass resume=False (--no-resume)")
 
     def _restore(self, model: Any, record: Any) -> Any:
         """:meth:`restore` once ``state.json`` is read: every error is the caller's to name."""
 
         if not isinstance(record, dict):
-            raise TypeError("state.json is not a JSON object")
+            raise self._damaged(TypeError("state.json is not a JSON object"))
         for name in ("model", "state", "replay_buffer"):
             if record.get(name) and not (self.ckpt_dir / record[name]).is_file():
                 if name == "replay_buffer" and getattr(model, "replay_buffer", None) is None:
@@ -181,7 +185,10 @@ class RunStore:
         model.num_timesteps = int(record["num_timesteps"])
         model._num_timesteps_at_start = model.num_timesteps
         if record.get("replay_buffer") and getattr(model, "replay_buffer", None) is not None:
-            load_replay_buffer(model.replay_buffer, self.ckpt_dir / record["replay_buffer"])
+            try:
+                load_replay_buffer(model.replay_buffer, self.ckpt_dir / record["replay_buffer"])
+            except TrainError as exc:  # a buffer file that does not fit this run's buffer
+                raise self._damaged(exc) from exc
         check_declared_sizes(self.ckpt_dir / record["state"], TrainError, "checkpoint state file")
         with np.load(self.ckpt_dir / record["state"], allow_pickle=False) as data:
             memory = {key[len("memory_"):]: data[key] for key in data.files

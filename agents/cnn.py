@@ -38,8 +38,9 @@ from torch import nn
 
 from hashgym.agents.dqn import HashQFeatures
 from hashgym.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from hashgym.errors import AgentError
 from hashgym.features import augment_batch
-from hashgym.validation import is_integer
+from hashgym.validation import check_count
 
 __all__ = ["IMAGE_BODIES", "ImageBody", "ImageHashFeatures", "image_space_channels"]
 
@@ -63,20 +64,21 @@ class ImageBody(nn.Module):
         file); must be ``None`` for ``"small"``.
     :param channels: the images' channels.
     :param augment: random crops and flips while the module trains.
-    :raises ValueError: for an unknown backbone or weights for ``"small"``.
+    :raises AgentError: for an unknown backbone, weights for ``"small"`` or a non-boolean
+        ``augment``.
     """
 
     def __init__(self, backbone: str = "small", weights: str | None = None, channels: int = 3,
                  augment: bool = True) -> None:
         super().__init__()
         if backbone not in IMAGE_BODIES:
-            raise ValueError(f"unknown backbone {backbone!r}; expected one of "
+            raise AgentError(f"unknown backbone {backbone!r}; expected one of "
                              f"{', '.join(IMAGE_BODIES)}")
         if not isinstance(augment, bool):
-            raise TypeError(f"augment must be True or False, got {augment!r}")
+            raise AgentError(f"augment must be True or False, got {augment!r}")
         if backbone == "small":
             if weights is not None:
-                raise ValueError("the 'small' body has no pretrained weights; weights must be None")
+                raise AgentError("the 'small' body has no pretrained weights; weights must be None")
             self.body, self.dim = _small_body(channels)
         else:
             self.body, _, self.dim, _ = build_backbone(backbone, weights, 1)
@@ -111,8 +113,7 @@ class ImageHashFeatures(BaseFeaturesExtractor):
         state-dict file; must be ``None`` for ``"small"``.
     :param projection_dim: the size of ``h(I)``, 256 as :class:`~hashgym.agents.dqn.HashQFeatures`.
     :param augment: random crops and flips while training (default on; off when acting).
-    :raises ValueError: for an observation space without a ``uint8`` image, or bad arguments
-        (:class:`TypeError` for a non-boolean ``augment``).
+    :raises AgentError: for an observation space without a ``uint8`` image, or bad arguments.
     """
 
     def __init__(self, observation_space: spaces.Dict, backbone: str = "small",
@@ -122,11 +123,10 @@ class ImageHashFeatures(BaseFeaturesExtractor):
             observation_space, spaces.Dict) else None
         layout = image_space_channels(image) if image is not None else None
         if layout is None:
-            raise ValueError(
+            raise AgentError(
                 "ImageHashFeatures needs the Dict observation of an env made with "
                 f"observation='image' (a uint8 image under 'features'), got {observation_space}")
-        if not is_integer(projection_dim) or projection_dim < 1:
-            raise ValueError(f"projection_dim must be a positive integer, got {projection_dim!r}")
+        check_count(projection_dim, "projection_dim", 1, AgentError)
         channels, self.channels_first = layout
         code = int(observation_space["code"].shape[0])
         super().__init__(observation_space, features_dim=int(projection_dim) + code + 1)

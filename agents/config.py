@@ -36,14 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError
 from hashgym.validation import is_integer
 
 __all__ = ["LEGACY_KEYS", "RECORD_KEYS", "RUN_KEYS", "RunConfig", "TrainError", "canonical_keys"]
 
 
-class TrainError(HashgymError):
-    """A training request that cannot run; the message names the argument and what fits."""
+#: A training request that cannot run (the message names the argument and what fits): this
+#: module's name for :class:`~hashgym.errors.AgentError`.
+TrainError = AgentError
 
 
 #: Old names of run settings, read as the new ones.

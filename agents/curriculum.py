@@ -37,6 +37,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 from hashgym.agents.encode import encode_with_env
 from hashgym.envs.sb3 import native_vector_env
+from hashgym.errors import AgentError
 
 __all__ = ["EnvFactory", "LevelCurriculum", "LevelState"]
 
@@ -100,14 +101,14 @@ class LevelCurriculum:
         encode: Callable[[Any, VecEnv], np.ndarray] | None = None,
     ) -> None:
         if len(levels) == 0:
-            raise ValueError("levels must name at least one level")
+            raise AgentError("levels must name at least one level")
         if len(timesteps) != len(levels):
-            raise ValueError(
+            raise AgentError(
                 f"timesteps must give one number per level: {len(levels)} levels, "
                 f"{len(timesteps)} numbers"
             )
         if any(t < 0 for t in timesteps):
-            raise ValueError(f"timesteps must be >= 0, got {list(timesteps)}")
+            raise AgentError(f"timesteps must be >= 0, got {list(timesteps)}")
         self.model = model
         self.make_env = make_env
         self.levels = [None if lv is None else int(lv) for lv in levels]

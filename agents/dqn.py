@@ -49,7 +49,8 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from hashgym.validation import is_integer
+from hashgym.errors import AgentError
+from hashgym.validation import check_count
 
 __all__ = ["DQN_DEFAULTS", "QRDQN_DEFAULTS", "HashQFeatures"]
 
@@ -77,12 +78,11 @@ class HashQFeatures(BaseFeaturesExtractor):
         if not isinstance(observation_space, spaces.Dict) or not {"features", "code", "t"} <= set(
             observation_space.spaces
         ):
-            raise ValueError(
+            raise AgentError(
                 "HashQFeatures needs the Dict observation space of a hashgym env (keys "
                 f"'features', 'code', 't'), got {observation_space}"
             )
-        if not is_integer(projection_dim) or projection_dim < 1:
-            raise ValueError(f"projection_dim must be a positive integer, got {projection_dim!r}")
+        check_count(projection_dim, "projection_dim", 1, AgentError)
         dim = int(observation_space["features"].shape[0])
         code = int(observation_space["code"].shape[0])
         super().__init__(observation_space, features_dim=projection_dim + code + 1)

@@ -31,7 +31,7 @@ from hashgym.agents.reinforce.policy import RecurrentHashPolicy
 from hashgym.agents.saving import load_model
 from hashgym.bank import QUERY, FeatureBank
 from hashgym.envs.sb3 import native_vector_env
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError
 from hashgym.protocols import is_bank_path, resolve_bank
 from hashgym.validation import is_integer
 
@@ -48,8 +48,8 @@ SAMPLE_PER_CLASS = 2
 _SAMPLE_BLOCK = 1 << 16
 
 
-class EncodeError(HashgymError):
-    """Bad arguments to :func:`encode` or a malformed codes file; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+EncodeError = AgentError
 
 
 def policy_act(model: Any, flatten: bool | None = None) -> Callable[[dict[str, np.ndarray]], np.ndarray]:

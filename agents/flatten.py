@@ -14,6 +14,8 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from hashgym.errors import AgentError
+
 __all__ = ["KEYS", "FlattenDictObs", "flat_space", "flatten_observation"]
 
 #: The order of the ``Dict`` keys in a flat observation.
@@ -43,7 +45,7 @@ class FlattenDictObs(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv) -> None:
         if not isinstance(venv.observation_space, spaces.Dict):
-            raise TypeError(f"FlattenDictObs needs a Dict observation space, got "
+            raise AgentError(f"FlattenDictObs needs a Dict observation space, got "
                             f"{venv.observation_space}")
         super().__init__(venv, observation_space=flat_space(venv.observation_space))
 

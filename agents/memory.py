@@ -23,6 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from hashgym.agents.encode import encode_with_env
 from hashgym.envs.sb3 import native_vector_env
+from hashgym.errors import AgentError
 from hashgym.validation import is_integer
 
 __all__ = ["MemoryRefresh"]
@@ -41,7 +42,7 @@ class MemoryRefresh(BaseCallback):
 
     def __init__(self, every: int, batch_size: int = 8192, verbose: int = 0) -> None:
         if not is_integer(every) or every < 1:
-            raise ValueError(
+            raise AgentError(
                 f"the refresh period must be a positive number of environment steps, got {every!r}")
         super().__init__(verbose)
         self.every = every
@@ -61,7 +62,7 @@ class MemoryRefresh(BaseCallback):
         venv = self.model.get_env()
         env = native_vector_env(venv)
         if getattr(env, "mode", None) != "memory":
-            raise ValueError(
+            raise AgentError(
                 "MemoryRefresh needs HierHash-v0 in memory mode (the env has no code memory to "
                 f"refresh: mode={getattr(env, 'mode', None)!r})"
             )

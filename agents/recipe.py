@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hashgym.envs.hierhash import GENERATION_CODINGS
+from hashgym.errors import AgentError
 
 __all__ = [
     "FIRST_LEVEL_GENERATIONS",
@@ -73,10 +74,10 @@ def recipe_level_timesteps(levels: Sequence[Any], generation: int) -> list[int]:
 
     :param levels: the levels trained, in order.
     :param generation: environment steps of one memory generation (:func:`generation_steps`).
-    :raises ValueError: for no level.
+    :raises AgentError: for no level.
     """
     if len(levels) == 0:
-        raise ValueError("levels must name at least one level")
+        raise AgentError("levels must name at least one level")
     first = min(FIRST_LEVEL_GENERATIONS, TOTAL_GENERATIONS // len(levels))
     counts = [first] * (len(levels) - 1)
     counts.append(TOTAL_GENERATIONS - sum(counts))

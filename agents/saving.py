@@ -41,9 +41,9 @@ from torch.overrides import TorchFunctionMode
 from hashgym.agents.registry import ALGORITHMS, TrainError, load_target, resolve_algorithm
 from hashgym.atomic import atomic_write
 from hashgym.devices import check_device
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError
 from hashgym.npyfile import check_declared_sizes
-from hashgym.validation import json_depth
+from hashgym.validation import is_integer, json_depth
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ _TRUSTED_PREFIXES = ("hashgym.agents.", "stable_baselines3.", "sb3_contrib.", "t
                      "torch.optim.")
 
 
-class ModelFileError(HashgymError):
-    """A model, checkpoint or replay-buffer file is missing, malformed or not hashgym's."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+ModelFileError = AgentError
 
 
 # ---------------------------------------------------------------------- classes and JSON
@@ -217,7 +217,7 @@ def _space_from_json(kind: str, data: dict[str, Any]) -> spaces.Space:
     if kind == "Discrete":
         (n,) = _positive_ints([data["n"]], "Discrete n")
         start = data.get("start", 0)
-        if not isinstance(start, int) or isinstance(start, bool):
+        if not is_integer(start):
             raise ModelFileError(f"Discrete start in the model file must be an integer, got "
                                  f"{start!r}")
         return spaces.Discrete(n, start=start)
@@ -232,7 +232,7 @@ def _space_from_json(kind: str, data: dict[str, Any]) -> spaces.Space:
 def _positive_ints(values: Any, what: str) -> list[int]:
     """``values`` (a JSON list) if they are all positive integers; else :class:`ModelFileError`."""
     if not isinstance(values, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            is_integer(v) and v > 0 for v in values):
         raise ModelFileError(f"{what} in the model file must be positive integers, got "
                              f"{values!r}")
     return values

@@ -99,11 +99,11 @@ from hashgym.agents.saving import (
     to_json,
 )
 from hashgym.atomic import OutputPathError, check_output
-from hashgym.backbones import file_sha256
 from hashgym.bank import FeatureBank
 from hashgym.devices import DeviceError, check_device
 from hashgym.envs.hierhash import random_memory
 from hashgym.envs.sb3 import make_sb3_vec_env, native_vector_env
+from hashgym.identity import sha256_file
 from hashgym.protocols import is_bank_path, resolve_bank
 
 __all__ = [
@@ -596,7 +596,7 @@ def _bank_backbone(kwargs: dict[str, Any], bank: FeatureBank) -> dict[str, Any]:
         raise TrainError("backbone weights 'bank' need a bank made by hashgym features "
                          "--save-weights, whose weights file still exists; this bank records "
                          f"{path!r}")
-    if digest != file_sha256(path):
+    if digest != sha256_file(path):
         raise TrainError(f"the backbone weights {path} changed since the bank was made "
                          f"(SHA-256 differs from the bank's record)")
     for place, key in places:

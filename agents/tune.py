@@ -92,12 +92,13 @@ from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError, HashgymError
+from hashgym.identity import canonical_json
 from hashgym.metrics import evaluate, parse_metric
 from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import development_twin, is_development, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
-from hashgym.validation import check_choice, check_count, is_integer
+from hashgym.validation import check_choice, check_count, is_integer, is_number
 
 __all__ = ["DIMENSION_KINDS", "EXECUTORS", "SweepResult", "TuneError",
            "load_space", "tune"]
@@ -110,8 +111,8 @@ DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice")
 EXECUTORS = ("process", "ray")
 
 
-class TuneError(HashgymError):
-    """A sweep got a bad search space, metric or option; the message says which."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+TuneError = AgentError
 
 
 def _optuna() -> Any:
@@ -211,7 +212,7 @@ def _check_dimension(name: str, kind: str, bounds: Any) -> None:
             raise TuneError(f"dimension {name}: choice needs a non-empty list, got {bounds!r}")
         return
     if (not isinstance(bounds, list) or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or not all(is_number(b) for b in bounds)
             or not bounds[0] < bounds[1]):
         raise TuneError(f"dimension {name}: {kind} needs [low, high] with low < high, "
                         f"got {bounds!r}")
@@ -296,9 +297,8 @@ class _Sweep:
     def signature(self, bank: FeatureBank) -> str:
         """What must not change when a sweep resumes: the space, the metric, rungs, seed and
         the bank (its fingerprint, ``bank`` being the resolved :attr:`bank`)."""
-        return json.dumps({"space": self.space, "metric": self.metric, "rungs": self.rungs,
-                           "seed": self.seed, "bank": bank.fingerprint()}, sort_keys=True,
-                          default=str)
+        return canonical_json({"space": self.space, "metric": self.metric, "rungs": self.rungs,
+                               "seed": self.seed, "bank": bank.fingerprint()}, default=str)
 
 
 STUDY = "hashgym-tune"

@@ -7,7 +7,6 @@ import running back up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import hashgym
 from hashgym.benchmarks.methods import resolved_params
 from hashgym.benchmarks.suites import MethodSpec
+from hashgym.identity import digest_of
 
 __all__ = ["CELL_FORMAT", "Cell", "CellResult", "cell_key"]
 
@@ -57,7 +57,7 @@ class Cell:
 
 def cell_key(config: Mapping[str, Any]) -> str:
     """A cell's key: a hash of everything that decides its codes (:meth:`Cell.config`)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:20]
+    return digest_of(config, 20)
 
 
 @dataclass

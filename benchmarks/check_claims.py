@@ -49,7 +49,7 @@ from pathlib import Path
 
 from hashgym.atomic import atomic_write
 from hashgym.benchmarks.tables import Summary, format_value, summarize
-from hashgym.errors import HashgymError
+from hashgym.errors import BenchError
 
 __all__ = ["ClaimsError", "Problem", "check", "generate_table", "main"]
 
@@ -74,8 +74,8 @@ _UNMARKED = (
 _COLUMNS = ("bits", "banks")
 
 
-class ClaimsError(HashgymError):
-    """A folder the claims check cannot read: no README.md under ``--root``."""
+#: This module's name for :class:`~hashgym.errors.BenchError` (an alias).
+ClaimsError = BenchError
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class _SpecError(HashgymError):
+class _SpecError(BenchError):
     """A table or claim the check cannot evaluate; becomes a :class:`Problem` at its line."""
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime
-import hashlib
 import io
 import os
 import platform
@@ -43,6 +42,7 @@ import torch
 import hashgym
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
+from hashgym.identity import sha256_bytes
 from hashgym.protocols import resolve_bank
 
 #: The phases of a DQN run, each the cumulative time of one function (its file's name, ``None``
@@ -81,7 +81,7 @@ def _run(bank_name: str, generation: int, bits: int, seed: int) -> tuple[Any, fl
 def _digest(model: Any, bank_name: str) -> str:
     """SHA-256 (first 16 hex digits) of the greedy codes of the bank's query images."""
     codes = encode(model, resolve_bank(bank_name), "query")
-    return hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()[:16]
+    return sha256_bytes(np.ascontiguousarray(codes).tobytes(), 16)
 
 
 def _header(args: argparse.Namespace) -> None:

@@ -91,7 +91,7 @@ from hashgym.metrics import evaluate, precision_recall_curve
 from hashgym.owners import owner_alive, owner_record
 from hashgym.protocols import class_slices, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
-from hashgym.validation import check_choice, check_count, is_integer
+from hashgym.validation import check_choice, check_count, is_integer, is_number
 
 __all__ = [
     "CELL_FORMAT",
@@ -219,8 +219,7 @@ def _cell_problem(data: Any, key: str) -> str | None:
     for name in ("evaluation", "metrics", "curves", "timing", "info"):
         if not isinstance(data.get(name), dict):
             return f"its {name!r} is not an object"
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-               for v in data["metrics"].values()):
+    if not all(is_number(v) for v in data["metrics"].values()):
         return "a metric is not a number"
     if not isinstance(data["curves"].get("pr"), dict):
         return "its precision-recall curve is missing"
@@ -405,7 +404,7 @@ def _machine(threads: int) -> dict[str, Any]:
 
 
 def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if is_integer(seeds):
         if seeds < 1:
             raise BenchError(f"seeds must be at least 1, got {seeds}")
         return list(range(int(seeds)))
@@ -532,7 +531,7 @@ def _check_device(device: str, gpus: float | None, executor: str) -> float:
         raise BenchError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if gpus is None:
         gpus = 1.0 if executor == "ray" and device != "cpu" else 0.0
-    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0:
+    if not is_number(gpus) or not gpus >= 0:
         raise BenchError(f"gpus must be a number >= 0, got {gpus!r}")
     if gpus and executor != "ray":
         raise BenchError(f"gpus is the GPU request of each Ray task (--executor ray); the "

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hashgym.errors import HashgymError
+from hashgym.errors import BenchError
 from hashgym.protocols import CLASS_SLICES
 from hashgym.validation import is_integer
 
@@ -65,10 +65,6 @@ BEST_BASELINE = "best-baseline"
 #: How :func:`hashgym.benchmarks.runner.run_benchmark` runs cells: one after another in this
 #: process, in a pool of worker processes, or as Ray tasks (the ``ray`` extra).
 EXECUTORS = ("serial", "process", "ray")
-
-
-class BenchError(HashgymError):
-    """A benchmark got a bad suite, method, bank or option; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +158,7 @@ class BenchSuite:
                 f"suite {self.name!r}: relevance must be 'hierarchy' or 'label', "
                 f"got {self.relevance!r}"
             )
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+        if not is_integer(self.seeds) or self.seeds < 1:
             raise BenchError(f"suite {self.name!r}: seeds must be a positive integer, got {self.seeds!r}")
         for metric in self.metrics:
             _, _, part = metric.partition(" ")

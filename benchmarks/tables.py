@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hashgym.benchmarks.suites import BEST_BASELINE, BenchSuite
+from hashgym.benchmarks.suites import BEST_BASELINE, BenchError, BenchSuite
 
 __all__ = [
     "CSV_COLUMNS",
@@ -207,10 +207,10 @@ def t_quantile(df: int) -> float:
     two-sided 95 % confidence interval. Tabled up to 30; beyond, the Cornish-Fisher expansion
     around the normal quantile (within 0.001 of the exact value there).
 
-    :raises ValueError: for ``df < 1``.
+    :raises BenchError: for ``df < 1``.
     """
     if df < 1:
-        raise ValueError(f"a t interval needs at least 1 degree of freedom, got {df}")
+        raise BenchError(f"a t interval needs at least 1 degree of freedom, got {df}")
     if df <= len(_T975):
         return _T975[df - 1]
     z = _Z975

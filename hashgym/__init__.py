@@ -6,7 +6,16 @@ Importing the package registers the Gymnasium environments ``HierHash-v0`` and
 
 from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
 from hashgym.bank import BankError, FeatureBank
-from hashgym.errors import HashgymError
+from hashgym.errors import (
+    AgentError,
+    BenchError,
+    CodesError,
+    DataError,
+    EnvError,
+    HashgymError,
+    SetupError,
+)
 
 __version__ = "0.5.0"
-__all__ = ["BankError", "FeatureBank", "HashgymError", "__version__"]
+__all__ = ["AgentError", "BankError", "BenchError", "CodesError", "DataError", "EnvError",
+           "FeatureBank", "HashgymError", "SetupError", "__version__"]

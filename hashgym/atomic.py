@@ -20,15 +20,14 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
-from hashgym.errors import HashgymError
+from hashgym.errors import SetupError
 from hashgym.owners import process_running
 
 __all__ = ["OutputPathError", "atomic_write", "check_output"]
 
 
-class OutputPathError(HashgymError):
-    """An output path that would lose data: an input of the command, a folder, the wrong
-    extension, or an existing file of another kind."""
+#: This module's name for :class:`~hashgym.errors.SetupError` (an alias).
+OutputPathError = SetupError
 
 
 def _npz_names(path: Path) -> set[str] | None:

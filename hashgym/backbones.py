@@ -4,7 +4,7 @@ ResNet-family backbones give the penultimate layer (after global average pooling
 backbones give fc7 (after its ReLU). :func:`build_backbone` builds one without its classifier,
 from ImageNet weights, a local state-dict file (read with ``weights_only=True``, never unpickled)
 or a random initialisation; :func:`weights_identity` names those weights without building the
-model (a file by its SHA-256, :func:`file_sha256`); :func:`to_tensor` turns ``uint8`` pictures
+model (a file by its SHA-256, :func:`hashgym.identity.sha256_file`); :func:`to_tensor` turns ``uint8`` pictures
 into the normalised input the backbones expect.
 
 Feature extraction and its cache (:mod:`hashgym.features`), the image-based agents
@@ -15,14 +15,13 @@ this module stays cheap.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
+from hashgym.identity import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,16 +33,16 @@ __all__ = [
     "RESNETS",
     "BackboneError",
     "build_backbone",
-    "file_sha256",
     "head_prefix",
     "to_tensor",
     "weights_identity",
 ]
 
 
-class BackboneError(HashgymError):
-    """A backbone or its weights cannot be had: an unknown name, a missing or damaged weights
-    file, one that does not fit the network, or ImageNet weights offline."""
+#: A backbone or its weights cannot be had (an unknown name, a missing or damaged weights file,
+#: one that does not fit the network, or ImageNet weights offline): this module's name for
+#: :class:`~hashgym.errors.DataError`.
+BackboneError = DataError
 
 
 #: The ResNet-family backbones (penultimate layer); the others are VGGs (fc7).
@@ -121,7 +120,7 @@ def _load_weights_file(model: torch.nn.Module, name: str, path: Path) -> str:
 
     if not path.is_file():
         raise BackboneError(f"weights file missing: {path}")
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError
@@ -163,12 +162,7 @@ def weights_identity(weights: str | Path | None, backbone: str) -> str:
     path = Path(weights)
     if not path.is_file():
         raise BackboneError(f"weights file missing: {path}")
-    return f"file-sha256:{file_sha256(path)}"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 (hex) of a file's bytes: how a weights file is identified in bank meta."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return f"file-sha256:{sha256_file(path)}"
 
 
 def to_tensor(batch: np.ndarray, size: int, device: torch.device) -> torch.Tensor:

@@ -38,7 +38,6 @@ memory-map the feature matrix instead of reading it; saves are atomic (temporary
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -52,7 +51,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.atomic import atomic_write
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
+from hashgym.identity import digest_of_arrays
 from hashgym.npyfile import check_declared_sizes, npy_header
 from hashgym.validation import format_bytes, json_depth
 
@@ -73,8 +73,8 @@ _FINITE_CHECK_ROWS = 65536
 MAX_META_DEPTH = 100
 
 
-class BankError(HashgymError):
-    """A feature bank is malformed, inconsistent or unreadable; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+BankError = DataError
 
 
 @dataclass(frozen=True)
@@ -406,16 +406,10 @@ class FeatureBank:
         training checkpoint made on one is valid for the other. Names, meta and class names do
         not count.
         """
-        digest = hashlib.sha256()
         arrays = [self.features, self.labels, self.split, self.train_mask]
         if self.multi_hot is not None:
             arrays.append(self.multi_hot)
-        for arr in arrays:
-            arr = np.ascontiguousarray(arr)
-            digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-            if arr.size:  # a multi-label bank's labels are [N, 0], which memoryview cannot cast
-                digest.update(memoryview(arr).cast("B"))
-        return digest.hexdigest()[:16]
+        return digest_of_arrays(arrays, 16)
 
     def summary(self) -> dict[str, Any]:
         """Sizes and provenance, as printed by ``hashgym bank info``."""

@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from hashgym.codes import unpack
+from hashgym.errors import CodesError
 
 __all__ = ["MAX_KEY_BITS", "BucketTable", "default_key_bits", "key_masks"]
 
@@ -106,7 +107,7 @@ class BucketTable:
         self.n_codes, self.n_bits = n, int(n_bits)
         self.key_bits = default_key_bits(n, self.n_bits) if key_bits is None else int(key_bits)
         if not 0 <= self.key_bits <= min(self.n_bits, 62):
-            raise ValueError(f"key_bits must be in [0, min(n_bits, 62)], got {self.key_bits}")
+            raise CodesError(f"key_bits must be in [0, min(n_bits, 62)], got {self.key_bits}")
         self.positions = _balanced_positions(packed, self.n_bits, self.key_bits)
         keys = _keys(packed, self.positions)
         index_dtype = np.int32 if n < 2**31 else np.int64
@@ -141,7 +142,7 @@ class BucketTable:
         :return: ``(query_of_hit, distances, ids)``, ``int64`` arrays in no particular order.
         """
         if packed.shape[0] != self.n_codes:
-            raise ValueError(f"the table was built on {self.n_codes} codes, got {packed.shape[0]}")
+            raise CodesError(f"the table was built on {self.n_codes} codes, got {packed.shape[0]}")
         masks = key_masks(self.key_bits, radius)
         probes = _keys(queries, self.positions)[:, None] ^ masks[None, :]  # [Nq, P]
         starts = self.offsets[probes].astype(np.int64)

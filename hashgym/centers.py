@@ -34,13 +34,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import operator
 from collections.abc import Iterator
 
 import numpy as np
 
 from hashgym.codes import as_bits, hamming, to_signs
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
+from hashgym.validation import check_int, is_integer
 
 __all__ = [
     "DEFAULT_MAX_TRIES",
@@ -64,21 +64,8 @@ DEFAULT_MAX_TRIES = 200_000
 _BATCH = 256
 
 
-class CenterError(HashgymError):
-    """Bad arguments for hash centers, or no center set satisfies the requested constraints."""
-
-
-def _as_int(value: object, name: str, minimum: int) -> int:
-    """``value`` as a Python int ``>= minimum``, or a :class:`CenterError` naming ``name``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise CenterError(f"{name} must be an integer, got {value!r}")
-    try:
-        out = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise CenterError(f"{name} must be an integer, got {value!r}") from None
-    if out < minimum:
-        raise CenterError(f"{name} must be >= {minimum}, got {out}")
-    return out
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+CenterError = CodesError
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +187,7 @@ def paley_hadamard(q: int) -> np.ndarray:
     :param q: an odd prime power (prime, or ``p^k`` with ``p`` an odd prime).
     :raises CenterError: if ``q`` is not an odd prime power.
     """
-    q = _as_int(q, "q", 3)
+    q = check_int(q, "q", 3, CenterError)
     jac = _jacobsthal(q).astype(np.int64)
     n = q + 1
     core = np.zeros((n, n), dtype=np.int64)
@@ -249,19 +236,13 @@ def _recipe(n: int) -> tuple[str, int, int] | None:
 
 def has_hadamard(n: int) -> bool:
     """Whether :func:`hadamard` can build a Hadamard matrix of order ``n``."""
-    if isinstance(n, (bool, np.bool_)):
-        return False
-    try:
-        n = operator.index(n)
-    except TypeError:
-        return False
-    return _recipe(n) is not None
+    return is_integer(n) and _recipe(int(n)) is not None
 
 
 def hadamard_construction(n: int) -> str:
     """How :func:`hadamard` builds order ``n``, e.g. ``"Paley I (q=11) × 2^1"`` for 24.
 
-    :raises ValueError: if no construction exists (see :func:`hadamard`).
+    :raises CenterError: if no construction exists (see :func:`hadamard`).
     """
     kind, q, a = _checked_recipe(n)
     if kind == "sylvester":
@@ -271,7 +252,7 @@ def hadamard_construction(n: int) -> str:
 
 
 def _checked_recipe(n: int) -> tuple[str, int, int]:
-    n = _as_int(n, "n", 1)
+    n = check_int(n, "n", 1, CenterError)
     recipe = _recipe(n)
     if recipe is not None:
         return recipe
@@ -311,10 +292,10 @@ def hadamard(n: int) -> np.ndarray:
     constructions (Williamson, ...) that are not implemented.
 
     :param n: the order, a positive integer.
-    :raises ValueError: (:class:`CenterError`) naming ``n`` and the supported forms, for orders
-        with no construction (including every ``n > 2`` that is not a multiple of 4).
+    :raises CenterError: naming ``n`` and the supported forms, for orders with no
+        construction (including every ``n > 2`` that is not a multiple of 4).
     """
-    return _hadamard_cached(_as_int(n, "n", 1)).copy()
+    return _hadamard_cached(check_int(n, "n", 1, CenterError)).copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,7 +311,7 @@ def default_min_distance(n_bits: int) -> int:
 
     :param n_bits: the code length ``K``.
     """
-    return _as_int(n_bits, "n_bits", 1) // 4 + 1
+    return check_int(n_bits, "n_bits", 1, CenterError) // 4 + 1
 
 
 def _feasibility_error(n_classes: int, n_bits: int, min_distance: int) -> str | None:
@@ -441,14 +422,14 @@ def hash_centers(
         ``min_distance`` is found (by a counting or Plotkin bound, or within ``max_tries`` draws);
         the message names ``n_classes``, ``n_bits`` and ``min_distance``.
     """
-    n_classes = _as_int(n_classes, "n_classes", 1)
-    n_bits = _as_int(n_bits, "n_bits", 1)
-    seed = _as_int(seed, "seed", 0)
-    max_tries = _as_int(max_tries, "max_tries", 1)
+    n_classes = check_int(n_classes, "n_classes", 1, CenterError)
+    n_bits = check_int(n_bits, "n_bits", 1, CenterError)
+    seed = check_int(seed, "seed", 0, CenterError)
+    max_tries = check_int(max_tries, "max_tries", 1, CenterError)
     if min_distance is None:
         min_distance = default_min_distance(n_bits)
     else:
-        min_distance = _as_int(min_distance, "min_distance", 0)
+        min_distance = check_int(min_distance, "min_distance", 0, CenterError)
     hadamard_distance = n_bits if n_bits == 1 else n_bits // 2
     if n_classes <= 2 * n_bits and has_hadamard(n_bits) and min_distance <= hadamard_distance:
         h = hadamard(n_bits)
@@ -472,8 +453,8 @@ def tie_break_bits(n_bits: int, seed: int = 0) -> np.ndarray:
     :param n_bits: the code length.
     :param seed: seed of ``numpy.random.default_rng``.
     """
-    n_bits = _as_int(n_bits, "n_bits", 1)
-    rng = np.random.default_rng(_as_int(seed, "seed", 0))
+    n_bits = check_int(n_bits, "n_bits", 1, CenterError)
+    rng = np.random.default_rng(check_int(seed, "seed", 0, CenterError))
     return rng.integers(0, 2, size=n_bits, dtype=np.uint8)
 
 

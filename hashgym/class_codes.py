@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hashgym.codes import as_bits, as_bits_pair, hamming
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
 
 __all__ = ["ClassCodeError", "ClassCodeReport", "class_code_report", "class_codes"]
 
 
-class ClassCodeError(HashgymError):
-    """Codes or labels :func:`class_code_report` cannot use; the message says which."""
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+ClassCodeError = CodesError
 
 
 def _labels(labels: np.ndarray, n: int, name: str) -> np.ndarray:

@@ -23,21 +23,22 @@ import numpy as np
 from hashgym.atomic import atomic_write
 from hashgym.bank import FeatureBank
 from hashgym.codes import as_bits
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
 from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["CodeFileError", "OverlapError", "check_overlap", "encoded_rows", "load_array", "load_code_file", "load_codes",
            "save_codes"]
 
 
-class CodeFileError(HashgymError):
-    """A code, label or row file hashgym cannot read or write, named with the problem."""
+#: A code, label or row file hashgym cannot read or write, named with the problem: this
+#: module's name for :class:`~hashgym.errors.CodesError`.
+CodeFileError = CodesError
 
-
-class OverlapError(CodeFileError):
-    """Query and database codes that share images (one file given twice, the same bank rows on
-    both sides, or identical code arrays): every such query finds itself at distance 0, so the
-    scores come out above the real ones. ``--allow-overlap`` accepts it where it is meant."""
+#: Query and database codes that share images (one file given twice, the same bank rows on both
+#: sides, or identical code arrays): every such query finds itself at distance 0, so the scores
+#: come out above the real ones; ``--allow-overlap`` accepts it where it is meant. An alias of
+#: :class:`~hashgym.errors.CodesError`.
+OverlapError = CodesError
 
 
 def _open(path: Path, what: str) -> Any:

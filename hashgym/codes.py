@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
+from hashgym.validation import check_int
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -39,8 +40,8 @@ DEFAULT_CHUNK_BYTES = 1 << 27  # ~128 MiB of intermediate results per chunk
 _popcount = np.bitwise_count
 
 
-class CodeError(HashgymError):
-    """Codes have the wrong values, lengths or shapes; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+CodeError = CodesError
 
 
 def as_bits(codes: np.ndarray, n_bits: int | None = None, name: str = "codes") -> np.ndarray:
@@ -102,8 +103,7 @@ def distance_dtype(n_bits: int) -> np.dtype:
 
     ``uint8`` up to 255 bits, which lets numpy's stable sort use its radix sort on distances.
     """
-    if n_bits < 0:
-        raise CodeError(f"n_bits must be non-negative, got {n_bits}")
+    check_int(n_bits, "n_bits", 0, CodeError)
     return np.dtype(np.uint8) if n_bits <= 255 else np.dtype(np.uint16)
 
 

@@ -31,7 +31,6 @@ rebuild numpy arrays, lists, dicts, strings and numbers (nothing that runs code)
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -45,7 +44,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
+from hashgym.identity import Digest
 from hashgym.npyfile import check_declared_sizes
 
 __all__ = [
@@ -64,8 +64,8 @@ logger = logging.getLogger(__name__)
 NUSWIDE_CONCEPT_COUNTS = (21, 81)
 
 
-class DatasetError(HashgymError):
-    """An image source is missing, malformed or untrusted; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+DatasetError = DataError
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,10 +193,9 @@ class ImageSet:
         its relative path, size and modification time (reading every NUS-WIDE image would
         take longer than the extraction is worth caching for).
         """
-        h = hashlib.sha256()
+        digest = Digest()
         if self.images is not None:
-            h.update(repr(self.images.shape).encode())
-            h.update(np.ascontiguousarray(self.images).data)
+            digest.text(repr(self.images.shape)).raw(self.images)
         else:
             assert self.paths is not None and self.root is not None
             for rel in self.paths:
@@ -204,14 +203,13 @@ class ImageSet:
                     st = (self.root / rel).stat()
                 except OSError as exc:
                     raise DatasetError(f"image file missing: {self.root / rel}") from exc
-                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        h.update(np.ascontiguousarray(self.labels.astype(np.int64)).data)
-        h.update(repr(self.class_names).encode())
+                digest.text(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n")
+        digest.raw(self.labels.astype(np.int64)).text(repr(self.class_names))
         if self.multi_hot is not None:
-            h.update(np.ascontiguousarray(self.multi_hot.astype(np.uint8)).data)
+            digest.raw(self.multi_hot.astype(np.uint8))
         if self.split is not None:
-            h.update(self.split.tobytes())
-        return h.hexdigest()
+            digest.raw(self.split)
+        return digest.hexdigest()
 
     def read(self, rows: np.ndarray, size: int | None = None, workers: int = 4) -> np.ndarray:
         """The images of ``rows`` as ``uint8 [n, H, W, 3]``.

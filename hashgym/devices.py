@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hashgym.errors import HashgymError
+from hashgym.errors import SetupError
 
 if TYPE_CHECKING:
     import torch
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["DeviceError", "check_device"]
 
 
-class DeviceError(HashgymError):
-    """A device torch does not know, or one this machine does not have."""
+#: This module's name for :class:`~hashgym.errors.SetupError` (an alias).
+DeviceError = SetupError
 
 
 def check_device(device: str | None, name: str = "device") -> torch.device:

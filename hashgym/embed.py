@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from hashgym.backbones import BACKBONES, BackboneError, build_backbone, file_sha256, to_tensor
+from hashgym.backbones import BACKBONES, BackboneError, build_backbone, to_tensor
 from hashgym.bank import FeatureBank
 from hashgym.datasets import DatasetError, read_image_files
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
+from hashgym.identity import sha256_file
 
 __all__ = ["EmbedError", "bank_input_side", "embed_pictures", "picture_files"]
 
@@ -39,8 +40,8 @@ __all__ = ["EmbedError", "bank_input_side", "embed_pictures", "picture_files"]
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-class EmbedError(HashgymError):
-    """Pictures cannot be embedded as a bank's images were; the message says why."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+EmbedError = DataError
 
 
 def picture_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -95,7 +96,7 @@ def _weights_for(meta: dict[str, Any], weights: str | os.PathLike[str] | None) -
             moved = " (the bank's saved weights; pass --weights if the file moved)" \
                 if weights == saved else ""
             raise EmbedError(f"weights file missing: {path}{moved}")
-        if file_sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise EmbedError(f"the weights file {path} is not the backbone the bank's features "
                              f"came from (its SHA-256 differs from the one the bank recorded)")
         return path
@@ -133,8 +134,9 @@ def embed_pictures(
         raise EmbedError(f"the bank does not record a torchvision backbone (meta 'backbone': "
                          f"{name!r}): search by picture needs a bank made by hashgym features")
     side = bank_input_side(bank)
+    weights_path = _weights_for(bank.meta, weights)
     try:
-        body, _, dim, _ = build_backbone(str(name), _weights_for(bank.meta, weights), 1)
+        body, _, dim, _ = build_backbone(str(name), weights_path, 1)
     except BackboneError as exc:
         raise EmbedError(f"cannot rebuild the bank's backbone: {exc}") from exc
     if dim != bank.dim:

@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import itertools
-import json
 import logging
 import os
 import re
@@ -57,7 +55,6 @@ from hashgym.backbones import (
     BACKBONES,
     RESNETS,
     build_backbone,
-    file_sha256,
     head_prefix,
     to_tensor,
     weights_identity,
@@ -69,7 +66,8 @@ from hashgym.datasets import (
     stratified_split,
 )
 from hashgym.devices import DeviceError, check_device
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
+from hashgym.identity import digest_of, sha256_bytes, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -94,8 +92,8 @@ _MOMENTUM = 0.9
 _WEIGHT_DECAY = 5e-4
 
 
-class FeatureError(HashgymError):
-    """Feature extraction cannot run as asked; the message names the argument or file."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+FeatureError = DataError
 
 
 def default_cache_dir() -> Path:
@@ -340,11 +338,11 @@ def _cache_key(job: _Job, limit: int | None, weights_id: str, dtype: str) -> str
         "dtype": dtype,
         # only training depends on these
         "train": (None if job.train is None or not job.epochs else
-                  hashlib.sha256(np.packbits(job.train).tobytes()).hexdigest()),
+                  sha256_bytes(np.packbits(job.train).tobytes())),
         "lr": job.lr if job.epochs else None,
         "batch_size": job.batch_size if job.epochs else None,
     }
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return digest_of(record)
 
 
 def cache_file_name(image_set: ImageSet, backbone: str, key: str) -> str:
@@ -367,7 +365,7 @@ def _try_cached(path: Path, key: str, save_weights: Path | None) -> FeatureBank 
         return None
     if save_weights is not None and (
         not save_weights.is_file()
-        or bank.meta.get("saved_weights_sha256") != file_sha256(save_weights)
+        or bank.meta.get("saved_weights_sha256") != sha256_file(save_weights)
     ):
         return None
     logger.info("reusing cached feature bank %s (same inputs)", path)
@@ -580,7 +578,7 @@ def extract_features(
     if weights_out is not None:
         _save_state(body, head, backbone, weights_out)
         meta["saved_weights"] = str(weights_out.resolve())
-        meta["saved_weights_sha256"] = file_sha256(weights_out)
+        meta["saved_weights_sha256"] = sha256_file(weights_out)
     if limit is not None:
         meta["rows"] = rows.tolist()
     source_meta = {k: v for k, v in image_set.meta.items() if k != "image_source"}

@@ -50,7 +50,6 @@ are ignored::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -61,7 +60,9 @@ from pathlib import Path
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY
-from hashgym.datasets import DatasetError, ImageSet
+from hashgym.datasets import ImageSet
+from hashgym.errors import DataError
+from hashgym.identity import sha256_bytes
 
 __all__ = ["FolderLayoutError", "load_image_folder", "read_split_file"]
 
@@ -73,9 +74,8 @@ _SHOWN = 5
 _WORKERS = 4
 
 
-class FolderLayoutError(DatasetError):
-    """An image folder's layout, files or split file cannot make an image set; the message
-    names the problem and the paths."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+FolderLayoutError = DataError
 
 
 def _shown(paths: list[str]) -> str:
@@ -147,7 +147,7 @@ def _check_file(path: Path) -> tuple[str, bool]:
         data = path.read_bytes()
     except OSError:  # a broken link, a file without read permission
         return "", False
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()

@@ -47,7 +47,7 @@ from hashgym.datasets import (
     load_torchvision_cifar,
     read_image_files,
 )
-from hashgym.errors import HashgymError
+from hashgym.errors import DataError
 from hashgym.npyfile import check_declared_sizes
 
 __all__ = ["SOURCE_KINDS", "ImageError", "attach_images", "bank_images", "has_images",
@@ -60,8 +60,8 @@ SOURCE_KINDS = ("npz", "torchvision-cifar", "nuswide-list", "folder")
 _CACHE: dict[tuple[Any, ...], Any] = {}
 
 
-class ImageError(HashgymError):
-    """A bank's images are missing, unreadable or do not fit the bank; the message says which."""
+#: This module's name for :class:`~hashgym.errors.DataError` (an alias).
+ImageError = DataError
 
 
 class _ImageFiles:

@@ -72,10 +72,10 @@ from hashgym.codes import (
     pack,
     packed_to_words,
 )
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
 from hashgym.npyfile import check_declared_sizes
 from hashgym.ranking import chunk_rows, stable_order
-from hashgym.validation import check_count, check_memory
+from hashgym.validation import check_count, check_int, check_memory
 
 __all__ = ["FILE_FORMATS", "FORMAT", "Backend", "CodeIndex", "CodeIndexError",
            "FaissMissingError", "faiss_available"]
@@ -90,8 +90,8 @@ Backend = Literal["auto", "faiss", "numpy"]
 _FAISS_FLAT_MAGIC = b"IBxF"
 
 
-class CodeIndexError(HashgymError):
-    """A code index file or argument is invalid; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+CodeIndexError = CodesError
 
 
 class FaissMissingError(CodeIndexError, ImportError):
@@ -182,7 +182,7 @@ class CodeIndex:
     def __init__(self, n_bits: int, backend: Backend = "auto", chunk_bytes: int = 1 << 26,
                  knn: Literal["exact", "ivf"] = "exact", nprobe: int = 16,
                  nlist: int | None = None) -> None:
-        check_count(n_bits, "n_bits", 1, CodeIndexError)
+        check_int(n_bits, "n_bits", 1, CodeIndexError)
         if backend not in ("auto", "faiss", "numpy"):
             raise CodeIndexError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
         if chunk_bytes <= 0:

@@ -73,7 +73,7 @@ import numpy as np
 
 from hashgym import kernels
 from hashgym.codes import as_bits_pair, distance_dtype, hamming_words, pack_words
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
 from hashgym.ranking import chunk_rows, stable_order
 from hashgym.validation import check_count, is_integer
 
@@ -118,8 +118,8 @@ METRIC_CHUNK_BYTES = 1 << 24
 twice faster than 128 MiB for 50,000 database codes)."""
 
 
-class MetricError(HashgymError):
-    """Bad labels or metric arguments; the message names the argument and the problem."""
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+MetricError = CodesError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -384,14 +384,6 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 # metrics
 
 
-def _check_k(k: int, name: str = "k") -> int:
-    return check_count(k, name, 1, MetricError)
-
-
-def _check_radius(radius: int) -> int:
-    return check_count(radius, "radius", 0, MetricError)
-
-
 class Metric:
     """A per-query retrieval metric. Subclasses set :attr:`name` and implement :meth:`compute`."""
 
@@ -420,7 +412,7 @@ class MAP(Metric):
 
     def __post_init__(self) -> None:
         if self.k is not None:
-            _check_k(self.k, "topk")
+            check_count(self.k, "topk", 1, MetricError)
         if self.normalize not in ("retrieved", "database"):
             raise MetricError(f"normalize must be 'retrieved' or 'database', got {self.normalize!r}")
 
@@ -458,7 +450,7 @@ class _RadiusMetric(Metric):
     radius: int = 2
 
     def __post_init__(self) -> None:
-        _check_radius(self.radius)
+        check_count(self.radius, "radius", 0, MetricError)
 
 
 @dataclass(frozen=True)
@@ -493,7 +485,7 @@ class _CutoffMetric(Metric):
     k: int = 20
 
     def __post_init__(self) -> None:
-        _check_k(self.k)
+        check_count(self.k, "k", 1, MetricError)
 
     def depth(self, n_database: int) -> int:
         return min(self.k, n_database)
@@ -986,7 +978,7 @@ def precision_at_k_curve(
     n_db = np.asarray(db_codes).shape[0] if np.ndim(db_codes) == 2 else 1
     if ks is None:
         ks = np.unique(np.round(np.geomspace(1, max(1, n_db), 20)).astype(int))
-    ks_tuple = tuple(_check_k(k, "ks") for k in ks)
+    ks_tuple = tuple(check_count(k, "ks", 1, MetricError) for k in ks)
     if not ks_tuple:
         raise MetricError("ks is empty")
     (values,) = _run([_PrecisionCurve(ks_tuple)], query_codes, db_codes, query_labels, db_labels,

@@ -15,6 +15,8 @@ import os
 import socket
 from typing import Any
 
+from hashgym.validation import is_integer
+
 __all__ = ["owner_alive", "owner_record", "process_running", "process_start"]
 
 
@@ -58,7 +60,7 @@ def owner_alive(record: Any) -> bool | None:
     if not isinstance(record, dict):
         return False
     pid, host, start = record.get("pid"), record.get("host"), record.get("start")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+    if not is_integer(pid) or pid <= 0:
         return False
     if not isinstance(host, str):
         return False

@@ -25,7 +25,8 @@ from hashgym.codes import (
     hamming_words,
     pack_words,
 )
-from hashgym.validation import is_integer
+from hashgym.errors import CodesError
+from hashgym.validation import check_count
 
 __all__ = ["chunk_rows", "distance_chunks", "rank", "stable_order"]
 
@@ -48,7 +49,7 @@ def stable_order(dist: np.ndarray, k: int | None = None) -> np.ndarray:
 def chunk_rows(n_database: int, bytes_per_item: int, chunk_bytes: int) -> int:
     """How many query rows fit in ``chunk_bytes`` when each (query, item) pair costs ``bytes_per_item``."""
     if chunk_bytes <= 0:
-        raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
+        raise CodesError(f"chunk_bytes must be positive, got {chunk_bytes}")
     return max(1, chunk_bytes // max(1, bytes_per_item * n_database))
 
 
@@ -84,8 +85,8 @@ def rank(
     :raises CodeError: for invalid codes or codes of different lengths.
     """
     q_bits, d_bits = as_bits_pair(query_codes, db_codes, names=("query_codes", "db_codes"))
-    if k is not None and (not is_integer(k) or k < 1):
-        raise ValueError(f"k must be a positive int or None, got {k!r}")
+    if k is not None:
+        check_count(k, "k", 1, CodesError)
     n_db = d_bits.shape[0]
     depth = n_db if k is None else min(int(k), n_db)
     out = np.empty((q_bits.shape[0], depth), dtype=np.int64)

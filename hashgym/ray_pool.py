@@ -32,15 +32,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from hashgym.errors import HashgymError
+from hashgym.errors import SetupError
 
 __all__ = ["RayPool", "RayPoolError"]
 
 logger = logging.getLogger(__name__)
 
 
-class RayPoolError(HashgymError):
-    """Ray is missing, or cannot be started or reached; the message says which."""
+#: This module's name for :class:`~hashgym.errors.SetupError` (an alias).
+RayPoolError = SetupError
 
 
 def _call_with_shared(fn: Callable[..., Any], shared: Any, *args: Any) -> Any:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from hashgym.atomic import atomic_write
 from hashgym.codes import as_bits
-from hashgym.errors import HashgymError
+from hashgym.errors import CodesError
 from hashgym.index import CodeIndex
 from hashgym.validation import check_count
 
@@ -37,8 +37,8 @@ TILE_INCHES = 0.9
 DPI = 100
 
 
-class ShowError(HashgymError):
-    """Codes, images or labels :func:`retrieval_grid` cannot draw; the message says which."""
+#: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
+ShowError = CodesError
 
 
 def _check_images(images: np.ndarray, n: int, what: str) -> np.ndarray:

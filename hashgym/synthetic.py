@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashgym.bank import DATABASE, QUERY, FeatureBank
+from hashgym.errors import DataError
 
 __all__ = ["make_class_images", "make_hierarchical_bank", "make_multilabel_bank"]
 
@@ -49,9 +50,9 @@ def make_hierarchical_bank(
     :param dtype: float16 or float32 features.
     """
     if not branching or any(b < 1 for b in branching):
-        raise ValueError(f"branching must be a non-empty tuple of positive ints, got {branching}")
+        raise DataError(f"branching must be a non-empty tuple of positive ints, got {branching}")
     if n_per_class < 2:
-        raise ValueError(f"n_per_class must be at least 2 (one query, one database), got {n_per_class}")
+        raise DataError(f"n_per_class must be at least 2 (one query, one database), got {n_per_class}")
     rng = np.random.default_rng(seed)
     centres = [rng.normal(size=(branching[0], dim)) * separation]
     parents = [np.arange(branching[0])]
@@ -102,7 +103,7 @@ def make_multilabel_bank(
     The bank has no hierarchy levels (``labels`` is ``[N, 0]``) and ``multi_hot`` is ``[N, C]``.
     """
     if not 1 <= max_labels <= n_concepts:
-        raise ValueError(f"max_labels must be in 1..{n_concepts}, got {max_labels}")
+        raise DataError(f"max_labels must be in 1..{n_concepts}, got {max_labels}")
     rng = np.random.default_rng(seed)
     prototypes = rng.normal(size=(n_concepts, dim)) * 3.0
     multi_hot = np.zeros((n, n_concepts), dtype=np.uint8)

@@ -1,8 +1,11 @@
 """Argument checks shared by every hashgym module, each raising the caller's error class.
 
-A module passes its own error (``HashEnvError``, ``MetricError``, …) so that the message says
-which part of hashgym refused the value; the wording is the same everywhere. Booleans are never
-numbers here (``True`` is not a step count).
+A module passes its area's error (:class:`~hashgym.errors.EnvError`, ``CodesError``, … or the
+module's alias of it) so that the class says which part of hashgym refused the value; the
+wording is the same everywhere (``n_bits must be an integer, got 12.0``, ``n_bits must be >= 1,
+got 0``). Use these checks, or :func:`is_integer` and :func:`is_number` for a predicate, rather
+than an inline ``isinstance`` test. Booleans are never numbers here (``True`` is not a step
+count).
 """
 
 from __future__ import annotations

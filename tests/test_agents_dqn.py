@@ -10,6 +10,7 @@ from gymnasium import spaces
 from hashgym.agents.curriculum import LevelCurriculum
 from hashgym.agents.dqn import DQN_DEFAULTS, HashQFeatures
 from hashgym.agents.encode import encode, encode_with_env
+from hashgym.agents.registry import TrainError
 from hashgym.agents.train import hierarchical_dqn, train
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import observation_space
@@ -43,9 +44,9 @@ def test_features_layout() -> None:
 
 
 def test_features_errors() -> None:
-    with pytest.raises(ValueError, match="needs the Dict observation space"):
+    with pytest.raises(TrainError, match="needs the Dict observation space"):
         HashQFeatures(spaces.Box(0, 1, (4,)))
-    with pytest.raises(ValueError, match="projection_dim must be a positive integer"):
+    with pytest.raises(TrainError, match="projection_dim must be a positive int, got 0"):
         HashQFeatures(observation_space(4, 4), projection_dim=0)
 
 
@@ -86,11 +87,11 @@ def test_hierarchical_dqn_learns_and_refines_level_by_level(monkeypatch) -> None
 def test_curriculum_arguments() -> None:
     model = train("dqn", "HierHash-v0", {"bank": BANK}, total_timesteps=0, num_envs=2,
                   levels=[0]).model
-    with pytest.raises(ValueError, match="at least one level"):
+    with pytest.raises(TrainError, match="at least one level"):
         LevelCurriculum(model, lambda *a: None, [], [])
-    with pytest.raises(ValueError, match="one number per level: 2 levels, 1 numbers"):
+    with pytest.raises(TrainError, match="one number per level: 2 levels, 1 numbers"):
         LevelCurriculum(model, lambda *a: None, [0, 1], [5])
-    with pytest.raises(ValueError, match="must be >= 0"):
+    with pytest.raises(TrainError, match="must be >= 0"):
         LevelCurriculum(model, lambda *a: None, [0], [-5])
 
 

@@ -358,7 +358,7 @@ def test_bad_parameter_name() -> None:
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("n_bits", [0, -3])
 def test_n_bits_below_one(name: str, n_bits: int) -> None:
-    with pytest.raises(BaselineError, match="n_bits must be at least 1"):
+    with pytest.raises(BaselineError, match=f"n_bits must be >= 1, got {n_bits}"):
         make_baseline(name, n_bits)
 
 
@@ -426,19 +426,20 @@ def test_bank_with_labels_rejected(small_bank: FeatureBank) -> None:
 
 
 def test_method_specific_errors(small_bank: FeatureBank) -> None:
-    with pytest.raises(BaselineError, match="n_bits must be an integer >= 1, got 2.5"):
+    with pytest.raises(BaselineError, match="n_bits must be an integer, got 2.5"):
         make_baseline("lsh", 2.5)  # type: ignore[arg-type]
-    with pytest.raises(BaselineError, match="seed must be an integer >= 0"):
+    with pytest.raises(BaselineError, match="seed must be >= 0, got -1"):
         make_baseline("sh", 4, seed=-1)
-    with pytest.raises(BaselineError, match="max_sweeps must be an integer >= 0"):
+    with pytest.raises(BaselineError, match="max_sweeps must be >= 0, got -1"):
         make_baseline("cnnh", 4, max_sweeps=-1)
     with pytest.raises(BaselineError, match="ITQ needs n_bits <= feature dimension"):
         make_baseline("itq", 17).fit(small_bank)
     with pytest.raises(BaselineError, match="level_weights must be 2 non-negative numbers"):
         make_baseline("shdh", 4, level_weights=(1.0,), **TINY).fit(small_bank)
-    with pytest.raises(BaselineError, match="scale must be a finite positive number, got 0"):
+    with pytest.raises(BaselineError,
+                       match=r"scale must be a finite number in \(0.0, inf\], got 0"):
         make_baseline("shdh", 4, scale=0)
-    with pytest.raises(BaselineError, match="epochs must be an integer >= 1"):
+    with pytest.raises(BaselineError, match="epochs must be >= 1, got 0"):
         make_baseline("dch", 4, epochs=0)
     with pytest.raises(BaselineError, match="lr must be a finite non-negative number"):
         make_baseline("dch", 4, lr=float("nan"))

@@ -124,14 +124,14 @@ def test_hashgym_train_with_image_observations(bank: FeatureBank, tmp_path: Path
 def test_extractor_errors(bank: FeatureBank) -> None:
     image_space = gym.make("HierHash-v0", bank=bank, observation="image").observation_space
     feature_space = gym.make("HierHash-v0", bank=bank).observation_space
-    with pytest.raises(ValueError, match="needs the Dict observation of an env made with "
+    with pytest.raises(TrainError, match="needs the Dict observation of an env made with "
                                          "observation='image'"):
         ImageHashFeatures(feature_space)
-    with pytest.raises(ValueError, match="the 'small' body has no pretrained weights"):
+    with pytest.raises(TrainError, match="the 'small' body has no pretrained weights"):
         ImageHashFeatures(image_space, weights="imagenet")
-    with pytest.raises(ValueError, match="projection_dim must be a positive integer, got 0"):
+    with pytest.raises(TrainError, match="projection_dim must be a positive int, got 0"):
         ImageHashFeatures(image_space, projection_dim=0)
-    with pytest.raises(TypeError, match="augment must be True or False, got 1"):
+    with pytest.raises(TrainError, match="augment must be True or False, got 1"):
         ImageHashFeatures(image_space, augment=1)
     # the space the errors were about is accepted with valid arguments: [h(I), c_t, t]
     extractor = ImageHashFeatures(image_space, projection_dim=8)

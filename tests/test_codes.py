@@ -110,17 +110,11 @@ def test_check_packed_accepts_valid_codes():
         (lambda: unpack(np.zeros((1, 2), np.int64), 16), "uint8 array"),
         (lambda: check_packed(np.array([[0xFF, 0xFF]], np.uint8), 12), "non-zero padding bits past bit 12"),
         (lambda: check_packed(np.zeros((1, 3), np.uint8), 12), "\\[N, 2\\] uint8 array for 12-bit codes"),
-        (lambda: distance_dtype(-1), "n_bits must be non-negative"),
     ],
 )
 def test_bad_codes_are_named(call, match):
     with pytest.raises(CodeError, match=match):
         call()
-
-
-def test_rank_rejects_bad_k():
-    with pytest.raises(ValueError, match="k must be a positive int or None"):
-        rank(np.zeros((1, 3)), np.zeros((2, 3)), k=0)
 
 
 def test_hamming_bits_paired_by_hand_and_on_stacked_rows():

@@ -31,11 +31,12 @@ from hashgym.agents.train import train
 from hashgym.bank import BankError, FeatureBank
 from hashgym.centers import CenterError
 from hashgym.cli import main
-from hashgym.codes import CodeError
+from hashgym.codes import CodeError, distance_dtype
 from hashgym.envs import HashEnvError
 from hashgym.envs.hierhash import default_bits_per_step, default_margin
 from hashgym.metrics import MetricError, evaluate, mean_average_precision, parse_metric
 from hashgym.protocols import resolve_bank
+from hashgym.ranking import rank
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
 BANK = make_hierarchical_bank(seed=0)  # 240 images, 4 x 3 classes, 32-d; 192 train images
@@ -414,6 +415,9 @@ METRICS: list[Case] = [
      r"query_codes is empty \(shape \(0, 8\)\)"),
     ("codes-3d", lambda f: evaluate(Q[None], D, QL, DL), CodeError,
      r"query_codes must be \[N, n_bits\], got shape \(1, 5, 8\)"),
+    ("distance_dtype-n_bits-negative", lambda f: distance_dtype(-1), CodeError,
+     "n_bits must be >= 0, got -1"),
+    ("rank-k-0", lambda f: rank(Q, D, k=0), CodeError, "k must be a positive int, got 0"),
     ("query-labels-rows", lambda f: evaluate(Q, D, QL[:4], DL), MetricError,
      "query_labels have 4 rows but query_codes have 5"),
     ("db-labels-rows", lambda f: evaluate(Q, D, QL, DL[:3]), MetricError,

@@ -522,7 +522,7 @@ def test_an_impossible_cell_fails_alone_under_the_serial_executor(tmp_path: Path
     """ITQ at 48 bits on 32-d features cannot be made: the serial run reports it as the process
     executor does, and saves the three other cells (a rerun resumes them)."""
     with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed, the others are saved in .*"
-                                         r"itq.*48 bits.*BaselineError: ITQ needs n_bits <= "
+                                         r"itq.*48 bits.*BenchError: ITQ needs n_bits <= "
                                          r"feature dimension"):
         _bench(tmp_path)
     assert len(list((tmp_path / "cells").glob("*.json"))) == 3

@@ -212,7 +212,7 @@ def test_corrupted_files_are_refused(tmp_path):
 
 
 def test_bad_arguments():
-    with pytest.raises(CodeIndexError, match="n_bits must be a positive int"):
+    with pytest.raises(CodeIndexError, match="n_bits must be >= 1, got 0"):
         CodeIndex(0)
     with pytest.raises(CodeIndexError, match="backend must be"):
         CodeIndex(8, backend="annoy")

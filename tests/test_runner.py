@@ -530,7 +530,7 @@ def test_process_executor_reports_a_failed_cell_and_keeps_the_others(
     """ITQ cannot make 24-bit codes of 16-d features: those cells fail in their workers, every
     other cell is computed and saved, and the run names the failures."""
     suite = dataclasses.replace(TINY, bits=(8, 24), seeds=1)
-    with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed.*itq.*24 bits.*BaselineError: "
+    with pytest.raises(BenchError, match=r"1 of 4 cell\(s\) failed.*itq.*24 bits.*BenchError: "
                                          r"ITQ needs n_bits <= feature dimension"):
         run_benchmark(suite, banks={"synthetic": bank}, out=tmp_path, progress=False,
                       plots=False, executor="process", jobs=2)

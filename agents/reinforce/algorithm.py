@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -123,10 +122,6 @@ def _native_adapter(env: VecEnv) -> SB3VecEnv:
             f"got {type(env).__name__}"
         )
     return inner
-
-
-def _check_number(value: Any, name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
-    return check_number(value, name, low, high, ReinforceError, open_low=open_low)
 
 
 class RecurrentReinforce(BaseAlgorithm):
@@ -264,18 +259,19 @@ class RecurrentReinforce(BaseAlgorithm):
         max_grad_norm: float | None,
         policy_kwargs: dict[str, Any] | None,
     ) -> None:
-        _check_number(self._learning_rate_at_start(learning_rate), "learning_rate", 0.0, open_low=True)
+        check_number(self._learning_rate_at_start(learning_rate), "learning_rate", 0.0, None,
+                     ReinforceError, open_low=True)
         if not is_integer(episodes_per_update) \
                 or episodes_per_update < 1:
             raise ReinforceError(f"episodes_per_update must be a positive integer, got {episodes_per_update!r}")
-        _check_number(gamma, "gamma", 0.0, 1.0)
+        check_number(gamma, "gamma", 0.0, 1.0, ReinforceError)
         if baseline not in BASELINES:
             raise ReinforceError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
-        _check_number(supervised_weight, "supervised_weight", 0.0)
-        _check_number(vf_coef, "vf_coef", 0.0)
-        _check_number(ent_coef, "ent_coef", 0.0)
+        check_number(supervised_weight, "supervised_weight", 0.0, None, ReinforceError)
+        check_number(vf_coef, "vf_coef", 0.0, None, ReinforceError)
+        check_number(ent_coef, "ent_coef", 0.0, None, ReinforceError)
         if max_grad_norm is not None:
-            _check_number(max_grad_norm, "max_grad_norm", 0.0, open_low=True)
+            check_number(max_grad_norm, "max_grad_norm", 0.0, None, ReinforceError, open_low=True)
         if policy_kwargs is not None:
             try:
                 json.dumps(policy_kwargs)

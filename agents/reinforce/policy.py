@@ -57,7 +57,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from hashgym.agents.cnn import ImageBody, image_space_channels
-from hashgym.errors import HashgymError
+from hashgym.errors import AgentError
 from hashgym.validation import is_integer, is_number
 
 __all__ = [
@@ -79,8 +79,8 @@ RECURRENT_INITS = ("default", "orthogonal")
 _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0.0)))
 
 
-class ReinforceError(HashgymError):
-    """:class:`RecurrentReinforce` got a bad argument or environment; the message names it."""
+#: This module's name for :class:`~hashgym.errors.AgentError` (an alias).
+ReinforceError = AgentError
 
 
 def action_type_of(action_space: spaces.Space) -> str:
@@ -206,7 +206,7 @@ class RecurrentHashPolicy(BasePolicy):
         if not is_integer(hidden_size) or hidden_size < 1:
             raise ReinforceError(f"hidden_size must be a positive integer, got {hidden_size!r}")
         net_arch = list(net_arch)
-        if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in net_arch):
+        if not all(is_integer(w) and w >= 1 for w in net_arch):
             raise ReinforceError(f"net_arch must be a list of positive layer widths, got {net_arch!r}")
         if not (math.isfinite(exploration_std) and exploration_std > 0):
             raise ReinforceError(f"exploration_std must be a positive number, got {exploration_std!r}")

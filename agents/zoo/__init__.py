@@ -20,6 +20,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from hashgym.errors import AgentError
+
 __all__ = ["ZOO_ALGOS", "config_path"]
 
 #: The zoo algorithm names with a hyperparameter file here.
@@ -29,9 +31,9 @@ ZOO_ALGOS = ("ppo", "a2c", "dqn", "qrdqn", "trpo", "ppo_lstm", "ars", "sac", "td
 def config_path(algo: str) -> Path:
     """The YAML file of ``algo`` (a zoo algorithm name), for rl_zoo3's ``--conf-file``.
 
-    :raises ValueError: for an algorithm without a file.
+    :raises AgentError: for an algorithm without a file.
     """
     if algo not in ZOO_ALGOS:
-        raise ValueError(f"no zoo hyperparameters for {algo!r}; available: {', '.join(ZOO_ALGOS)}")
+        raise AgentError(f"no zoo hyperparameters for {algo!r}; available: {', '.join(ZOO_ALGOS)}")
     return Path(str(resources.files(__name__).joinpath(f"{algo}.yml")))
 

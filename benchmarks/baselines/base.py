@@ -34,8 +34,8 @@ from hashgym.atomic import atomic_write
 from hashgym.bank import BankError, FeatureBank
 from hashgym.benchmarks.baselines.labels import LabelError, LabelKind, LabelSet, as_label_set
 from hashgym.codes import as_bits
-from hashgym.errors import HashgymError
-from hashgym.validation import is_integer
+from hashgym.errors import BenchError
+from hashgym.validation import check_int
 
 __all__ = ["FORMAT", "BaseHasher", "BaselineError", "check_features", "check_int", "load_baseline"]
 
@@ -43,14 +43,8 @@ FORMAT = "hashgym-baseline/1"
 _REGISTRY: dict[str, type[BaseHasher]] = {}
 
 
-class BaselineError(HashgymError):
-    """A baseline got bad parameters or input, or was used before fitting; the message says which."""
-
-
-def check_int(value: Any, name: str, minimum: int) -> None:
-    """Raise :class:`BaselineError` unless ``value`` is an integer (not a bool) ``>= minimum``."""
-    if not is_integer(value) or value < minimum:
-        raise BaselineError(f"{name} must be an integer >= {minimum}, got {value!r}")
+#: This module's name for :class:`~hashgym.errors.BenchError` (an alias).
+BaselineError = BenchError
 
 
 def check_features(x: Any, name: str = "features", dim: int | None = None) -> np.ndarray:
@@ -145,11 +139,8 @@ class BaseHasher:
 
     def _check_params(self) -> None:
         """Validate parameters; subclasses extend it. Raises :class:`BaselineError`."""
-        if isinstance(self.n_bits, (int, np.integer)) and not isinstance(self.n_bits, bool) \
-                and self.n_bits < 1:
-            raise BaselineError(f"n_bits must be at least 1, got {self.n_bits}")
-        check_int(self.n_bits, "n_bits", 1)
-        check_int(self.seed, "seed", 0)
+        check_int(self.n_bits, "n_bits", 1, BaselineError)
+        check_int(self.seed, "seed", 0, BaselineError)
 
     # ------------------------------------------------------------------ fit / encode
     def fit(

@@ -31,8 +31,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashgym.atomic import atomic_write
-from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
+from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError
 from hashgym.benchmarks.baselines.labels import LabelSet, similarity
+from hashgym.validation import check_int
 
 __all__ = ["DeepHasher", "HashHead", "balanced_pair_weights", "pair_mask"]
 
@@ -142,9 +143,9 @@ class DeepHasher(BaseHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int(self.epochs, "epochs", 1)
-        check_int(self.batch_size, "batch_size", 2)
-        check_int(self.num_threads, "num_threads", 1)
+        check_int(self.epochs, "epochs", 1, BaselineError)
+        check_int(self.batch_size, "batch_size", 2, BaselineError)
+        check_int(self.num_threads, "num_threads", 1, BaselineError)
         if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in self.hidden):
             raise BaselineError(f"hidden must be positive layer widths, got {self.hidden!r}")
         for name in ("lr", "weight_decay"):

@@ -26,7 +26,7 @@ from typing import Literal, TypeVar, get_args
 
 import numpy as np
 
-from hashgym.errors import HashgymError
+from hashgym.errors import BenchError
 
 __all__ = [
     "LabelError",
@@ -43,8 +43,8 @@ LABEL_KINDS: tuple[str, ...] = get_args(LabelKind)
 ArrayT = TypeVar("ArrayT")
 
 
-class LabelError(HashgymError):
-    """Labels have the wrong shape, type, values or kind; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.BenchError` (an alias).
+LabelError = BenchError
 
 
 @dataclass(frozen=True)

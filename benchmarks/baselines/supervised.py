@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hashgym.benchmarks.baselines.base import BaselineError, check_int
+from hashgym.benchmarks.baselines.base import BaselineError
 from hashgym.benchmarks.baselines.deep import DeepHasher, balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import (
     LabelSet,
@@ -26,6 +26,7 @@ from hashgym.benchmarks.baselines.labels import (
     unique_rows,
 )
 from hashgym.centers import hash_centers, multilabel_centers
+from hashgym.validation import check_int, check_number
 
 __all__ = ["CNNH", "CSQ", "DCH", "DPSH", "DSH", "NINH", "SHDH", "HashNet", "cnnh_target_codes"]
 
@@ -122,7 +123,7 @@ class CNNH(DeepHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int(self.max_sweeps, "max_sweeps", 0)
+        check_int(self.max_sweeps, "max_sweeps", 0, BaselineError)
 
     def _targets(self, labels: LabelSet, features: np.ndarray) -> dict[str, np.ndarray]:
         return {"h": cnnh_target_codes(labels.finest, self.n_bits, self.seed, self.max_sweeps)}
@@ -396,9 +397,7 @@ class SHDH(DeepHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) \
-                or not np.isfinite(self.scale) or self.scale <= 0:
-            raise BaselineError(f"scale must be a finite positive number, got {self.scale!r}")
+        check_number(self.scale, "scale", 0.0, None, BaselineError, open_low=True)
 
     def resolve_level_weights(self, n_levels: int) -> np.ndarray:
         if self.level_weights is None:

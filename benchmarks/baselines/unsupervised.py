@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError, check_int
+from hashgym.benchmarks.baselines.base import BaseHasher, BaselineError
 from hashgym.benchmarks.baselines.labels import LabelSet
+from hashgym.validation import check_int
 
 __all__ = ["ITQ", "LSH", "SpectralHashing", "principal_components"]
 
@@ -143,7 +144,7 @@ class ITQ(_LinearHasher):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int(self.n_iter, "n_iter", 0)
+        check_int(self.n_iter, "n_iter", 0, BaselineError)
 
     def _fit(self, features: np.ndarray, labels: LabelSet | None) -> None:
         if self.n_bits > features.shape[1]:

@@ -22,11 +22,9 @@ from hashgym.envs.core import (
     CodingEnv,
     CodingVectorEnv,
     HashEnvError,
-    _check_choice,
-    _check_float,
-    _check_int,
     _core_attribute,
 )
+from hashgym.validation import check_choice, check_int, check_number
 
 __all__ = [
     "ACTION_TYPES",
@@ -100,22 +98,22 @@ class CentralHashCore(CodingCore):
         window: int | None = None,
         observation: str = "features",
     ) -> None:
-        self.action_type = _check_choice(action_type, "action_type", ACTION_TYPES)
+        self.action_type = check_choice(action_type, "action_type", ACTION_TYPES, HashEnvError)
         bits_per_step = n_bits if bits_per_step is None else bits_per_step
         super().__init__(
             bank=bank, protocol=protocol, protocol_seed=protocol_seed, split=split,
             n_bits=n_bits, bits_per_step=bits_per_step, window=window, num_envs=num_envs,
             observation=observation,
         )
-        self.global_weight = _check_float(global_weight, "global_weight", 0.0)
-        self.epsilon = _check_float(epsilon, "epsilon", 0.0, 0.5)
+        self.global_weight = check_number(global_weight, "global_weight", 0.0, None, HashEnvError)
+        self.epsilon = check_number(epsilon, "epsilon", 0.0, 0.5, HashEnvError)
         if not 0.0 < self.epsilon < 0.5:
             raise HashEnvError(f"epsilon must lie strictly between 0 and 0.5, got {self.epsilon}")
         bank = self.bank
         if multilabel is None:
             multilabel = bank.n_levels == 0
         self.multilabel = bool(multilabel)
-        center_seed = _check_int(center_seed, "center_seed", 0)
+        center_seed = check_int(center_seed, "center_seed", 0, HashEnvError)
         if self.multilabel:
             if bank.multi_hot is None:
                 raise HashEnvError("multilabel=True needs a bank with multi_hot labels")
@@ -130,7 +128,8 @@ class CentralHashCore(CodingCore):
         else:
             if bank.n_levels == 0:
                 raise HashEnvError("this bank has no hierarchy labels; use multilabel=True")
-            self.level = bank.n_levels - 1 if level is None else _check_int(level, "level", 0)
+            self.level = (bank.n_levels - 1 if level is None
+                          else check_int(level, "level", 0, HashEnvError))
             if self.level >= bank.n_levels:
                 raise HashEnvError(
                     f"level={self.level} is beyond the bank's {bank.n_levels} hierarchy level(s) "

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from hashgym.codes import CodeError, as_bits
-from hashgym.envs.core import HashEnvError, _check_choice
+from hashgym.envs.core import HashEnvError
+from hashgym.validation import check_choice
 
 __all__ = [
     "MEMORY_INITS",
@@ -44,7 +45,7 @@ def random_memory(labels: np.ndarray, n_bits: int, rng: np.random.Generator,
     labels = np.asarray(labels)
     if init == "image":
         return rng.integers(0, 2, size=(labels.size, n_bits), dtype=np.uint8)
-    _check_choice(init, "memory_init", MEMORY_INITS)
+    check_choice(init, "memory_init", MEMORY_INITS, HashEnvError)
     _, class_of = np.unique(labels, return_inverse=True)
     book = rng.integers(0, 2, size=(int(class_of.max(initial=-1)) + 1, n_bits), dtype=np.uint8)
     return book[class_of]
@@ -55,7 +56,7 @@ def resolve_memory_init(memory_init: str | None, mode: str = "memory") -> str:
     in memory mode and ``"image"`` in triplet mode (which has no memory to start)."""
     if memory_init is None:
         return "class" if mode == "memory" else "image"
-    return _check_choice(memory_init, "memory_init", MEMORY_INITS)
+    return check_choice(memory_init, "memory_init", MEMORY_INITS, HashEnvError)
 
 
 def split_memory(codes: np.ndarray, labels: np.ndarray, parents: np.ndarray, n_flip: int,

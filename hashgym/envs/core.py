@@ -61,10 +61,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from hashgym.bank import FeatureBank
-from hashgym.errors import HashgymError
+from hashgym.errors import EnvError
 from hashgym.images import ImageError, bank_images, image_shape
 from hashgym.protocols import resolve_bank
-from hashgym.validation import check_choice, check_int, check_memory, check_number, is_integer
+from hashgym.validation import check_choice, check_int, check_memory, is_integer
 
 __all__ = ["CodingCore", "CodingEnv", "CodingVectorEnv", "HashEnvError", "observation_space"]
 
@@ -77,8 +77,8 @@ _FEATURE_CACHE: weakref.WeakKeyDictionary[FeatureBank, dict[str, np.ndarray]] = 
 )
 
 
-class HashEnvError(HashgymError):
-    """A hashgym environment got a bad argument or action; the message names the problem."""
+#: This module's name for :class:`~hashgym.errors.EnvError` (an alias).
+HashEnvError = EnvError
 
 
 def _split_features(bank: FeatureBank, split: str, rows: np.ndarray) -> np.ndarray:
@@ -126,18 +126,6 @@ def observation_space(dim: int | tuple[int, ...], code_length: int) -> spaces.Di
     )
 
 
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    return check_choice(value, name, choices, HashEnvError)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    return check_int(value, name, minimum, HashEnvError)
-
-
-def _check_float(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
-    return check_number(value, name, low, high, HashEnvError)
-
-
 class CodingCore:
     """``num_envs`` coding episodes in lockstep over one feature bank (no autoreset).
 
@@ -175,23 +163,23 @@ class CodingCore:
         num_envs: int,
         observation: str = "features",
     ) -> None:
-        self.observation = _check_choice(observation, "observation", OBSERVATIONS)
-        self.n_bits = _check_int(n_bits, "n_bits", 1)
-        self.bits_per_step = _check_int(bits_per_step, "bits_per_step", 1)
+        self.observation = check_choice(observation, "observation", OBSERVATIONS, HashEnvError)
+        self.n_bits = check_int(n_bits, "n_bits", 1, HashEnvError)
+        self.bits_per_step = check_int(bits_per_step, "bits_per_step", 1, HashEnvError)
         if self.n_bits % self.bits_per_step:
             raise HashEnvError(
                 f"n_bits={self.n_bits} is not divisible by bits_per_step={self.bits_per_step}; "
                 f"every step emits the same number of bits"
             )
-        self.window = None if window is None else _check_int(window, "window", 1)
+        self.window = None if window is None else check_int(window, "window", 1, HashEnvError)
         if self.window is not None and self.window > self.n_bits:
             raise HashEnvError(f"window={self.window} exceeds n_bits={self.n_bits}")
-        self.num_envs = _check_int(num_envs, "num_envs", 1)
+        self.num_envs = check_int(num_envs, "num_envs", 1, HashEnvError)
         if split not in ("train", "database", "query"):
             raise HashEnvError(
                 f"unknown split {split!r}; expected 'train', 'database' or 'query'"
             )
-        protocol_seed = _check_int(protocol_seed, "protocol_seed", 0)
+        protocol_seed = check_int(protocol_seed, "protocol_seed", 0, HashEnvError)
         self.bank = resolve_bank(bank, protocol=protocol, seed=protocol_seed)
         self.split = split
         self.rows = self.bank.indices(split)
@@ -437,7 +425,7 @@ class CodingCore:
             raise HashEnvError(f"indices must be a 1-D array of bank rows, got {rows.dtype} {rows.shape}")
         if rows.size and (rows.min() < 0 or rows.max() >= source.n):
             raise HashEnvError(f"indices must be bank rows in 0..{source.n - 1}")
-        batch_size = _check_int(batch_size, "batch_size", 1)
+        batch_size = check_int(batch_size, "batch_size", 1, HashEnvError)
         out = np.zeros((rows.size, prefix), dtype=np.uint8)
         bps, steps = self.bits_per_step, self.steps_per_image
         for start in range(0, rows.size, batch_size):

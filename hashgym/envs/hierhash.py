@@ -34,9 +34,6 @@ from hashgym.envs.core import (
     CodingEnv,
     CodingVectorEnv,
     HashEnvError,
-    _check_choice,
-    _check_float,
-    _check_int,
     _core_attribute,
 )
 from hashgym.envs.rewards import (
@@ -51,7 +48,7 @@ from hashgym.envs.rewards import (
     triplet_reward,
     triplet_value,
 )
-from hashgym.validation import check_memory
+from hashgym.validation import check_choice, check_int, check_memory, check_number, is_integer
 
 __all__ = [
     "ESTIMATORS",
@@ -125,7 +122,7 @@ def default_bits_per_step(n_bits: int) -> int:
 
     :param n_bits: the code length, ``>= 1``.
     """
-    n_bits = _check_int(n_bits, "n_bits", 1)
+    n_bits = check_int(n_bits, "n_bits", 1, HashEnvError)
     cap = max(1, min(MAX_DEFAULT_BITS_PER_STEP, n_bits // 4))
     return max(d for d in range(1, cap + 1) if n_bits % d == 0)
 
@@ -135,10 +132,10 @@ def _resolve_estimator(mode: str, memory_roles: str, estimator: str | None,
                        level_split: int | None) -> str:
     """Check that the mode's arguments fit together; return ``estimator``, by default the best
     reward each mode and role setting can have."""
-    _check_choice(mode, "mode", MODES)
-    _check_choice(memory_roles, "memory_roles", MEMORY_ROLES)
+    check_choice(mode, "mode", MODES, HashEnvError)
+    check_choice(memory_roles, "memory_roles", MEMORY_ROLES, HashEnvError)
     if estimator is not None:
-        _check_choice(estimator, "estimator", ESTIMATORS)
+        check_choice(estimator, "estimator", ESTIMATORS, HashEnvError)
     if mode == "triplet" and estimator in ("class-mean", "expected"):
         raise HashEnvError(f"estimator={estimator!r} needs mode='memory' (triplet mode codes "
                            "all three images, so there is no remembered code to average)")
@@ -169,7 +166,7 @@ def _generation_steps(memory_generation: Any, mode: str, steps_per_image: int,
     if isinstance(memory_generation, str):
         raise HashEnvError(f"memory_generation must be a number of environment steps, "
                            f"'auto' or None, got {memory_generation!r}")
-    return _check_int(memory_generation, "memory_generation", 1)
+    return check_int(memory_generation, "memory_generation", 1, HashEnvError)
 
 
 class HierHashCore(CodingCore):
@@ -204,7 +201,7 @@ class HierHashCore(CodingCore):
     ) -> None:
         if bits_per_step is None:
             bits_per_step = default_bits_per_step(n_bits)
-        if (isinstance(bits_per_step, (int, np.integer)) and not isinstance(bits_per_step, bool)
+        if (is_integer(bits_per_step)
                 and bits_per_step > MAX_BITS_PER_STEP):
             raise HashEnvError(
                 f"bits_per_step={bits_per_step} would need Discrete(2**{bits_per_step}) = "
@@ -227,15 +224,15 @@ class HierHashCore(CodingCore):
                 "multi-label only: use CentralHash-v0)"
             )
         self.level_split = (0 if mode == "triplet" else 1) if level_split is None else (
-            _check_int(level_split, "level_split", 0))
+            check_int(level_split, "level_split", 0, HashEnvError))
         if self.level_split > self.n_bits:
             raise HashEnvError(f"level_split must be <= n_bits ({self.n_bits}), got "
                                f"{self.level_split}")
         self.margin = (default_margin(self.n_bits) if margin is None
-                       else _check_float(margin, "margin", 0.0))
-        self.lam = _check_float(lam, "lam", 0.0)
-        self.rho = _check_float(rho, "rho", 0.0, 1.0)
-        self.coarse_weight = _check_float(coarse_weight, "coarse_weight", 0.0)
+                       else check_number(margin, "margin", 0.0, None, HashEnvError))
+        self.lam = check_number(lam, "lam", 0.0, None, HashEnvError)
+        self.rho = check_number(rho, "rho", 0.0, 1.0, HashEnvError)
+        self.coarse_weight = check_number(coarse_weight, "coarse_weight", 0.0, None, HashEnvError)
         if self.coarse_weight and mode != "memory":
             raise HashEnvError("coarse_weight needs mode='memory'")
         if self.coarse_weight and self.estimator == "expected":
@@ -278,7 +275,7 @@ class HierHashCore(CodingCore):
         latest codes the agent emitted for the split's images (``docs/methods.md``, "Triplet mode
         and memory mode"). Without ``prev_codes`` the memory is kept. Takes effect from the next episode (call ``reset()``).
         """
-        level = _check_int(level, "level", 0)
+        level = check_int(level, "level", 0, HashEnvError)
         if level >= self.bank.n_levels:
             raise HashEnvError(
                 f"level={level} is beyond the bank's {self.bank.n_levels} hierarchy level(s) "
@@ -323,9 +320,9 @@ class HierHashCore(CodingCore):
                 raise HashEnvError(
                     f"n_constraints gives {len(arg)} pool sizes; give one number, or one per "
                     f"level of the bank ({self.bank.n_levels})")
-            size = [_check_int(size, "n_constraints", 1) for size in arg][level]
+            size = [check_int(size, "n_constraints", 1, HashEnvError) for size in arg][level]
         else:
-            size = _check_int(arg, "n_constraints", 1)
+            size = check_int(arg, "n_constraints", 1, HashEnvError)
         # the pool holds three int64 rows per triplet
         check_memory(24 * size, f"n_constraints={size:,}", HashEnvError)
         return size

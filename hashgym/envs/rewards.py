@@ -13,7 +13,8 @@ import numpy as np
 
 from hashgym.codes import hamming_bits_paired, hamming_paired
 from hashgym.envs.code_memory import ClassMeans
-from hashgym.envs.core import _check_int
+from hashgym.envs.core import HashEnvError
+from hashgym.validation import check_int
 
 __all__ = [
     "ESTIMATORS",
@@ -48,7 +49,7 @@ def default_margin(n_bits: int) -> float:
 
     :param n_bits: the code length, ``>= 1``.
     """
-    return 3.0 * float(np.sqrt(_check_int(n_bits, "n_bits", 1) / 12))
+    return 3.0 * float(np.sqrt(check_int(n_bits, "n_bits", 1, HashEnvError) / 12))
 
 
 def triplet_reward(

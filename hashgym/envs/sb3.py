@@ -194,9 +194,9 @@ def native_vector_env(venv: VecEnv) -> Any:
     """The hashgym vector env under SB3's wrappers and :class:`SB3VecEnv` (its ``memory``,
     ``encode``, ``set_level``, ...).
 
-    :raises TypeError: when ``venv`` does not wrap an :class:`SB3VecEnv`.
+    :raises HashEnvError: when ``venv`` does not wrap an :class:`SB3VecEnv`.
     """
     adapter = find_sb3_adapter(venv)
     if adapter is None:
-        raise TypeError(f"{type(venv).__name__} does not wrap a hashgym SB3VecEnv")
+        raise HashEnvError(f"{type(venv).__name__} does not wrap a hashgym SB3VecEnv")
     return adapter.vector_env
