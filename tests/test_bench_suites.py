@@ -198,7 +198,8 @@ def test_a_comparison_names_the_suite_methods() -> None:
 
 
 @pytest.mark.parametrize(("text", "seeds"), [("3", 3), ("100-104", [100, 101, 102, 103, 104]),
-                                             ("7,9", [7, 9]), ("5-5", [5])])
+                                             ("7,9", [7, 9]), ("5-5", [5]),
+                                             ("20", 20), ("101-101", [101])])
 def test_seed_options(text: str, seeds: int | list[int]) -> None:
     assert parse_seeds(text) == seeds
 
@@ -207,6 +208,8 @@ def test_seed_options(text: str, seeds: int | list[int]) -> None:
     ("104-100", "--seeds range '104-100' ends before it starts"),
     ("a-b", "--seeds must be a count, a range A-B or a list A,B,...: 'a-b'"),
     ("1,x", "--seeds must be a comma-separated list of int: '1,x'"),
+    ("101", ("--seeds 101 asks for 101 seeds (0..100); for the one seed 101 write 101-101, "
+             "for that many write 0-100")),
 ])
 def test_bad_seed_options(text: str, message: str) -> None:
     with pytest.raises(BenchError, match=re.escape(message)):

@@ -49,14 +49,25 @@ def parse_list(text: str, name: str, cast: type = str) -> list:
         raise BenchError(f"--{name} must be a comma-separated list of {cast.__name__}: {text!r}") from exc
 
 
+#: The largest bare count ``--seeds`` takes (a range or a list takes any number of seeds).
+MAX_SEED_COUNT = 20
+
+
 def parse_seeds(text: str) -> int | list[int]:
     """``--seeds``: a count ``N`` (seeds ``0 .. N-1``), a range ``A-B`` (``A .. B``, both
     included) or a comma-separated list (``100,101,107``).
 
-    :raises BenchError: for anything else, or an empty or reversed range.
+    A bare count is capped at :data:`MAX_SEED_COUNT`: ``--seeds 101`` meant as "seed 101" would
+    otherwise start 101 seeds without a word.
+
+    :raises BenchError: for anything else, an empty or reversed range, or a count above the cap.
     """
     text = text.strip()
     if text.isdigit():
+        if int(text) > MAX_SEED_COUNT:
+            raise BenchError(f"--seeds {text} asks for {int(text)} seeds (0..{int(text) - 1}); "
+                             f"for the one seed {text} write {text}-{text}, for that many "
+                             f"write 0-{int(text) - 1}")
         return int(text)
     if "-" in text and "," not in text:
         first, _, last = text.partition("-")
