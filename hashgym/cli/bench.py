@@ -91,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on this bank (preset name or .npz path) instead of the "
                         "suite's; comma-separate several")
     parser.add_argument("--seeds", default=None,
-                        help="seeds: a count N (0..N-1), a range A-B or a list A,B,... "
+                        help=f"seeds: a count N (0..N-1, N <= {MAX_SEED_COUNT}), a range A-B or a list "
+                             "A,B,... "
                              "(default: the suite's count); final tables take seeds that no "
                              "development run used, e.g. 100-104")
     parser.add_argument("--out", default=None, help="output folder (default runs/bench/<suite>)")
