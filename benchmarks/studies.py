@@ -62,7 +62,7 @@ from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec, get_su
 from hashgym.errors import HashgymError
 from hashgym.protocols import development_twin, resolve_bank
 
-__all__ = ["SPACES", "StudyResult", "run_study", "space_for"]
+__all__ = ["SPACES", "StudyResult", "flatten_params", "merge_params", "run_study", "space_for"]
 
 _LR = {"lr": {"loguniform": [1e-4, 1e-2]}, "weight_decay": {"loguniform": [1e-7, 1e-3]}}
 
@@ -98,22 +98,23 @@ def space_for(spec: MethodSpec) -> dict[str, Any]:
     return SPACES[spec.key]
 
 
-def _merge(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with the nested mapping ``values`` laid over it."""
+def merge_params(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the nested mapping ``values`` laid over it (a deep copy; ``base`` is kept)."""
     out = copy.deepcopy(dict(base))
     for key, value in values.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_params(out[key], value)
         else:
             out[key] = value
     return out
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``values`` as one level of dotted keys (``{"a": {"b": 1}}`` is ``{"a.b": 1}``)."""
     out = {}
     for key, value in values.items():
         if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten_params(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -187,7 +188,7 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
 
     def objective(trial: Any) -> float:
         values = {name: _suggest(trial, name, dim) for name, dim in dims.items()}
-        value, seconds = run(_merge(spec.params, _fill(space, values)))
+        value, seconds = run(merge_params(spec.params, _fill(space, values)))
         trial.set_user_attr("seconds", seconds)
         return value
 
@@ -200,7 +201,7 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
     rows.insert(0, {"trial": 0, "value": start["value"], "seconds": start["seconds"]})
     best = max(rows, key=lambda r: r["value"])
     best_params = (spec.params if best["trial"] == 0 else
-                   _merge(spec.params, _fill(space, {n: best[n] for n in dims})))
+                   merge_params(spec.params, _fill(space, {n: best[n] for n in dims})))
     result = StudyResult(
         suite=suite.name, method=method, label=spec.label, test_bank=bank, bank=twin,
         bits=bits, metric=metric, seed=seed, trials=len(rows), space=space, start=start,
