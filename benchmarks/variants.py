@@ -14,9 +14,10 @@ about a method's recipe ("does half the gradient steps cost quality?", "which bi
 read as JSON, else kept as text) on the development twin (``cifar100`` becomes
 ``cifar100-dev``, whose validation queries its backbone never saw), scores the suite's metrics
 and ``mAP@all`` (fine labels, when the suite does not score it) on the validation queries, and writes ``<out>/<suite>/<method>/<name>.json``:
-the changes, the full parameters, the scores, the training and coding seconds, the learning
-curve when the method records one, the load average before and after (wall times on a shared
-machine mean little without it), versions and date. A variant already written is not run
+the changes, the full parameters, the scores, the training and coding seconds, the training
+curve and the method's ``info`` (an agent's NDCG@20 against steps, when it records one), the
+load average before and after (wall times on a shared machine mean little without it),
+versions and date. A variant already written is not run
 again, so a stopped ladder resumes. ``table`` prints a folder of them as a Markdown table.
 
 Settings chosen this way go into the suites by hand, and a note under
@@ -117,6 +118,7 @@ def run_variant(suite: BenchSuite, method: str, bank: str, *, bits: int, name: s
         "encode_seconds": round(output.encode_seconds, 2),
         "wall_s": round(time.perf_counter() - started, 2),
         "curve": output.curve.to_dict() if output.curve is not None else None,
+        "info": output.info,
         "load_average": {"before": [round(x, 2) for x in load_before],
                          "after": [round(x, 2) for x in os.getloadavg()]},
         "versions": {"hashgym": hashgym.__version__, "torch": torch.__version__,
