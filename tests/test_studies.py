@@ -19,7 +19,8 @@ pytest.importorskip("optuna")
 SUITE = BenchSuite(
     name="tiny", description="", banks=("cifar100-csq",), bits=(24,), metrics=("mAP@all",),
     relevance="label", methods=(MethodSpec("csq", "baseline", {"name": "csq", "epochs": 1,
-                                                                 "lam": 1e-4}, "CSQ"),
+                                                                 "lam": 1e-4,
+                                                                 "learning_curve": {}}, "CSQ"),
                                 MethodSpec("lsh", "baseline", {"name": "lsh"}, "LSH")))
 
 
@@ -27,10 +28,11 @@ SUITE = BenchSuite(
 def test_a_study_scores_on_the_development_twin_and_resumes(
         shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
-    seen = []
+    seen, params = [], []
     real = studies.run_method
 
     def spy(spec, bank, n_bits, seed):  # type: ignore[no-untyped-def]
+        params.append(spec.params)
         seen.append((bank.meta.get("development"), bank.meta["protocol"]["name"],
                      len(bank.indices("query")), spec.params.get("lam"), n_bits, seed))
         return real(spec, bank, n_bits, seed)
@@ -42,6 +44,7 @@ def test_a_study_scores_on_the_development_twin_and_resumes(
     assert len(seen) == 2 and all(s[:3] == (True, "csq", 1000) and s[4:] == (24, 7)
                                   for s in seen)
     assert seen[0][3] == 1e-4  # the first run is the suite's own setting
+    assert not any("learning_curve" in p for p in params)  # trials skip the curve's evaluations
     record = json.loads((tmp_path / "csq" / "study.json").read_text())
     assert [r["trial"] for r in record["rows"]] == [0, 1]
     assert record["start"]["value"] == record["rows"][0]["value"]
