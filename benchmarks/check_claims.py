@@ -20,7 +20,8 @@
   block from its record, which is how the README's tables are made.
 * **Claimed figures.** A figure followed at once by ``<!-- claim: SPEC -->``. ``SPEC`` is
   ``SUITE BANK METHOD BITS METRIC`` (the figure, ``0.601`` or ``0.601 ± 0.005``, equals the mean
-  over seeds, and the sample std, rounded to the figure's own decimals), the same followed by
+  over seeds, and the sample std, rounded to the figure's own decimals; the metric may name a
+  slice after a space, ``mAP@1000 unseen@unseen``), the same followed by
   ``seed=N`` (that seed's value), ``file PATH`` (the figure's text appears verbatim in the
   committed record ``benchmarks/results/PATH``), ``note PATH`` (the same for
   ``benchmarks/results/notes/PATH``) or ``paper SOURCE`` (a number quoted from a paper, declared
@@ -215,10 +216,11 @@ def _check_number(records: _Records, figure: str, spec: str) -> str | None:
             seed = int(words.pop()[5:])
         except ValueError as error:
             raise _SpecError(f"{spec!r}: seed= takes an integer") from error
-    if len(words) != 5:
+    if len(words) < 5:
         raise _SpecError(f"{spec!r}: expected SUITE BANK METHOD BITS METRIC [seed=N], "
                          "file PATH, note PATH or paper SOURCE")
-    suite, bank, method, bits_text, metric = words
+    suite, bank, method, bits_text = words[:4]
+    metric = " ".join(words[4:])  # a sliced metric has a space: "mAP@1000 unseen@unseen"
     if not bits_text.isdigit():
         raise _SpecError(f"{spec!r}: BITS {bits_text!r} is not a number")
     record = records.get(suite)

@@ -116,6 +116,17 @@ def test_a_figure_is_compared_at_its_own_decimals_and_per_seed(root: Path) -> No
     assert _problems(root) == []
 
 
+def test_a_sliced_metric_is_claimed_by_its_full_name(root: Path) -> None:
+    itq = ("unseen", "cifar100-unseen", "itq", 32, "mAP@1000 unseen@unseen")
+    values = np.array(list(_values(*itq).values()))
+    spec = " ".join(map(str, itq))
+    _append(root, f"ITQ {values.mean():.3f} ± {values.std(ddof=1):.3f}<!-- claim: {spec} -->")
+    assert _problems(root) == []
+    line = _append(root, f"ITQ {values.mean() + 0.1:.3f}<!-- claim: {spec} -->")
+    assert _problems(root) == [(f"README.md:{line}: {spec}: expected {values.mean():.3f}, "
+                               f"found {values.mean() + 0.1:.3f}")]
+
+
 def test_a_figure_keeps_its_sign(root: Path) -> None:
     mean = np.mean(list(_values(*DQN).values()))
     _append(root, f"+{mean:.3f}<!-- claim: {SPEC} -->")
