@@ -56,13 +56,14 @@ import torch
 import hashgym
 from hashgym.agents.tune import _dimensions, _fill, _optuna, _suggest
 from hashgym.atomic import atomic_write
+from hashgym.bank import FeatureBank
 from hashgym.benchmarks.methods import run_method
 from hashgym.benchmarks.runner import score_cell
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec, get_suite
 from hashgym.errors import HashgymError
 from hashgym.protocols import development_twin, resolve_bank
 
-__all__ = ["SPACES", "StudyResult", "flatten_params", "merge_params", "run_study", "space_for"]
+__all__ = ["SPACES", "StudyResult", "development_bank", "flatten_params", "merge_params", "run_study", "space_for"]
 
 _LR = {"lr": {"loguniform": [1e-4, 1e-2]}, "weight_decay": {"loguniform": [1e-7, 1e-3]}}
 
@@ -107,6 +108,19 @@ def merge_params(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str
         else:
             out[key] = value
     return out
+
+
+def development_bank(suite: BenchSuite, bank: str) -> tuple[str, FeatureBank]:
+    """The name of ``bank``'s development twin and the twin, split as ``suite`` splits it.
+
+    :raises BenchError: for a bank without a twin (settings are chosen on validation queries
+        that the backbone never saw; the ``cifar100...`` presets have one).
+    """
+    twin = development_twin(bank)
+    if twin is None:
+        raise BenchError(f"{bank!r} has no development twin: settings are chosen on validation "
+                         f"queries its backbone never saw (cifar100... presets have one)")
+    return twin, resolve_bank(twin, seed=suite.split_seed)
 
 
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -154,11 +168,7 @@ def run_study(suite: BenchSuite, method: str, bank: str, *, bits: int, trials: i
                          f"{', '.join(suite.metrics)}")
     spec = suite.method(method)
     space = space_for(spec)
-    twin = development_twin(bank)
-    if twin is None:
-        raise BenchError(f"{bank!r} has no development twin: a study scores on validation "
-                         f"queries its backbone never saw (cifar100... presets have one)")
-    dev = resolve_bank(twin, seed=suite.split_seed)
+    twin, dev = development_bank(suite, bank)
     dims = _dimensions(space)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

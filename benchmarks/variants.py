@@ -42,10 +42,9 @@ import hashgym
 from hashgym.atomic import atomic_write
 from hashgym.benchmarks.methods import run_method
 from hashgym.benchmarks.runner import score_cell
-from hashgym.benchmarks.studies import flatten_params, merge_params
+from hashgym.benchmarks.studies import development_bank, flatten_params, merge_params
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec, get_suite
 from hashgym.metrics import evaluate
-from hashgym.protocols import development_twin, resolve_bank
 
 __all__ = ["parse_changes", "run_variant"]
 
@@ -94,13 +93,9 @@ def run_variant(suite: BenchSuite, method: str, bank: str, *, bits: int, name: s
     path = out / f"{name}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    twin = development_twin(bank)
-    if twin is None:
-        raise BenchError(f"{bank!r} has no development twin: variants score on validation "
-                         f"queries its backbone never saw (cifar100... presets have one)")
+    twin, dev = development_bank(suite, bank)
     spec = suite.method(method)
     params = merge_params(spec.params, changes)
-    dev = resolve_bank(twin, seed=suite.split_seed)
     load_before = os.getloadavg()
     started = time.perf_counter()
     output = run_method(MethodSpec(spec.key, spec.kind, params, spec.label), dev, bits, seed)
