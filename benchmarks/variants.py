@@ -113,7 +113,9 @@ def run_variant(suite: BenchSuite, method: str, bank: str, *, bits: int, name: s
         "encode_seconds": round(output.encode_seconds, 2),
         "wall_s": round(time.perf_counter() - started, 2),
         "curve": output.curve.to_dict() if output.curve is not None else None,
-        "info": output.info,
+        # the info less its env arguments: they hold the resolved bank (its files' absolute
+        # paths); the variant's own env arguments are in ``params``
+        "info": {k: v for k, v in output.info.items() if k != "env_kwargs"},
         "load_average": {"before": [round(x, 2) for x in load_before],
                          "after": [round(x, 2) for x in os.getloadavg()]},
         "versions": {"hashgym": hashgym.__version__, "torch": torch.__version__,

@@ -57,6 +57,7 @@ def test_a_variant_runs_on_the_development_twin_once(
     assert 0 < record["scores"]["NDCG@20"] <= 1 and 0 < record["scores"]["mAP@all"] <= 1
     assert 1 < record["distinct_query_codes"] <= 2 ** 12
     assert json.loads((tmp_path / "short.json").read_text()) == record
+    assert str(shared_data) not in json.dumps(record)  # no absolute data paths in a record
     # a variant already written is read, not trained again
     assert run_variant(SUITE, "itq", "cifar100-trees-people", bits=12, name="short",
                        changes={"n_iter": 99}, seed=5, out=tmp_path) == record
