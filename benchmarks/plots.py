@@ -4,6 +4,9 @@
   0..n_bits), one line per method, averaged over seeds at each radius.
 * ``precision_r2_<bank>.png``: precision within Hamming radius 2 against the code length, mean ±
   std over seeds (read off the PR curve at radius 2, which is exactly ``P@r<=2``).
+* ``length_<metric>_<bank>.png`` (suites of several code lengths): each of the suite's metrics
+  against the code length, the mean over seeds with a min–max band; ``length_seconds_<bank>.png``
+  the same for each cell's training (fit) seconds, on a log axis.
 * ``ndcg_<bank>_<bits>bits.png``: NDCG@k against k with graded relevance, mean over seeds.
 * ``training_<bank>_<bits>bits.png``: the RL agents' training curves (mean over seeds with a
   min–max band where the seeds share their abscissa, else one line per seed); only drawn when an
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
     from hashgym.benchmarks.runner import CellResult
 
-__all__ = ["draw_all", "save_figure", "slug", "steps_label"]
+__all__ = ["draw_all", "length_plot", "save_figure", "slug", "steps_label"]
 
 _RADIUS = 2
 
@@ -102,22 +105,61 @@ def _pr_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str, bits: 
     return fig
 
 
+def _by_length(results: Sequence[CellResult], suite: BenchSuite, bank: str, spec: MethodSpec,
+               value: Any) -> tuple[list[int], list[np.ndarray]]:
+    """The code lengths at which ``spec`` has cells on ``bank``, and ``value(cell)`` of each
+    seed's cell at each of them."""
+    xs, values = [], []
+    for bits in sorted(suite.bits):
+        cells = _select(results, bank, spec, bits)
+        if cells:
+            xs.append(bits)
+            values.append(np.array([value(c) for c in cells], dtype=np.float64))
+    return xs, values
+
+
 def _radius_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 4))
     for spec in suite.methods:
-        xs, means, stds = [], [], []
-        for bits in sorted(suite.bits):
-            cells = _select(results, bank, spec, bits)
-            if not cells:
-                continue
-            values = [c.data["curves"]["pr"]["precision"][min(_RADIUS, bits)] for c in cells]
-            xs.append(bits)
-            means.append(np.mean(values))
-            stds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+        xs, values = _by_length(
+            results, suite, bank, spec,
+            lambda c: c.data["curves"]["pr"]["precision"][min(_RADIUS, c.cell.n_bits)])
         if xs:
+            means = [v.mean() for v in values]
+            stds = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in values]
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=spec.title)
     ax.set(xlabel="bits", ylabel=f"precision within Hamming radius {_RADIUS}",
            xticks=sorted(suite.bits), ylim=(0, 1), title=f"{bank}: precision@r<={_RADIUS}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def length_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str,
+                 metric: str | None) -> Figure:
+    """A suite metric against the code length: per method the mean over seeds, with the seeds'
+    min–max band.
+
+    :param results: the run's cells.
+    :param suite: the suite as run.
+    :param bank: the bank whose cells are drawn.
+    :param metric: one of the suite's metrics; ``None`` for each cell's training (fit) seconds,
+        on a log axis.
+    """
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for spec in suite.methods:
+        xs, values = _by_length(
+            results, suite, bank, spec,
+            lambda c: c.data["timing"]["fit_s"] if metric is None else c.metrics[metric])
+        if xs:
+            (line,) = ax.plot(xs, [v.mean() for v in values], marker="o", label=spec.title)
+            ax.fill_between(xs, [v.min() for v in values], [v.max() for v in values],
+                            color=line.get_color(), alpha=0.2)
+    ylabel = "training seconds per cell" if metric is None else metric
+    ax.set(xlabel="bits", ylabel=ylabel, xticks=sorted(suite.bits),
+           title=f"{bank}: {ylabel} against code length (min–max over seeds)")
+    if metric is None:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -239,4 +281,9 @@ def draw_all(out_dir: Path, suite: BenchSuite, results: Sequence[CellResult]) ->
                 files.append(save_figure(fig, out_dir / f"learning_{name}_{bits}bits.png"))
         files.append(save_figure(_radius_plot(results, suite, bank),
                                  out_dir / f"precision_r2_{name}.png"))
+        if len(suite.bits) > 1:
+            for metric in (*suite.metrics, None):
+                label = "seconds" if metric is None else slug(metric)
+                files.append(save_figure(length_plot(results, suite, bank, metric),
+                                         out_dir / f"length_{label}_{name}.png"))
     return files

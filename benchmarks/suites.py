@@ -437,8 +437,41 @@ UNSEEN = BenchSuite(
     "benchmarks/results/variants/unseen/, notes/blind-tuning.md, notes/unseen-suite.md)",
 )
 
+# Every code length a hashing user picks, on all of CIFAR-100 with the `drlhih` suite's graded
+# relevance, one split for every method. The DQN codes HierHash-v0's default bits per step at
+# each length (the largest divisor of the length up to 8: 2, 3, 4, 6 and 8 steps per code at
+# 12-64 bits), the recipe's four memory generations of the env's length (so a cell's steps grow
+# with the steps per code). CSQ's centres and REINFORCE's (CentralHash-v0) take the widest
+# distance the 100 classes allow ("auto": the default K // 4 + 1 from 24 bits on, 2 at 12 bits,
+# where no set at 4 exists).
+LENGTHS = BenchSuite(
+    name="lengths",
+    description="all of CIFAR-100 at 12, 24, 32, 48 and 64 bits: ITQ, DCH, SHDH, CSQ, the "
+    "hierarchical DQN and recurrent REINFORCE; NDCG@20 with graded hierarchy relevance, mAP@all "
+    "and precision@r<=2 with fine labels; three seeds",
+    banks=("cifar100",),
+    bits=(12, 24, 32, 48, 64),
+    metrics=("NDCG@20", "mAP@all", "P@r<=2"),
+    relevance="hierarchy",
+    level=-1,
+    seeds=3,
+    comparisons=(("dqn-hier", BEST_BASELINE), ("reinforce", "csq")),
+    settings="the baselines' and REINFORCE's study winners, chosen at one length each (DCH, "
+    "SHDH: cifar100-dev, 12 bits, NDCG@20; CSQ, REINFORCE: cifar100-dev-csq, 32 bits, "
+    "mAP@all); the DQN at HierHash-v0's default bits per step (notes/lengths.md)",
+    methods=(
+        _baseline("itq", "ITQ"),
+        _baseline("dch", "DCH", **_DCH_STUDIED),
+        _baseline("shdh", "SHDH"),
+        _baseline("csq", "CSQ", **_CSQ_STUDIED, min_distance="auto"),
+        _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
+        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
+               total_timesteps=307_200, num_envs=256, env_kwargs={"min_distance": "auto"}),
+    ),
+)
+
 BENCH_SUITES: dict[str, BenchSuite] = {
-    p.name: p for p in (DRLHIH, SCIHCGRL, SCIHCGRL_E2E, AGENTS, QUICK, UNSEEN)}
+    p.name: p for p in (DRLHIH, SCIHCGRL, SCIHCGRL_E2E, AGENTS, QUICK, UNSEEN, LENGTHS)}
 """Every benchmark suite preset by name."""
 
 

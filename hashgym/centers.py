@@ -43,6 +43,7 @@ from hashgym.errors import CodesError
 from hashgym.validation import check_int, is_integer
 
 __all__ = [
+    "AUTO_DISTANCE",
     "DEFAULT_MAX_TRIES",
     "CenterError",
     "default_min_distance",
@@ -62,6 +63,10 @@ DEFAULT_MAX_TRIES = 200_000
 # Candidates are drawn in fixed-size batches, so results depend only on the seed (and the batch
 # size, which is part of the algorithm and must not change without a version note).
 _BATCH = 256
+
+
+#: ``min_distance`` value asking :func:`hash_centers` for the widest distance it can meet.
+AUTO_DISTANCE = "auto"
 
 
 #: This module's name for :class:`~hashgym.errors.CodesError` (an alias).
@@ -360,8 +365,8 @@ def _random_centers(
             raise CenterError(
                 f"found only {count} of n_classes={n_classes} balanced hash centers of "
                 f"n_bits={n_bits} at pairwise distance >= min_distance={min_distance} within "
-                f"max_tries={max_tries} random draws; lower min_distance, raise max_tries or "
-                f"use more bits"
+                f"max_tries={max_tries} random draws; lower min_distance (or pass "
+                f"{AUTO_DISTANCE!r}), raise max_tries or use more bits"
             )
         cand = _random_balanced(rng, _BATCH, n_bits)[: max_tries - drawn]
         drawn += cand.shape[0]
@@ -383,11 +388,35 @@ def _random_centers(
     return out
 
 
+def _widest_centers(n_classes: int, n_bits: int, seed: int, mode: str,
+                    max_tries: int) -> np.ndarray:
+    """:func:`hash_centers` with ``min_distance="auto"``: the default, else the widest even
+    distance below it that a set of ``n_classes`` centers meets."""
+    if mode != AUTO_DISTANCE:
+        raise CenterError(f"min_distance must be an integer, None or {AUTO_DISTANCE!r}, "
+                          f"got {mode!r}")
+    default = default_min_distance(n_bits)
+    tries = [default, *range(default + default % 2 - 2, 1, -2)]
+    for distance in tries:
+        try:
+            centers = hash_centers(n_classes, n_bits, seed, distance, max_tries)
+        except CenterError as error:
+            failure = error
+            continue
+        if distance != default:
+            logger.warning("hash_centers(%d, %d, min_distance='auto'): no set at the default "
+                           "distance %d; the centers are at least %d apart", n_classes, n_bits,
+                           default, distance)
+        return centers
+    raise CenterError(f"min_distance='auto' found no set of n_classes={n_classes} centers of "
+                      f"n_bits={n_bits} at any distance from {default} down to 2: {failure}")
+
+
 def hash_centers(
     n_classes: int,
     n_bits: int,
     seed: int = 0,
-    min_distance: int | None = None,
+    min_distance: int | str | None = None,
     max_tries: int = DEFAULT_MAX_TRIES,
 ) -> np.ndarray:
     """Hash centers for ``n_classes`` classes: ``[n_classes, n_bits]`` ``uint8`` 0/1 bits.
@@ -412,11 +441,19 @@ def hash_centers(
     Distances between balanced codes are always even, so an odd ``min_distance`` acts as the next
     even number; ``min_distance=0`` removes the constraint (random centers may then repeat).
 
+    ``min_distance="auto"`` (:data:`AUTO_DISTANCE`) tries the default first and, when no set
+    meeting it is found, each smaller even distance down to 2 (distinct centers), with the same
+    seed each time, and logs the distance it settled on. It returns exactly the default's centers
+    wherever the default can be met: 100 classes need it at 12 and 16 bits only (the greedy draw
+    finds 68 centers of 12 bits at distance 4 and 61 of 16 bits at distance 6), which is what lets
+    one suite run CSQ and ``CentralHash-v0`` at every code length.
+
     :param n_classes: the number of classes ``m`` (>= 1).
     :param n_bits: the code length ``K`` (>= 1).
     :param seed: seed of the random construction (unused for Hadamard rows).
     :param min_distance: minimum pairwise Hamming distance of random centers; default
-        :func:`default_min_distance` (``K // 4 + 1``, CSQ's "more than K/4").
+        :func:`default_min_distance` (``K // 4 + 1``, CSQ's "more than K/4"); ``"auto"`` for
+        the widest distance the draw meets, as above.
     :param max_tries: budget of random candidate codes to draw before giving up.
     :raises CenterError: (a ``ValueError``) for bad arguments, or when no center set meeting
         ``min_distance`` is found (by a counting or Plotkin bound, or within ``max_tries`` draws);
@@ -426,6 +463,8 @@ def hash_centers(
     n_bits = check_int(n_bits, "n_bits", 1, CenterError)
     seed = check_int(seed, "seed", 0, CenterError)
     max_tries = check_int(max_tries, "max_tries", 1, CenterError)
+    if isinstance(min_distance, str):
+        return _widest_centers(n_classes, n_bits, seed, min_distance, max_tries)
     if min_distance is None:
         min_distance = default_min_distance(n_bits)
     else:

@@ -23,6 +23,7 @@ from hashgym.benchmarks.baselines import (
 )
 from hashgym.benchmarks.baselines.deep import balanced_pair_weights, pair_mask
 from hashgym.benchmarks.baselines.labels import LabelError, graded_similarity
+from hashgym.centers import CenterError, hash_centers
 from hashgym.codes import hamming
 from hashgym.synthetic import make_hierarchical_bank, make_multilabel_bank
 
@@ -332,7 +333,6 @@ def test_cnnh_stage1_is_a_local_optimum(seed: int) -> None:
 def test_csq_uses_hash_centers(small_bank: FeatureBank) -> None:
     """CSQ's centers are hashgym's (Hadamard rows for 6 classes and 8 bits); trained codes of
     the training images sit at their class centers."""
-    from hashgym.centers import hash_centers
 
     model = make_baseline("csq", 8, epochs=60, hidden=(32,), batch_size=16, lr=3e-3)
     model.fit(small_bank)
@@ -340,6 +340,18 @@ def test_csq_uses_hash_centers(small_bank: FeatureBank) -> None:
     train = small_bank.view("train")
     dist = hamming(model.encode(train.features), model.centers_)
     assert (dist.argmin(axis=1) == train.labels[:, -1]).mean() > 0.9
+
+
+def test_csq_takes_the_widest_centre_distance_when_asked() -> None:
+    """100 classes have no 12-bit centre set at the default distance (4): CSQ then stops with
+    the centres' error, and with ``min_distance="auto"`` trains on centres 2 apart."""
+    bank = make_hierarchical_bank((10, 10), n_per_class=3, dim=8, seed=1)
+    with pytest.raises(CenterError,
+                       match=r"n_classes=100 .* n_bits=12 .* min_distance=4 .* pass 'auto'"):
+        make_baseline("csq", 12, **TINY).fit(bank)
+    model = make_baseline("csq", 12, min_distance="auto", **TINY).fit(bank)
+    assert model.get_params()["min_distance"] == "auto"
+    np.testing.assert_array_equal(model.centers_, hash_centers(100, 12, min_distance=2))
 
 
 # ------------------------------------------------------------------ error paths

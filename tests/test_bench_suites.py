@@ -56,12 +56,19 @@ def test_preset_is_well_formed(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BENCH_SUITES))
-def test_csq_centers_exist_for_every_bit_length(name: str) -> None:
-    # CSQ needs 100 CIFAR-100 centers at each length; too short codes cannot hold them apart.
+def test_hash_centers_exist_for_every_bit_length(name: str) -> None:
+    # CSQ and CentralHash-v0 need 100 CIFAR-100 centers at each length, at the distance the
+    # method asks for; too short codes cannot hold them apart at the default distance.
     suite = get_suite(name)
-    if any(m.params.get("name") == "csq" for m in suite.methods):
+    for spec in suite.methods:
+        if spec.params.get("name") == "csq":
+            distance = spec.params.get("min_distance")
+        elif spec.params.get("env_id") == "CentralHash-v0":
+            distance = spec.params.get("env_kwargs", {}).get("min_distance")
+        else:
+            continue
         for bits in suite.bits:
-            assert hash_centers(100, bits).shape == (100, bits)
+            assert hash_centers(100, bits, min_distance=distance).shape == (100, bits)
 
 
 def test_presets_match_the_papers() -> None:
@@ -91,6 +98,17 @@ def test_presets_match_the_papers() -> None:
             budget = recipe_level_timesteps(spec.params["levels"], generation_steps(
                 50_000, 4, env["memory_generation"]))
             assert env["memory_generation"] == AGENTS_GENERATION and sum(budget) == 2_000_000
+    lengths = get_suite("lengths")
+    assert lengths.banks == ("cifar100",) and lengths.bits == (12, 24, 32, 48, 64)
+    assert lengths.seeds == 3 and lengths.relevance == "hierarchy"
+    assert {"itq", "dch", "shdh", "csq", "dqn-hier", "reinforce"} == {
+        m.key for m in lengths.methods}
+    # the DQN codes HierHash-v0's default bits per step at every length
+    assert "bits_per_step" not in lengths.method("dqn-hier").params.get("env_kwargs", {})
+    # the baselines take the settings their studies chose, as in the single-length suites
+    assert lengths.method("dch").params == get_suite("drlhih").method("dch").params
+    csq = {k: v for k, v in lengths.method("csq").params.items() if k != "min_distance"}
+    assert csq == get_suite("scihcgrl").method("csq").params
     quick = get_suite("quick")
     assert quick.banks == ("cifar100-mini",)
     assert quick.seeds == 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hashgym.centers import (
+    AUTO_DISTANCE,
     CenterError,
     default_min_distance,
     hadamard,
@@ -213,9 +214,33 @@ def test_every_small_case_meets_its_bound_or_raises() -> None:
                 assert _pairwise(c).min() >= bound
 
 
+@pytest.mark.parametrize("k", [24, 32, 48, 64, 20])
+def test_auto_distance_is_the_default_wherever_the_default_is_met(k: int) -> None:
+    np.testing.assert_array_equal(hash_centers(100, k, seed=3, min_distance=AUTO_DISTANCE),
+                                  hash_centers(100, k, seed=3))
+
+
+@pytest.mark.parametrize(("k", "default", "settled"), [(12, 4, 2), (16, 5, 4)])
+def test_auto_distance_steps_down_where_the_default_has_no_set(
+        k: int, default: int, settled: int, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(CenterError, match=rf"min_distance={default} .* pass 'auto'"):
+        hash_centers(100, k)
+    c = hash_centers(100, k, min_distance="auto")
+    assert c.shape == (100, k) and (c.sum(axis=1) == k // 2).all()
+    assert _pairwise(c).min() >= settled
+    np.testing.assert_array_equal(c, hash_centers(100, k, min_distance=settled))
+    assert f"no set at the default distance {default}; the centers are at least {settled} apart" \
+        in caplog.text
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"n_classes": 100, "n_bits": 12, "min_distance": "widest"},
+         r"min_distance must be an integer, None or 'auto', got 'widest'"),
+        ({"n_classes": 71, "n_bits": 8, "min_distance": "auto"},
+         (r"'auto' found no set of n_classes=71 centers of n_bits=8 at any distance from 3 "
+          r"down to 2: .*only 70 distinct balanced codes")),
         ({"n_classes": 3, "n_bits": 16, "min_distance": 17}, r"n_classes=3.*n_bits=16.*min_distance=17"),
         ({"n_classes": 40, "n_bits": 16, "min_distance": 12}, r"min_distance=12: the Plotkin bound"),
         ({"n_classes": 3, "n_bits": 5, "min_distance": 5}, r"n_bits=5.*min_distance=5.*even distance"),

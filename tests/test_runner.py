@@ -23,7 +23,7 @@ from hashgym.bank import FeatureBank
 from hashgym.benchmarks import methods as bench_methods
 from hashgym.benchmarks import runner
 from hashgym.benchmarks.methods import on_device, resolved_params, run_agent
-from hashgym.benchmarks.plots import steps_label
+from hashgym.benchmarks.plots import length_plot, steps_label
 from hashgym.benchmarks.runner import run_benchmark
 from hashgym.benchmarks.suites import BenchError, BenchSuite, MethodSpec
 from hashgym.benchmarks.tables import latex_tables, markdown_tables, results_csv, summarize
@@ -88,6 +88,8 @@ def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
     expected = {"results.csv", "table.md", "table.tex", "record.json", "cells",
                 "precision_r2_synthetic.png"}
     expected |= {f"{kind}_synthetic_{b}bits.png" for kind in ("pr", "ndcg") for b in (8, 12)}
+    # two code lengths: each metric and the training seconds against the length
+    expected |= {f"length_{m}_synthetic.png" for m in ("mAP-all", "P-r-2", "NDCG-5", "seconds")}
     assert names == expected
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -130,6 +132,34 @@ def test_writes_every_output_file(bank: FeatureBank, tmp_path: Path) -> None:
         assert isinstance(record["source"]["dirty"], bool)
     assert record["envs"] == {}
     assert record["suite"]["settings"] == TINY.settings
+
+
+def test_length_plots_show_the_cells_means_and_seed_range(bank: FeatureBank,
+                                                         tmp_path: Path) -> None:
+    result = _run(bank, tmp_path)
+    for metric in (*TINY.metrics, None):
+        fig = length_plot(result.cells, TINY, "synthetic", metric)
+        ax = fig.axes[0]
+        for spec, line, band in zip(TINY.methods, ax.lines, ax.collections, strict=True):
+            assert line.get_label() == spec.title
+            np.testing.assert_array_equal(line.get_xdata(), [8, 12])
+            for bits, y, (low, high) in zip((8, 12), line.get_ydata(), _band(band), strict=True):
+                values = [c.data["timing"]["fit_s"] if metric is None else c.metrics[metric]
+                          for c in result.cells
+                          if c.cell.method.key == spec.key and c.cell.n_bits == bits]
+                assert len(values) == 2
+                assert y == pytest.approx(np.mean(values))
+                assert (low, high) == pytest.approx((min(values), max(values)))
+        assert ax.get_yscale() == ("log" if metric is None else "linear")
+
+
+def _band(collection: Any) -> list[tuple[float, float]]:
+    """A ``fill_between`` band's (low, high) at each of its x values, in x order."""
+    vertices = collection.get_paths()[0].vertices
+    out: dict[float, list[float]] = {}
+    for x, y in vertices:
+        out.setdefault(float(x), []).append(float(y))
+    return [(min(ys), max(ys)) for _, ys in sorted(out.items())]
 
 
 def test_saved_codes_reproduce_the_metrics(bank: FeatureBank, tmp_path: Path) -> None:

@@ -322,16 +322,22 @@ class CSQ(DeepHasher):
     ``mean log cosh(|u| − 1)`` (eq. 7). Default ``λ = 1e-4``, as in the paper's experiments.
 
     :param lam: quantization weight ``λ``.
+    :param min_distance: the centers' minimum pairwise distance, passed to
+        :func:`~hashgym.centers.hash_centers`: ``None`` for its default (``K // 4 + 1``, which
+        100 classes cannot meet at 12 or 16 bits), ``"auto"`` for the widest distance it meets.
     """
 
     name = "csq"
 
-    def __init__(self, n_bits: int, *, lam: float = 1e-4, **kwargs: object) -> None:
+    def __init__(self, n_bits: int, *, lam: float = 1e-4, min_distance: int | str | None = None,
+                 **kwargs: object) -> None:
         self.lam = lam
+        self.min_distance = min_distance
         super().__init__(n_bits, **kwargs)  # type: ignore[arg-type]
 
     def _targets(self, labels: LabelSet, features: np.ndarray) -> dict[str, np.ndarray]:
-        centers = hash_centers(labels.n_classes, self.n_bits, seed=self.seed)
+        centers = hash_centers(labels.n_classes, self.n_bits, seed=self.seed,
+                               min_distance=self.min_distance)
         per_image = multilabel_centers(labels.finest, centers, seed=self.seed)
         self.centers_ = centers
         return {"center": per_image.astype(np.float32)}

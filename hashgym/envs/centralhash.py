@@ -94,7 +94,7 @@ class CentralHashCore(CodingCore):
         level: int | None = None,
         multilabel: bool | None = None,
         center_seed: int = 0,
-        min_distance: int | None = None,
+        min_distance: int | str | None = None,
         window: int | None = None,
         observation: str = "features",
     ) -> None:
@@ -306,7 +306,9 @@ _MANUAL = """
     * ``level=None``: the label level whose classes get centers (default: the finest);
       ``multilabel=None``: use the bank's multi-hot labels (default: when it has no levels).
     * ``center_seed=0``, ``min_distance=None``: passed to
-      :func:`~hashgym.centers.hash_centers` (and the multi-label tie-breaking vector).
+      :func:`~hashgym.centers.hash_centers` (and the multi-label tie-breaking vector);
+      ``min_distance="auto"`` takes the widest distance the centers can meet, which 100 classes
+      need at 12 and 16 bits, where the default ``K // 4 + 1`` has no set.
     * ``window=None``: keep only the last ``window`` bits in the ``code`` observation.
     * ``observation="features"``: what the ``features`` entry shows: the bank's feature vector,
       or ``"image"``: the image itself, ``uint8 [H, W, C]`` (SB3's channel-last image layout,
