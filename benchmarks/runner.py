@@ -570,7 +570,7 @@ def run_benchmark(
     :param banks: banks to run on instead of the suite's: preset names, paths, banks, or a
         ``{name: bank}`` mapping (the names label the results).
     :param seeds: a number of seeds (``0 .. n-1``) or the seeds themselves; default the
-        suite's.
+        suite's (:attr:`~hashgym.benchmarks.suites.BenchSuite.seed_list`).
     :param out: output folder; default ``runs/bench/<suite>``.
     :param methods: method keys to run (default all of the suite's).
     :param bits: code lengths to run (default the suite's).
@@ -654,7 +654,7 @@ def _plan_run(suite: BenchSuite, *, banks: Any, seeds: Any, out: Any, threads: i
               gpus: float | None) -> _BenchPlan:
     """Check the options, resolve the banks, put the methods on ``device`` and list the cells
     (torch is imported here, with ``threads`` threads)."""
-    seed_list = _check_seeds(suite.seeds if seeds is None else seeds)
+    seed_list = _check_seeds(suite.seed_list if seeds is None else seeds)
     if not is_integer(threads) or threads < 1:
         raise BenchError(f"threads must be a positive integer, got {threads!r}")
     check_choice(executor, "executor", EXECUTORS, BenchError)

@@ -153,11 +153,23 @@ def _proto(**changes: object) -> BenchSuite:
          "duplicate method keys"),
         ({"relevance": "multihot"}, "relevance must be 'hierarchy' or 'label'"),
         ({"seeds": 0}, "seeds must be a positive integer"),
+        ({"first_seed": -1}, "first_seed must be a non-negative integer, got -1"),
     ],
 )
 def test_bad_suite_definitions(changes: dict[str, object], message: str) -> None:
     with pytest.raises(BenchError, match=message):
         _proto(**changes)
+
+
+def test_final_tables_default_to_seeds_no_development_run_used() -> None:
+    assert _proto(seeds=2).seed_list == [0, 1]
+    assert _proto(seeds=2, first_seed=100).seed_list == [100, 101]
+    # the committed final tables' seeds, so that `hashgym bench --suite S` measures them again
+    assert get_suite("scihcgrl").seed_list == list(range(100, 105))
+    assert get_suite("drlhih").seed_list == list(range(100, 105))
+    assert get_suite("unseen").seed_list == get_suite("lengths").seed_list == [100, 101, 102]
+    for name in sorted(BENCH_SUITES):  # studies and variants develop on seed 1000
+        assert 1000 not in get_suite(name).seed_list
 
 
 def test_method_spec_title_and_dict() -> None:

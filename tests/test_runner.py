@@ -369,6 +369,15 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["bench", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "quick:" in listing and "scihcgrl:" in listing and "methods  lsh" in listing
+    assert "bits     24, 32, 48, 64; seeds 100-104" in listing
+
+
+def test_a_run_without_seeds_takes_the_suites_own(bank: FeatureBank, tmp_path: Path) -> None:
+    suite = dataclasses.replace(TINY, seeds=1, first_seed=7, bits=(8,))
+    result = run_benchmark(suite, banks={"synthetic": bank}, out=tmp_path, progress=False,
+                           plots=False)
+    assert {c.cell.seed for c in result.cells} == {7}
+    assert json.loads((tmp_path / "record.json").read_text())["seeds"] == [7]
 
 
 def test_cli_runs_a_suite_on_a_bank_file(bank: FeatureBank, tmp_path: Path,

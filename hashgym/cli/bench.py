@@ -93,8 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=None,
                         help=f"seeds: a count N (0..N-1, N <= {MAX_SEED_COUNT}), a range A-B or a list "
                              "A,B,... "
-                             "(default: the suite's count); final tables take seeds that no "
-                             "development run used, e.g. 100-104")
+                             "(default: the suite's, which --list shows; the final tables' "
+                             "suites take 100 on, seeds that no development run used)")
     parser.add_argument("--out", default=None, help="output folder (default runs/bench/<suite>)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated method keys to run (default: all of the suite's)")
@@ -130,7 +130,9 @@ def _list() -> None:
     for suite in BENCH_SUITES.values():
         print(f"{suite.name}: {suite.description}")
         print(f"  banks    {', '.join(suite.banks)}")
-        print(f"  bits     {', '.join(map(str, suite.bits))}; seeds {suite.seeds}")
+        seeds = suite.seed_list
+        print(f"  bits     {', '.join(map(str, suite.bits))}; seeds "
+              f"{seeds[0] if len(seeds) == 1 else f'{seeds[0]}-{seeds[-1]}'}")
         print(f"  metrics  {', '.join(suite.metrics)} (relevance: {suite.relevance})")
         print(f"  methods  {', '.join(m.key for m in suite.methods)}")
 
