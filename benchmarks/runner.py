@@ -88,7 +88,7 @@ from hashgym.benchmarks.tables import (
 )
 from hashgym.codes import pack, unpack
 from hashgym.metrics import evaluate, precision_recall_curve
-from hashgym.owners import owner_alive, owner_record
+from hashgym.owners import exit_with_parent, owner_alive, owner_record
 from hashgym.protocols import class_slices, resolve_bank
 from hashgym.ray_pool import RayPool, RayPoolError
 from hashgym.validation import check_choice, check_count, is_integer, is_number
@@ -469,9 +469,11 @@ _WORKER_BANKS: dict[str, FeatureBank] = {}
 
 
 def _init_worker(banks: dict[str, FeatureBank], threads: int) -> None:
-    """Start a process-executor worker: its banks (sent once, not per cell) and torch threads."""
+    """Start a process-executor worker: its banks (sent once, not per cell), torch threads, and
+    its end when the driver ends (a driver killed by a signal would leave it computing)."""
     import torch
 
+    exit_with_parent()
     _WORKER_BANKS.clear()
     _WORKER_BANKS.update(banks)
     torch.set_num_threads(threads)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from typing import Any
 
 from hashgym.validation import is_integer
 
-__all__ = ["owner_alive", "owner_record", "process_running", "process_start"]
+__all__ = ["exit_with_parent", "owner_alive", "owner_record", "process_running",
+           "process_start"]
 
 
 def process_running(pid: int) -> bool:
@@ -72,3 +75,29 @@ def owner_alive(record: Any) -> bool | None:
         return True
     now = process_start(pid)
     return now is None or now == start
+
+
+def exit_with_parent(interval: float = 2.0) -> threading.Thread:
+    """End this process soon after the process that started it ends, however that one ended.
+
+    A worker of a process pool outlives a driver killed by a signal it cannot catch (``kill
+    PID``, the out-of-memory killer, ``SIGKILL``): it would compute its task to the end for no
+    one, on the cores the rerun needs. This starts a daemon thread that checks every
+    ``interval`` seconds whether this process's parent is still the one it had, and calls
+    ``os._exit(1)`` when it is not (the orphan is adopted by another process). Portable where
+    ``os.getppid`` is; the worker's unsaved work is lost, as a killed driver would have lost it.
+
+    :param interval: seconds between checks (2 s: a few idle wake-ups a minute, an orphan gone
+        within seconds).
+    :return: the started thread.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
