@@ -7,6 +7,8 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import hashgym  # noqa: F401
 from hashgym.centers import hash_centers, multilabel_centers
@@ -144,3 +146,14 @@ def test_binary_vector_rewards_match_brute_force_bce(bits_per_step: int) -> None
                 expected = expected + 0.7 * center_reward(
                     np.concatenate(emitted, 1).astype(float), centers, EPS)
             np.testing.assert_allclose(rewards, expected, rtol=0, atol=1e-12)
+
+
+def test_auto_centre_distance_lets_100_classes_code_at_12_bits() -> None:
+    bank = make_hierarchical_bank(branching=(10, 10), n_per_class=2, dim=8, seed=0)
+    with pytest.raises(ValueError, match=r"n_classes=100 .* n_bits=12 .* pass 'auto'"):
+        gym.make("CentralHash-v0", bank=bank, n_bits=12)
+    env = gym.make("CentralHash-v0", bank=bank, n_bits=12, min_distance="auto")
+    np.testing.assert_array_equal(env.unwrapped.class_centers,
+                                  hash_centers(100, 12, min_distance=2))
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
