@@ -41,6 +41,10 @@ __all__ = ["EncodeError", "check_prefix", "coding_sample", "encode", "encode_fea
 SPLITS = ("query", "database", "train", "all")
 #: Env arguments that change the shape of observations or actions (all :func:`encode` keeps).
 _SHAPE_KWARGS = ("n_bits", "bits_per_step", "window", "action_type", "observation")
+#: Recorded env arguments a coding env also takes: without them it may not build
+#: (``CentralHash-v0``'s 100 centres of 12 or 16 bits exist only at ``min_distance="auto"``),
+#: though they do not change the codes.
+_BUILD_KWARGS = ("min_distance", "center_seed")
 #: Training images per class of the small bank :func:`encode`'s env is made over
 #: (:func:`coding_sample`).
 SAMPLE_PER_CLASS = 2
@@ -311,7 +315,8 @@ def _coding_env(model: Any, bank: FeatureBank | str | os.PathLike[str] | None,
     if env_id is None and "env_id" in info:
         env_id = info["env_id"]
         recorded = info.get("env_kwargs", {})
-        env_kwargs = {**{k: recorded[k] for k in _SHAPE_KWARGS if k in recorded},
+        env_kwargs = {**{k: recorded[k] for k in (*_SHAPE_KWARGS, *_BUILD_KWARGS)
+                         if k in recorded},
                       **(env_kwargs or {})}
         if bank is None:
             bank = recorded_bank(info, model_path)

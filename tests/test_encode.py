@@ -377,6 +377,19 @@ def test_the_prefix_unit_of_each_kind_of_agent() -> None:
     assert encode(ppo, BANK, "query", bits=16).shape == (len(QUERY), 16)
 
 
+def test_a_model_trained_with_auto_centres_codes_without_being_told(tmp_path: Path) -> None:
+    """100 classes have 16-bit centres only at ``min_distance="auto"``: the coding env takes it
+    (and the centre seed) from the model's record, as it takes the code's shape."""
+    bank = make_hierarchical_bank(branching=(10, 10), n_per_class=3, dim=8, seed=0)
+    result = train("reinforce", "CentralHash-v0",
+                   {"bank": bank, "n_bits": 16, "min_distance": "auto", "center_seed": 3},
+                   total_timesteps=64, num_envs=16)
+    codes = encode(result.model, bank, "query")
+    assert codes.shape == (len(bank.indices("query")), 16)
+    path = save_model(result.model, tmp_path / "model.zip", result.model.hashgym_info)
+    np.testing.assert_array_equal(encode(path, bank, "query"), codes)
+
+
 def test_env_encode_prefix_errors() -> None:
     env = gym.make_vec("HierHash-v0", num_envs=1, bank=BANK, n_bits=12).unwrapped
     act = lambda obs: np.zeros(len(obs["t"]), dtype=np.int64)
