@@ -86,9 +86,11 @@ def prefix_rows(run: Path, suite: BenchSuite, method: str, bits: int, prefixes: 
     if not cells:
         raise BenchError(f"the run in {run} has no {bits}-bit cell of {method!r}")
     store = CellStore(run / "cells")
-    rows = []
+    rows, resolved = [], {}
     for cell in sorted(cells, key=lambda c: (c["bank"], c["seed"])):
-        bank = _bank(cell["bank"], record, suite, banks)
+        if cell["bank"] not in resolved:
+            resolved[cell["bank"]] = _bank(cell["bank"], record, suite, banks)
+        bank = resolved[cell["bank"]]
         query, database = store.load_codes(cell["key"], bits)
         for k in prefixes:
             metrics, _ = score_cell(query[:, :k], database[:, :k], bank, suite)
