@@ -288,10 +288,12 @@ DRLHIH = BenchSuite(
     metrics=("ACG@20", "DCG@20", "NDCG@20"),
     relevance="hierarchy",
     comparisons=(("dqn-hier", BEST_BASELINE),),
-    settings="DCH and SHDH from their studies on cifar100-dev (12 bits, NDCG@20, 8 trials, "
-    "seed 1000; SHDH's default won; benchmarks/results/studies/drlhih/); the DQN recipe is "
-    "hashgym 0.5.0's, chosen before the development bank existed by scoring this suite's "
-    "cifar100 queries (notes/hierhash-expected.md), its study not run yet",
+    settings="DCH, SHDH and the DQN from their studies on cifar100-dev (12 bits, NDCG@20, 8 "
+    "trials each, seed 1000; SHDH's default and the DQN's recipe won; "
+    "benchmarks/results/studies/drlhih/). The recipe's other choices (its env defaults, budget "
+    "and network) were made before the development bank existed, on this suite's cifar100 "
+    "queries (notes/hierhash-expected.md); its study searched its learning rate, target "
+    "update interval and final exploration only",
     methods=(
         _baseline("lsh", "LSH"),
         _baseline("sh", "SH"),
@@ -408,10 +410,12 @@ QUICK = BenchSuite(
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
     seeds=1,
+    first_seed=100,
     methods=(
         _baseline("lsh", "LSH"),
         _baseline("itq", "ITQ"),
-        _baseline("csq", "CSQ", epochs=20),
+        # its study's setting (cifar100-dev-csq, 32 bits), for 20 epochs instead of 30
+        _baseline("csq", "CSQ", **_CSQ_STUDIED, epochs=20),
         # the recipe, as `hashgym train --algo dqn` runs it (four memory generations)
         _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
         # 600 updates of 256 images: CSQ's level on this bank in seconds
@@ -419,6 +423,11 @@ QUICK = BenchSuite(
         _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
                total_timesteps=153_600, num_envs=256),
     ),
+    settings="CSQ and REINFORCE at their studies' settings (cifar100-dev-csq, 32 bits; "
+    "REINFORCE's default won), the DQN at its recipe, which its study on cifar100-dev kept "
+    "(12 bits; benchmarks/results/studies/); the short budgets (CSQ's 20 epochs, REINFORCE's "
+    "600 updates, notes/reinforce-recipe.md) were set for a run of a few minutes by looking at "
+    "this bank's query scores",
 )
 
 # Retrieval of classes never trained on, in the protocol of the DSH_Analysis re-evaluation of
