@@ -369,7 +369,7 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["bench", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "quick:" in listing and "scihcgrl:" in listing and "methods  lsh" in listing
-    assert "bits     24, 32, 48, 64; seeds 100-104" in listing
+    assert "bits     16, 24, 32, 48, 64; seeds 100-104" in listing
 
 
 def test_a_run_without_seeds_takes_the_suites_own(bank: FeatureBank, tmp_path: Path) -> None:
