@@ -470,9 +470,10 @@ UNSEEN = BenchSuite(
 # Every code length a hashing user picks, on all of CIFAR-100 with the `drlhih` suite's graded
 # relevance, one split for every method. The DQN codes HierHash-v0's default bits per step at
 # each length (3, 6, 8, 8, 8: 4, 4, 4, 6 and 8 steps per code at 12-64 bits), for the recipe's
-# four memory generations of the env's length (so a cell's steps grow with the steps per code). CSQ's centres and REINFORCE's (CentralHash-v0) take the widest
-# distance the 100 classes allow ("auto": the default K // 4 + 1 from 24 bits on, 2 at 12 bits,
-# where no set at 4 exists).
+# four memory generations of the env's length (so a cell's steps grow with the steps per code).
+# CSQ's centres and REINFORCE's (CentralHash-v0) take the widest distance the 100 classes allow
+# ("auto": the default K // 4 + 1 from 24 bits on, 2 at 12 bits, where the greedy draw finds no
+# set at 4).
 LENGTHS = BenchSuite(
     name="lengths",
     description="all of CIFAR-100 at 12, 24, 32, 48 and 64 bits: ITQ, DCH, SHDH, CSQ, the "
