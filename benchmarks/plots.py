@@ -136,7 +136,7 @@ def _radius_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str) ->
 
 
 def length_plot(results: Sequence[CellResult], suite: BenchSuite, bank: str,
-                 metric: str | None) -> Figure:
+                metric: str | None) -> Figure:
     """A suite metric against the code length: per method the mean over seeds, with the seeds'
     min–max band.
 
