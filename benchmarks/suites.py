@@ -277,6 +277,16 @@ _CSQ_STUDIED = {"lam": 4.3350892469155154e-05, "lr": 0.000921261246947136,
                 "weight_decay": 0.00030895707207225144}
 
 
+# CSQ and recurrent REINFORCE at their studies' settings, their centres at the widest distance
+# 100 classes allow ("auto": the default K // 4 + 1 from 24 bits on, the same centres; 4 at 16
+# bits and 2 at 12, where the greedy draw finds no set at the default). REINFORCE's 1,200
+# updates of 256 images: twice the recipe's 600, a little better at every length for twice the
+# training time (benchmarks/results/notes/reinforce-recipe.md).
+_CSQ_AUTO = _baseline("csq", "CSQ", **_CSQ_STUDIED, min_distance="auto")
+_REINFORCE_AUTO = _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
+                         total_timesteps=307_200, num_envs=256,
+                         env_kwargs={"min_distance": "auto"})
+
 DRLHIH = BenchSuite(
     name="drlhih",
     description="DRLHIH Table 1's setting on CIFAR-100 trees+people, and on all of CIFAR-100: "
@@ -332,13 +342,8 @@ SCIHCGRL = BenchSuite(
                   "NINH", lr=0.002028519425405633,
                   margin=3.813560741308842, weight_decay=2.8842159386248483e-07),
         _baseline("hashnet", "HashNet"),
-        # centres at the widest distance 100 classes allow: the default K // 4 + 1 from 24 bits
-        # on (the same centres), 4 at 16 bits, where no set at 6 is found
-        _baseline("csq", "CSQ", **_CSQ_STUDIED, min_distance="auto"),
-        # 1,200 updates of 256 images: twice the recipe's 600, a little better at every length
-        # for twice the training time (benchmarks/results/notes/reinforce-recipe.md)
-        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
-               total_timesteps=307_200, num_envs=256, env_kwargs={"min_distance": "auto"}),
+        _CSQ_AUTO,
+        _REINFORCE_AUTO,
     ),
 )
 
@@ -494,10 +499,9 @@ LENGTHS = BenchSuite(
         _baseline("itq", "ITQ"),
         _baseline("dch", "DCH", **_DCH_STUDIED),
         _baseline("shdh", "SHDH"),
-        _baseline("csq", "CSQ", **_CSQ_STUDIED, min_distance="auto"),
+        _CSQ_AUTO,
         _agent("dqn-hier", "DQN (hierarchical)", "dqn", levels=[0, 1]),
-        _agent("reinforce", "Recurrent REINFORCE", "reinforce", env_id="CentralHash-v0",
-               total_timesteps=307_200, num_envs=256, env_kwargs={"min_distance": "auto"}),
+        _REINFORCE_AUTO,
     ),
 )
 
