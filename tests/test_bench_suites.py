@@ -10,6 +10,7 @@ import pytest
 from hashgym.agents.recipe import generation_steps, recipe_level_timesteps
 from hashgym.agents.train import ALGORITHMS
 from hashgym.benchmarks.baselines import BASELINES
+from hashgym.benchmarks.cells import Cell, cell_key
 from hashgym.benchmarks.methods import METHOD_KINDS, agent_config
 from hashgym.benchmarks.suites import (
     AGENTS_GENERATION,
@@ -25,6 +26,7 @@ from hashgym.benchmarks.suites import (
 from hashgym.benchmarks.tables import paired_differences, paired_markdown, t_quantile
 from hashgym.centers import hash_centers
 from hashgym.cli.bench import parse_seeds
+from hashgym.envs.hierhash import default_bits_per_step
 from hashgym.metrics import parse_metric
 from hashgym.protocols import preset_names
 
@@ -112,6 +114,23 @@ def test_presets_match_the_papers() -> None:
     assert quick.banks == ("cifar100-mini",)
     assert quick.seeds == 1
     assert {m.kind for m in quick.methods} == {"baseline", "agent"}
+
+
+def test_lengths_shares_the_drlhih_cells_at_12_bits() -> None:
+    """The lengths suite's 12-bit cells on cifar100 are the drlhih suite's cells: the same
+    configuration, so the same cell key, and one run's saved cells serve the other."""
+    drlhih, lengths = get_suite("drlhih"), get_suite("lengths")
+    assert default_bits_per_step(12) == 3  # drlhih codes DRLHIH's 3 bits per step by default
+    shared = {m.key for m in lengths.methods} & {m.key for m in drlhih.methods}
+    assert shared == {"itq", "dch", "shdh", "dqn-hier"}
+    for key in sorted(shared):
+        for seed in lengths.seed_list:
+            ours = Cell("cifar100", lengths.method(key), 12, seed).config("bank")
+            theirs = Cell("cifar100", drlhih.method(key), 12, seed).config("bank")
+            assert cell_key(ours) == cell_key(theirs), key
+    # longer codes are other cells
+    assert cell_key(Cell("cifar100", lengths.method("dqn-hier"), 24, 100).config("bank")) != \
+        cell_key(Cell("cifar100", drlhih.method("dqn-hier"), 12, 100).config("bank"))
 
 
 def test_unknown_suite_lists_the_known_ones() -> None:
