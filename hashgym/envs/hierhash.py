@@ -717,7 +717,9 @@ _MANUAL = """
       super-classes apart (sibling-only triplets never ask for that, and the level-0 structure
       erodes).
     * ``margin=None``: ``β`` in bits; default :func:`default_margin`, ``3 · sqrt(n_bits / 12)``
-      (3 bits at 12 bits, where the paper does not give ``β``; 6 at 48).
+      (3 bits at 12 bits, where the paper does not give ``β``; 6 at 48). On the development
+      bank at 48 bits the default collapsed where ``n_bits / 4`` learned
+      (``benchmarks/results/notes/lengths.md``): pass ``margin=n_bits / 4`` for long codes.
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5), the paper's ``ρ`` (DRLHIH
       §4.1). The pull towards the previous level's codes is what keeps siblings near their
       parent's code, i.e. the hierarchy in the codes; ``ρ = 1`` drops it.
