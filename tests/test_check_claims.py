@@ -44,7 +44,7 @@ def _values(suite: str, bank: str, method: str, bits: int, metric: str) -> dict[
                 == (bank, method, bits, metric)}
 
 
-DQN = ("drlhih", "cifar100", "dqn-hier", 12, "NDCG@20")
+DQN = ("drlhih-0.5.0", "cifar100", "dqn-hier", 12, "NDCG@20")
 SPEC = " ".join(map(str, DQN))
 
 
