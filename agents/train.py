@@ -668,7 +668,7 @@ def hierarchical_dqn(
     memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
     and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
     the measurements are in ``benchmarks/results/notes/hierhash-learnable.md`` and the
-    three-seed table in ``benchmarks/results/drlhih``. The paper's own setting is
+    blind five-seed table in ``benchmarks/results/drlhih``. The paper's own setting is
     ``env_kwargs=hashgym.envs.hierhash.PAPER_SETTINGS``.
 
     :param bank: a :class:`~hashgym.bank.FeatureBank`, path or preset name (default: built in).
