@@ -17,7 +17,7 @@ Typical use::
     from hashgym.agents.train import train
     from hashgym.agents.encode import encode
 
-    result = train("dqn", "HierHash-v0", total_timesteps=100_000)
+    result = train("dqn", "HierHash-v1", total_timesteps=100_000)
     codes = encode(result.model, split="query")
 
 Importing this package is cheap: torch and SB3 load with the first attribute that needs them.

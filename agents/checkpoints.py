@@ -34,6 +34,7 @@ from hashgym.agents.curriculum import LevelCurriculum, LevelState
 from hashgym.agents.registry import TrainError
 from hashgym.agents.saving import load_replay_buffer, save_model, save_replay_buffer
 from hashgym.atomic import atomic_write
+from hashgym.envs import is_hierhash
 from hashgym.identity import identity_fields
 from hashgym.npyfile import check_declared_sizes
 
@@ -117,7 +118,7 @@ class RunStore:
                                         "level_start": np.asarray(state.level_start)}
         if state.prev_codes is not None:
             extra["prev_codes"] = np.asarray(state.prev_codes, dtype=np.uint8)
-        memory = curriculum.memory if self.info["env_id"] == "HierHash-v0" else None
+        memory = curriculum.memory if is_hierhash(self.info["env_id"]) else None
         if memory is not None:
             extra.update({f"memory_{key}": value for key, value in memory.items()})
         with atomic_write(self.ckpt_dir / f"{tag}.npz") as handle:

@@ -39,13 +39,18 @@ from typing import Any
 from hashgym.errors import AgentError
 from hashgym.validation import is_integer
 
-__all__ = ["LEGACY_KEYS", "RECORD_KEYS", "RUN_KEYS", "RunConfig", "TrainError", "canonical_keys"]
+__all__ = ["DEFAULT_ENV_ID", "LEGACY_KEYS", "RECORD_KEYS", "RUN_KEYS", "RunConfig", "TrainError", "canonical_keys"]
 
 
 #: A training request that cannot run (the message names the argument and what fits): this
 #: module's name for :class:`~hashgym.errors.AgentError`.
 TrainError = AgentError
 
+
+#: The env a run trains when it names none: ``HierHash-v1``, the hierarchical env whose triplet
+#: margin is a quarter of the code (the same env as ``HierHash-v0`` at 12 bits; at 48 and 64
+#: bits v0's margin collapsed on the development bank: ``benchmarks/results/notes/lengths.md``).
+DEFAULT_ENV_ID = "HierHash-v1"
 
 #: Old names of run settings, read as the new ones.
 LEGACY_KEYS = {"env": "env_id", "timesteps": "total_timesteps"}
@@ -90,7 +95,8 @@ class RunConfig:
     :func:`hashgym.agents.train.train` takes and records.
 
     :param algo: an algorithm name of :data:`hashgym.agents.registry.ALGORITHMS`.
-    :param env_id: ``"HierHash-v0"`` or ``"CentralHash-v0"``.
+    :param env_id: a hashgym env id (:data:`hashgym.envs.ENV_IDS`); default
+        :data:`DEFAULT_ENV_ID`.
     :param env_kwargs: the env's arguments, ``bank`` and ``protocol`` included.
     :param algo_kwargs: the algorithm's arguments (over hashgym's defaults).
     :param policy: the policy; ``None``: the algorithm's default.
@@ -105,7 +111,7 @@ class RunConfig:
     """
 
     algo: str = "dqn"
-    env_id: str = "HierHash-v0"
+    env_id: str = DEFAULT_ENV_ID
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy: str | None = None

@@ -63,7 +63,7 @@ class MemoryRefresh(BaseCallback):
         env = native_vector_env(venv)
         if getattr(env, "mode", None) != "memory":
             raise AgentError(
-                "MemoryRefresh needs HierHash-v0 in memory mode (the env has no code memory to "
+                "MemoryRefresh needs HierHash in memory mode (the env has no code memory to "
                 f"refresh: mode={getattr(env, 'mode', None)!r})"
             )
         codes = encode_with_env(self.model, venv, batch_size=self.batch_size)

@@ -1,4 +1,4 @@
-"""hashgym's training recipe for ``HierHash-v0``, as plain data and two small functions (no torch).
+"""hashgym's training recipe for ``HierHash`` (``-v1``, the default env), as plain data and two small functions (no torch).
 
 The environment's own defaults carry the env side of the recipe (eq. (1) averaged over the
 negative's class on class-mean distances, memory generations, large pools, anchor-only coding,
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hashgym.envs import is_hierhash
 from hashgym.envs.hierhash import GENERATION_CODINGS
 from hashgym.errors import AgentError
 
@@ -33,7 +34,7 @@ __all__ = [
     "recipe_level_timesteps",
 ]
 
-#: Images stepped in parallel on ``HierHash-v0``: one DQN gradient step of 256 transitions per
+#: Images stepped in parallel on ``HierHash``: one DQN gradient step of 256 transitions per
 #: 256 new ones.
 NUM_ENVS = 256
 
@@ -48,14 +49,14 @@ TOTAL_GENERATIONS = 4
 
 
 def default_num_envs(env_id: str) -> int:
-    """Images per vector step when the caller gives none: :data:`NUM_ENVS` on ``HierHash-v0``,
+    """Images per vector step when the caller gives none: :data:`NUM_ENVS` on ``HierHash``,
     64 elsewhere (``CentralHash-v0``'s agents set their own)."""
-    return NUM_ENVS if env_id == "HierHash-v0" else 64
+    return NUM_ENVS if is_hierhash(env_id) else 64
 
 
 def generation_steps(n_images: int, steps_per_image: int,
                      memory_generation: int | None = None) -> int:
-    """Environment steps of one memory generation of ``HierHash-v0`` over ``n_images``.
+    """Environment steps of one memory generation of ``HierHash`` over ``n_images``.
 
     :param n_images: images of the training split.
     :param steps_per_image: the env's ``T = n_bits / bits_per_step``.

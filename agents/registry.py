@@ -143,7 +143,7 @@ def algorithm_class(algo: str | type) -> type:
 def _fit_hint(spec: AlgoSpec) -> str:
     hints = []
     if spaces.Discrete in spec.action_spaces:
-        hints.append("HierHash-v0 (Discrete)")
+        hints.append("HierHash (Discrete)")
     if spaces.MultiBinary in spec.action_spaces:
         hints.append("CentralHash-v0 (MultiBinary)")
     if spaces.Box in spec.action_spaces:

@@ -7,7 +7,7 @@ space, trains, and, given an output folder, writes checkpoints, logs and the fin
 
     from hashgym.agents import train
 
-    result = train("dqn", "HierHash-v0", total_timesteps=200_000, out="runs/dqn")  # DRLHIH
+    result = train("dqn", "HierHash-v1", total_timesteps=200_000, out="runs/dqn")  # DRLHIH
     result = train("ppo", "CentralHash-v0", {"n_bits": 32}, total_timesteps=100_000)
     result = train("sac", "CentralHash-v0", {"action_type": "probability"}, total_timesteps=20_000)
 
@@ -16,8 +16,8 @@ Algorithms (:data:`ALGORITHMS`; :func:`register_algorithm` adds more)
 =================  ====================================  =============================================
 name               class                                 action spaces (env settings that give them)
 =================  ====================================  =============================================
-``dqn``            ``stable_baselines3.DQN``             Discrete (HierHash-v0)
-``qrdqn``          ``sb3_contrib.QRDQN``                 Discrete (HierHash-v0)
+``dqn``            ``stable_baselines3.DQN``             Discrete (HierHash)   
+``qrdqn``          ``sb3_contrib.QRDQN``                 Discrete (HierHash)   
 ``ppo``, ``a2c``   ``stable_baselines3.PPO`` / ``A2C``   all
 ``trpo``           ``sb3_contrib.TRPO``                  all
 ``recurrentppo``   ``sb3_contrib.RecurrentPPO``          Discrete, MultiDiscrete, Box (not MultiBinary:
@@ -30,7 +30,7 @@ name               class                                 action spaces (env sett
                    RecurrentReinforce``
 =================  ====================================  =============================================
 
-Levels (``HierHash-v0`` only)
+Levels (``HierHash`` only)
     ``levels=(0, 1)`` trains DRLHIH's curriculum with :class:`hashgym.agents.curriculum.LevelCurriculum`
     (any algorithm, not only DQN): the steps are split equally between levels unless
     ``level_timesteps`` says otherwise, and ``n_constraints`` may give one pool size per level.
@@ -76,7 +76,7 @@ from stable_baselines3.common.callbacks import CallbackList
 
 from hashgym.agents.checkpoints import RunStore
 from hashgym.agents.cnn import ImageHashFeatures
-from hashgym.agents.config import RunConfig
+from hashgym.agents.config import DEFAULT_ENV_ID, RunConfig
 from hashgym.agents.curriculum import LevelCurriculum, LevelState
 from hashgym.agents.dqn import HashQFeatures
 from hashgym.agents.flatten import FlattenDictObs
@@ -101,6 +101,7 @@ from hashgym.agents.saving import (
 from hashgym.atomic import OutputPathError, check_output
 from hashgym.bank import FeatureBank
 from hashgym.devices import DeviceError, check_device
+from hashgym.envs import ENV_IDS, is_hierhash
 from hashgym.envs.hierhash import random_memory
 from hashgym.envs.sb3 import make_sb3_vec_env, native_vector_env
 from hashgym.identity import sha256_file
@@ -188,7 +189,7 @@ def _per_level(value: Any, levels: list[int], name: str) -> list[Any]:
 
 def train(
     algo: str | type,
-    env_id: str = "HierHash-v0",
+    env_id: str = DEFAULT_ENV_ID,
     env_kwargs: dict[str, Any] | None = None,
     total_timesteps: int | None = None,
     num_envs: int | None = None,
@@ -215,14 +216,15 @@ def train(
 
     :param algo: a name of :data:`ALGORITHMS` (case and ``-``/``_`` ignored) or an SB3
         algorithm class.
-    :param env_id: ``"HierHash-v0"`` or ``"CentralHash-v0"``.
+    :param env_id: a hashgym env id (:data:`hashgym.envs.ENV_IDS`); default ``HierHash-v1``
+        (:data:`~hashgym.agents.config.DEFAULT_ENV_ID`).
     :param env_kwargs: the env's arguments (``bank``, ``n_bits``, ``mode``, ``action_type``,
         ...); ``bank`` may be a :class:`~hashgym.bank.FeatureBank`, a path or a preset name.
     :param total_timesteps: environment steps in total (split over levels). Without it (and
-        without ``level_timesteps``), ``HierHash-v0`` trains the recipe's budget
+        without ``level_timesteps``), ``HierHash`` trains the recipe's budget
         (:func:`hashgym.agents.recipe.recipe_level_timesteps`: four memory generations of the env).
     :param num_envs: images stepped in parallel (default
-        :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash-v0``, else 64).
+        :func:`hashgym.agents.recipe.default_num_envs`: 256 on ``HierHash``, else 64).
     :param seed: seeds the model and the envs.
     :param algo_kwargs: constructor arguments of the algorithm (override the defaults).
     :param policy: the policy (alias or class); default per algorithm.
@@ -242,7 +244,7 @@ def train(
     :param tensorboard: write TensorBoard logs under ``out/logs`` (``None``: when the
         ``tensorboard`` package is installed).
     :param callback: an SB3 callback (or list) called during training.
-    :param memory_refresh: ``HierHash-v0`` in memory mode only: every this many environment
+    :param memory_refresh: ``HierHash`` in memory mode only: every this many environment
         steps, set the code memory to the agent's greedy codes of every training image
         (:class:`hashgym.agents.memory.MemoryRefresh`; ``None``: the memory changes only as
         episodes end, as ``docs/methods.md`` describes).
@@ -297,7 +299,7 @@ class RunPlan:
         ``prev_codes`` (which :meth:`make_env` sets).
     :param first_env: the env the model is built on.
     :param shape: what the env resolved: ``n_bits``, ``bits_per_step``, ``steps_per_image`` and
-        ``memory_generation`` (HierHash-v0; ``None`` without generations or on other envs).
+        ``memory_generation`` (HierHash; ``None`` without generations or on other envs).
     :param initial_prev: the code memory a run starting at a level ``>= 1`` starts from.
     :param refresher: the memory-refresh callback, if any.
     :param device: the torch device.
@@ -321,8 +323,8 @@ class RunPlan:
 
     @property
     def hier(self) -> bool:
-        """Whether the run trains ``HierHash-v0``'s levels."""
-        return self.config.env_id == "HierHash-v0"
+        """Whether the run trains ``HierHash``'s levels (either version)."""
+        return is_hierhash(self.config.env_id)
 
     @property
     def levels(self) -> list[int | None]:
@@ -383,7 +385,7 @@ def resolve_run(config: RunConfig, device: str = "cpu") -> RunPlan:
         what = (f"env id {env_id!r} is a Gymnasium env but not a hashgym one (it takes no "
                 f"bank)" if isinstance(env_id, str) and env_id in gym.registry
                 else f"unknown env id {env_id!r}")
-        raise TrainError(f"{what}; expected 'HierHash-v0' or 'CentralHash-v0'")
+        raise TrainError(f"{what}; expected one of {', '.join(ENV_IDS)}")
     try:
         check_device(device)
     except DeviceError as exc:
@@ -401,7 +403,7 @@ def resolve_run(config: RunConfig, device: str = "cpu") -> RunPlan:
     config.check_exclusive()
     _check_budget(config)
     refresher = _memory_refresh(config, env_kwargs)
-    hier = env_id == "HierHash-v0"
+    hier = is_hierhash(env_id)
     if hier and levels[0] >= 1 and initial_prev is None:
         # a level-l-only run (DRLHIH's ablation): no previous level to refine, so rho = 1
         # (eq. (1) alone) unless the caller asks otherwise
@@ -433,9 +435,9 @@ def resolve_run(config: RunConfig, device: str = "cpu") -> RunPlan:
 def _resolve_levels(config: RunConfig, bank: FeatureBank, env_level: int | None) -> list[Any]:
     """The levels a run trains: ``config.levels``, else the env's ``level`` argument, else
     every level of the bank (``[None]`` on an env without levels)."""
-    if config.env_id != "HierHash-v0":
+    if not is_hierhash(config.env_id):
         if config.levels is not None or config.n_constraints is not None:
-            raise TrainError(f"levels and n_constraints apply to HierHash-v0, not "
+            raise TrainError(f"levels and n_constraints apply to HierHash, not "
                              f"{config.env_id}")
         return [None]
     levels = config.levels
@@ -452,7 +454,7 @@ def _check_budget(config: RunConfig) -> None:
     if config.total_timesteps is not None and int(config.total_timesteps) < 0:
         raise TrainError(f"total_timesteps must be >= 0, got {int(config.total_timesteps)}")
     if (config.total_timesteps is None and config.level_timesteps is None
-            and config.env_id != "HierHash-v0"):
+            and not is_hierhash(config.env_id)):
         raise TrainError("give a step budget: total_timesteps (or level_timesteps)")
 
 
@@ -460,8 +462,8 @@ def _memory_refresh(config: RunConfig, env_kwargs: dict[str, Any]) -> MemoryRefr
     """The memory-refresh callback ``config.memory_refresh`` asks for (memory mode only)."""
     if config.memory_refresh is None:
         return None
-    if config.env_id != "HierHash-v0" or env_kwargs.get("mode", "memory") != "memory":
-        raise TrainError("memory_refresh applies to HierHash-v0 in memory mode only (it "
+    if not is_hierhash(config.env_id) or env_kwargs.get("mode", "memory") != "memory":
+        raise TrainError("memory_refresh applies to HierHash in memory mode only (it "
                          "rewrites the env's code memory)")
     try:
         return MemoryRefresh(config.memory_refresh)
@@ -479,7 +481,7 @@ def _env_shape(venv: Any) -> dict[str, Any]:
 
 def _resolve_steps(plan: RunPlan) -> list[int]:
     """Environment steps per level: ``level_timesteps``, ``total_timesteps`` split equally, or
-    on ``HierHash-v0`` the recipe's generations, counted in the env's own generation."""
+    on ``HierHash`` the recipe's generations, counted in the env's own generation."""
     config, levels = plan.config, plan.levels
     if config.level_timesteps is not None:
         steps = [int(t) for t in _per_level(config.level_timesteps, levels, "level_timesteps")]
@@ -496,7 +498,7 @@ def _resolve_steps(plan: RunPlan) -> list[int]:
 
 def _resolve_pools(plan: RunPlan) -> list[int | None] | None:
     """The constraint pool size per level (``None``: the env's default), or ``None`` off
-    ``HierHash-v0``."""
+    ``HierHash``."""
     if not plan.hier:
         return None
     pools = plan.config.n_constraints
@@ -663,7 +665,7 @@ def hierarchical_dqn(
     """Train DRLHIH's hierarchical DQN hash function (DRLHIH §3–4).
 
     A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
-    ``env_id="HierHash-v0"``: the paper's network (:class:`~hashgym.agents.dqn.HashQFeatures`), code length and
+    ``env_id="HierHash-v1"`` (:data:`~hashgym.agents.config.DEFAULT_ENV_ID`): the paper's network (:class:`~hashgym.agents.dqn.HashQFeatures`), code length and
     ``γ = 1`` (:data:`~hashgym.agents.dqn.DQN_DEFAULTS`), the env's defaults (the expected class-mean reward against a code
     memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
     and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;
@@ -685,7 +687,7 @@ def hierarchical_dqn(
     :param memory_refresh: environment steps between rewrites of the code memory with the
         agent's greedy codes (:class:`hashgym.agents.memory.MemoryRefresh`); ``None`` (default)
         leaves the memory to the env's generations.
-    :param env_kwargs: more ``HierHash-v0`` arguments (``lam``, ``rho``, ``estimator``,
+    :param env_kwargs: more ``HierHash-v1`` arguments (``lam``, ``rho``, ``estimator``,
         ``memory_generation``, ...).
     :param seed: the run's seed.
     :param out: a folder for the model, checkpoints and logs (``None``: nothing written).
@@ -695,7 +697,7 @@ def hierarchical_dqn(
     :return: the :class:`~hashgym.agents.train.TrainResult`.
     """
     return train(
-        "dqn", "HierHash-v0",
+        "dqn", DEFAULT_ENV_ID,
         env_kwargs={"bank": bank, "n_bits": n_bits,
                     **({} if bits_per_step is None else {"bits_per_step": bits_per_step}),
                     **(env_kwargs or {})},

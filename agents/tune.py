@@ -87,7 +87,7 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from hashgym.agents.config import LEGACY_KEYS, RunConfig, canonical_keys
+from hashgym.agents.config import DEFAULT_ENV_ID, LEGACY_KEYS, RunConfig, canonical_keys
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.atomic import atomic_write
@@ -334,7 +334,7 @@ def _run_trials(sweep: _Sweep, n_trials: int, worker: int, full: FeatureBank | N
     q_labels = val.labels[qi] if graded else val.labels[qi, -1]
     d_labels = val.labels[di] if graded else val.labels[di, -1]
     relevance = "hierarchy" if graded else "label"
-    env_id = space.get("env_id", "HierHash-v0")
+    env_id = space.get("env_id", DEFAULT_ENV_ID)
 
     def score(model: Any) -> float:
         q = encode(model, val, "query", env_id=env_id)

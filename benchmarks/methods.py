@@ -65,6 +65,7 @@ from hashgym.bank import FeatureBank
 from hashgym.benchmarks.baselines import make_baseline
 from hashgym.benchmarks.suites import BenchError, MethodSpec
 from hashgym.codes import as_bits
+from hashgym.envs import is_hierhash
 from hashgym.metrics import evaluate
 
 __all__ = [
@@ -280,7 +281,7 @@ def agent_config(params: Mapping[str, Any], n_bits: int, seed: int, bank: Featur
         raise BenchError(f"an 'agent' method needs params['algo'], got {dict(params)!r}")
     config = RunConfig.from_mapping(run, "an 'agent' method's params", BenchError)
     if (config.total_timesteps is None and config.level_timesteps is None
-            and config.env_id != "HierHash-v0"):
+            and not is_hierhash(config.env_id)):
         raise BenchError("an 'agent' method needs a budget: params['total_timesteps'] or "
                          "params['level_timesteps'] (only HierHash-v0 has a recipe's budget)")
     return config.replace(seed=seed, env_kwargs={**config.env_kwargs, "bank": bank,

@@ -382,11 +382,13 @@ def _source() -> dict[str, Any]:
 
 
 def _env_versions(suite: BenchSuite) -> dict[str, str]:
-    """Each env id the suite's agents train on, with the entry point registered for it (an id
-    names one behaviour: a changed env ships under a new id)."""
+    """Each env id the suite's agents train on, with the entry point registered for it and the
+    defaults the id sets (an id names one behaviour: a changed env ships under a new id)."""
     ids = sorted({str(m.params.get("env_id", "HierHash-v0")) for m in suite.methods
                   if m.kind == "agent"})
-    return {env_id: str(gym.spec(env_id).entry_point) for env_id in ids}
+    return {env_id: str(gym.spec(env_id).entry_point) + "".join(
+        f" {key}={value!r}" for key, value in sorted(gym.spec(env_id).kwargs.items()))
+        for env_id in ids}
 
 
 def _machine(threads: int) -> dict[str, Any]:

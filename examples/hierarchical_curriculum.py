@@ -4,7 +4,7 @@ Level 0 learns super-class constraints; the agent then codes every training imag
 become ``prev_codes``, the env moves to level 1 (class constraints plus the refinement reward of
 eqs. (4)-(5)), and the same network keeps learning. The env moves its code memory by itself,
 once per memory generation, so no callback is needed.
-(``hashgym.agents.train.train("dqn", "HierHash-v0", levels=(0, 1))`` does all of this, with the
+(``hashgym.agents.train.train("dqn", "HierHash-v1", levels=(0, 1))`` does all of this, with the
 recipe's budget and checkpoints.)
 
     python examples/hierarchical_curriculum.py --total-timesteps 200
@@ -33,12 +33,12 @@ torch.set_num_threads(1)
 
 bank = resolve_bank(args.bank)
 q, db = bank.indices("query"), bank.indices("database")
-# HierHash-v0's defaults: eq. (1) averaged over the negative's class, on distances to the class
+# HierHash-v1's defaults: eq. (1) averaged over the negative's class, on distances to the class
 # means of a code memory that starts as one random
 # code per class and takes the episodes' codes once per generation (15 codings of every training image),
 # split by one bit per class at a level change; the paper's
 # setting is hashgym.envs.hierhash.PAPER_SETTINGS
-venv = make_sb3_vec_env("HierHash-v0", num_envs=args.num_envs, bank=bank, info_keys=())
+venv = make_sb3_vec_env("HierHash-v1", num_envs=args.num_envs, bank=bank, info_keys=())
 native = venv.unwrapped.vector_env  # the hashgym vector env under SB3's wrappers
 hyper = {**DQN_DEFAULTS, "learning_starts": min(1000, args.total_timesteps // 2)}
 model = DQN("MultiInputPolicy", venv, seed=0, **hyper)

@@ -12,7 +12,7 @@ import dataclasses
 import gymnasium as gym
 import torch
 
-import hashgym  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
+import hashgym  # noqa: F401  (registers HierHash-v1, HierHash-v0 and CentralHash-v0)
 from hashgym.agents.encode import encode
 from hashgym.agents.train import train
 from hashgym.metrics import evaluate
@@ -44,12 +44,12 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     bank = resolve_bank(args.bank)
-    env = gym.make("HierHash-v0", bank=bank)  # one image at a time: what an agent sees
+    env = gym.make("HierHash-v1", bank=bank)  # one image at a time: what an agent sees
     print("observation:", {k: v.shape for k, v in env.observation_space.items()},
           "action:", env.action_space)
 
     # DRLHIH: level 0 (super-classes), then level 1 (classes) refining the level-0 codes
-    result = train("dqn", "HierHash-v0", {"bank": bank},
+    result = train("dqn", "HierHash-v1", {"bank": bank},
                    total_timesteps=args.total_timesteps or None, num_envs=args.num_envs,
                    seed=args.seed)
     print(f"trained {result.timesteps:,} steps in {result.wall_time:.1f} s")

@@ -1,10 +1,10 @@
 """hashgym: learning to hash for image retrieval, as reinforcement learning.
 
-Importing the package registers the Gymnasium environments ``HierHash-v0`` and
-``CentralHash-v0`` (see :mod:`hashgym.envs`).
+Importing the package registers the Gymnasium environments ``HierHash-v1``, ``HierHash-v0``
+and ``CentralHash-v0`` (see :mod:`hashgym.envs`).
 """
 
-from hashgym import envs as _envs  # noqa: F401  (registers HierHash-v0 and CentralHash-v0)
+from hashgym import envs as _envs  # noqa: F401  (registers the HierHash and CentralHash ids)
 from hashgym.bank import BankError, FeatureBank
 from hashgym.errors import (
     AgentError,

@@ -109,7 +109,7 @@ def test_cli_errors(tmp_path: Path, bank_path: Path, capsys: pytest.CaptureFixtu
     assert main(["train", "--env", "CentralHash-v0", "--algo", "ppo", "--bank", str(bank_path),
                  "--memory-refresh", "100", "--timesteps", "10", "--out", str(tmp_path / "m"),
                  "--env-kwargs", "n_bits=8"]) == 2
-    assert "memory_refresh applies to HierHash-v0 in memory mode only" in capsys.readouterr().err
+    assert "memory_refresh applies to HierHash in memory mode only" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -26,9 +27,13 @@ from hashgym.benchmarks.suites import (
 from hashgym.benchmarks.tables import paired_differences, paired_markdown, t_quantile
 from hashgym.centers import hash_centers
 from hashgym.cli.bench import parse_seeds
+from hashgym.envs import is_hierhash
 from hashgym.envs.hierhash import default_bits_per_step
 from hashgym.metrics import parse_metric
 from hashgym.protocols import preset_names
+from hashgym.synthetic import make_hierarchical_bank
+
+BANK = make_hierarchical_bank(branching=(3, 2), n_per_class=8, dim=16, seed=0)
 
 
 @pytest.mark.parametrize("name", sorted(BENCH_SUITES))
@@ -49,10 +54,10 @@ def test_preset_is_well_formed(name: str) -> None:
             assert spec.params["algo"] in ALGORITHMS
             # RunConfig's settings (and the benchmark's own), with the cell's bank and seed
             assert agent_config(spec.params, 12, 0, None).algo == spec.params["algo"]
-            if spec.params.get("env_id", "HierHash-v0") != "HierHash-v0":  # no recipe budget
+            if not is_hierhash(spec.params["env_id"]):  # no recipe budget
                 assert "total_timesteps" in spec.params or "level_timesteps" in spec.params
             step = spec.params.get("env_kwargs", {}).get("bits_per_step")
-            if spec.params.get("env_id", "HierHash-v0") == "HierHash-v0" and step:
+            if is_hierhash(spec.params["env_id"]) and step:
                 assert all(bits % step == 0 for bits in suite.bits), (spec.key, suite.bits)
     assert suite.to_dict()["methods"][0]["key"] == suite.methods[0].key
 
@@ -105,8 +110,15 @@ def test_presets_match_the_papers() -> None:
     assert lengths.seeds == 3 and lengths.relevance == "hierarchy"
     assert {"itq", "dch", "shdh", "csq", "dqn-hier", "reinforce"} == {
         m.key for m in lengths.methods}
-    # the DQN codes HierHash-v0's default bits per step at every length
+    # the DQN codes HierHash-v1's default bits per step and margin at every length
     assert "bits_per_step" not in lengths.method("dqn-hier").params.get("env_kwargs", {})
+    assert "margin" not in lengths.method("dqn-hier").params.get("env_kwargs", {})
+    assert lengths.method("dqn-hier").params["env_id"] == "HierHash-v1"
+    assert get_suite("quick").method("dqn-hier").params["env_id"] == "HierHash-v1"
+    # the suites whose records were measured on HierHash-v0 keep it
+    assert {get_suite(name).method(key).params["env_id"] for name, key in (
+        ("drlhih", "dqn-hier"), ("drlhih", "dqn-l1"), ("agents", "dqn"), ("unseen", "dqn-hier"))
+    } == {"HierHash-v0"}
     # the baselines take the settings their studies chose, as in the single-length suites
     assert lengths.method("dch").params == get_suite("drlhih").method("dch").params
     assert lengths.method("csq").params == get_suite("scihcgrl").method("csq").params
@@ -117,13 +129,21 @@ def test_presets_match_the_papers() -> None:
 
 
 def test_lengths_shares_the_drlhih_cells_at_12_bits() -> None:
-    """The lengths suite's 12-bit cells on cifar100 are the drlhih suite's cells: the same
-    configuration, so the same cell key, and one run's saved cells serve the other."""
+    """The lengths suite's 12-bit baseline cells on cifar100 are the drlhih suite's cells: the
+    same configuration, so the same cell key, and one run's saved cells serve the other. Its DQN
+    trains on HierHash-v1, which at 12 bits resolves to the env drlhih's HierHash-v0 row
+    trains: the same arguments, the drlhih row's other parameters unchanged."""
     drlhih, lengths = get_suite("drlhih"), get_suite("lengths")
     assert default_bits_per_step(12) == 3  # drlhih codes DRLHIH's 3 bits per step by default
     shared = {m.key for m in lengths.methods} & {m.key for m in drlhih.methods}
     assert shared == {"itq", "dch", "shdh", "dqn-hier"}
-    for key in sorted(shared):
+    ours, theirs = lengths.method("dqn-hier").params, drlhih.method("dqn-hier").params
+    assert {**ours, "env_id": "HierHash-v0"} == theirs
+    envs = [gym.make(env_id, bank=BANK, n_bits=12).unwrapped
+            for env_id in (ours["env_id"], theirs["env_id"])]
+    settings = [(e.margin, e.bits_per_step, e.memory_generation) for e in envs]
+    assert settings[0] == settings[1] and settings[0][:2] == (3.0, 3)
+    for key in sorted(shared - {"dqn-hier"}):
         for seed in lengths.seed_list:
             ours = Cell("cifar100", lengths.method(key), 12, seed).config("bank")
             theirs = Cell("cifar100", drlhih.method(key), 12, seed).config("bank")

@@ -32,6 +32,11 @@ KWARGS: dict[str, list[dict]] = {
         {"bank": BANK, "mode": "memory", "n_bits": 6, "bits_per_step": 1, "window": 3},
         {"bank": BANK, "level": 1, "prev_codes": np.zeros((len(BANK.indices("train")), 12), np.uint8)},
     ],
+    # v0 with a margin of a quarter of the code: the cases where that differs from v0's
+    "HierHash-v1": [
+        {"bank": BANK, "n_bits": 24},
+        {"bank": BANK, "mode": "triplet", "n_bits": 8, "bits_per_step": 2},
+    ],
     "CentralHash-v0": [
         {},
         {"bank": BANK, "n_bits": 8, "bits_per_step": 2, "action_type": "probability"},
@@ -46,7 +51,7 @@ CASES = [
 
 
 def test_every_registered_id_is_covered() -> None:
-    assert HASHGYM_IDS == ["CentralHash-v0", "HierHash-v0"]
+    assert HASHGYM_IDS == ["CentralHash-v0", "HierHash-v0", "HierHash-v1"]
     for env_id in HASHGYM_IDS:
         assert gym.spec(env_id).vector_entry_point is not None
 

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import hashgym  # noqa: F401
+from hashgym.envs import is_hierhash
 from hashgym.envs.constraints import TRIPLETS_PER_IMAGE
 from hashgym.envs.core import HashEnvError
 from hashgym.envs.hierhash import (
@@ -20,6 +21,8 @@ from hashgym.envs.hierhash import (
     PAPER_SETTINGS,
     default_bits_per_step,
     default_margin,
+    quarter_margin,
+    resolve_margin,
     triplet_value,
 )
 from hashgym.synthetic import make_hierarchical_bank
@@ -411,3 +414,29 @@ def test_memory_state_round_trip() -> None:
         other.unwrapped.restore_memory_state({**state, "latest": state["latest"][:3]})
     with pytest.raises(HashEnvError, match="latest must contain only 0/1"):
         other.unwrapped.restore_memory_state({**state, "latest": state["latest"] * 3})
+
+
+def test_v1_is_v0_with_a_quarter_of_the_code_as_margin() -> None:
+    """HierHash-v1 changes one default: the margin is n_bits / 4 (v0: 3 * sqrt(n_bits / 12)),
+    in the single and the vector env; the two ids are the same env at 12 bits, and a margin the
+    caller gives wins on either id."""
+    assert [quarter_margin(n) for n in (4, 12, 48, 64)] == [1.0, 3.0, 12.0, 16.0]
+    for n_bits, v0, v1 in ((12, 3.0, 3.0), (48, 6.0, 12.0), (64, 3 * np.sqrt(64 / 12), 16.0)):
+        assert gym.make("HierHash-v0", bank=BANK, n_bits=n_bits).unwrapped.margin == (
+            pytest.approx(v0))
+        assert gym.make("HierHash-v1", bank=BANK, n_bits=n_bits).unwrapped.margin == v1
+        assert gym.make_vec("HierHash-v1", num_envs=2, bank=BANK,
+                            n_bits=n_bits).unwrapped.margin == v1
+    assert gym.make("HierHash-v1", bank=BANK, n_bits=48, margin=5).unwrapped.margin == 5.0
+    assert gym.make("HierHash-v0", bank=BANK, n_bits=48, margin="quarter").unwrapped.margin == 12
+    assert resolve_margin(None, 48) == resolve_margin("sqrt", 48) == default_margin(48)
+    assert [is_hierhash(i) for i in ("HierHash-v0", "HierHash-v1", "CentralHash-v0")] == [
+        True, True, False]
+    # at 12 bits the same seed gives the same rollout on both ids
+    traces = []
+    for env_id in ("HierHash-v0", "HierHash-v1"):
+        venv = gym.make_vec(env_id, num_envs=8, bank=BANK)
+        venv.action_space.seed(0)
+        venv.reset(seed=0)
+        traces.append([venv.step(venv.action_space.sample())[1] for _ in range(40)])
+    assert np.array_equal(traces[0], traces[1])

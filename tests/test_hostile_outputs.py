@@ -424,7 +424,7 @@ UNCLEAR: list[CliCase] = [
      r"^hashgym train: error: --config .*: timesteps must be an integer, got '100'"),
     ("env-cartpole", lambda f: [*TRAIN, "--env", "CartPole-v1", "--out", f.folder / "run"],
      (r"^hashgym train: error: env id 'CartPole-v1' is a Gymnasium env but not a hashgym one "
-      r"\(it takes no bank\); expected 'HierHash-v0' or 'CentralHash-v0'")),
+      r"\(it takes no bank\); expected one of HierHash-v0, HierHash-v1, CentralHash-v0$")),
     ("tune-bank-a-dimension", lambda f: [
         "tune", "--space", f.space(SPACE + "bank: {choice: [cifar100-mini, cifar100]}\n"),
         "--timesteps", "64", "--out", f.folder / "sweep"],

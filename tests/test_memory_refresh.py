@@ -81,7 +81,7 @@ def test_callback_needs_memory_mode() -> None:
                    levels=[0], level_timesteps=[24], algo_kwargs=_REPLAY)
     callback = MemoryRefresh(every=10)
     callback.init_callback(result.model)
-    with pytest.raises(ValueError, match="needs HierHash-v0 in memory mode.*mode='triplet'"):
+    with pytest.raises(ValueError, match="needs HierHash in memory mode.*mode='triplet'"):
         callback.refresh()
 
 

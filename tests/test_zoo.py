@@ -53,3 +53,15 @@ def test_every_zoo_algorithm_has_a_file() -> None:
     assert all(config_path(algo).is_file() for algo in ZOO_ALGOS)
     with pytest.raises(ValueError, match="no zoo hyperparameters for 'nope'; available: ppo"):
         config_path("nope")
+
+
+@pytest.mark.parametrize("algo", ZOO_ALGOS)
+def test_every_hierhash_id_has_the_same_entry(algo: str) -> None:
+    """A file that fits HierHash fits both of its ids, with one set of hyperparameters."""
+    yaml = pytest.importorskip("yaml")
+    entries = yaml.safe_load(config_path(algo).read_text())
+    hier = [key for key in entries if key.startswith("HierHash")]
+    assert hier in ([], ["HierHash-v0", "HierHash-v1"]), hier
+    if hier:
+        assert entries["HierHash-v1"] == entries["HierHash-v0"]
+        assert entries["HierHash-v0"]["n_timesteps"] > 0

@@ -2,12 +2,12 @@
 
 One YAML file per zoo algorithm name (``ppo``, ``a2c``, ``dqn``, ``qrdqn``, ``trpo``,
 ``ppo_lstm``, ``ars``, ``sac``, ``td3``, ``tqc``), each with an entry for the env ids it fits:
-the Discrete ones (``dqn``, ``qrdqn``) for ``HierHash-v0``, the continuous ones for
+the Discrete ones (``dqn``, ``qrdqn``) for ``HierHash-v0`` and ``-v1``, the continuous ones for
 ``CentralHash-v0`` with ``action_type="probability"`` (set through the file's ``env_kwargs``),
 the rest for both. rl_zoo3 reads its own hyperparameter files unless given ``--conf-file``, so
 point it at ours::
 
-    python -m rl_zoo3.train --algo ppo --env HierHash-v0 --gym-packages hashgym \\
+    python -m rl_zoo3.train --algo ppo --env HierHash-v1 --gym-packages hashgym \\
         --conf-file "$(python -m hashgym.agents.zoo ppo)" -n 2000
 
 Note: the zoo steps one ``gymnasium.make`` env per sub-environment in a ``DummyVecEnv``; hashgym's

@@ -2,7 +2,7 @@
 
 ::
 
-    hashgym train --env HierHash-v0 --algo dqn [--bank NAME|PATH] [--levels 0 1]
+    hashgym train --env HierHash-v1 --algo dqn [--bank NAME|PATH] [--levels 0 1]
                   [--timesteps N] [--seed S] [--out DIR] [--num-envs N]
                   [--env-kwargs KEY=VALUE ...] [--algo-kwargs KEY=VALUE ...]
                   [--checkpoint-every N] [--no-resume] [--no-progress] [--tensorboard | --no-tensorboard]
@@ -42,6 +42,7 @@ from typing import Any
 from hashgym.agents.config import RunConfig
 from hashgym.cli.usage import UsageError
 from hashgym.devices import check_device
+from hashgym.envs import is_hierhash
 
 __all__ = ["add_arguments", "apply_config", "parse_key_values", "run_from_args"]
 
@@ -74,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "level_timesteps, num_envs, seed, ...); options given here "
                              "override it")
     parser.add_argument("--env", default=None,
-                        help="environment id: HierHash-v0 (default) or CentralHash-v0")
+                        help="environment id: HierHash-v1 (default), HierHash-v0 or CentralHash-v0")
     parser.add_argument("--algo", default=None,
                         help="algorithm: dqn, qrdqn, ppo, a2c, trpo, recurrentppo, maskableppo, "
                              "ars, sac, td3, ddpg, tqc, reinforce (default dqn)")
@@ -92,10 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HierHash constraint pool size (one, or one per level; default "
                              "30 triplets per training image)")
     parser.add_argument("--timesteps", type=int, default=None,
-                        help="environment steps in total (default: HierHash-v0 four memory "
+                        help="environment steps in total (default: HierHash four memory "
                              "generations, 12M steps on cifar100; CentralHash-v0 100000)")
     parser.add_argument("--num-envs", type=int, default=None,
-                        help="images stepped in parallel (default 256 on HierHash-v0, else 64)")
+                        help="images stepped in parallel (default 256 on HierHash, else 64)")
     parser.add_argument("--observation", choices=("features", "image"), default=None,
                         help="what the agent sees: the bank's features (default) or the images "
                              "themselves, through a CNN inside the agent")
@@ -118,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None,
                         help="output folder (default runs/<env>-<algo>-seed<seed>)")
     parser.add_argument("--memory-refresh", type=int, default=None, metavar="STEPS",
-                        help="HierHash-v0 memory mode: rewrite the code memory with the agent's "
+                        help="HierHash memory mode: rewrite the code memory with the agent's "
                              "greedy codes every STEPS environment steps (default: never)")
     parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="steps between checkpoints (default: a tenth of the budget, at "
@@ -210,8 +211,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         config = config.replace(algo_kwargs=algo_kwargs)
     out = Path(args.out or f"runs/{config.env_id}-{config.algo}-seed{config.seed}")
     if (config.total_timesteps is None and config.level_timesteps is None
-            and config.env_id != "HierHash-v0"):
-        # HierHash-v0 without a budget trains the recipe's (agents/recipe.py)
+            and not is_hierhash(config.env_id)):
+        # HierHash without a budget trains the recipe's (agents/recipe.py)
         config = config.replace(total_timesteps=100_000)
     started = time.perf_counter()
     result = train(

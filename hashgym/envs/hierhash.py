@@ -1,4 +1,5 @@
-"""``HierHash-v0``: DRLHIH's hierarchical image hashing as a Gymnasium environment.
+"""``HierHash-v1`` and ``HierHash-v0``: DRLHIH's hierarchical image hashing as a Gymnasium
+environment (the two ids differ in one default, the triplet margin: see the Version History).
 
 :class:`HierHashEnv` (one image at a time) and :class:`HierHashVectorEnv` (a whole batch in
 numpy) are two views of the same :class:`HierHashCore`, which holds the episodes, the levels and
@@ -44,6 +45,8 @@ from hashgym.envs.rewards import (
     level_reward,
     level_value,
     memory_role_distances,
+    quarter_margin,
+    resolve_margin,
     triplet_episode_reward,
     triplet_reward,
     triplet_value,
@@ -68,7 +71,9 @@ __all__ = [
     "level_reward",
     "level_value",
     "memory_role_distances",
+    "quarter_margin",
     "random_memory",
+    "resolve_margin",
     "resolve_memory_init",
     "split_memory",
     "triplet_reward",
@@ -192,7 +197,7 @@ class HierHashCore(CodingCore):
         prev_codes: np.ndarray | None = None,
         n_constraints: int | tuple[int, ...] | None = None,
         sibling_negatives: float = 0.5,
-        margin: float | None = None,
+        margin: float | str | None = None,
         lam: float = 1.0,
         rho: float = 0.9,
         coarse_weight: float = 0.0,
@@ -228,8 +233,7 @@ class HierHashCore(CodingCore):
         if self.level_split > self.n_bits:
             raise HashEnvError(f"level_split must be <= n_bits ({self.n_bits}), got "
                                f"{self.level_split}")
-        self.margin = (default_margin(self.n_bits) if margin is None
-                       else check_number(margin, "margin", 0.0, None, HashEnvError))
+        self.margin = resolve_margin(margin, self.n_bits)
         self.lam = check_number(lam, "lam", 0.0, None, HashEnvError)
         self.rho = check_number(rho, "rho", 0.0, 1.0, HashEnvError)
         self.coarse_weight = check_number(coarse_weight, "coarse_weight", 0.0, None, HashEnvError)
@@ -716,10 +720,15 @@ _MANUAL = """
       sibling negatives are what splits a super-class's children, the others keep the
       super-classes apart (sibling-only triplets never ask for that, and the level-0 structure
       erodes).
-    * ``margin=None``: ``β`` in bits; default :func:`default_margin`, ``3 · sqrt(n_bits / 12)``
-      (3 bits at 12 bits, where the paper does not give ``β``; 6 at 48). On the development
-      bank at 48 bits the default collapsed where ``n_bits / 4`` learned
-      (``benchmarks/results/notes/lengths.md``): pass ``margin=n_bits / 4`` for long codes.
+    * ``margin``: ``β`` in bits, or a rule of :data:`~hashgym.envs.rewards.MARGIN_RULES` that
+      gives it from the code length: ``"quarter"`` (:func:`quarter_margin`, ``n_bits / 4``),
+      ``HierHash-v1``'s default, or ``"sqrt"`` (:func:`default_margin`,
+      ``3 · sqrt(n_bits / 12)``), ``HierHash-v0``'s (and the class's, ``None``). Both give 3
+      bits at 12, where the paper does not give ``β``; at 48 bits 12 against 6. Why a quarter:
+      class codes of ``n`` bits lie about ``n / 2`` apart, and a margin that grows only like
+      ``sqrt(n)`` is met by most negatives of a long code, so eq. (1) stops asking for the extra
+      bits; on the development bank v0's margin collapsed at 48 and 64 bits where the quarter
+      learned (``benchmarks/results/notes/lengths.md``).
     * ``lam=1.0``, ``rho=0.9``: ``λ`` and ``ρ`` of eqs. (4)–(5), the paper's ``ρ`` (DRLHIH
       §4.1). The pull towards the previous level's codes is what keeps siblings near their
       parent's code, i.e. the hierarchy in the codes; ``ρ = 1`` drops it.
@@ -773,10 +782,11 @@ _MANUAL = """
 
     ## Version History
 
-    From now on, any change to what this environment does (a default, the reward, a space)
-    ships under a new id, ``HierHash-v1``; ``HierHash-v0`` stays registered and keeps its
-    behaviour, so the same arguments and seed give the same codes. Before this rule the id did
-    not move: ``HierHash-v0`` changed four times under the same id, three times in its defaults
+    Any change to what this environment does (a default, the reward, a space) ships under a new
+    id; the old id stays registered and keeps its behaviour, so the same arguments and seed give
+    the same codes. The classes' own defaults are ``HierHash-v0``'s; a later id sets its changed
+    defaults in its registration (``hashgym.envs.ENV_KWARGS``). Before this rule the id did not
+    move: ``HierHash-v0`` changed four times under the same id, three times in its defaults
     and once by a new argument (what each release meant, why, and the measurements:
     ``benchmarks/results/notes/hierhash-v0-versions.md``).
 
@@ -788,14 +798,21 @@ _MANUAL = """
     * 0.4.0: ``estimator="expected"`` when coding anchors; ``bits_per_step`` and ``margin``
       follow the code length (unchanged at 12 bits).
     * 0.5.0: ``observation="image"`` added; the default is unchanged.
+    * ``HierHash-v1`` (after 0.5.0): ``margin="quarter"``, ``n_bits / 4``, where v0 keeps
+      ``3 · sqrt(n_bits / 12)``. The same env at 12 bits (3 bits either way), so DRLHIH's
+      setting and every 12-bit result hold for both ids; 6 bits wider at 24, 12 bits wider at
+      48 and 64. Chosen on the development bank, where v0's margin collapsed to a few codes at
+      48 and 64 bits (``benchmarks/results/notes/lengths.md``). hashgym's agents, ``hashgym
+      train`` and the RL Zoo files use v1; v0 stays for the records measured on it.
 """
 
 
 class HierHashEnv(_HierHashAccess, CodingEnv):
-    __doc__ = "``HierHash-v0``: hash one image at a time.\n" + _MANUAL
+    __doc__ = "``HierHash-v1`` / ``HierHash-v0``: hash one image at a time.\n" + _MANUAL
     core_class = HierHashCore
 
 
 class HierHashVectorEnv(_HierHashAccess, CodingVectorEnv):
-    __doc__ = "``HierHash-v0`` vectorized: hash ``num_envs`` images at once.\n" + _MANUAL
+    __doc__ = ("``HierHash-v1`` / ``HierHash-v0`` vectorized: hash ``num_envs`` images at once.\n"
+               + _MANUAL)
     core_class = HierHashCore

@@ -14,16 +14,19 @@ import numpy as np
 from hashgym.codes import hamming_bits_paired, hamming_paired
 from hashgym.envs.code_memory import ClassMeans
 from hashgym.envs.core import HashEnvError
-from hashgym.validation import check_int
+from hashgym.validation import check_choice, check_int, check_number
 
 __all__ = [
     "ESTIMATORS",
+    "MARGIN_RULES",
     "MemoryReward",
     "default_margin",
     "expected_hamming",
     "level_reward",
     "level_value",
     "memory_role_distances",
+    "quarter_margin",
+    "resolve_margin",
     "triplet_episode_reward",
     "triplet_reward",
     "triplet_value",
@@ -50,6 +53,42 @@ def default_margin(n_bits: int) -> float:
     :param n_bits: the code length, ``>= 1``.
     """
     return 3.0 * float(np.sqrt(check_int(n_bits, "n_bits", 1, HashEnvError) / 12))
+
+
+def quarter_margin(n_bits: int) -> float:
+    """The triplet margin ``β`` of ``HierHash-v1``: ``n_bits / 4`` bits, a quarter of the code.
+
+    3 bits at 12, the same as :func:`default_margin` there; 12 at 48, 16 at 64. Why: class codes
+    of ``n_bits`` bits lie about ``n_bits / 2`` apart, so a margin that grows only like
+    ``sqrt(n_bits)`` is met by most negatives of a long code and eq. (1) stops asking for the
+    extra bits; on the development bank at 48 and 64 bits ``3 · sqrt(n_bits / 12)`` collapsed to
+    a handful of codes where ``n_bits / 4`` learned (``benchmarks/results/notes/lengths.md``).
+
+    :param n_bits: the code length, ``>= 1``.
+    """
+    return check_int(n_bits, "n_bits", 1, HashEnvError) / 4
+
+
+#: ``margin`` rules by name (``HierHash(margin=...)`` takes a number of bits or one of these):
+#: ``"sqrt"`` is :func:`default_margin` (``HierHash-v0``'s default), ``"quarter"`` is
+#: :func:`quarter_margin` (``HierHash-v1``'s).
+MARGIN_RULES = {"sqrt": default_margin, "quarter": quarter_margin}
+
+
+def resolve_margin(margin: float | str | None, n_bits: int) -> float:
+    """The margin ``β`` in bits for a code of ``n_bits``.
+
+    :param margin: a number of bits ``>= 0``, or the name of a rule in :data:`MARGIN_RULES`;
+        ``None`` is ``"sqrt"``, ``HierHash-v0``'s default.
+    :param n_bits: the code length.
+    :raises HashEnvError: for a negative or non-finite number or an unknown rule, by name.
+    """
+    if margin is None:
+        margin = "sqrt"
+    if isinstance(margin, str):
+        return MARGIN_RULES[check_choice(margin, "margin", tuple(MARGIN_RULES), HashEnvError)](
+            n_bits)
+    return check_number(margin, "margin", 0.0, None, HashEnvError)
 
 
 def triplet_reward(
