@@ -1,5 +1,5 @@
 """One recipe everywhere: ``hashgym train``, ``train()``, ``hierarchical_dqn()`` and the benchmark
-suites resolve to the same DQN settings on HierHash-v0 when given no budget or settings."""
+suites resolve to the same DQN settings on HierHash when given no budget or settings."""
 
 from __future__ import annotations
 
@@ -96,3 +96,8 @@ def test_every_entry_point_resolves_to_the_recipe(tmp_path: Path) -> None:
     for name, info in (("hashgym train", cli), ("hierarchical_dqn", front),
                        ("drlhih suite", bench)):
         assert _settings(info) == expected, name
+    # with no env named they train HierHash-v1 (the same env as drlhih's v0 at 12 bits), as do
+    # the lengths suite's DQN cells
+    lengths = get_suite("lengths").method("dqn-hier").params
+    assert cli["env_id"] == front["env_id"] == RunConfig().env_id == lengths["env_id"] == (
+        "HierHash-v1")
