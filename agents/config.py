@@ -39,7 +39,8 @@ from typing import Any
 from hashgym.errors import AgentError
 from hashgym.validation import is_integer
 
-__all__ = ["DEFAULT_ENV_ID", "LEGACY_KEYS", "RECORD_KEYS", "RUN_KEYS", "RunConfig", "TrainError", "canonical_keys"]
+__all__ = ["DEFAULT_ENV_ID", "LEGACY_KEYS", "RECORD_KEYS", "RUN_KEYS", "RunConfig", "TrainError",
+           "canonical_keys"]
 
 
 #: A training request that cannot run (the message names the argument and what fits): this

@@ -16,8 +16,8 @@ Algorithms (:data:`ALGORITHMS`; :func:`register_algorithm` adds more)
 =================  ====================================  =============================================
 name               class                                 action spaces (env settings that give them)
 =================  ====================================  =============================================
-``dqn``            ``stable_baselines3.DQN``             Discrete (HierHash)   
-``qrdqn``          ``sb3_contrib.QRDQN``                 Discrete (HierHash)   
+``dqn``            ``stable_baselines3.DQN``             Discrete (HierHash)
+``qrdqn``          ``sb3_contrib.QRDQN``                 Discrete (HierHash)
 ``ppo``, ``a2c``   ``stable_baselines3.PPO`` / ``A2C``   all
 ``trpo``           ``sb3_contrib.TRPO``                  all
 ``recurrentppo``   ``sb3_contrib.RecurrentPPO``          Discrete, MultiDiscrete, Box (not MultiBinary:
@@ -665,7 +665,8 @@ def hierarchical_dqn(
     """Train DRLHIH's hierarchical DQN hash function (DRLHIH §3–4).
 
     A thin front end of :func:`hashgym.agents.train.train` with ``algo="dqn"`` and
-    ``env_id="HierHash-v1"`` (:data:`~hashgym.agents.config.DEFAULT_ENV_ID`): the paper's network (:class:`~hashgym.agents.dqn.HashQFeatures`), code length and
+    ``env_id="HierHash-v1"`` (:data:`~hashgym.agents.config.DEFAULT_ENV_ID`): the paper's
+    network (:class:`~hashgym.agents.dqn.HashQFeatures`), code length and
     ``γ = 1`` (:data:`~hashgym.agents.dqn.DQN_DEFAULTS`), the env's defaults (the expected class-mean reward against a code
     memory that moves once per generation, from random class codes: pure RL) and the recipe's budget
     and parallel images (:mod:`hashgym.agents.recipe`). Every default is the one measured best;

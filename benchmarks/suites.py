@@ -244,10 +244,10 @@ def _baseline(name: str, label: str, **params: Any) -> MethodSpec:
     return MethodSpec(name, "baseline", {"name": name, **params}, label)
 
 
-# The env of an agent row. HierHash-v1 (the margin a quarter of the code) is the DQN's env from
-# hashgym 0.6.0 on; the rows whose committed records were measured on HierHash-v0 keep it (the
-# drlhih and agents suites at 12 bits, where v1 is the same env, and unseen at 32 bits), so
-# their cells keep their keys and their records stay reproducible.
+# The env of an agent row. HierHash-v1 (the margin a quarter of the code) is the env hashgym's
+# agents train by default; the rows whose committed records were measured on HierHash-v0 keep
+# it (the drlhih and agents suites at 12 bits, where v1 is the same env, and unseen at 32
+# bits), so their cells keep their keys and their records stay reproducible.
 _V0, _V1 = "HierHash-v0", "HierHash-v1"
 
 
