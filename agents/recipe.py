@@ -1,4 +1,5 @@
-"""hashgym's training recipe for ``HierHash`` (``-v1``, the default env), as plain data and two small functions (no torch).
+"""hashgym's training recipe for ``HierHash`` (``-v1``, the default env), as plain data and two
+small functions (no torch).
 
 The environment's own defaults carry the env side of the recipe (eq. (1) averaged over the
 negative's class on class-mean distances, memory generations, large pools, anchor-only coding,

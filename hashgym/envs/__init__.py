@@ -33,7 +33,8 @@ ENV_IDS: dict[str, str] = {
 ENV_KWARGS: dict[str, dict[str, object]] = {"HierHash-v1": {"margin": "quarter"}}
 """The defaults an id sets on top of its classes' (a caller's keyword arguments still win)."""
 
-HIERHASH_IDS: tuple[str, ...] = ("HierHash-v0", "HierHash-v1")
+HIERHASH_IDS: tuple[str, ...] = tuple(
+    env_id for env_id, prefix in ENV_IDS.items() if prefix == "hashgym.envs.hierhash:HierHash")
 """The ids of the hierarchical env, oldest first."""
 
 
