@@ -29,10 +29,12 @@ ALLOWED_LINES: dict[str, set[str]] = {
     },
 }
 #: Run records written by ``hashgym bench`` and the benchmark scripts keep the paths their run
-#: read (provenance of a measurement, not a reference for readers), so they are not checked.
+#: read (provenance of a measurement, not a reference for readers), so they are not checked;
+#: nor are a run's saved cells (``cells/<key>.json``, committed where a run spans sessions).
 RECORD = re.compile(
     r"benchmarks/results/"
-    r"(?:[^/]+/(?:record\.json|results\.csv|table\.md|table\.tex)|bench_eval(?:_fallback)?\.txt)"
+    r"(?:[^/]+/(?:record\.json|results\.csv|table\.md|table\.tex|cells/[0-9a-f]+\.json)"
+    r"|bench_eval(?:_fallback)?\.txt)"
 )
 README = "README.md"
 
@@ -76,3 +78,14 @@ def test_the_check_sees_each_kind_of_citation() -> None:
         assert OUTSIDE.search(text), text
     for text in ("docs/methods.md", "benchmarks/results/notes/x.md", "a shared/data folder"):
         assert not OUTSIDE.search(text), text
+
+
+def test_only_run_records_and_their_cells_are_exempt() -> None:
+    for name in ("benchmarks/results/lengths/record.json", "benchmarks/results/quick/table.md",
+                 "benchmarks/results/lengths/cells/8908cbd24e8e8e044b11.json",
+                 "benchmarks/results/bench_eval.txt"):
+        assert RECORD.fullmatch(name), name
+    for name in ("benchmarks/results/notes/lengths.md", "docs/results.md",
+                 "benchmarks/results/lengths/cells/notes.md",
+                 "benchmarks/results/lengths/cells/sub/8908cbd24e8e8e044b11.json"):
+        assert not RECORD.fullmatch(name), name
