@@ -15,23 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from hashgym.benchmarks.runner import CellStore
+
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-#: Runs whose record is committed with every one of its cells.
+#: Runs whose record is committed with its cells.
 RUNS_WITH_CELLS = sorted(p.parent.name for p in RESULTS.glob("*/cells")
                          if (p.parent / "record.json").is_file())
-
-
-def _cell_values(cells: Path) -> dict[tuple[str, str, int, int, str], float]:
-    """``(bank, method, bits, seed, metric) -> value`` over a folder of saved cells."""
-    values = {}
-    for path in cells.glob("*.json"):
-        saved = json.loads(path.read_text())
-        cell = saved["cell"]
-        for metric, value in saved["metrics"].items():
-            key = (cell["bank"], cell["method"]["key"], int(cell["bits"]), int(cell["seed"]),
-                   metric)
-            values[key] = float(value)
-    return values
 
 
 def test_some_record_keeps_its_cells() -> None:
@@ -39,25 +28,28 @@ def test_some_record_keeps_its_cells() -> None:
 
 
 @pytest.mark.parametrize("run", RUNS_WITH_CELLS)
-def test_a_records_values_are_its_committed_cells(run: str) -> None:
+def test_a_record_resumes_from_its_committed_cells(run: str) -> None:
+    """Every cell ``record.json`` lists loads as a resumable cell (its JSON and its codes, as
+    ``hashgym bench`` reads them), and ``results.csv`` holds exactly those cells' metrics."""
     folder = RESULTS / run
-    cells = _cell_values(folder / "cells")
+    store = CellStore(folder / "cells")
+    listed = json.loads((folder / "record.json").read_text())["cells"]
+    assert listed, f"{run}/record.json lists no cells"
+    values, missing = {}, []
+    for entry in listed:
+        saved = store.load(entry["key"])
+        if saved is None:
+            missing.append(entry["key"])
+            continue
+        cell = saved["cell"]
+        for metric, value in saved["metrics"].items():
+            values[(cell["bank"], cell["method"]["key"], int(cell["bits"]), int(cell["seed"]),
+                    metric)] = float(value)
+    assert not missing, f"{run}: cells listed in record.json that do not resume: {missing}"
     with (folder / "results.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert rows, f"{run}/results.csv is empty"
+    assert len(rows) == len(values), f"{run}: {len(rows)} results for {len(values)} cell values"
     for row in rows:
         key = (row["bank"], row["method"], int(row["bits"]), int(row["seed"]), row["metric"])
-        assert key in cells, f"{run}: no committed cell holds {key}"
-        assert cells[key] == pytest.approx(float(row["value"]), abs=1e-12), key
-
-
-@pytest.mark.parametrize("run", RUNS_WITH_CELLS)
-def test_every_cell_a_record_lists_is_committed(run: str) -> None:
-    folder = RESULTS / run
-    record = json.loads((folder / "record.json").read_text())
-    listed = record["cells"]
-    assert listed, f"{run}/record.json lists no cells"
-    missing = [c["key"] for c in listed
-               if not (folder / "cells" / f"{c['key']}.json").is_file()
-               or not (folder / "cells" / f"{c['key']}.npz").is_file()]
-    assert not missing, f"{run}: cells listed in record.json but not committed: {missing}"
+        assert key in values, f"{run}: no committed cell holds {key}"
+        assert values[key] == pytest.approx(float(row["value"]), abs=1e-12), key
