@@ -5,8 +5,9 @@ on **validation queries that are neither the test queries nor images the backbon
 and keeps the best:
 
 * **Validation, never the test queries.** A shared preset whose queries are a test set
-  (``cifar100``, ``cifar100-csq``, ...) is replaced by its **development twin**
-  (``cifar100-dev``, ``cifar100-dev-csq``, ...; :func:`hashgym.protocols.development_twin`),
+  (``cifar100``, ``cifar100-csq``, ..., and the built-in ``cifar100-mini``, a subset of it) is
+  replaced by its **development twin** (``cifar100-dev``, ``cifar100-dev-csq``, ...,
+  ``cifar100-dev-mini``; :func:`hashgym.protocols.development_twin`),
   whose own backbone never saw its validation queries: trials train on the twin's training
   images and are scored on its queries. ``on_test_bank=True`` (``--on-test-bank``) keeps the
   shared preset instead, with the ``holdout`` split below, whose images that backbone trained

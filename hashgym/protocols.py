@@ -40,7 +40,11 @@ A **preset name** is a bank source optionally followed by a protocol:
   class) are as unseen by that backbone as the test queries are by the shared one. Choose
   settings here (``hashgym tune`` does, see :func:`development_twin`).
 * ``cifar100-mini``: the small bank built into the package (a PCA-128 subset of the shared bank,
-  for examples and tests).
+  for examples and tests). Its queries are some of the shared bank's test queries.
+* ``cifar100-dev-mini``: its development twin, built into the package too: the same subset and
+  projection drawn from the development bank, its queries validation queries that the
+  development backbone never saw (:mod:`hashgym.data.build_mini_bank`). Choose settings for
+  ``cifar100-mini`` here; it needs no ``$HASHGYM_DATA``.
 
 A protocol name appended gives e.g. ``cifar100-csq``, ``cifar100-dev-csq``,
 ``cifar100-dev-trees-people``, ``cifar100-mini-csq``. :func:`resolve_bank` turns a preset name, a
@@ -77,6 +81,7 @@ __all__ = [
 
 DATA_ENV = "HASHGYM_DATA"
 MINI_BANK = "cifar100_mini.npz"
+DEV_MINI_BANK = "cifar100_dev_mini.npz"
 #: The shared CIFAR-100 images, beside the shared feature bank and in its order: the image
 #: source of the ``cifar100`` presets (:mod:`hashgym.images`).
 SHARED_IMAGES = "cifar100.npz"
@@ -102,6 +107,10 @@ def _builtin_path() -> Path:
     return Path(str(resources.files("hashgym.data").joinpath(MINI_BANK)))
 
 
+def _builtin_dev_path() -> Path:
+    return Path(str(resources.files("hashgym.data").joinpath(DEV_MINI_BANK)))
+
+
 def _shared_cifar100_path() -> Path:
     return data_dir() / "cifar100" / "cifar100_resnet18_features.npz"
 
@@ -114,11 +123,17 @@ SOURCES: dict[str, Callable[[], Path]] = {
     "cifar100": _shared_cifar100_path,
     "cifar100-dev": _shared_cifar100_dev_path,
     "cifar100-mini": _builtin_path,
+    "cifar100-dev-mini": _builtin_dev_path,
 }
+
+#: Sources built into the package: their features are a projection, so the shared images are
+#: never attached to them.
+BUILTIN_SOURCES = ("cifar100-mini", "cifar100-dev-mini")
 
 #: Sources whose query split is a test set, and the development source that stands in for each
 #: when choosing settings (its queries unseen by its own backbone, none of them a test image).
-DEVELOPMENT_TWINS: dict[str, str] = {"cifar100": "cifar100-dev"}
+DEVELOPMENT_TWINS: dict[str, str] = {"cifar100": "cifar100-dev",
+                                     "cifar100-mini": "cifar100-dev-mini"}
 
 
 def _standard(bank: FeatureBank, rng: np.random.Generator) -> FeatureBank:
@@ -285,8 +300,10 @@ def development_twin(name: str) -> str | None:
 
     ``cifar100-csq`` gives ``cifar100-dev-csq``, ``cifar100`` and ``cifar100-holdout`` give
     ``cifar100-dev`` (the twin's own validation queries replace the holdout split, whose images
-    the shared backbone trained on); a development preset, ``cifar100-mini`` or a name that is not
-    a preset give ``None``.
+    the shared backbone trained on), and the built-in ``cifar100-mini...`` presets give
+    ``cifar100-dev-mini...`` (the mini bank's queries are test queries of the shared bank, its
+    training images the shared backbone's); a development preset or a name that is not a preset
+    gives ``None``.
     """
     try:
         source, protocol = _parse_preset(name)
@@ -365,7 +382,8 @@ def resolve_bank(
             images = path.parent / SHARED_IMAGES
             if source in DEVELOPMENT_TWINS.values():
                 bank.meta["development"] = True
-            if source != "cifar100-mini" and images.is_file() and "image_source" not in bank.meta:
+            if (source not in BUILTIN_SOURCES and images.is_file()
+                    and "image_source" not in bank.meta):
                 # the shared bank is in the images' order; the development bank names its rows
                 bank = attach_images(bank, images, index=bank.image_index, check=False)
     chosen = protocol or preset_protocol

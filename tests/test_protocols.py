@@ -12,6 +12,7 @@ from hashgym.protocols import (
     apply_protocol,
     class_slices,
     development_twin,
+    is_development,
     preset_names,
     resolve_bank,
 )
@@ -24,8 +25,10 @@ def test_preset_names_cover_every_source_and_protocol():
             "cifar100-mini-csq", "cifar100-mini-trees-people", "cifar100-holdout",
             "cifar100-mini-holdout", "cifar100-dev", "cifar100-dev-csq",
             "cifar100-dev-trees-people", "cifar100-dev-holdout", "cifar100-unseen",
-            "cifar100-dev-unseen", "cifar100-mini-unseen"} == set(names)
-    assert len(names) == 3 * len(PROTOCOLS)
+            "cifar100-dev-unseen", "cifar100-mini-unseen", "cifar100-dev-mini",
+            "cifar100-dev-mini-csq", "cifar100-dev-mini-trees-people", "cifar100-dev-mini-holdout",
+            "cifar100-dev-mini-unseen"} == set(names)
+    assert len(names) == 4 * len(PROTOCOLS)
 
 
 def test_unknown_preset_and_protocol():
@@ -53,6 +56,19 @@ def test_default_is_builtin_mini_bank():
     from importlib import resources
     size = resources.files("hashgym.data").joinpath("cifar100_mini.npz").stat().st_size
     assert size <= 5_000_000
+
+
+def test_builtin_development_twin_needs_no_data_and_shares_no_query(tmp_path, monkeypatch):
+    """``cifar100-dev-mini`` loads with no data folder, is marked a development bank and has the
+    mini bank's shape (which images it holds: the slow test below, on the shared data)."""
+    monkeypatch.setenv("HASHGYM_DATA", str(tmp_path))
+    dev, mini = resolve_bank("cifar100-dev-mini"), resolve_bank("cifar100-mini")
+    assert is_development(dev) and not is_development(mini)
+    assert (dev.n, dev.dim, dev.n_classes) == (mini.n, mini.dim, mini.n_classes)
+    assert (len(dev.indices("query")), len(dev.indices("database"))) == (2000, 7000)
+    assert "image_source" not in dev.meta  # projected features: no images attached
+    assert dev.meta["source"] == "cifar100_resnet18_dev_features.npz"
+    assert dev.meta["pca"]["fitted_on"] == "the 45,000 database images"
 
 
 def test_bank_and_path_specs(tmp_path, hier_bank):
@@ -160,7 +176,9 @@ def test_mini_bank_pca_ignores_query_images():
     b = build_mini_bank(changed, n_database=5, n_query=2, dim=4)
     db = a.split == DATABASE
     np.testing.assert_array_equal(a.features[db], b.features[db])
-    assert a.n == 6 * 7 and a.dim == 4 and a.meta["pca"]["fitted_on"] == "the 50,000 database images"
+    n_database = int((full.split == DATABASE).sum())
+    assert a.n == 6 * 7 and a.dim == 4
+    assert a.meta["pca"]["fitted_on"] == f"the {n_database:,} database images"
 
 
 @pytest.mark.slow
@@ -180,6 +198,17 @@ def test_development_presets_load_with_their_own_split(shared_data, monkeypatch)
     shared = resolve_bank("cifar100")
     assert not np.isin(dev.image_index, shared.indices("query")).any()
     np.testing.assert_array_equal(dev.labels, shared.labels[dev.image_index])
+    # the built-in twin of cifar100-mini is this bank's subset: rebuilt, it is the shipped file;
+    # its queries are validation queries (unseen by the development backbone), no test image
+    mini = resolve_bank("cifar100-dev-mini")
+    rebuilt = build_mini_bank(FeatureBank.load(shared_data / "cifar100" /
+                                               "cifar100_resnet18_dev_features.npz"))
+    assert rebuilt.fingerprint() == mini.fingerprint()
+    np.testing.assert_array_equal(rebuilt.image_index, mini.image_index)
+    validation = dev.image_index[dev.split == QUERY]
+    assert np.isin(mini.image_index[mini.split == QUERY], validation).all()
+    assert not np.isin(mini.image_index[mini.split == DATABASE], validation).any()
+    assert not np.isin(mini.image_index, shared.indices("query")).any()
 
 
 @pytest.mark.slow
@@ -202,7 +231,9 @@ def test_development_twins():
     assert development_twin("cifar100-holdout") == "cifar100-dev"
     assert development_twin("cifar100-csq") == "cifar100-dev-csq"
     assert development_twin("cifar100-trees-people") == "cifar100-dev-trees-people"
-    for name in ("cifar100-dev", "cifar100-dev-csq", "cifar100-mini", "bank.npz", "nonsense"):
+    assert development_twin("cifar100-mini") == "cifar100-dev-mini"
+    assert development_twin("cifar100-mini-csq") == "cifar100-dev-mini-csq"
+    for name in ("cifar100-dev", "cifar100-dev-csq", "cifar100-dev-mini", "bank.npz", "nonsense"):
         assert development_twin(name) is None
 
 

@@ -66,7 +66,7 @@ def test_a_study_scores_on_the_development_twin_and_resumes(
 
 @pytest.mark.parametrize(("method", "bank", "trials", "message"), [
     ("csq", "cifar100-dev-csq", 2, "'cifar100-dev-csq' has no development twin"),
-    ("csq", "cifar100-mini-csq", 2, "'cifar100-mini-csq' has no development twin"),
+    ("csq", "my-bank.npz", 2, "'my-bank.npz' has no development twin"),
     ("lsh", "cifar100-csq", 2, "method 'lsh' has no search space; methods with one: cnnh"),
     ("csq", "cifar100-csq", 0, "trials must be at least 1, got 0"),
     ("nope", "cifar100-csq", 2, "suite 'tiny' has no method 'nope'"),

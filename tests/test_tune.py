@@ -45,6 +45,20 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.fixture
+def scored_banks(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every bank a sweep's trials are coded on, in order (the sweep's ``encode`` is wrapped)."""
+    banks = []
+    real = tune_module.encode
+
+    def spy(model, bank, split="query", **kwargs):  # type: ignore[no-untyped-def]
+        banks.append(bank)
+        return real(model, bank, split, **kwargs)
+
+    monkeypatch.setattr(tune_module, "encode", spy)
+    return banks
+
+
 @pytest.mark.slow
 def test_a_sweep_writes_its_trials_and_a_config_that_trains(bank_path: Path, tmp_path: Path,
                                                             capsys) -> None:
@@ -149,17 +163,10 @@ def test_ray_workers_share_one_sweep(bank_path: Path, tmp_path: Path, capsys,
 
 
 def test_trials_are_scored_on_training_images_only(bank_path: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = []
-    real = tune_module.encode
-
-    def spy(model, bank, split="query", **kwargs):  # type: ignore[no-untyped-def]
-        seen.append((bank.meta["protocol"]["name"], bank.n))
-        return real(model, bank, split, **kwargs)
-
-    monkeypatch.setattr(tune_module, "encode", spy)
+                                                   scored_banks: list) -> None:
     tune({**SPACE, "bank": str(bank_path)}, trials=1, rungs=1, out=tmp_path)
     n_train = len(make_hierarchical_bank(seed=0).indices("train"))
+    seen = [(bank.meta["protocol"]["name"], bank.n) for bank in scored_banks]
     assert seen and all(entry == ("holdout", n_train) for entry in seen)
 
 
@@ -228,39 +235,53 @@ def test_train_config_errors(tmp_path: Path, capsys, text: str, message: str) ->
     assert message.replace("\\", "") in capsys.readouterr().err or pytest.fail(message)
 
 
-@pytest.mark.slow
-def test_a_shared_test_preset_is_tuned_on_its_development_twin(
-        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
-    seen = []
-    real = tune_module.encode
-
-    def spy(model, bank, split="query", **kwargs):  # type: ignore[no-untyped-def]
-        seen.append((bank.meta.get("development"), bank.meta["protocol"]["name"], bank.n))
-        return real(model, bank, split, **kwargs)
-
-    monkeypatch.setattr(tune_module, "encode", spy)
+def _tune_on_the_twin(bank: str, twin: str, tmp_path: Path, capsys) -> Path:
+    """Run a one-trial ``hashgym tune --bank bank``, check that it says it chose on ``twin``
+    and that its ``best.json`` trains on ``bank``; the space file's path is returned."""
     space = tmp_path / "space.json"
     space.write_text(json.dumps({**SPACE, "timesteps": 256}))
-    code = main(["tune", "--space", str(space), "--bank", "cifar100-csq", "--trials", "1",
+    code = main(["tune", "--space", str(space), "--bank", bank, "--trials", "1",
                  "--rungs", "1", "--out", str(tmp_path / "twin")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert ("cifar100-csq's queries are a test set; choosing on its development twin "
-            "cifar100-dev-csq") in captured.err
-    assert "validation split (cifar100-dev-csq)" in captured.out
-    # scored on the twin's csq split: 1,000 validation queries among its 50,000 images
-    assert seen and all(entry == (True, "csq", 50_000) for entry in seen)
+    assert (f"{bank}'s queries are a test set; choosing on its development twin "
+            f"{twin}") in captured.err
+    assert f"validation split ({twin})" in captured.out
     config = json.loads((tmp_path / "twin" / "best.json").read_text())
-    assert config["env_kwargs"]["bank"] == "cifar100-csq"  # trains on the bank asked for
-    assert config["validation"]["split"] == "cifar100-dev-csq"
+    assert config["env_kwargs"]["bank"] == bank  # trains on the bank asked for
+    assert config["validation"]["split"] == twin
+    return space
 
-    seen.clear()
+
+def test_the_builtin_bank_is_tuned_on_its_builtin_twin(tmp_path: Path, capsys, scored_banks: list,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """cifar100-mini's queries are shared test queries: its trials train and score on
+    cifar100-dev-mini, which is built in too, so no data folder is needed."""
+    monkeypatch.setenv("HASHGYM_DATA", str(tmp_path / "no-data"))
+    _tune_on_the_twin("cifar100-mini", "cifar100-dev-mini", tmp_path, capsys)
+    seen = [(bank.meta.get("development"), bank.meta["source"], bank.n) for bank in scored_banks]
+    assert seen and all(entry == (True, "cifar100_resnet18_dev_features.npz", 9000)
+                        for entry in seen)
+
+
+@pytest.mark.slow
+def test_a_shared_test_preset_is_tuned_on_its_development_twin(
+        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+        scored_banks: list) -> None:
+    monkeypatch.setenv("HASHGYM_DATA", str(shared_data))
+    space = _tune_on_the_twin("cifar100-csq", "cifar100-dev-csq", tmp_path, capsys)
+    # scored on the twin's csq split: 1,000 validation queries among its 50,000 images
+    seen = [(bank.meta.get("development"), bank.meta["protocol"]["name"], bank.n)
+            for bank in scored_banks]
+    assert seen and all(entry == (True, "csq", 50_000) for entry in seen)
+
+    scored_banks.clear()
     code = main(["tune", "--space", str(space), "--bank", "cifar100-csq", "--trials", "1",
                  "--rungs", "1", "--out", str(tmp_path / "test"), "--on-test-bank"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "development twin" not in captured.err
-    assert seen and all(entry[:2] == (None, "holdout") for entry in seen)
+    seen = [(bank.meta.get("development"), bank.meta["protocol"]["name"]) for bank in scored_banks]
+    assert seen and all(entry == (None, "holdout") for entry in seen)
     assert json.loads((tmp_path / "test" / "best.json").read_text())["validation"]["split"] == (
         "holdout")
