@@ -131,22 +131,23 @@ def run_variant(suite: BenchSuite, method: str, bank: str, *, bits: int, name: s
 
 
 def variants_table(folder: Path) -> str:
-    """The variants written under ``folder`` as a Markdown table (scores, distinct query codes,
-    training seconds, the one-minute load when it started), oldest first.
+    """The variants written under ``folder`` as a Markdown table (code length, scores, distinct
+    query codes, training seconds, the one-minute load when it started), by code length, then
+    oldest first.
 
     :raises BenchError: for a folder with no variant in it.
     """
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     if not records:
         raise BenchError(f"no variant records (*.json) in {folder}")
-    records.sort(key=lambda r: r["date"])
+    records.sort(key=lambda r: (r["bits"], r["date"]))
     metrics = list(records[0]["scores"])
-    lines = ["| variant | changes | " + " | ".join(metrics) + " | codes | fit s | load |",
-             "|---|---|" + "---:|" * (len(metrics) + 3)]
+    lines = ["| variant | bits | changes | " + " | ".join(metrics) + " | codes | fit s | load |",
+             "|---|---:|---|" + "---:|" * (len(metrics) + 3)]
     for r in records:
         changes = ", ".join(f"{k}={v}" for k, v in flatten_params(r["changes"]).items()) or "(suite's)"
         values = " | ".join(f"{r['scores'].get(m, float('nan')):.4f}" for m in metrics)
-        lines.append(f"| {r['name']} | {changes} | {values} | {r['distinct_query_codes']} | "
+        lines.append(f"| {r['name']} | {r['bits']} | {changes} | {values} | {r['distinct_query_codes']} | "
                      f"{r['fit_seconds']:.0f} | {r['load_average']['before'][0]:.1f} |")
     return "\n".join(lines)
 

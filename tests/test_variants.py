@@ -63,8 +63,8 @@ def test_a_variant_runs_on_the_development_twin_once(
                        changes={"n_iter": 99}, seed=5, out=tmp_path) == record
     assert len(seen) == 1
     table = variants_table(tmp_path).splitlines()
-    assert table[0].startswith("| variant | changes | NDCG@20 | mAP@all |")
-    assert table[2].startswith(f"| short | n_iter=3 | {record['scores']['NDCG@20']:.4f} |")
+    assert table[0].startswith("| variant | bits | changes | NDCG@20 | mAP@all |")
+    assert table[2].startswith(f"| short | 12 | n_iter=3 | {record['scores']['NDCG@20']:.4f} |")
 
 
 @pytest.mark.parametrize(("bank", "name", "message"), [
