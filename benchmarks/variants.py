@@ -147,8 +147,9 @@ def variants_table(folder: Path) -> str:
     for r in records:
         changes = ", ".join(f"{k}={v}" for k, v in flatten_params(r["changes"]).items()) or "(suite's)"
         values = " | ".join(f"{r['scores'].get(m, float('nan')):.4f}" for m in metrics)
-        lines.append(f"| {r['name']} | {r['bits']} | {changes} | {values} | {r['distinct_query_codes']} | "
-                     f"{r['fit_seconds']:.0f} | {r['load_average']['before'][0]:.1f} |")
+        lines.append(f"| {r['name']} | {r['bits']} | {changes} | {values} | "
+                     f"{r['distinct_query_codes']} | {r['fit_seconds']:.0f} | "
+                     f"{r['load_average']['before'][0]:.1f} |")
     return "\n".join(lines)
 
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -103,12 +104,8 @@ def data_dir() -> Path:
     return configured_data_dir() or (Path.home() / ".cache" / "hashgym")
 
 
-def _builtin_path() -> Path:
-    return Path(str(resources.files("hashgym.data").joinpath(MINI_BANK)))
-
-
-def _builtin_dev_path() -> Path:
-    return Path(str(resources.files("hashgym.data").joinpath(DEV_MINI_BANK)))
+def _packaged(name: str) -> Path:
+    return Path(str(resources.files("hashgym.data").joinpath(name)))
 
 
 def _shared_cifar100_path() -> Path:
@@ -122,8 +119,8 @@ def _shared_cifar100_dev_path() -> Path:
 SOURCES: dict[str, Callable[[], Path]] = {
     "cifar100": _shared_cifar100_path,
     "cifar100-dev": _shared_cifar100_dev_path,
-    "cifar100-mini": _builtin_path,
-    "cifar100-dev-mini": _builtin_dev_path,
+    "cifar100-mini": partial(_packaged, MINI_BANK),
+    "cifar100-dev-mini": partial(_packaged, DEV_MINI_BANK),
 }
 
 #: Sources built into the package: their features are a projection, so the shared images are
