@@ -373,6 +373,11 @@ SCIHCGRL_E2E = BenchSuite(
     metrics=("mAP@all", "P@r<=2"),
     relevance="label",
     level=-1,
+    settings="CSQ at its defaults (the paper's lambda) and REINFORCE at its default recipe, "
+    "neither chosen again on a development twin; the recipe's weight decay, learning-rate "
+    "decay and supervised weight were set on the shared bank's old cifar100-csq queries, the "
+    "images this suite's bank (made from that split) queries with, seen through another "
+    "backbone (notes/reinforce-recipe.md)",
     methods=(
         _baseline("csq", "CSQ (frozen features)"),
         _agent("reinforce", "Recurrent REINFORCE (frozen features)", "reinforce",
@@ -403,6 +408,11 @@ AGENTS = BenchSuite(
     first_seed=100,
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
+    settings="every algorithm at the agent registry's defaults and HierHash-v0's, the same 2M "
+    "steps each; nothing searched for this table. The env's defaults (memory_init, level_split, "
+    "sibling_negatives, rho) were chosen on the drlhih suite's cifar100 queries before the "
+    "development bank existed (notes/hierhash-expected.md), RecurrentPPO's one shared LSTM on "
+    "cifar100-holdout, images the shared backbone trained on (notes/agents-suite.md)",
     methods=(
         _baseline("lsh", "LSH (reference)"),
         _baseline("itq", "ITQ (reference)"),
