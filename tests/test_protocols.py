@@ -58,7 +58,7 @@ def test_default_is_builtin_mini_bank():
     assert size <= 5_000_000
 
 
-def test_builtin_development_twin_needs_no_data_and_shares_no_query(tmp_path, monkeypatch):
+def test_builtin_development_twin_loads_without_the_data_folder(tmp_path, monkeypatch):
     """``cifar100-dev-mini`` loads with no data folder, is marked a development bank and has the
     mini bank's shape (which images it holds: the slow test below, on the shared data)."""
     monkeypatch.setenv("HASHGYM_DATA", str(tmp_path))
