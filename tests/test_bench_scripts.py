@@ -59,19 +59,21 @@ def test_bench_envs_smoke(capsys) -> None:
 
 @pytest.mark.slow
 def test_diagnose_hierhash_smoke(capsys) -> None:
-    diagnose_hierhash.main(["--bank", "cifar100-mini", "--teacher", "itq", "--epochs", "1",
+    diagnose_hierhash.main(["--bank", "cifar100-dev-mini", "--teacher", "itq", "--epochs", "1",
                             "--frozen-steps", "1024", "--paper-steps", "1024", "--skip-shipped"])
     out = capsys.readouterr().out
     for rung in ("ITQ (reference)", "1 teacher (itq)", "2 capacity", "3 learner", "5 paper"):
         assert rung in out
 
 
-def test_diagnose_hierhash_refuses_a_test_preset(capsys) -> None:
+@pytest.mark.parametrize(("bank", "twin"), [("cifar100-csq", "cifar100-dev-csq"),
+                                            ("cifar100-mini", "cifar100-dev-mini")])
+def test_diagnose_hierhash_refuses_a_test_preset(capsys, bank: str, twin: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        diagnose_hierhash.main(["--bank", "cifar100-csq"])
+        diagnose_hierhash.main(["--bank", bank])
     assert exit_info.value.code == 2
-    assert ("cifar100-csq's queries are a test set: diagnose on its development twin "
-            "cifar100-dev-csq, or pass --on-test-bank") in capsys.readouterr().err
+    assert (f"{bank}'s queries are a test set: diagnose on its development twin "
+            f"{twin}, or pass --on-test-bank") in capsys.readouterr().err
 
 
 @pytest.mark.slow
