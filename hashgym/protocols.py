@@ -116,16 +116,15 @@ def _shared_cifar100_dev_path() -> Path:
     return data_dir() / "cifar100" / "cifar100_resnet18_dev_features.npz"
 
 
+#: Sources built into the package, by file under ``hashgym/data/``: their features are a
+#: projection, so the shared images are never attached to them.
+PACKAGED_SOURCES: dict[str, str] = {"cifar100-mini": MINI_BANK, "cifar100-dev-mini": DEV_MINI_BANK}
+
 SOURCES: dict[str, Callable[[], Path]] = {
     "cifar100": _shared_cifar100_path,
     "cifar100-dev": _shared_cifar100_dev_path,
-    "cifar100-mini": partial(_packaged, MINI_BANK),
-    "cifar100-dev-mini": partial(_packaged, DEV_MINI_BANK),
+    **{source: partial(_packaged, name) for source, name in PACKAGED_SOURCES.items()},
 }
-
-#: Sources built into the package: their features are a projection, so the shared images are
-#: never attached to them.
-BUILTIN_SOURCES = ("cifar100-mini", "cifar100-dev-mini")
 
 #: Sources whose query split is a test set, and the development source that stands in for each
 #: when choosing settings (its queries unseen by its own backbone, none of them a test image).
@@ -379,7 +378,7 @@ def resolve_bank(
             images = path.parent / SHARED_IMAGES
             if source in DEVELOPMENT_TWINS.values():
                 bank.meta["development"] = True
-            if (source not in BUILTIN_SOURCES and images.is_file()
+            if (source not in PACKAGED_SOURCES and images.is_file()
                     and "image_source" not in bank.meta):
                 # the shared bank is in the images' order; the development bank names its rows
                 bank = attach_images(bank, images, index=bank.image_index, check=False)
