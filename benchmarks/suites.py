@@ -374,6 +374,9 @@ SCIHCGRL_E2E = BenchSuite(
     metrics=("mAP@all", "P@r<=2"),
     relevance="label",
     level=-1,
+    # the question of SCIHCGRL §2.B: does training the backbone by the agent's loss beat the
+    # same agent, and the best head, on its frozen features?
+    comparisons=(("reinforce-e2e", "reinforce"), ("reinforce-e2e", "csq")),
     settings="nothing searched for this table: CSQ at the best setting of its study and "
     "REINFORCE at its recipe, which won its study (both on cifar100-dev-csq, 32 bits, seed 1000; "
     "notes/blind-tuning.md); the end-to-end row adds the backbone, started from the bank's "
@@ -409,6 +412,8 @@ AGENTS = BenchSuite(
     first_seed=100,
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
+    # every algorithm against DQN, the one DRLHIH trains with
+    comparisons=tuple((algo, "dqn") for algo in ("qrdqn", "ppo", "a2c", "recurrentppo")),
     settings="every algorithm at the agent registry's defaults and HierHash-v0's, the same 2M "
     "steps each; nothing searched for this table. The env's defaults (memory_init, level_split, "
     "sibling_negatives, rho) were chosen on the drlhih suite's cifar100 queries before the "
