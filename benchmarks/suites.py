@@ -361,7 +361,7 @@ SCIHCGRL = BenchSuite(
 # gradient): the same recurrent REINFORCE agent on the frozen features of a backbone, and on the
 # images through that backbone, started from its weights and trained by the agent's loss. It
 # runs on a bank hashgym features made from cifar100.npz with the csq split and --save-weights
-# (the README's "End to end" lists the three commands); on a bank without them the end-to-end
+# (docs/agents.md, "End to end", lists the three commands); on a bank without them the end-to-end
 # row stops with an error that says so.
 SCIHCGRL_E2E = BenchSuite(
     name="scihcgrl-e2e",

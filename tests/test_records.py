@@ -24,7 +24,7 @@ RUNS_WITH_CELLS = sorted(p.parent.name for p in RESULTS.glob("*/cells")
 
 
 def test_some_record_keeps_its_cells() -> None:
-    assert {"lengths", "drlhih-levels"} <= set(RUNS_WITH_CELLS)
+    assert {"lengths", "drlhih-levels", "agents", "scihcgrl-e2e"} <= set(RUNS_WITH_CELLS)
 
 
 @pytest.mark.parametrize("run", RUNS_WITH_CELLS)
