@@ -401,6 +401,10 @@ SCIHCGRL_E2E = BenchSuite(
 # benchmarks/results/notes/agents-suite.md).
 AGENTS_GENERATION = 500_000
 _AGENTS_ENV = {"bits_per_step": 3, "memory_generation": AGENTS_GENERATION}
+# the table's algorithms (registry name, row label); the first, DQN, is DRLHIH's and the one the
+# others are compared with
+_AGENTS_ALGOS = (("dqn", "DQN"), ("qrdqn", "QR-DQN"), ("ppo", "PPO"), ("a2c", "A2C"),
+                 ("recurrentppo", "RecurrentPPO"))
 
 AGENTS = BenchSuite(
     name="agents",
@@ -412,8 +416,7 @@ AGENTS = BenchSuite(
     first_seed=100,
     metrics=("mAP@all", "P@r<=2", "NDCG@20"),
     relevance="hierarchy",
-    # every algorithm against DQN, the one DRLHIH trains with
-    comparisons=tuple((algo, "dqn") for algo in ("qrdqn", "ppo", "a2c", "recurrentppo")),
+    comparisons=tuple((algo, _AGENTS_ALGOS[0][0]) for algo, _ in _AGENTS_ALGOS[1:]),
     settings="every algorithm at the agent registry's defaults and HierHash-v0's, the same 2M "
     "steps each; nothing searched for this table. The env's defaults (memory_init, level_split, "
     "sibling_negatives, rho) were chosen on the drlhih suite's cifar100 queries before the "
@@ -425,8 +428,7 @@ AGENTS = BenchSuite(
         *(
             _agent(algo, label, algo, levels=[0, 1], env_kwargs=_AGENTS_ENV,
                    learning_curve=_LEARNING_CURVE)
-            for algo, label in (("dqn", "DQN"), ("qrdqn", "QR-DQN"), ("ppo", "PPO"),
-                                ("a2c", "A2C"), ("recurrentppo", "RecurrentPPO"))
+            for algo, label in _AGENTS_ALGOS
         ),
     ),
 )
